@@ -1,0 +1,39 @@
+"""Service-account API keys: made once, stored only as a hash, compared in constant time (SPEC 8)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from hooklab.request import HookRequest
+
+KEY_PREFIX = "hlsa_"
+
+
+def new_api_key() -> str:
+    """A fresh service-account key. It is shown once; only its hash is kept."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    # Keys carry 256 random bits, so a plain digest is enough: there is nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer_token(request: HookRequest) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if any."""
+    value = request.all_headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def key_matches(presented: str | None, key_hash: str | None) -> bool:
+    """Whether a presented key belongs to the account whose key hash is given."""
+    if presented is None or key_hash is None:
+        return False
+    return hmac.compare_digest(hash_key(presented), key_hash)

@@ -1,0 +1,150 @@
+"""Prefect's event model and its validation, with Prefect's limits and error texts (SPEC 5)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+MAXIMUM_LABELS_PER_RESOURCE = 500
+MAXIMUM_RELATED_RESOURCES = 100
+MAXIMUM_EVENT_NAME_LENGTH = 1024
+MAXIMUM_SIZE_BYTES = 1_500_000
+
+
+def uuid7() -> UUID:
+    """A time-ordered UUID (RFC 9562 version 7), as Prefect uses for event ids."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return UUID(int=value)
+
+
+class Resource(RootModel[dict[str, str]]):
+    """A flat mapping of string labels; `prefect.resource.id` is required and non-empty."""
+
+    @model_validator(mode="after")
+    def enforce_maximum_labels(self) -> Self:
+        if len(self.root) > MAXIMUM_LABELS_PER_RESOURCE:
+            raise ValueError(
+                f"The maximum number of labels per resource is {MAXIMUM_LABELS_PER_RESOURCE}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def requires_resource_id(self) -> Self:
+        if "prefect.resource.id" not in self.root:
+            raise ValueError("Resources must include the prefect.resource.id label")
+        if not self.root["prefect.resource.id"]:
+            raise ValueError("The prefect.resource.id label must be non-empty")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.root["prefect.resource.id"]
+
+    @property
+    def name(self) -> str | None:
+        return self.root.get("prefect.resource.name")
+
+
+class RelatedResource(Resource):
+    """A resource with a non-empty `prefect.resource.role`."""
+
+    @model_validator(mode="after")
+    def requires_resource_role(self) -> Self:
+        if "prefect.resource.role" not in self.root:
+            raise ValueError("Related Resources must include the prefect.resource.role label")
+        if not self.root["prefect.resource.role"]:
+            raise ValueError("The prefect.resource.role label must be non-empty")
+        return self
+
+    @property
+    def role(self) -> str:
+        return self.root["prefect.resource.role"]
+
+
+class Event(BaseModel):
+    """An event as Prefect's API accepts it. Unknown top-level keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    occurred: datetime
+    event: str = Field(max_length=MAXIMUM_EVENT_NAME_LENGTH)
+    resource: Resource
+    related: list[RelatedResource] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    id: UUID
+    follows: UUID | None = None
+
+    @field_validator("occurred")
+    @classmethod
+    def occurred_in_utc(cls, value: datetime) -> datetime:
+        # Prefect reads a naive time as UTC.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    @field_validator("related")
+    @classmethod
+    def enforce_maximum_related(cls, value: list[RelatedResource]) -> list[RelatedResource]:
+        if len(value) > MAXIMUM_RELATED_RESOURCES:
+            raise ValueError(
+                f"The maximum number of related resources is {MAXIMUM_RELATED_RESOURCES}"
+            )
+        return value
+
+
+class ReceivedEvent(Event):
+    """An event as stored: with the time hooklab received the request that produced it."""
+
+    received: datetime
+
+
+class EventError(ValueError):
+    """Template output that is not a valid event; the message is one line, by field."""
+
+
+def validate_event(data: dict[str, Any]) -> Event:
+    """Validate a partial event whose defaults are already filled in.
+
+    Raises `EventError` whose text names each bad field, with Prefect's wording.
+    """
+    try:
+        event = Event.model_validate(data)
+    except ValidationError as exc:
+        raise EventError(describe_validation_error(exc)) from None
+    size = len(event.model_dump_json())
+    if size > MAXIMUM_SIZE_BYTES:
+        raise EventError(
+            f"The event is {size} bytes when serialized to JSON; "
+            f"the maximum is {MAXIMUM_SIZE_BYTES} bytes"
+        )
+    return event
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: `field.path: message; ...`."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "event"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

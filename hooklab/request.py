@@ -1,0 +1,232 @@
+"""The raw captured request, its case-insensitive headers, and the template context built from it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+HIDDEN_HEADERS = frozenset({"authorization"})
+
+
+class Headers(Mapping[str, str]):
+    """A read-only, case-insensitive view of request headers.
+
+    >>> h = Headers([("Content-Type", "text/plain")])
+    >>> h["content-type"] == h["CONTENT-TYPE"] == "text/plain"
+    True
+
+    Repeated headers are joined with ", ", as HTTP allows. Iteration yields the names as the
+    sender spelled them, in the order received.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        items: dict[str, tuple[str, str]] = {}
+        for name, value in pairs:
+            key = name.lower()
+            if key in items:
+                items[key] = (items[key][0], f"{items[key][1]}, {value}")
+            else:
+                items[key] = (name, value)
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (original for original, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self.to_dict()!r})"
+
+    def to_dict(self) -> dict[str, str]:
+        """The headers as a plain dict, keyed by the names as sent."""
+        return dict(self._items.values())
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type value, lowercased, without parameters such as charset."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json_type(mtype: str) -> bool:
+    return mtype == "application/json" or mtype.endswith("+json")
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """One HTTP request exactly as it arrived at a webhook, before any interpretation.
+
+    `headers` keeps the order received; `Authorization` is dropped before a request is stored
+    (see `without_secrets`).
+    """
+
+    method: str
+    path: str
+    query: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    received: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    client: str = ""
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def fake(
+        cls,
+        method: str = "GET",
+        path: str = "/",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+        *,
+        query: str | Mapping[str, str] = "",
+        received: datetime | None = None,
+        client: str = "127.0.0.1",
+        id: str | None = None,
+    ) -> HookRequest:
+        """Build a request for tests and notebooks without a server.
+
+        >>> HookRequest.fake(method="POST", form={"model": "m1"}).body
+        b'model=m1'
+
+        `json` and `form` set a matching Content-Type unless `headers` already has one.
+        """
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+        have_type = any(name.lower() == "content-type" for name, _ in pairs)
+        data: bytes
+        if json is not None:
+            data = _json_dumps(json).encode()
+            default_type = "application/json"
+        elif form is not None:
+            data = urlencode(dict(form)).encode()
+            default_type = "application/x-www-form-urlencoded"
+        else:
+            data = body.encode() if isinstance(body, str) else (body or b"")
+            default_type = ""
+        if default_type and not have_type:
+            pairs.append(("Content-Type", default_type))
+        if data and not any(name.lower() == "content-length" for name, _ in pairs):
+            pairs.append(("Content-Length", str(len(data))))
+        query_string = query if isinstance(query, str) else urlencode(dict(query))
+        return cls(
+            method=method.upper(),
+            path=path,
+            query=query_string,
+            headers=tuple((str(k), str(v)) for k, v in pairs),
+            body=data,
+            received=received or datetime.now(timezone.utc),
+            client=client,
+            id=id or str(uuid.uuid4()),
+        )
+
+    @property
+    def all_headers(self) -> Headers:
+        return Headers(self.headers)
+
+    @property
+    def visible_headers(self) -> Headers:
+        """The headers a template, a payload or a person may see: all but Authorization."""
+        return Headers((k, v) for k, v in self.headers if k.lower() not in HIDDEN_HEADERS)
+
+    @property
+    def content_type(self) -> str:
+        return media_type(self.all_headers.get("content-type"))
+
+    def without_secrets(self) -> HookRequest:
+        """This request with the Authorization header removed, as it is stored."""
+        kept = tuple((k, v) for k, v in self.headers if k.lower() not in HIDDEN_HEADERS)
+        if len(kept) == len(self.headers):
+            return self
+        return HookRequest(
+            self.method, self.path, self.query, kept, self.body, self.received, self.client, self.id
+        )
+
+    def body_text(self) -> str:
+        """The body decoded as UTF-8, undecodable bytes replaced."""
+        return self.body.decode("utf-8", errors="replace")
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class BodyError(ValueError):
+    """The body cannot be read as its Content-Type says it should be."""
+
+
+def parse_body(content_type: str, body: bytes) -> Any:
+    """Parse a body the way Prefect Cloud does for templates (SPEC 3).
+
+    JSON types must parse; form bodies become a flat dict (the last repeated key wins); anything
+    else is tried as JSON and falls back to text.
+    """
+    if is_json_type(content_type):
+        text = _decode_strict(body)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BodyError(
+                f"Invalid JSON body: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                f"(char {exc.pos})"
+            ) from None
+    if content_type == "application/x-www-form-urlencoded":
+        text = _decode_strict(body)
+        return dict(parse_qsl(text, keep_blank_values=True))
+    if not body:
+        return ""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _decode_strict(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(
+            f"Request body is not valid UTF-8: byte 0x{body[exc.start]:02x} at position {exc.start}"
+        ) from None
+
+
+def query_mapping(query: str) -> dict[str, str]:
+    return dict(parse_qsl(query, keep_blank_values=True))
+
+
+@dataclass(frozen=True)
+class TemplateContext:
+    """What a template sees: `method`, `headers`, `body`, and hooklab's extension `query`."""
+
+    method: str
+    headers: Headers
+    body: Any
+    query: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "headers": self.headers, "body": self.body, "query": self.query}
+
+
+def template_context(request: HookRequest) -> TemplateContext:
+    """Build the template context; raises `BodyError` when a JSON or form body cannot be read."""
+    return TemplateContext(
+        method=request.method.upper(),
+        headers=request.visible_headers,
+        body=parse_body(request.content_type, request.body),
+        query=query_mapping(request.query),
+    )

@@ -1,0 +1,462 @@
+"""The SQLite store: schema, named migrations, and every query hooklab runs. All SQL lives here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hooklab.events import ReceivedEvent
+from hooklab.pipeline import Outcome
+from hooklab.request import HookRequest
+from hooklab.timeutil import iso, parse_iso, utcnow
+from hooklab.webhooks import Webhook
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE service_accounts (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL
+        );
+        CREATE TABLE webhooks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            template TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            service_account_id TEXT REFERENCES service_accounts(id),
+            slug TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            signature_preset TEXT,
+            signature_secret TEXT
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- Requests keep the webhook's id, not a foreign key: history outlives a deleted webhook.
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            webhook_id TEXT,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            query TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            body BLOB NOT NULL,
+            received TEXT NOT NULL,
+            client TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            error TEXT,
+            rendered TEXT
+        );
+        CREATE INDEX requests_by_webhook ON requests (webhook_id, received);
+        CREATE INDEX requests_by_time ON requests (received);
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            request_id TEXT,
+            webhook_id TEXT,
+            event TEXT NOT NULL,
+            occurred TEXT NOT NULL,
+            received TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            related TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            follows TEXT,
+            failed INTEGER NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX events_by_webhook ON events (webhook_id, received);
+        CREATE INDEX events_by_name ON events (event, received);
+        CREATE INDEX events_by_time ON events (received);
+        CREATE INDEX events_by_request ON events (request_id);
+        """,
+    ),
+]
+
+WEBHOOK_COLUMNS = (
+    "id, name, description, template, enabled, service_account_id, slug, created, updated, "
+    "signature_preset, signature_secret"
+)
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    id: str
+    name: str
+    created: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created": iso(self.created)}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request and what it produced, ready to be written in the same transaction."""
+
+    request: HookRequest
+    outcome: Outcome
+
+
+class Store:
+    """One SQLite file in WAL mode. Safe to share between the event loop and a writer thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives the process being killed.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, script in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in _statements(script):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
+
+    # Webhooks
+
+    def insert_webhook(self, hook: Webhook) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _webhook_row(hook),
+            )
+
+    def save_webhook(self, hook: Webhook) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE webhooks SET name=?, description=?, template=?, enabled=?, "
+                "service_account_id=?, slug=?, created=?, updated=?, signature_preset=?, "
+                "signature_secret=? WHERE id=?",
+                (*_webhook_row(hook)[1:], hook.id),
+            )
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount > 0
+
+    def webhook_by(self, column: str, value: str) -> Webhook | None:
+        assert column in {"id", "slug", "name"}
+        rows = self._query(
+            f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE {column}=? ORDER BY created LIMIT 1",
+            (value,),
+        )
+        return _webhook(rows[0]) if rows else None
+
+    def webhooks(self) -> list[Webhook]:
+        rows = self._query(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created, name")
+        return [_webhook(row) for row in rows]
+
+    # Service accounts and settings
+
+    def insert_service_account(self, account: ServiceAccount, key_hash: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO service_accounts VALUES (?,?,?,?)",
+                (account.id, account.name, key_hash, iso(account.created)),
+            )
+
+    def service_accounts(self) -> list[ServiceAccount]:
+        rows = self._query("SELECT id, name, created FROM service_accounts ORDER BY created")
+        return [ServiceAccount(r[0], r[1], parse_iso(r[2])) for r in rows]
+
+    def service_account_key_hash(self, account_id: str) -> str | None:
+        rows = self._query("SELECT key_hash FROM service_accounts WHERE id=?", (account_id,))
+        return str(rows[0][0]) if rows else None
+
+    def delete_service_account(self, account_id: str) -> list[str]:
+        """Delete an account and, as Prefect does, its webhooks; returns their ids."""
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM webhooks WHERE service_account_id=?", (account_id,)
+                )
+            ]
+            db.execute("DELETE FROM webhooks WHERE service_account_id=?", (account_id,))
+            gone = db.execute("DELETE FROM service_accounts WHERE id=?", (account_id,)).rowcount
+        if not gone:
+            raise KeyError(account_id)
+        return ids
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM settings WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def disable_webhooks_without_account(self, now: datetime) -> int:
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE webhooks SET enabled=0, updated=? "
+                "WHERE service_account_id IS NULL AND enabled=1",
+                (iso(now),),
+            ).rowcount
+
+    # Requests and events
+
+    def record(self, items: Iterable[Recorded]) -> int:
+        """Write requests and their outcomes, all in one transaction; returns how many."""
+        request_rows = []
+        event_rows = []
+        for item in items:
+            request_rows.append(_request_row(item.request, item.outcome))
+            event_rows.extend(_event_row(item.request.id, item.outcome, e) for e in item.outcome.events)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO requests (id, webhook_id, method, path, query, headers, body, "
+                "received, client, status, error, rendered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                request_rows,
+            )
+            db.executemany(
+                "INSERT INTO events (id, request_id, webhook_id, event, occurred, received, "
+                "resource, related, payload, follows, failed, error) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                event_rows,
+            )
+        return len(request_rows)
+
+    def event_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        failed: bool | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Stored events, oldest first, as column names and raw rows."""
+        where, params = _filters(webhook_id, since, until)
+        if event is not None:
+            where.append("event=?")
+            params.append(event)
+        if failed is not None:
+            where.append("failed=?")
+            params.append(int(failed))
+        columns = [
+            "id", "occurred", "received", "event", "resource", "related", "payload",
+            "follows", "webhook_id", "request_id", "failed", "error",
+        ]  # fmt: skip
+        sql = f"SELECT {', '.join(columns)} FROM events{_where(where)} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return columns, self._query(sql, params)
+
+    def request_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[HookRequest]:
+        """Stored requests, oldest first, as `HookRequest`s ready to replay."""
+        rows = self.request_records(
+            webhook_id=webhook_id, since=since, until=until, ids=ids, limit=limit
+        )
+        return [record.request for record in rows]
+
+    def request_records(
+        self,
+        *,
+        webhook_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredRequest]:
+        where, params = _filters(webhook_id, since, until)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        sql = (
+            "SELECT id, webhook_id, method, path, query, headers, body, received, client, status, "
+            f"error, rendered FROM requests{_where(where)} ORDER BY seq"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_stored_request(row) for row in self._query(sql, params)]
+
+    def count(self, table: str) -> int:
+        assert table in {"requests", "events", "webhooks", "service_accounts"}
+        return int(self._query(f"SELECT count(*) FROM {table}")[0][0])
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A stored request with the status and error it got."""
+
+    request: HookRequest
+    webhook_id: str | None
+    status: int
+    error: str | None
+    rendered: str | None
+
+
+def _statements(script: str) -> Iterator[str]:
+    for statement in script.split(";"):
+        lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
+        text = "\n".join(lines).strip()
+        if text:
+            yield text
+
+
+def _filters(
+    webhook_id: str | None, since: datetime | None, until: datetime | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if webhook_id is not None:
+        where.append("webhook_id=?")
+        params.append(webhook_id)
+    if since is not None:
+        where.append("received>=?")
+        params.append(iso(since))
+    if until is not None:
+        where.append("received<?")
+        params.append(iso(until))
+    return where, params
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _webhook_row(hook: Webhook) -> tuple[Any, ...]:
+    return (
+        hook.id,
+        hook.name,
+        hook.description,
+        hook.template,
+        int(hook.enabled),
+        hook.service_account_id,
+        hook.slug,
+        iso(hook.created),
+        iso(hook.updated),
+        hook.signature_preset,
+        hook.signature_secret,
+    )
+
+
+def _webhook(row: Sequence[Any]) -> Webhook:
+    return Webhook(
+        id=row[0],
+        name=row[1],
+        description=row[2],
+        template=row[3],
+        enabled=bool(row[4]),
+        service_account_id=row[5],
+        slug=row[6],
+        created=parse_iso(row[7]),
+        updated=parse_iso(row[8]),
+        signature_preset=row[9],
+        signature_secret=row[10],
+    )
+
+
+def _request_row(request: HookRequest, outcome: Outcome) -> tuple[Any, ...]:
+    clean = request.without_secrets()
+    return (
+        clean.id,
+        outcome.webhook_id,
+        clean.method,
+        clean.path,
+        clean.query,
+        json.dumps(clean.headers),
+        clean.body,
+        iso(clean.received),
+        clean.client,
+        outcome.status,
+        outcome.error,
+        outcome.rendered,
+    )
+
+
+def _stored_request(row: Sequence[Any]) -> StoredRequest:
+    request = HookRequest(
+        id=row[0],
+        method=row[2],
+        path=row[3],
+        query=row[4],
+        headers=tuple((str(k), str(v)) for k, v in json.loads(row[5])),
+        body=bytes(row[6]),
+        received=parse_iso(row[7]),
+        client=row[8],
+    )
+    return StoredRequest(request, row[1], int(row[9]), row[10], row[11])
+
+
+_dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _event_row(request_id: str, outcome: Outcome, event: ReceivedEvent) -> tuple[Any, ...]:
+    failed = outcome.failed
+    return (
+        str(event.id),
+        request_id,
+        outcome.webhook_id,
+        event.event,
+        iso(event.occurred),
+        iso(event.received),
+        _dumps(event.resource.root),
+        _dumps([r.root for r in event.related]),
+        _dumps(event.payload),
+        str(event.follows) if event.follows else None,
+        int(failed),
+        outcome.error if failed else None,
+    )

@@ -1,0 +1,349 @@
+"""The Workspace: webhooks, service accounts and history in one SQLite file; the facade every shell uses."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hooklab import auth
+from hooklab.events import uuid7
+from hooklab.pipeline import Budgets, IdSource, Outcome, failure, render_events
+from hooklab.request import HookRequest
+from hooklab.store import Recorded, ServiceAccount, Store, StoredRequest
+from hooklab.templates import compile_template
+from hooklab.timeutil import Clock, utcnow
+from hooklab.webhooks import Webhook, new_slug
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ENFORCEMENT_SETTING = "enforce_service_accounts"
+_UNSET: Any = object()
+
+
+def default_home() -> Path:
+    """`$HOOKLAB_HOME`, or `~/.hooklab`."""
+    return Path(os.environ.get("HOOKLAB_HOME") or Path.home() / ".hooklab").expanduser()
+
+
+class WebhookNotFound(KeyError):
+    """No webhook has that id (or name, or slug)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"Webhook with id '{self.key}' not found."
+
+
+class ServiceAccountNotFound(KeyError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"Service account with id '{self.key}' not found."
+
+
+class EnforcementError(ValueError):
+    """An action that service-account enforcement forbids (SPEC 8)."""
+
+
+class Workspace:
+    """Everything hooklab keeps, in one SQLite file.
+
+    >>> ws = Workspace(":memory:")
+    >>> hook = ws.create_webhook("demo", '{"event": "ping", "resource": {"prefect.resource.id": "x"}}')
+    >>> ws.receive(hook.slug, HookRequest.fake()).status
+    204
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock = utcnow,
+        new_id: IdSource = uuid7,
+        budgets: Budgets = Budgets(),
+    ) -> None:
+        self.path = str(path) if path is not None else str(default_home() / "hooklab.db")
+        self.store = Store(self.path)
+        self.clock = clock
+        self.new_id = new_id
+        self.budgets = budgets
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.path!r})"
+
+    def close(self) -> None:
+        self.store.close()
+
+    # Identity of the one local account and workspace (SPEC 10)
+
+    @property
+    def account_id(self) -> str:
+        return self._stable_id("account_id")
+
+    @property
+    def workspace_id(self) -> str:
+        return self._stable_id("workspace_id")
+
+    def _stable_id(self, key: str) -> str:
+        value = self.store.setting(key)
+        if value is None:
+            value = str(uuid.uuid4())
+            self.store.set_setting(key, value)
+        return value
+
+    # Webhooks
+
+    def create_webhook(
+        self,
+        name: str,
+        template: str,
+        description: str = "",
+        *,
+        enabled: bool = True,
+        service_account_id: str | None = None,
+    ) -> Webhook:
+        """Create a webhook with a fresh random slug. The template is checked first."""
+        _check_name(name)
+        compile_template(template)
+        if service_account_id is not None:
+            self.get_service_account(service_account_id)
+        elif self.enforcement:
+            raise EnforcementError(
+                "Service account enforcement is on: a new webhook must name a service account"
+            )
+        now = self.clock()
+        hook = Webhook(
+            id=str(uuid.uuid4()),
+            name=name,
+            description=description,
+            template=template,
+            slug=new_slug(),
+            created=now,
+            updated=now,
+            enabled=enabled,
+            service_account_id=service_account_id,
+        )
+        self.store.insert_webhook(hook)
+        return hook
+
+    def get_webhook(self, key: str) -> Webhook:
+        """A webhook by id, or else by name, or else by slug."""
+        for column in ("id", "name", "slug"):
+            hook = self.store.webhook_by(column, str(key))
+            if hook is not None:
+                return hook
+        raise WebhookNotFound(str(key))
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.store.webhooks()
+
+    def update_webhook(
+        self,
+        key: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        template: str | None = None,
+        enabled: bool | None = None,
+        service_account_id: str | None = _UNSET,
+        signature_preset: str | None = _UNSET,
+        signature_secret: str | None = _UNSET,
+    ) -> Webhook:
+        """Change any subset of a webhook's fields; what is not given stays as it is."""
+        hook = self.get_webhook(key)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            _check_name(name)
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description
+        if template is not None:
+            compile_template(template)
+            changes["template"] = template
+        if service_account_id is not _UNSET:
+            if service_account_id is not None:
+                self.get_service_account(service_account_id)
+            changes["service_account_id"] = service_account_id
+        if signature_preset is not _UNSET:
+            changes["signature_preset"] = signature_preset
+        if signature_secret is not _UNSET:
+            changes["signature_secret"] = signature_secret
+        if enabled is not None:
+            changes["enabled"] = enabled
+        updated = replace(hook, **changes, updated=self.clock())
+        if updated.service_account_id is None and self.enforcement:
+            if enabled:
+                raise EnforcementError(
+                    "Service account enforcement is on: this webhook can be enabled only "
+                    "after it is given a service account"
+                )
+            updated = replace(updated, enabled=False)
+        self.store.save_webhook(updated)
+        return updated
+
+    def toggle_webhook(self, key: str) -> Webhook:
+        hook = self.get_webhook(key)
+        return self.update_webhook(hook.id, enabled=not hook.enabled)
+
+    def rotate_webhook(self, key: str) -> Webhook:
+        """Give the webhook a new slug; the old URL stops answering at once."""
+        hook = self.get_webhook(key).rotated(self.clock())
+        self.store.save_webhook(hook)
+        return hook
+
+    def delete_webhook(self, key: str) -> Webhook:
+        """Delete a webhook. What it captured stays in the history, under its id."""
+        hook = self.get_webhook(key)
+        self.store.delete_webhook(hook.id)
+        return hook
+
+    # Service accounts and enforcement (SPEC 8)
+
+    def create_service_account(self, name: str) -> tuple[ServiceAccount, str]:
+        """Create an account; returns it with its API key, which is never shown again."""
+        _check_name(name)
+        account = ServiceAccount(str(uuid.uuid4()), name, self.clock())
+        key = auth.new_api_key()
+        self.store.insert_service_account(account, auth.hash_key(key))
+        return account, key
+
+    def list_service_accounts(self) -> list[ServiceAccount]:
+        return self.store.service_accounts()
+
+    def get_service_account(self, key: str) -> ServiceAccount:
+        for account in self.store.service_accounts():
+            if key in (account.id, account.name):
+                return account
+        raise ServiceAccountNotFound(key)
+
+    def delete_service_account(self, key: str) -> list[str]:
+        """Delete an account and its webhooks, as Prefect does; returns the webhooks' ids."""
+        account = self.get_service_account(key)
+        return self.store.delete_service_account(account.id)
+
+    @property
+    def enforcement(self) -> bool:
+        return self.store.setting(ENFORCEMENT_SETTING, "off") == "on"
+
+    def set_enforcement(self, on: bool) -> int:
+        """Switch enforcement; switching it on disables every webhook without an account.
+        Returns how many webhooks were disabled."""
+        self.store.set_setting(ENFORCEMENT_SETTING, "on" if on else "off")
+        return self.store.disable_webhooks_without_account(self.clock()) if on else 0
+
+    # Receiving
+
+    def process(self, slug: str, request: HookRequest) -> Outcome:
+        """Decide what a request to `/hooks/<slug>` produces, without storing anything."""
+        hook = self.store.webhook_by("slug", slug)
+        if hook is None:
+            return Outcome(404, request=request)
+        refused = self.authenticate(hook, request)
+        if refused is not None:
+            return failure(hook, request, refused, status=401, clock=self.clock, new_id=self.new_id)
+        if not hook.enabled:
+            return failure(hook, request, "Webhook is disabled", clock=self.clock, new_id=self.new_id)
+        return render_events(hook, request, clock=self.clock, new_id=self.new_id, budgets=self.budgets)
+
+    def authenticate(self, hook: Webhook, request: HookRequest) -> str | None:
+        """Why a request may not use this webhook, or None when it may."""
+        if hook.service_account_id is not None:
+            presented = auth.bearer_token(request)
+            expected = self.store.service_account_key_hash(hook.service_account_id)
+            if not auth.key_matches(presented, expected):
+                if presented is None:
+                    return "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
+                return "Invalid API key for this webhook's service account"
+        return None
+
+    def record(self, outcomes: Iterable[Outcome]) -> int:
+        """Store requests with their outcomes in one transaction. 404s are not stored."""
+        items = [
+            Recorded(outcome.request, outcome)
+            for outcome in outcomes
+            if outcome.status != 404 and outcome.request is not None
+        ]
+        return self.store.record(items) if items else 0
+
+    def receive(self, slug: str, request: HookRequest) -> Outcome:
+        """Process one request and store it with its outcome, durably, before returning.
+
+        Never raises for bad input: errors become a failure event and a 400 or 401.
+        """
+        outcome = self.process(slug, request)
+        self.record([outcome])
+        return outcome
+
+    # History
+
+    def events(
+        self,
+        webhook: str | None = None,
+        *,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        failed: bool | None = None,
+    ) -> pd.DataFrame:
+        """Stored events, failures included, one row each, oldest first."""
+        from hooklab.frames import events_frame
+
+        columns, rows = self.store.event_rows(
+            webhook_id=self._webhook_id(webhook), event=event, since=since, until=until, failed=failed
+        )
+        return events_frame(columns, rows, self._webhook_names())
+
+    def requests(
+        self,
+        webhook: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Stored requests, one row each, oldest first (Authorization is never stored)."""
+        from hooklab.frames import requests_frame
+
+        records = self.store.request_records(
+            webhook_id=self._webhook_id(webhook), since=since, until=until
+        )
+        return requests_frame(records, self._webhook_names())
+
+    def captured(
+        self,
+        webhook: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[StoredRequest]:
+        """Stored requests as objects, ready to replay."""
+        return self.store.request_records(
+            webhook_id=self._webhook_id(webhook), since=since, until=until, ids=ids
+        )
+
+    def _webhook_id(self, webhook: str | None) -> str | None:
+        if webhook is None:
+            return None
+        try:
+            return self.get_webhook(webhook).id
+        except WebhookNotFound:
+            # A deleted webhook's history stays reachable by its id.
+            return webhook
+
+    def _webhook_names(self) -> dict[str, str]:
+        return {hook.id: hook.name for hook in self.store.webhooks()}
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("A webhook or service account needs a non-empty name")
