@@ -7,7 +7,7 @@ from hooklab.pipeline import Outcome, render_events
 from hooklab.request import HookRequest
 from hooklab.templates import TemplateError, compile_template
 from hooklab.webhooks import Webhook
-from hooklab.workspace import Workspace, WebhookNotFound
+from hooklab.workspace import WebhookNotFound, Workspace
 
 __all__ = [
     "Event",

@@ -1,4 +1,4 @@
-"""Service-account API keys: made once, stored only as a hash, compared in constant time (SPEC 8)."""
+"""Service-account API keys: shown once, stored only as a hash, compared in constant time."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ def hash_key(key: str) -> str:
 
 def bearer_token(request: HookRequest) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, if any."""
-    value = request.all_headers.get("authorization")
+    return parse_bearer(request.all_headers.get("authorization"))
+
+
+def parse_bearer(value: str | None) -> str | None:
+    """The token of an `Authorization` header value of the form `Bearer <token>`, if any."""
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")

@@ -1,4 +1,4 @@
-"""The `from_cloud_event` template filter: a CloudEvent in either HTTP mode to a partial Prefect event."""
+"""The `from_cloud_event` filter: a CloudEvent in either HTTP mode to a partial Prefect event."""
 
 from __future__ import annotations
 
@@ -30,8 +30,16 @@ def from_cloud_event(body: Any, headers: Mapping[str, str]) -> str:
     if content_type == BATCH_TYPE:
         if not isinstance(body, list):
             raise CloudEventError("A CloudEvents batch must be a JSON array")
+        if not body:
+            raise CloudEventError("A CloudEvents batch must hold at least one CloudEvent")
         structured = {"content-type": "application/cloudevents+json"}
-        return json.dumps([_partial_event(item, structured) for item in body])
+        partials = []
+        for number, item in enumerate(body, start=1):
+            try:
+                partials.append(_partial_event(item, structured))
+            except CloudEventError as exc:
+                raise CloudEventError(f"CloudEvent {number} of the batch: {exc}") from None
+        return json.dumps(partials)
     binary = any(name.startswith("ce-") for name in lowered)
     if binary:
         return json.dumps(_partial_event(body, lowered))

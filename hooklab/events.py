@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime, timezone
@@ -87,7 +88,7 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     occurred: datetime
-    event: str = Field(max_length=MAXIMUM_EVENT_NAME_LENGTH)
+    event: str
     resource: Resource
     related: list[RelatedResource] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +102,13 @@ class Event(BaseModel):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+    @field_validator("event")
+    @classmethod
+    def enforce_maximum_event_name_length(cls, value: str) -> str:
+        if len(value) > MAXIMUM_EVENT_NAME_LENGTH:
+            raise ValueError(f"Event name must be at most {MAXIMUM_EVENT_NAME_LENGTH} characters")
+        return value
 
     @field_validator("related")
     @classmethod
@@ -131,20 +139,49 @@ def validate_event(data: dict[str, Any]) -> Event:
         event = Event.model_validate(data)
     except ValidationError as exc:
         raise EventError(describe_validation_error(exc)) from None
-    size = len(event.model_dump_json())
+    size = len(event.model_dump_json().encode())
     if size > MAXIMUM_SIZE_BYTES:
+        # Prefect's own wording when it drops an oversize event, made one readable line.
         raise EventError(
-            f"The event is {size} bytes when serialized to JSON; "
-            f"the maximum is {MAXIMUM_SIZE_BYTES} bytes"
+            f"Refusing to publish event of size {size} bytes: the maximum size of an event "
+            f"serialized to JSON is {MAXIMUM_SIZE_BYTES} bytes"
         )
     return event
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """Pydantic's errors as one line: `field.path: message; ...`."""
+    """Pydantic's errors as one line, by field: `resource['n']: Input should be ...; ...`.
+
+    Labels contain dots, so a path is written the way a template author would index it.
+    A value of the wrong type is quoted, shortened, so the author can find it.
+    """
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "event"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        message = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+        if error["type"] in _QUOTE_INPUT_FOR:
+            message += f", got {_short_repr(error['input'])}"
+        parts.append(f"{_field_path(error['loc'])}: {message}")
     return "; ".join(parts)
+
+
+_QUOTE_INPUT_FOR = frozenset(
+    {"string_type", "dict_type", "list_type", "uuid_type", "uuid_parsing", "datetime_type",
+     "datetime_from_date_parsing", "datetime_parsing", "model_type"}
+)  # fmt: skip
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "event"
+    path = str(loc[0])
+    for part in loc[1:]:
+        path += f"[{part}]" if isinstance(part, int) else f"[{json.dumps(part)}]"
+    return path
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    try:
+        text = json.dumps(value, default=str)
+    except ValueError:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -87,7 +87,9 @@ def requests_frame(records: Sequence[StoredRequest], webhook_names: dict[str, st
 
 
 def _times(values: Sequence[Any]) -> pd.Series:
-    return pd.Series(pd.to_datetime(list(values), utc=True, format="ISO8601"), dtype="datetime64[us, UTC]")
+    return pd.Series(
+        pd.to_datetime(list(values), utc=True, format="ISO8601"), dtype="datetime64[us, UTC]"
+    )
 
 
 def _ordered_keys(mappings: Sequence[dict[str, Any]], skip: set[str]) -> list[str]:

@@ -33,6 +33,9 @@ class Budgets:
     max_seconds: float = MAX_RENDER_SECONDS
 
 
+DEFAULT_BUDGETS = Budgets()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one request produced: a status, its events (a failure event on error), and why."""
@@ -60,7 +63,7 @@ def render_events(
     *,
     clock: Clock = utcnow,
     new_id: IdSource = uuid7,
-    budgets: Budgets = Budgets(),
+    budgets: Budgets = DEFAULT_BUDGETS,
 ) -> Outcome:
     """Turn one request into events through the webhook's template, never raising.
 
@@ -105,6 +108,8 @@ def _parse_output(rendered: str, *, allow_list: bool) -> list[dict[str, Any]]:
         return [value]
     # A CloudEvents batch renders a list: one event per CloudEvent (a hooklab extension).
     if allow_list and isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        if not value:
+            raise OutputError("Template output is an empty list: a batch needs one CloudEvent")
         return value
     raise OutputError(f"Template output must be a JSON object, not {_json_kind(value)}")
 

@@ -1,4 +1,4 @@
-"""The raw captured request, its case-insensitive headers, and the template context built from it."""
+"""The raw captured request, its case-insensitive headers, and the template context."""
 
 from __future__ import annotations
 
@@ -219,7 +219,12 @@ class TemplateContext:
     query: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "headers": self.headers, "body": self.body, "query": self.query}
+        return {
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "query": self.query,
+        }
 
 
 def template_context(request: HookRequest) -> TemplateContext:

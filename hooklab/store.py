@@ -148,7 +148,8 @@ class Store:
     def _migrate(self) -> None:
         with self.transaction() as db:
             db.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
             )
             done = {row[0] for row in db.execute("SELECT name FROM migrations")}
             for name, script in MIGRATIONS:
@@ -157,6 +158,10 @@ class Store:
                 for statement in _statements(script):
                     db.execute(statement)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+
+    def data_version(self) -> int:
+        """SQLite's data_version: it moves when another connection commits a change."""
+        return int(self._query("PRAGMA data_version")[0][0])
 
     def migrations(self) -> list[str]:
         return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
@@ -234,7 +239,8 @@ class Store:
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                "INSERT INTO settings VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (key, value),
             )
 
@@ -250,11 +256,13 @@ class Store:
 
     def record(self, items: Iterable[Recorded]) -> int:
         """Write requests and their outcomes, all in one transaction; returns how many."""
-        request_rows = []
-        event_rows = []
+        request_rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
         for item in items:
             request_rows.append(_request_row(item.request, item.outcome))
-            event_rows.extend(_event_row(item.request.id, item.outcome, e) for e in item.outcome.events)
+            event_rows.extend(
+                _event_row(item.request.id, item.outcome, e) for e in item.outcome.events
+            )
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO requests (id, webhook_id, method, path, query, headers, body, "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-import operator
+import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,16 +39,123 @@ def _limited_range(*args: int) -> range:
     rng = range(*args)
     if len(rng) > MAX_TEMPLATE_RANGE:
         raise OverflowError(
-            f"Range too big. The sandbox blocks ranges larger than MAX_TEMPLATE_RANGE={MAX_TEMPLATE_RANGE}."
+            "Range too big. The sandbox blocks ranges larger than "
+            f"MAX_TEMPLATE_RANGE={MAX_TEMPLATE_RANGE}."
         )
     return rng
 
 
-class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
-    """Prefect's user-template sandbox, plus a guard on `*` and `**` so that one expression
-    cannot allocate gigabytes before the output budget is ever checked."""
+class _RenderGuard:
+    """The budgets of the render in progress, checked from the sandbox's hooks, so that a
+    template that loops without writing anything runs out of time as well."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    def __init__(self, clock: Callable[[], float], max_seconds: float, max_output: int) -> None:
+        self.clock = clock
+        self.max_seconds = max_seconds
+        self.max_output = max_output
+        self.started = clock()
+
+    def tick(self) -> None:
+        if self.clock() - self.started > self.max_seconds:
+            raise RenderBudgetExceeded(
+                f"Rendering took longer than the limit of {self.max_seconds:g} s"
+            )
+
+    def check_size(self, value: Any) -> Any:
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise RenderBudgetExceeded("A number in the template grew too big")
+        if isinstance(value, (str, bytes, list, tuple, dict)) and len(value) > self.max_output:
+            raise RenderBudgetExceeded(
+                f"A value in the template grew larger than the limit of {self.max_output} bytes"
+            )
+        return value
+
+    def check_width(self, width: Any) -> None:
+        # Padding and repetition allocate `width` characters before anything is written.
+        if isinstance(width, int) and width > self.max_output:
+            raise RenderBudgetExceeded(
+                f"A width or length of {width} is larger than the output limit of "
+                f"{self.max_output} bytes"
+            )
+
+
+MAX_INT_BITS = 100_000
+_UNGUARDED = _RenderGuard(lambda: 0.0, float("inf"), MAX_OUTPUT_BYTES)
+_GUARD: ContextVar[_RenderGuard] = ContextVar("hooklab_render_guard", default=_UNGUARDED)
+_WIDE_NUMBER = re.compile(r"\d{7,}")
+_PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+def _check_format(guard: _RenderGuard, fmt: str, args: Any) -> None:
+    """Refuse `%` and `str.format` field widths that would blow the output budget."""
+    for digits in _WIDE_NUMBER.findall(fmt):
+        guard.check_width(int(digits))
+    if "*" in fmt:
+        for arg in args if isinstance(args, tuple) else (args,):
+            guard.check_width(arg)
+
+
+def _check_replace(guard: _RenderGuard, text: Any, old: Any, new: Any) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        count = text.count(old) if old else len(text) + 1
+        guard.check_width(len(text) + count * max(0, len(new) - len(old)))
+
+
+def _check_str_method(guard: _RenderGuard, method: Any, args: tuple[Any, ...]) -> None:
+    # The sandbox hands out `str.format` wrapped; the wrapper keeps the method as __wrapped__.
+    method = getattr(method, "__wrapped__", method)
+    owner = getattr(method, "__self__", None)
+    if not isinstance(owner, str):
+        return
+    name = getattr(method, "__name__", "")
+    if name in _PADDING_METHODS:
+        for arg in args:
+            guard.check_width(arg)
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(guard, owner, args[0], args[1])
+    elif name in {"format", "format_map"}:
+        _check_format(guard, owner, args)
+
+
+def _guard_filters(filters: dict[str, Any]) -> None:
+    """Wrap the built-in filters that can allocate far more than their input."""
+
+    def padding(original: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(value: Any, *args: Any, **kwargs: Any) -> Any:
+            guard = _GUARD.get()
+            for arg in (*args, *kwargs.values()):
+                guard.check_width(arg)
+            return original(value, *args, **kwargs)
+
+        return guarded
+
+    def replace(original: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(eval_ctx: Any, value: Any, old: Any, new: Any, count: Any = None) -> Any:
+            _check_replace(_GUARD.get(), str(value), str(old), str(new))
+            return original(eval_ctx, value, old, new, count)
+
+        guarded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+        return guarded
+
+    def format_(original: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(value: Any, *args: Any, **kwargs: Any) -> Any:
+            _check_format(_GUARD.get(), str(value), (*args, *kwargs.values()))
+            return original(value, *args, **kwargs)
+
+        return guarded
+
+    for name in ("center", "indent", "wordwrap"):
+        filters[name] = padding(filters[name])
+    filters["replace"] = replace(filters["replace"])
+    filters["format"] = format_(filters["format"])
+
+
+class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
+    """Prefect's user-template sandbox, plus hooks that keep one render within its budgets:
+    no expression may allocate far past the output limit, and a loop that writes nothing
+    still runs out of time."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self) -> None:
         super().__init__(
@@ -55,23 +163,47 @@ class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
             extensions=["jinja2_humanize_extension.HumanizeExtension"],
         )
         self.globals["range"] = _limited_range
+        _guard_filters(self.filters)
         # Imported here: the cloudevents SDK is only needed by templates that use the filter.
         from hooklab.cloudevents import from_cloud_event
 
         self.filters["from_cloud_event"] = from_cloud_event
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        guard = _GUARD.get()
+        guard.tick()
+        return guard.check_size(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        guard = _GUARD.get()
+        guard.tick()
+        return guard.check_size(super().getitem(obj, argument))
+
+    def call(
+        __self,  # Jinja's own positional-only style, so no keyword argument can clash
+        __context: Any,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        guard = _GUARD.get()
+        guard.tick()
+        _check_str_method(guard, __obj, (*args, *kwargs.values()))
+        return guard.check_size(super().call(__context, __obj, *args, **kwargs))
+
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        guard = _GUARD.get()
+        guard.tick()
         if operator_ == "*":
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, (str, bytes, list, tuple)) and isinstance(count, int):
-                    if len(seq) * count > MAX_OUTPUT_BYTES:
-                        raise OverflowError("Repetition too big for the template output budget.")
-            return operator.mul(left, right)
-        if operator_ == "**":
-            if isinstance(right, int) and isinstance(left, int) and abs(right) > 1000:
+                    guard.check_width(len(seq) * count)
+        elif operator_ == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(right) > 1000:
                 raise OverflowError("Exponent too big for the template sandbox.")
-            return operator.pow(left, right)
-        return super().call_binop(context, operator_, left, right)
+        elif operator_ == "%" and isinstance(left, str):
+            _check_format(guard, left, right)
+        return guard.check_size(super().call_binop(context, operator_, left, right))
 
 
 ENVIRONMENT = UserTemplateEnvironment()
@@ -94,11 +226,13 @@ class Template:
     ) -> str:
         """Render, stopping as soon as the output or time budget is spent.
 
-        Raises `TemplateError` with the template line for any Jinja, sandbox or budget error.
+        Text without `{{` or `{%` comes back as it is, as in Prefect. Raises `TemplateError`
+        with the template line for any Jinja, sandbox or budget error.
         """
         if not _maybe_template(self.source):
             return self.source
-        started = clock()
+        guard = _RenderGuard(clock, max_seconds, max_output)
+        token = _GUARD.set(guard)
         parts: list[str] = []
         size = 0
         try:
@@ -109,14 +243,13 @@ class Template:
                     raise RenderBudgetExceeded(
                         f"Rendered output is larger than the limit of {max_output} bytes"
                     )
-                if clock() - started > max_seconds:
-                    raise RenderBudgetExceeded(
-                        f"Rendering took longer than the limit of {max_seconds:g} s"
-                    )
-        except TemplateError:
-            raise
+                guard.tick()
+        except TemplateError as exc:
+            raise type(exc)(exc.message, exc.lineno or _template_line(exc)) from None
         except Exception as exc:
             raise TemplateError(_describe(exc), _template_line(exc)) from None
+        finally:
+            _GUARD.reset(token)
         return "".join(parts)
 
 
@@ -126,8 +259,12 @@ def _maybe_template(source: str) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    from hooklab.cloudevents import CloudEventError
+
     kind = "Security error" if isinstance(exc, SecurityError) else type(exc).__name__
     text = " ".join(str(exc).split()) or kind
+    if isinstance(exc, CloudEventError):
+        return text
     return f"{kind}: {text}" if kind not in text else text
 
 
