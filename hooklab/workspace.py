@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -97,7 +96,7 @@ class Workspace:
     def _stable_id(self, key: str) -> str:
         value = self.store.setting(key)
         if value is None:
-            value = str(uuid.uuid4())
+            value = str(self.new_id())
             self.store.set_setting(key, value)
         return value
 
@@ -123,7 +122,7 @@ class Workspace:
             )
         now = self.clock()
         hook = Webhook(
-            id=str(uuid.uuid4()),
+            id=str(self.new_id()),  # seeded in deterministic mode
             name=name,
             description=description,
             template=template,
@@ -212,7 +211,7 @@ class Workspace:
     def create_service_account(self, name: str) -> tuple[ServiceAccount, str]:
         """Create an account; returns it with its API key, which is never shown again."""
         _check_name(name)
-        account = ServiceAccount(str(uuid.uuid4()), name, self.clock())
+        account = ServiceAccount(str(self.new_id()), name, self.clock())
         key = auth.new_api_key()
         self.store.insert_service_account(account, auth.hash_key(key))
         return account, key

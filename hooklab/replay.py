@@ -1,0 +1,509 @@
+"""Replay captured requests through a template, and compare two replays event by event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Union
+from uuid import UUID
+
+from hooklab.events import (
+    MAXIMUM_EVENT_NAME_LENGTH,
+    MAXIMUM_LABELS_PER_RESOURCE,
+    MAXIMUM_RELATED_RESOURCES,
+    MAXIMUM_SIZE_BYTES,
+    ReceivedEvent,
+    RelatedResource,
+    Resource,
+    uuid7,
+)
+from hooklab.pipeline import Budgets, IdSource, Outcome, render_events
+from hooklab.request import BodyError, HookRequest, template_context
+from hooklab.store import StoredRequest
+from hooklab.templates import TemplateError, compile_template
+from hooklab.timeutil import Clock, utcnow
+from hooklab.webhooks import Webhook
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hooklab.workspace import Workspace
+
+Requests = Union[Sequence[HookRequest | StoredRequest], "pd.DataFrame"]
+Progress = Callable[[int, int], None]
+
+# Below this many requests a replay is quick enough that a progress bar would only flicker.
+PROGRESS_THRESHOLD = 1_000
+DRAFT_WEBHOOK_ID = "00000000-0000-0000-0000-000000000000"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_KNOWN_FIELDS = frozenset({"occurred", "event", "resource", "related", "payload", "id", "follows"})
+_RESOURCE_ID = "prefect.resource.id"
+_RESOURCE_ROLE = "prefect.resource.role"
+
+
+@dataclass(frozen=True, slots=True)
+class _PlainEvent:
+    """An event that passed the plain-event check: everything an Outcome needs, unboxed."""
+
+    request: HookRequest
+    webhook: Webhook
+    rendered: str
+    id: UUID
+    occurred: datetime
+    event: str
+    resource: dict[str, str]
+    related: list[dict[str, str]]
+    payload: dict[str, Any]
+
+    def outcome(self) -> Outcome:
+        event = ReceivedEvent.model_construct(
+            occurred=self.occurred,
+            event=self.event,
+            resource=Resource.model_construct(self.resource),
+            related=[RelatedResource.model_construct(item) for item in self.related],
+            payload=self.payload,
+            id=self.id,
+            follows=None,
+            received=self.request.received,
+        )
+        return Outcome(204, (event,), None, self.rendered, self.webhook.id, self.request)
+
+
+class ReplayResult:
+    """What a replay produced: `.events`, `.failures` (DataFrames) and `.outcomes`.
+
+    `.frame` holds both, one row per event, in request order, with the columns of
+    `Workspace.events()`.
+    """
+
+    def __init__(self, items: list[_PlainEvent | Outcome], webhook_names: dict[str, str]) -> None:
+        self._items = items
+        self._webhook_names = webhook_names
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @cached_property
+    def outcomes(self) -> list[Outcome]:
+        return [item if isinstance(item, Outcome) else item.outcome() for item in self._items]
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """Every event, failures included, one row each."""
+        from hooklab.frames import EventColumns, events_from_columns
+
+        columns = EventColumns()
+        for item in self._items:
+            if isinstance(item, _PlainEvent):
+                columns.append(
+                    str(item.id), item.occurred, item.request.received, item.event,
+                    item.resource, item.related, item.payload, item.webhook.id,
+                    item.request.id, False, None,
+                )  # fmt: skip
+                continue
+            request_id = item.request.id if item.request else None
+            for event in item.events:
+                columns.append(
+                    str(event.id), event.occurred, event.received, event.event,
+                    event.resource.root, [r.root for r in event.related], event.payload,
+                    item.webhook_id, request_id, item.failed, item.error,
+                )  # fmt: skip
+        return events_from_columns(columns, self._webhook_names)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The events the template produced, one row each."""
+        frame = self.frame
+        return frame[~frame["failed"]].reset_index(drop=True)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """The `prefect-cloud.webhook.failed` events, with the reason in `error`."""
+        frame = self.frame
+        return frame[frame["failed"]].reset_index(drop=True)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for item in self._items if isinstance(item, Outcome) and item.failed)
+
+    def summary(self) -> str:
+        failed = self.failed_count
+        return (
+            f"{len(self)} requests replayed: {len(self) - failed} produced events, {failed} failed"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ReplayResult: {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        from hooklab.reprs import replay_html
+
+        return replay_html(self)
+
+
+def replay(
+    requests: Requests,
+    template_or_webhook: str | Webhook,
+    *,
+    workspace: Workspace | None = None,
+    save: bool = False,
+    clock: Clock | None = None,
+    new_id: IdSource | None = None,
+    budgets: Budgets | None = None,
+    progress: bool | Progress | None = None,
+) -> ReplayResult:
+    """Run captured requests through a template (or a webhook's), exactly as the receiver would.
+
+    >>> result = replay([HookRequest.fake(method="POST", form={"model": "m1"})],
+    ...                 '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}')
+    >>> result.events["resource.id"].tolist()
+    ['m1']
+
+    The history is left alone unless `save=True` (then the results are stored as new requests
+    in `workspace`). A template string keeps each captured request's original webhook (its id and
+    name in `related`) when `workspace` knows it. `progress` is a bar in the notebook past 1,000
+    requests (`None`), always/never (`True`/`False`), or a `callback(done, total)`.
+    """
+    if save and workspace is None:
+        raise ValueError("replay(..., save=True) needs the workspace to save into")
+    clock = clock or (workspace.clock if workspace else utcnow)
+    new_id = new_id or (workspace.new_id if workspace else uuid7)
+    budgets = budgets or (workspace.budgets if workspace else Budgets())
+    pairs = _requests_with_webhooks(requests, workspace)
+    hooks = _WebhookChooser(template_or_webhook, workspace)
+    if hooks.fixed is not None:
+        compile_template(hooks.fixed.template)  # a bad template fails here, once, with its line
+
+    items: list[_PlainEvent | Outcome] = []
+    total = len(pairs)
+    report = _progress_reporter(progress, total)
+    every = max(1, total // 100)
+    try:
+        for done, (request, webhook_id) in enumerate(pairs, 1):
+            hook = hooks.for_request(webhook_id)
+            items.append(_replay_one(hook, request, clock, new_id, budgets))
+            if report is not None and (done % every == 0 or done == total):
+                report(done, total)
+    finally:
+        close = getattr(report, "close", None)
+        if close is not None:
+            close()
+
+    names = dict(workspace._webhook_names()) if workspace else {}
+    names.update(hooks.names())
+    result = ReplayResult(items, names)
+    if save and workspace is not None:
+        workspace.record(_as_new_requests(result.outcomes, new_id))
+    return result
+
+
+def _replay_one(
+    hook: Webhook, request: HookRequest, clock: Clock, new_id: IdSource, budgets: Budgets
+) -> _PlainEvent | Outcome:
+    """The receiver's pipeline, with a fast lane for the common plain event.
+
+    When the rendered JSON is a plain event (no `occurred`, `id` or `follows` of its own, string
+    labels within Prefect's limits), the checks pydantic would run are run here directly, and the
+    result is the same event `render_events` builds. Anything else, failures included, goes
+    through `render_events` itself, so every error text stays the receiver's.
+    """
+    try:
+        context = template_context(request)
+        template = compile_template(hook.template)
+        rendered = template.render(
+            context.as_dict(), max_output=budgets.max_output, max_seconds=budgets.max_seconds
+        )
+        value = json.loads(rendered)
+    except (BodyError, TemplateError, ValueError):
+        value = None
+    if type(value) is dict and _is_plain_event(value, rendered, request):
+        # The same order of clock and id readings as the pipeline, so seeded runs agree.
+        occurred = _in_utc(clock())
+        event_id = new_id()
+        payload = value.get("payload")
+        if payload is None:
+            payload = {
+                "method": request.method.upper(),
+                "headers": context.headers.to_dict(),
+                "body": context.body,
+            }
+        related = [*value.get("related", ()), hook.related_resource()]
+        return _PlainEvent(
+            request, hook, rendered, event_id, occurred, value["event"], value["resource"],
+            related, dict(payload),
+        )  # fmt: skip
+    return render_events(hook, request, clock=clock, new_id=new_id, budgets=budgets)
+
+
+def _is_plain_event(value: dict[str, Any], rendered: str, request: HookRequest) -> bool:
+    """True when pydantic would accept this partial event unchanged (see `_replay_one`)."""
+    if "occurred" in value or "id" in value or value.get("follows") is not None:
+        return False
+    name = value.get("event")
+    if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
+        return False
+    if not _is_plain_resource(value.get("resource"), role=False):
+        return False
+    related = value.get("related", [])
+    if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
+        return False
+    if not all(_is_plain_resource(item, role=True) for item in related):
+        return False
+    if "payload" in value and type(value["payload"]) is not dict:
+        return False
+    # The serialized event can be at most 6 characters (a \uXXXX escape) for each character
+    # it came from; well under the limit, the exact size check cannot fail.
+    sources = len(rendered) + len(request.body) + sum(len(k) + len(v) for k, v in request.headers)
+    return 6 * sources + 4096 < MAXIMUM_SIZE_BYTES
+
+
+def _is_plain_resource(resource: Any, *, role: bool) -> bool:
+    if type(resource) is not dict or len(resource) > MAXIMUM_LABELS_PER_RESOURCE:
+        return False
+    if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
+        return False
+    return all(type(label) is str for label in resource.values())
+
+
+def _in_utc(moment: datetime) -> datetime:
+    if type(moment) is not datetime:
+        raise TypeError(f"the clock gave {moment!r}, not a datetime")
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+class _WebhookChooser:
+    """The webhook each request replays through: the one given, or its own with the new template."""
+
+    def __init__(self, template_or_webhook: str | Webhook, workspace: Workspace | None) -> None:
+        self.workspace = workspace
+        self.fixed: Webhook | None = None
+        self._by_id: dict[str | None, Webhook] = {}
+        if isinstance(template_or_webhook, Webhook):
+            self.fixed = template_or_webhook
+            self.template = template_or_webhook.template
+        elif isinstance(template_or_webhook, str):
+            self.template = template_or_webhook
+            compile_template(self.template)
+        else:
+            raise TypeError("replay() needs a template string or a Webhook")
+
+    def for_request(self, webhook_id: str | None) -> Webhook:
+        if self.fixed is not None:
+            return self.fixed
+        hook = self._by_id.get(webhook_id)
+        if hook is None:
+            hook = self._by_id[webhook_id] = self._original(webhook_id)
+        return hook
+
+    def _original(self, webhook_id: str | None) -> Webhook:
+        if webhook_id and self.workspace is not None:
+            found = self.workspace.store.webhook_by("id", webhook_id)
+            if found is not None:
+                return replace(found, template=self.template)
+        return draft_webhook(self.template, webhook_id or DRAFT_WEBHOOK_ID)
+
+    def names(self) -> dict[str, str]:
+        hooks = [self.fixed] if self.fixed else list(self._by_id.values())
+        return {hook.id: hook.name for hook in hooks}
+
+
+def draft_webhook(
+    template: str, webhook_id: str = DRAFT_WEBHOOK_ID, name: str = "draft"
+) -> Webhook:
+    """A webhook that exists only to try a template: no slug, never stored."""
+    return Webhook(webhook_id, name, template, "", _EPOCH, _EPOCH)
+
+
+def _requests_with_webhooks(
+    requests: Requests, workspace: Workspace | None
+) -> list[tuple[HookRequest, str | None]]:
+    if isinstance(requests, (HookRequest, StoredRequest)):
+        requests = [requests]
+    if hasattr(requests, "columns"):  # a requests DataFrame
+        return _from_frame(requests, workspace)
+    pairs: list[tuple[HookRequest, str | None]] = []
+    for item in requests:
+        if isinstance(item, StoredRequest):
+            pairs.append((item.request, item.webhook_id))
+        elif isinstance(item, HookRequest):
+            pairs.append((item, None))
+        else:
+            raise TypeError(f"cannot replay {type(item).__name__}: give HookRequests or a frame")
+    return pairs
+
+
+def _from_frame(
+    frame: pd.DataFrame, workspace: Workspace | None
+) -> list[tuple[HookRequest, str | None]]:
+    """Requests of a `Workspace.requests()` frame: the stored bytes when the workspace has them."""
+    if "body" not in frame.columns or "headers" not in frame.columns:
+        raise ValueError(
+            "replay() needs a requests frame (Workspace.requests()), not an events frame"
+        )
+    ids = [str(i) for i in frame["id"]]
+    if workspace is not None:
+        stored = {record.request.id: record for record in workspace.captured(ids=ids)}
+        if len(stored) == len(set(ids)):
+            return [(stored[i].request, stored[i].webhook_id) for i in ids]
+    pairs = []
+    for row in frame.itertuples(index=False):
+        request = HookRequest(
+            method=row.method,
+            path=row.path,
+            query=row.query,
+            headers=tuple(dict(row.headers).items()),
+            body=str(row.body).encode(),
+            received=row.received.to_pydatetime(),
+            client=row.client,
+            id=str(row.id),
+        )
+        pairs.append((request, row.webhook_id if isinstance(row.webhook_id, str) else None))
+    return pairs
+
+
+def _as_new_requests(outcomes: Iterable[Outcome], new_id: IdSource) -> list[Outcome]:
+    """Copies of replayed outcomes under fresh request ids, so the originals stay as they were."""
+    saved = []
+    for outcome in outcomes:
+        if outcome.request is not None:
+            request = replace(outcome.request, id=str(new_id()))
+            saved.append(replace(outcome, request=request))
+    return saved
+
+
+def _progress_reporter(progress: bool | Progress | None, total: int) -> Progress | None:
+    if callable(progress):
+        return progress
+    if progress is False or (progress is None and total < PROGRESS_THRESHOLD):
+        return None
+    from hooklab.widgets import NotebookProgress
+
+    return NotebookProgress.open(total, "replaying")
+
+
+# Comparing two replays
+
+IGNORED_FIELDS = ("id", "occurred", "received", "webhook_id", "webhook_name", "request_id")
+
+
+class Diff:
+    """Per request, the events added, dropped and changed between two replays, field by field.
+
+    `.frame` has one row per difference: `request_id`, `change` ("added", "dropped" or
+    "changed"), `field` (None for a whole event), `old`, `new`.
+    """
+
+    def __init__(self, frame: pd.DataFrame, compared: int, unchanged: int) -> None:
+        self.frame = frame
+        self.compared = compared
+        self.unchanged = unchanged
+
+    def summary(self) -> str:
+        counts = self.frame["change"].value_counts()
+        changed = self.frame.loc[self.frame["change"] == "changed", "request_id"].nunique()
+        return (
+            f"{self.compared} requests compared: {self.unchanged} unchanged; "
+            f"{int(counts.get('added', 0))} events added, {int(counts.get('dropped', 0))} dropped, "
+            f"{int(counts.get('changed', 0))} fields changed in {changed} requests"
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"<Diff: {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        from hooklab.reprs import diff_html
+
+        return diff_html(self)
+
+
+def diff(
+    old: ReplayResult | pd.DataFrame,
+    new: ReplayResult | pd.DataFrame,
+    *,
+    ignore: Sequence[str] = IGNORED_FIELDS,
+) -> Diff:
+    """Compare the events two replays (or two events frames) made from the same requests.
+
+    Events are matched by request id and position. Ids and times differ on every run and are
+    ignored, as are the columns named in `ignore`; payloads are compared path by path.
+    """
+    import pandas as pd
+
+    before = _events_by_request(old)
+    after = _events_by_request(new)
+    skip = set(ignore)
+    rows: list[tuple[str, str, str | None, Any, Any]] = []
+    unchanged = 0
+    for request_id in [*before, *(r for r in after if r not in before)]:
+        olds, news = before.get(request_id, []), after.get(request_id, [])
+        found = len(rows)
+        for index in range(max(len(olds), len(news))):
+            if index >= len(news):
+                rows.append((request_id, "dropped", None, olds[index].get("event"), None))
+            elif index >= len(olds):
+                rows.append((request_id, "added", None, None, news[index].get("event")))
+            else:
+                rows.extend(
+                    (request_id, "changed", name, was, now)
+                    for name, was, now in _changed_fields(olds[index], news[index], skip)
+                )
+        unchanged += len(rows) == found
+    frame = pd.DataFrame(rows, columns=["request_id", "change", "field", "old", "new"])
+    return Diff(frame, len(set(before) | set(after)), unchanged)
+
+
+def _events_by_request(source: ReplayResult | pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    frame = source.frame if isinstance(source, ReplayResult) else source
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in frame.to_dict("records"):
+        grouped.setdefault(str(record.get("request_id")), []).append(_comparable(record))
+    return grouped
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """An event row as flat field -> value, payload spread into `payload.<path>`, gaps dropped."""
+    flat: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "payload" and isinstance(value, dict):
+            _flatten(value, "payload", flat)
+        elif not _is_missing(value):
+            flat[name] = value
+    return flat
+
+
+def _flatten(value: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
+    if not value:
+        into[prefix] = value
+    for key, item in value.items():
+        path = f"{prefix}.{key}"
+        if isinstance(item, dict) and item:
+            _flatten(item, path, into)
+        else:
+            into[path] = item
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    return value.__class__.__name__ in {"NAType", "NaTType"}
+
+
+def _changed_fields(
+    old: dict[str, Any], new: dict[str, Any], skip: set[str]
+) -> Iterable[tuple[str, Any, Any]]:
+    for name in [*old, *(n for n in new if n not in old)]:
+        if name in skip:
+            continue
+        was, now = old.get(name), new.get(name)
+        if was != now:
+            yield name, was, now
