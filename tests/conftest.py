@@ -17,6 +17,12 @@ START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
+def start() -> datetime:
+    """Where the `clock` fixture starts."""
+    return START
+
+
+@pytest.fixture
 def clock() -> Callable[[], datetime]:
     """A clock that moves one second each time it is read, from START."""
     ticks = itertools.count()

@@ -12,10 +12,11 @@ import pytest
 from hooklab.pipeline import Outcome, render_events
 from hooklab.request import HookRequest
 from hooklab.webhooks import Webhook
-from tests.conftest import START
 
 TEMPLATE = "{{ body|from_cloud_event(headers) }}"
 STRUCTURED = "application/cloudevents+json"
+
+START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def cloud_event(**changes: Any) -> dict[str, Any]:
@@ -124,7 +125,9 @@ def test_a_missing_required_attribute_fails_the_request(missing: str) -> None:
 
 def test_a_binary_message_missing_a_header_names_it() -> None:
     request = HookRequest.fake(
-        method="POST", body="x", headers={"ce-type": "t", "ce-id": "1", "Content-Type": "text/plain"}
+        method="POST",
+        body="x",
+        headers={"ce-type": "t", "ce-id": "1", "Content-Type": "text/plain"},
     )
     outcome = receive(request)
     assert outcome.status == 400

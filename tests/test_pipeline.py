@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from uuid import UUID
 
 import pytest
@@ -12,7 +12,6 @@ import pytest
 from hooklab.pipeline import FAILED_EVENT, Budgets, Outcome, render_events
 from hooklab.request import HookRequest
 from hooklab.webhooks import Webhook
-from tests.conftest import START
 
 MODEL_TEMPLATE = """{
     "event": "model.refreshed",
@@ -21,6 +20,8 @@ MODEL_TEMPLATE = """{
         "prefect.resource.name": "{{ body.friendly_name }}"
     }
 }"""
+
+START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def hook(template: str = MODEL_TEMPLATE, name: str = "models") -> Webhook:
@@ -42,12 +43,12 @@ def form_post() -> HookRequest:
 
 
 def test_event_defaults_come_from_the_injected_clock_and_id_source(
-    clock: Callable[[], datetime], new_id: Callable[[], UUID]
+    clock: Callable[[], datetime], new_id: Callable[[], UUID], start: datetime
 ) -> None:
     outcome = run(MODEL_TEMPLATE, form_post(), clock, new_id)
     assert outcome.status == 204 and outcome.error is None
     event = outcome.events[0]
-    assert event.occurred == START
+    assert event.occurred == start
     assert event.id == UUID(int=1)
     assert event.resource.root == {
         "prefect.resource.id": "product.models.recs",
@@ -141,8 +142,11 @@ BAD_INPUTS = [
     ),
     pytest.param(
         MODEL_TEMPLATE,
-        HookRequest.fake(method="POST", body=b"model=\xff", headers={
-            "Content-Type": "application/x-www-form-urlencoded"}),
+        HookRequest.fake(
+            method="POST",
+            body=b"model=\xff",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
         "Request body is not valid UTF-8: byte 0xff at position 6",
         id="invalid-utf8",
     ),
@@ -153,11 +157,15 @@ BAD_INPUTS = [
         id="not-json",
     ),
     pytest.param(
-        '["{{ body.model }}"]', form_post(), "Template output must be a JSON object, not an array",
+        '["{{ body.model }}"]',
+        form_post(),
+        "Template output must be a JSON object, not an array",
         id="not-an-object",
     ),
     pytest.param(
-        '"{{ body.model }}"', form_post(), "Template output must be a JSON object, not a string",
+        '"{{ body.model }}"',
+        form_post(),
+        "Template output must be a JSON object, not a string",
         id="a-string",
     ),
     pytest.param(
@@ -180,15 +188,20 @@ BAD_INPUTS = [
         id="oversize-event",
     ),
     pytest.param(
-        '{\n"event": "{{ range(1000)|list }}"\n}', form_post(),
-        "line 2: OverflowError: Range too big.", id="huge-range",
+        '{\n"event": "{{ range(1000)|list }}"\n}',
+        form_post(),
+        "line 2: OverflowError: Range too big.",
+        id="huge-range",
     ),
     pytest.param(
-        '{"event": "{{ "x" * 2000000 }}"}', form_post(),
-        "line 1: A width or length of 2000000 is larger than the output limit", id="repetition",
+        '{"event": "{{ "x" * 2000000 }}"}',
+        form_post(),
+        "line 1: A width or length of 2000000 is larger than the output limit",
+        id="repetition",
     ),
     pytest.param(
-        "{{ ''.__class__.__mro__[1].__subclasses__() }}", form_post(),
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        form_post(),
         "line 1: Security error: access to attribute '__class__' of 'str' object is unsafe.",
         id="sandbox-escape",
     ),
@@ -238,7 +251,9 @@ def test_output_budget_from_budgets_fails_the_request() -> None:
     )
     outcome = failed(template, form_post(), budgets=Budgets(max_output=100))
     assert outcome.error == "Rendered output is larger than the limit of 100 bytes"
-    assert render_events(hook(template), form_post(), budgets=Budgets(max_output=1000)).status == 204
+    assert (
+        render_events(hook(template), form_post(), budgets=Budgets(max_output=1000)).status == 204
+    )
 
 
 def test_failure_events_dump_as_json_like_real_events() -> None:

@@ -47,9 +47,9 @@ def test_headers_are_case_insensitive_in_templates() -> None:
 
 def test_query_extension_is_in_the_context() -> None:
     context = template_context(HookRequest.fake(query="source=ci&run=7"))
-    assert compile_template("{{ query.source }}-{{ query['run'] }}").render(
-        context.as_dict()
-    ) == ("ci-7")
+    assert compile_template("{{ query.source }}-{{ query['run'] }}").render(context.as_dict()) == (
+        "ci-7"
+    )
 
 
 def test_tojson_is_html_safe_and_stays_valid_json() -> None:
@@ -78,7 +78,7 @@ def test_unsafe_attribute_renders_as_empty_text() -> None:
 
 def test_calling_through_an_unsafe_attribute_is_a_security_error_with_its_line() -> None:
     with pytest.raises(TemplateError) as caught:
-        render("{\n\n  \"x\": \"{{ ''.__class__.__mro__[1].__subclasses__() }}\"\n}")
+        render('{\n\n  "x": "{{ \'\'.__class__.__mro__[1].__subclasses__() }}"\n}')
     assert caught.value.lineno == 3
     assert "Security error" in str(caught.value)
     assert str(caught.value).startswith("line 3: ")
@@ -161,7 +161,10 @@ def test_time_budget_stops_a_render_on_an_injected_clock() -> None:
 
 def test_time_budget_also_stops_a_loop_that_writes_nothing() -> None:
     readings = itertools.count(0.0, 0.25)
-    source = "{% set ns = namespace(n=0) %}{% for i in range(100) %}{% set ns.n = ns.n + 1 %}{% endfor %}"
+    source = (
+        "{% set ns = namespace(n=0) %}"
+        "{% for i in range(100) %}{% set ns.n = ns.n + 1 %}{% endfor %}"
+    )
     with pytest.raises(RenderBudgetExceeded, match="took longer"):
         compile_template(source).render({}, clock=lambda: next(readings))
 
