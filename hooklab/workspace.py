@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hooklab import auth
+from hooklab import auth, signatures
 from hooklab.events import uuid7
 from hooklab.pipeline import Budgets, IdSource, Outcome, failure, render_events
 from hooklab.request import HookRequest
@@ -76,6 +76,13 @@ class Workspace:
         self.clock = clock
         self.new_id = new_id
         self.budgets = budgets
+        # Webhooks by slug for the receiver's hot path; cleared by every change made here, and
+        # by changes from other connections or processes (SQLite's data_version moves).
+        self._slugs: dict[str, Webhook] = {}
+        self._slugs_version = -1
+        # Set by the receiver's writer thread after each batch, so that the hot path need not
+        # wait for the connection while the writer holds it; None means "ask SQLite".
+        self.known_data_version: int | None = None
 
     def __repr__(self) -> str:
         return f"Workspace({self.path!r})"
@@ -174,6 +181,7 @@ class Workspace:
                 self.get_service_account(service_account_id)
             changes["service_account_id"] = service_account_id
         if signature_preset is not _UNSET:
+            signatures.check_preset(signature_preset)
             changes["signature_preset"] = signature_preset
         if signature_secret is not _UNSET:
             changes["signature_secret"] = signature_secret
@@ -188,6 +196,7 @@ class Workspace:
                 )
             updated = replace(updated, enabled=False)
         self.store.save_webhook(updated)
+        self._forget_slugs()
         return updated
 
     def toggle_webhook(self, key: str) -> Webhook:
@@ -198,12 +207,14 @@ class Workspace:
         """Give the webhook a new slug; the old URL stops answering at once."""
         hook = self.get_webhook(key).rotated(self.clock())
         self.store.save_webhook(hook)
+        self._forget_slugs()
         return hook
 
     def delete_webhook(self, key: str) -> Webhook:
         """Delete a webhook. What it captured stays in the history, under its id."""
         hook = self.get_webhook(key)
         self.store.delete_webhook(hook.id)
+        self._forget_slugs()
         return hook
 
     # Service accounts and enforcement (SPEC 8)
@@ -228,7 +239,9 @@ class Workspace:
     def delete_service_account(self, key: str) -> list[str]:
         """Delete an account and its webhooks, as Prefect does; returns the webhooks' ids."""
         account = self.get_service_account(key)
-        return self.store.delete_service_account(account.id)
+        deleted = self.store.delete_service_account(account.id)
+        self._forget_slugs()
+        return deleted
 
     @property
     def enforcement(self) -> bool:
@@ -238,13 +251,19 @@ class Workspace:
         """Switch enforcement; switching it on disables every webhook without an account.
         Returns how many webhooks were disabled."""
         self.store.set_setting(ENFORCEMENT_SETTING, "on" if on else "off")
-        return self.store.disable_webhooks_without_account(self.clock()) if on else 0
+        disabled = self.store.disable_webhooks_without_account(self.clock()) if on else 0
+        self._forget_slugs()
+        return disabled
 
     # Receiving
 
-    def process(self, slug: str, request: HookRequest) -> Outcome:
-        """Decide what a request to `/hooks/<slug>` produces, without storing anything."""
-        hook = self.store.webhook_by("slug", slug)
+    def process(self, slug: str, request: HookRequest, *, body_error: str | None = None) -> Outcome:
+        """Decide what a request to `/hooks/<slug>` produces, without storing anything.
+
+        `body_error` is why the receiver could not take the body (too large): the request then
+        fails after the slug and the credentials are checked.
+        """
+        hook = self.webhook_by_slug(slug)
         if hook is None:
             return Outcome(404, request=request)
         refused = self.authenticate(hook, request)
@@ -252,6 +271,8 @@ class Workspace:
             return failure(hook, request, refused, status=401, clock=self.clock, new_id=self.new_id)
         if not hook.enabled:
             return failure(hook, request, "Webhook is disabled", clock=self.clock, new_id=self.new_id)
+        if body_error is not None:
+            return failure(hook, request, body_error, clock=self.clock, new_id=self.new_id)
         return render_events(hook, request, clock=self.clock, new_id=self.new_id, budgets=self.budgets)
 
     def authenticate(self, hook: Webhook, request: HookRequest) -> str | None:
@@ -263,7 +284,33 @@ class Workspace:
                 if presented is None:
                     return "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
                 return "Invalid API key for this webhook's service account"
+        if hook.signature_preset is not None:
+            return signatures.verify(
+                hook.signature_preset,
+                hook.signature_secret or "",
+                request.all_headers,
+                request.body,
+                now=self.clock().timestamp(),
+            )
         return None
+
+    def webhook_by_slug(self, slug: str) -> Webhook | None:
+        """The webhook answering at `/hooks/<slug>`; a rotated or deleted slug is gone at once."""
+        version = self.known_data_version
+        if version is None:
+            version = self.store.data_version()
+        if version != self._slugs_version:
+            self._slugs.clear()
+            self._slugs_version = version
+        hook = self._slugs.get(slug)
+        if hook is None:
+            hook = self.store.webhook_by("slug", slug)
+            if hook is not None:
+                self._slugs[slug] = hook
+        return hook
+
+    def _forget_slugs(self) -> None:
+        self._slugs.clear()
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """Store requests with their outcomes in one transaction. 404s are not stored."""
