@@ -340,6 +340,9 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [_stored_request(row) for row in self._query(sql, params)]
 
+    def has_request(self, request_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM requests WHERE id=?", (request_id,)))
+
     def count(self, table: str) -> int:
         assert table in {"requests", "events", "webhooks", "service_accounts"}
         return int(self._query(f"SELECT count(*) FROM {table}")[0][0])

@@ -1,4 +1,4 @@
-"""The Workspace: webhooks, service accounts and history in one SQLite file; the facade every shell uses."""
+"""The Workspace: webhooks, accounts and history in one SQLite file; the facade shells use."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hooklab import auth, signatures
 from hooklab.events import uuid7
-from hooklab.pipeline import Budgets, IdSource, Outcome, failure, render_events
+from hooklab.pipeline import DEFAULT_BUDGETS, Budgets, IdSource, Outcome, failure, render_events
 from hooklab.request import HookRequest
 from hooklab.store import Recorded, ServiceAccount, Store, StoredRequest
 from hooklab.templates import compile_template
@@ -58,7 +58,8 @@ class Workspace:
     """Everything hooklab keeps, in one SQLite file.
 
     >>> ws = Workspace(":memory:")
-    >>> hook = ws.create_webhook("demo", '{"event": "ping", "resource": {"prefect.resource.id": "x"}}')
+    >>> template = '{"event": "ping", "resource": {"prefect.resource.id": "x"}}'
+    >>> hook = ws.create_webhook("demo", template)
     >>> ws.receive(hook.slug, HookRequest.fake()).status
     204
     """
@@ -69,7 +70,7 @@ class Workspace:
         *,
         clock: Clock = utcnow,
         new_id: IdSource = uuid7,
-        budgets: Budgets = Budgets(),
+        budgets: Budgets = DEFAULT_BUDGETS,
     ) -> None:
         self.path = str(path) if path is not None else str(default_home() / "hooklab.db")
         self.store = Store(self.path)
@@ -326,6 +327,9 @@ class Workspace:
 
         Never raises for bad input: errors become a failure event and a 400 or 401.
         """
+        if self.store.has_request(request.id):
+            # The same request object sent again (a cell run twice) is a new delivery.
+            request = replace(request, id=str(self.new_id()))
         outcome = self.process(slug, request)
         self.record([outcome])
         return outcome
@@ -345,7 +349,11 @@ class Workspace:
         from hooklab.frames import events_frame
 
         columns, rows = self.store.event_rows(
-            webhook_id=self._webhook_id(webhook), event=event, since=since, until=until, failed=failed
+            webhook_id=self._webhook_id(webhook),
+            event=event,
+            since=since,
+            until=until,
+            failed=failed,
         )
         return events_frame(columns, rows, self._webhook_names())
 

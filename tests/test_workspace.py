@@ -316,3 +316,14 @@ def test_hooklab_home_defaults_to_dot_hooklab(
     monkeypatch.delenv("HOOKLAB_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_home() == tmp_path / ".hooklab"
+
+
+def test_the_same_request_received_twice_is_two_deliveries(workspace: hooklab.Workspace) -> None:
+    hook = workspace.create_webhook("models", TEMPLATE)
+    request = post("m1")
+    first = workspace.receive(hook.slug, request)
+    second = workspace.receive(hook.slug, request)  # a notebook cell run twice
+    assert (first.status, second.status) == (204, 204)
+    assert first.request is not None and second.request is not None
+    assert first.request.id != second.request.id
+    assert workspace.requests()["id"].tolist() == [first.request.id, second.request.id]
