@@ -1,0 +1,306 @@
+"""`hooklab events` and `hooklab requests`: the stored history as a table, JSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from hooklab.cli.app import Context, Options, Parser
+from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, render_table
+from hooklab.workspace import WebhookNotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = ("table", "json", "csv", "parquet")
+CHUNK_ROWS = 5_000
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def moment(text: str, *, now: Callable[[], datetime] | None = None) -> datetime:
+    """An argparse type for --since/--until: an ISO time (UTC unless it says otherwise), or an
+    age such as 30m, 1h, 2d, 1w.
+
+    >>> moment("2026-01-02T03:04:05Z").isoformat()
+    '2026-01-02T03:04:05+00:00'
+    """
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2).lower()
+        current = (now or (lambda: datetime.now(timezone.utc)))()
+        return current - timedelta(**{_UNITS[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use ISO 8601 (2026-05-01T12:00) or an age (30m, 1h, 2d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def events(context: Context) -> int:
+    return history(context, "events")
+
+
+def requests(context: Context) -> int:
+    return history(context, "requests")
+
+
+def history(context: Context, kind: str) -> int:
+    context.reject_remote()
+    args = context.args
+    workspace = context.workspace()
+    webhook = _webhook_filter(context, args.webhook)
+    if kind == "events":
+        frame = workspace.events(
+            webhook,
+            event=args.event,
+            since=args.since,
+            until=args.until,
+            failed=True if args.failed else None,
+        )
+    else:
+        frame = workspace.requests(webhook, since=args.since, until=args.until)
+    if args.limit is not None:
+        frame = frame.tail(args.limit).reset_index(drop=True)
+    fmt = args.output or _format_of(args.file) or "table"
+    if fmt == "table":
+        if args.file is not None:
+            raise UsageError("a table is for the terminal; choose -o json, csv or parquet")
+        headers, rows, wrap = SUMMARIES[kind](frame)
+        context.print(render_table(headers, rows, wrap=wrap, truncate=True))
+        return 0
+    export(frame, fmt, args.file, label=f"Exporting {kind}")
+    return 0
+
+
+def _webhook_filter(context: Context, key: str | None) -> str | None:
+    """The webhook to filter on; an unknown name is an error, an unknown id may be a deleted
+    webhook whose history is kept (SPEC 1)."""
+    if key is None:
+        return None
+    try:
+        return context.workspace().get_webhook(key).id
+    except WebhookNotFound:
+        try:
+            return str(uuid.UUID(key))
+        except ValueError:
+            raise CommandError(f"Webhook '{key}' not found.") from None
+
+
+def _format_of(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in ("json", "csv", "parquet") else None
+
+
+def _time(value: Any) -> str:
+    return "" if value is None or value != value else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _text(*values: Any) -> str:
+    """The first value that is present, as text; missing values (None, NaN) read as ""."""
+    for value in values:
+        missing = value is None or (isinstance(value, float) and value != value)
+        if not missing and value != "":
+            return str(value)
+    return ""
+
+
+Summary = tuple[list[str], list[list[str]], list[int]]
+
+
+def _events_summary(frame: pd.DataFrame) -> Summary:
+    rows = [
+        [
+            _time(row["received"]),
+            _text(row["event"]),
+            _text(row["resource.id"]),
+            _text(row["webhook_name"], row["webhook_id"]),
+            _text(row["error"]),
+        ]
+        for row in frame.to_dict("records")
+    ]
+    return ["received (UTC)", "event", "resource id", "webhook", "error"], rows, [1, 2, 4]
+
+
+def _requests_summary(frame: pd.DataFrame) -> Summary:
+    rows = [
+        [
+            _time(row["received"]),
+            _text(row["webhook_name"], row["webhook_id"]),
+            _text(row["method"]),
+            _text(row["content_type"]),
+            _text(row["size"]),
+            _text(row["status"]),
+            _text(row["error"]),
+        ]
+        for row in frame.to_dict("records")
+    ]
+    headers = ["received (UTC)", "webhook", "method", "content type", "size", "status", "error"]
+    return headers, rows, [1, 6]
+
+
+SUMMARIES = {"events": _events_summary, "requests": _requests_summary}
+
+
+def export(frame: pd.DataFrame, fmt: str, path: Path | None, *, label: str) -> None:
+    """Write a frame as json (an array of objects), csv or parquet, to a file or stdout.
+
+    Nested values (payloads, headers, related resources) stay nested in JSON; in CSV and
+    Parquet they are JSON text, since their shape changes from row to row.
+    """
+    if fmt == "parquet":
+        _export_parquet(frame, path, label=label)
+        return
+    stream: IO[str]
+    with open(path, "w", encoding="utf-8", newline="") if path else _unclosed(sys.stdout) as stream:
+        writer = _write_json if fmt == "json" else _write_csv
+        with Progress(label, total=len(frame)) as progress:
+            writer(frame, stream, progress)
+
+
+def _write_json(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
+    stream.write("[")
+    for start in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        for n, record in enumerate(chunk.to_dict("records")):
+            stream.write(",\n" if start + n else "\n")
+            stream.write(json.dumps({k: _plain(v) for k, v in record.items()}))
+        progress.advance(len(chunk))
+    stream.write("\n]\n" if len(frame) else "]\n")
+
+
+def _write_csv(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
+    flat = _flattened(frame)
+    if not len(flat):
+        flat.to_csv(stream, index=False)
+    for start in range(0, len(flat), CHUNK_ROWS):
+        chunk = flat.iloc[start : start + CHUNK_ROWS]
+        chunk.to_csv(stream, index=False, header=start == 0)
+        progress.advance(len(chunk))
+
+
+def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise CommandError("Parquet export needs pyarrow: pip install 'hooklab[parquet]'") from None
+    if path is None and sys.stdout.isatty():
+        raise UsageError("Parquet is binary: give --file PATH, or redirect stdout to a file")
+    flat = _flattened(frame, keep_times=True)
+    table = pa.Table.from_pandas(flat, preserve_index=False)
+    target: Any = str(path) if path is not None else sys.stdout.buffer
+    with (
+        pq.ParquetWriter(target, table.schema) as writer,
+        Progress(label, total=table.num_rows) as progress,
+    ):
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            batch = table.slice(start, CHUNK_ROWS)
+            writer.write_table(batch)
+            progress.advance(batch.num_rows)
+    if path is None:
+        sys.stdout.buffer.flush()
+
+
+def _flattened(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame:
+    """Nested cells as JSON text, and (unless kept) times as ISO 8601 text."""
+    import pandas as pd
+
+    flat = frame.copy()
+    for name in flat.columns:
+        column = flat[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            if not keep_times:
+                flat[name] = [_plain(value) for value in column]
+        elif column.dtype == object and any(isinstance(v, (dict, list)) for v in column):
+            flat[name] = [None if v is None else json.dumps(v) for v in column]
+    return flat
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, (float, datetime)) and value != value):
+        return None  # None, NaN, NaT
+    if isinstance(value, datetime):  # pandas Timestamps included
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+class _unclosed:
+    """Use stdout in a `with` without closing it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> IO[str]:
+        return self.stream
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stream.flush()
+
+
+def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
+    for kind, handler, summary, example in (
+        (
+            "events",
+            events,
+            "List or export stored events, failures included.",
+            "hooklab events --webhook models --since 1h\n"
+            "hooklab events --since 2026-05-01 -o csv > events.csv\n"
+            "hooklab events --file events.parquet",
+        ),
+        (
+            "requests",
+            requests,
+            "List or export captured requests (Authorization is never stored).",
+            "hooklab requests --webhook models --since 30m\n"
+            "hooklab requests -o json --file requests.json",
+        ),
+    ):
+        parser = root.command(
+            commands,
+            kind,
+            handler,
+            summary=summary,
+            example=example,
+            parents=[Options.local],
+        )
+        parser.add_argument("--webhook", metavar="NAME", help="only this webhook (name or id)")
+        parser.add_argument(
+            "--since",
+            type=moment,
+            metavar="T",
+            help="only from this time on: ISO 8601, or an age like 30m, 1h, 2d",
+        )
+        parser.add_argument("--until", type=moment, metavar="T", help="only before this time")
+        if kind == "events":
+            parser.add_argument("--event", metavar="NAME", help="only events with this name")
+            parser.add_argument("--failed", action="store_true", help="only failure events")
+        parser.add_argument(
+            "--limit", type=positive_int, metavar="N", help="only the N most recent"
+        )
+        parser.add_argument(
+            "-o",
+            "--output",
+            choices=FORMATS,
+            default=None,
+            help="table (default on stdout), json, csv or parquet",
+        )
+        parser.add_argument(
+            "--file",
+            type=Path,
+            metavar="PATH",
+            help="write to PATH, not stdout; without -o its suffix picks the format",
+        )

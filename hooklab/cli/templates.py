@@ -1,0 +1,204 @@
+"""`hooklab render` and `hooklab replay`: a template on one request, or on a webhook's history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from typing import Any
+
+from hooklab.cli.app import Context, Options, Parser
+from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, text_file
+from hooklab.cli.history import moment
+from hooklab.pipeline import render_events
+from hooklab.request import HookRequest
+from hooklab.templates import TemplateError
+from hooklab.workspace import WebhookNotFound
+
+REQUEST_KEYS = ("method", "path", "query", "headers", "body", "json", "form")
+REQUEST_FORMAT = """\
+The request file is JSON:
+  {"method": "POST", "headers": {"X-Source": "ci"}, "json": {"model": "recs"}}
+keys: method (default POST), path, query (text or object), headers (object), and one body:
+  "body" (text, sent as is), "json" (any JSON value, sent as application/json)
+  or "form" (an object, sent as application/x-www-form-urlencoded)."""
+
+
+def request_file(path: str) -> HookRequest:
+    """An argparse type: a request described by a JSON file (see REQUEST_FORMAT)."""
+    text = text_file(path)
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{path!r} is not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise argparse.ArgumentTypeError(f"{path!r} must hold a JSON object")
+    unknown = sorted(set(spec) - set(REQUEST_KEYS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{path!r} has unknown keys {', '.join(unknown)}; use {', '.join(REQUEST_KEYS)}"
+        )
+    if sum(key in spec for key in ("body", "json", "form")) > 1:
+        raise argparse.ArgumentTypeError(f"{path!r}: give only one of body, json and form")
+    try:
+        return HookRequest.fake(
+            method=str(spec.get("method", "POST")),
+            path=str(spec.get("path", "/hooks/render")),
+            headers={str(k): str(v) for k, v in dict(spec.get("headers") or {}).items()},
+            json=spec.get("json"),
+            form=spec.get("form"),
+            body=spec.get("body"),
+            query=spec.get("query") or "",
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise argparse.ArgumentTypeError(f"{path!r}: {exc}") from None
+
+
+def render(context: Context) -> int:
+    context.reject_remote()
+    from hooklab.replay import draft_webhook
+
+    args = context.args
+    if args.webhook is not None:
+        hook = _webhook(context, args.webhook)
+        if args.template is not None:
+            hook = replace(hook, template=args.template)
+    elif args.template is not None:
+        hook = draft_webhook(args.template)
+    else:
+        raise UsageError("give --template FILE, or --webhook NAME to use a webhook's template")
+    outcome = render_events(hook, args.request)
+    if outcome.failed:
+        raise CommandError(outcome.error or "the request failed")
+    events = [event.model_dump(mode="json") for event in outcome.events]
+    context.print(json.dumps(events[0] if len(events) == 1 else events, indent=2))
+    return 0
+
+
+def replay(context: Context) -> int:
+    context.reject_remote()
+    from hooklab.deterministic import FixedClock, SeededIds
+    from hooklab.replay import diff
+    from hooklab.replay import replay as replay_requests
+
+    args = context.args
+    workspace = context.workspace()
+    hook = _webhook(context, args.webhook)
+    captured = workspace.captured(hook.id, since=args.since, until=args.until)
+    if args.limit is not None:
+        captured = captured[-args.limit :]
+    if not captured:
+        context.print(f"No captured requests for webhook {hook.name}.")
+        return 0
+
+    def run(template: Any, label: str) -> Any:
+        # The same clock and ids on both sides, so only what the templates decide can differ.
+        with Progress(label, total=len(captured)) as progress:
+            return replay_requests(
+                captured,
+                template,
+                workspace=workspace,
+                clock=FixedClock(),
+                new_id=SeededIds(0),
+                progress=lambda done, total: progress.update(done, total),
+            )
+
+    try:
+        old = run(hook, "Replaying through the current template")
+        new = run(args.template, "Replaying through the new template")
+    except TemplateError as exc:  # the new template does not compile: one line, with its line
+        raise CommandError(f"Invalid template: {exc}") from None
+    changes = diff(old, new)
+    if args.output == "json":
+        frame = changes.frame
+        rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict("records")]
+        context.print(json.dumps({"summary": changes.summary(), "changes": rows}, indent=2))
+        return 0
+    context.print(f"Current template: {old.summary()}")
+    context.print(f"New template:     {new.summary()}")
+    context.print(changes.summary())
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return str(value)
+    return value
+
+
+def _webhook(context: Context, key: str) -> Any:
+    try:
+        return context.workspace().get_webhook(key)
+    except WebhookNotFound:
+        raise CommandError(f"Webhook '{key}' not found.") from None
+
+
+def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
+    parser = root.command(
+        commands,
+        "render",
+        render,
+        parents=[Options.local],
+        summary="Render one request through a template and print the event, or the error.",
+        description=(
+            "Render one request through a template, exactly as the receiver would, and print "
+            "the resulting event as JSON; on failure print the one-line reason and exit 1.\n\n"
+            + REQUEST_FORMAT
+        ),
+        example="hooklab render --template template.j2 --request request.json",
+    )
+    parser.add_argument(
+        "--template", type=text_file, metavar="FILE", help="the template file ('-' for stdin)"
+    )
+    parser.add_argument(
+        "--request",
+        type=request_file,
+        required=True,
+        metavar="FILE",
+        help="the request, as JSON (see above)",
+    )
+    parser.add_argument(
+        "--webhook",
+        metavar="NAME",
+        help="render as this webhook (its id and name, its template by default)",
+    )
+
+    parser = root.command(
+        commands,
+        "replay",
+        replay,
+        parents=[Options.local],
+        summary="Replay a webhook's captured requests through a new template; summarize the diff.",
+        description=(
+            "Replay the requests a webhook captured through its current template and through "
+            "a new one, and print a summary of how the events differ. Nothing is stored."
+        ),
+        example="hooklab replay models --template template-v2.j2 --since 1d",
+    )
+    parser.add_argument("webhook", metavar="WEBHOOK", help="the webhook (name or id)")
+    parser.add_argument(
+        "--template",
+        type=text_file,
+        required=True,
+        metavar="FILE",
+        help="the new template file ('-' for stdin)",
+    )
+    parser.add_argument(
+        "--since",
+        type=moment,
+        metavar="T",
+        help="only requests from this time on (ISO 8601, or 30m, 1h, 2d)",
+    )
+    parser.add_argument("--until", type=moment, metavar="T", help="only requests before this time")
+    parser.add_argument(
+        "--limit", type=positive_int, metavar="N", help="only the N most recent requests"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="text (default), or json: the summary and every change",
+    )

@@ -1,0 +1,278 @@
+"""`hooklab webhook ...`: the commands, arguments and messages of `prefect cloud webhook ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from typing import Any
+
+from hooklab.apiclient import ApiError
+from hooklab.cli.app import Context, Options, Parser, output_option
+from hooklab.cli.console import (
+    CommandError,
+    confirm,
+    is_interactive,
+    render_table,
+    text_file,
+)
+
+# Prefect's own text, line breaks included, so the hint reads the same in both tools.
+MISSING_TEMPLATE = (
+    "Please provide a Jinja2 template expression in the --template flag \n"
+    "which should define (at minimum) the following attributes: \n"
+    '{ "event": "your.event.name", "resource": { "prefect.resource.id": "your.resource.id" } } \n'
+    "https://docs.prefect.io/latest/automate/events/webhook-triggers#webhook-templates"
+)
+TABLE_COLUMNS = ["webhook id", "url slug", "name", "enabled?", "template"]
+STATUS_WORDS = {True: "enabled", False: "disabled"}
+
+
+def webhook_id(text: str) -> str:
+    """An argparse type: a webhook id must be a UUID, as in Prefect's CLI."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a webhook id (a UUID)") from None
+
+
+def template_text(text: str) -> str:
+    """A template given inline, or read from a file with `@path` (a hooklab extension)."""
+    return text_file(text[1:]) if text.startswith("@") else text
+
+
+def not_found(webhook: str) -> CommandError:
+    return CommandError(f"Webhook with id '{webhook}' not found.")
+
+
+def api_failure(exc: ApiError, webhook: str | None = None) -> CommandError:
+    """The message for an error answer; a 404 on a webhook reads as Prefect's 'not found'."""
+    if exc.status == 404 and webhook is not None:
+        return not_found(webhook)
+    if exc.status == 401:
+        return CommandError(f"Unauthorized: {exc.detail}")
+    return CommandError(exc.detail)
+
+
+def print_webhooks(context: Context, hooks: list[dict[str, Any]], as_json: Any) -> None:
+    if as_json is not None:
+        context.print(json.dumps(as_json, indent=2))
+        return
+    rows = [
+        [h["id"], h["slug"], h["name"], str(h["enabled"]), str(h["template"]).strip()]
+        for h in hooks
+    ]
+    context.print(render_table(TABLE_COLUMNS, rows, wrap=[2, 4]))
+
+
+def ls(context: Context) -> int:
+    try:
+        hooks = context.api().list_webhooks()
+    except ApiError as exc:
+        raise api_failure(exc) from None
+    print_webhooks(context, hooks, hooks if context.args.output == "json" else None)
+    return 0
+
+
+def get(context: Context) -> int:
+    hook_id = context.args.webhook_id
+    try:
+        hook = context.api().read_webhook(hook_id)
+    except ApiError as exc:
+        raise api_failure(exc, hook_id) from None
+    print_webhooks(context, [hook], hook if context.args.output == "json" else None)
+    return 0
+
+
+def create(context: Context) -> int:
+    args = context.args
+    if not args.template:
+        raise CommandError(MISSING_TEMPLATE)
+    try:
+        hook = context.api().create_webhook(
+            args.webhook_name, args.template, args.description, args.service_account
+        )
+    except ApiError as exc:
+        raise api_failure(exc) from None
+    context.print(f"Successfully created webhook {hook['name']}")
+    return 0
+
+
+def update(context: Context) -> int:
+    args = context.args
+    api = context.api()
+    try:
+        current = api.read_webhook(args.webhook_id)
+        # Like Prefect's CLI: send all three, taking what was not given from the webhook.
+        api.replace_webhook(
+            args.webhook_id,
+            name=current["name"] if args.webhook_name is None else args.webhook_name,
+            description=current["description"] if args.description is None else args.description,
+            template=current["template"] if args.template is None else args.template,
+        )
+        if args.service_account is not None:
+            account = args.service_account or None  # "" detaches the account
+            api.patch_webhook(args.webhook_id, {"service_account_id": account})
+    except ApiError as exc:
+        raise api_failure(exc, args.webhook_id) from None
+    context.print(f"Successfully updated webhook {args.webhook_id}")
+    return 0
+
+
+def toggle(context: Context) -> int:
+    hook_id = context.args.webhook_id
+    api = context.api()
+    try:
+        enabled = not api.read_webhook(hook_id)["enabled"]
+        api.patch_webhook(hook_id, {"enabled": enabled})
+    except ApiError as exc:
+        raise api_failure(exc, hook_id) from None
+    context.print(f"Webhook is now {STATUS_WORDS[enabled]}")
+    return 0
+
+
+def rotate(context: Context) -> int:
+    hook_id = context.args.webhook_id
+    api = context.api()
+    # Prefect asks even when stdin is not a terminal, so `echo y | hooklab webhook rotate` works.
+    if not confirm("Are you sure you want to rotate? This will invalidate the old URL."):
+        raise CommandError("Rotation aborted.")
+    try:
+        hook = api.rotate_webhook(hook_id)
+    except ApiError as exc:
+        raise api_failure(exc, hook_id) from None
+    context.print(f"Successfully rotated webhook URL to {hook['slug']}")
+    return 0
+
+
+def delete(context: Context) -> int:
+    hook_id = context.args.webhook_id
+    api = context.api()
+    # Prefect asks only when a person is at the terminal; scripts delete without a prompt.
+    if is_interactive() and not confirm(
+        f"Are you sure you want to delete webhook with id '{hook_id}'?", default=False
+    ):
+        raise CommandError("Deletion aborted.")
+    try:
+        api.delete_webhook(hook_id)
+    except ApiError as exc:
+        raise api_failure(exc, hook_id) from None
+    context.print(f"Successfully deleted webhook {hook_id}")
+    return 0
+
+
+def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
+    group = root.command(
+        commands,
+        "webhook",
+        None,
+        summary="Manage webhooks (the commands of `prefect cloud webhook`).",
+        example="hooklab webhook create models -t @template.j2\nhooklab webhook ls",
+        description=(
+            "Manage webhooks, with the arguments and messages of `prefect cloud webhook`. "
+            "Works on the local home, or on a running API with --api-url and --api-key."
+        ),
+    )
+    sub = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    remote = [Options.remote]
+    example_id = "1c8a3e36-52c7-4b7a-9d4e-6a0f1f5f2b11"
+
+    parser = root.command(
+        sub,
+        "ls",
+        ls,
+        summary="Fetch and list all webhooks in your workspace.",
+        example="hooklab webhook ls -o json",
+        parents=remote,
+    )
+    output_option(parser, "table (default), or json: the API's JSON")
+
+    parser = root.command(
+        sub,
+        "get",
+        get,
+        summary="Retrieve a webhook by ID.",
+        example=f"hooklab webhook get {example_id}",
+        parents=remote,
+    )
+    parser.add_argument(
+        "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help="The webhook ID to retrieve."
+    )
+    output_option(parser, "table (default), or json: the API's JSON")
+
+    parser = root.command(
+        sub,
+        "create",
+        create,
+        summary="Create a new webhook.",
+        parents=remote,
+        example=(
+            "hooklab webhook create models -d 'Model updates' -t "
+            '\'{"event": "model-update", "resource": '
+            '{"prefect.resource.id": "product.models.{{ body.model }}"}}\'\n'
+            "hooklab webhook create models -t @template.j2   # read the template from a file"
+        ),
+    )
+    parser.add_argument("webhook_name", metavar="WEBHOOK_NAME", help="The name of the webhook.")
+    parser.add_argument("-d", "--description", default="", help="Description of the webhook")
+    parser.add_argument(
+        "-t",
+        "--template",
+        type=template_text,
+        default=None,
+        help="Jinja2 template expression, or @FILE to read it from a file",
+    )
+    _service_account_option(parser)
+
+    parser = root.command(
+        sub,
+        "update",
+        update,
+        summary="Partially update an existing webhook.",
+        parents=remote,
+        example=f"hooklab webhook update {example_id} --description 'Model updates, v2'",
+    )
+    parser.add_argument(
+        "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help="The webhook ID to update."
+    )
+    parser.add_argument("-n", "--name", dest="webhook_name", default=None, help="Webhook name")
+    parser.add_argument("-d", "--description", default=None, help="Description of the webhook")
+    parser.add_argument(
+        "-t",
+        "--template",
+        type=template_text,
+        default=None,
+        help="Jinja2 template expression, or @FILE to read it from a file",
+    )
+    _service_account_option(parser, detach=True)
+
+    for name, handler, summary in (
+        ("toggle", toggle, "Toggle the enabled status of an existing webhook."),
+        (
+            "rotate",
+            rotate,
+            "Rotate the URL of an existing webhook, in case it has been compromised.",
+        ),
+        ("delete", delete, "Delete an existing webhook."),
+    ):
+        parser = root.command(
+            sub,
+            name,
+            handler,
+            summary=summary,
+            parents=remote,
+            example=f"hooklab webhook {name} {example_id}",
+        )
+        parser.add_argument(
+            "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help=f"The webhook ID to {name}."
+        )
+
+
+def _service_account_option(parser: argparse.ArgumentParser, *, detach: bool = False) -> None:
+    extra = "; '' removes it" if detach else ""
+    parser.add_argument(
+        "--service-account",
+        metavar="ID",
+        default=None,
+        help=f"require this service account's API key (a hooklab extension{extra})",
+    )

@@ -1,0 +1,54 @@
+"""Running the real `hooklab` command in tests: a clean environment, a pipe or a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Callable
+
+TEMPLATE = (
+    '{"event": "model-update", "resource": {"prefect.resource.id": '
+    '"product.models.{{ body.model }}"}}'
+)
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+    env.update(COLUMNS="200", **extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """`python -m hooklab ...` with stdin from a pipe (not a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hooklab", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def run_with_terminal_stdin(env: dict[str, str], *args: str, answer: str) -> tuple[int, str, str]:
+    """Run the CLI with a pseudo-terminal as stdin, typing `answer` into it."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hooklab", *args],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        os.write(controller, answer.encode())
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    return process.returncode, out, err
