@@ -81,9 +81,7 @@ def render_events(
             context.as_dict(), max_output=budgets.max_output, max_seconds=budgets.max_seconds
         )
         partials = _parse_output(rendered, allow_list="from_cloud_event" in webhook.template)
-        events = tuple(
-            _complete(partial, webhook, request, context, clock, new_id) for partial in partials
-        )
+        events = tuple(_complete_numbered(partials, webhook, request, context, clock, new_id))
     except (BodyError, TemplateError, EventError, OutputError) as exc:
         return failure(webhook, request, str(exc), rendered=rendered, clock=clock, new_id=new_id)
     except Exception as exc:  # a filter or the CloudEvents SDK raising something unforeseen
@@ -124,6 +122,26 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "an array"
+
+
+def _complete_numbered(
+    partials: list[dict[str, Any]],
+    webhook: Webhook,
+    request: HookRequest,
+    context: TemplateContext,
+    clock: Clock,
+    new_id: IdSource,
+) -> list[ReceivedEvent]:
+    """Complete each partial event; in a batch, an error says which event it is about."""
+    events = []
+    for number, partial in enumerate(partials, start=1):
+        try:
+            events.append(_complete(partial, webhook, request, context, clock, new_id))
+        except EventError as exc:
+            if len(partials) == 1:
+                raise
+            raise EventError(f"Event {number} of {len(partials)}: {exc}") from None
+    return events
 
 
 def _complete(

@@ -170,3 +170,10 @@ def test_an_invalid_time_fails_with_a_clear_reason() -> None:
     outcome = receive(structured(cloud_event(time="yesterday-ish")))
     assert outcome.status == 400
     assert outcome.error is not None and "\n" not in outcome.error
+
+
+def test_an_invalid_event_in_a_batch_names_its_position() -> None:
+    batch = [cloud_event(), cloud_event(type="t" * 1025)]
+    outcome = receive(structured(batch, "application/cloudevents-batch+json"))
+    assert outcome.status == 400
+    assert outcome.error == "Event 2 of 2: event: Event name must be at most 1024 characters"
