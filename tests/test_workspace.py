@@ -58,6 +58,17 @@ def test_a_syntax_error_is_refused_on_update_and_the_webhook_keeps_its_template(
     assert workspace.get_webhook(hook.id).template == TEMPLATE
 
 
+def test_runaway_loops_are_refused_when_saved(workspace: hooklab.Workspace) -> None:
+    deep = "{% for a in x %}{% for b in a %}{% for c in b %}{% endfor %}{% endfor %}{% endfor %}"
+    many = "".join("{% for i in x %}{% endfor %}" for _ in range(11))
+    with pytest.raises(hooklab.TemplateError, match="nested for loops at a depth of 3"):
+        workspace.create_webhook("deep", deep)
+    hook = workspace.create_webhook("ok", TEMPLATE)
+    with pytest.raises(hooklab.TemplateError, match="Contains 11 for loops"):
+        workspace.update_webhook(hook.id, template=many)
+    assert [h.name for h in workspace.list_webhooks()] == ["ok"]
+
+
 def test_update_changes_only_what_is_given(workspace: hooklab.Workspace) -> None:
     hook = workspace.create_webhook("models", TEMPLATE, description="d")
     changed = workspace.update_webhook(hook.id, name="renamed", template="{{ body|tojson }}")
