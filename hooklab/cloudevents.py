@@ -12,6 +12,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 REQUIRED_ATTRIBUTES = ("id", "source", "specversion", "type")
 BATCH_TYPE = "application/cloudevents-batch+json"
+STRUCTURED_HEADERS = {"content-type": "application/cloudevents+json"}
 _FORMAT = JSONFormat()
 
 
@@ -32,18 +33,18 @@ def from_cloud_event(body: Any, headers: Mapping[str, str]) -> str:
             raise CloudEventError("A CloudEvents batch must be a JSON array")
         if not body:
             raise CloudEventError("A CloudEvents batch must hold at least one CloudEvent")
-        structured = {"content-type": "application/cloudevents+json"}
         partials = []
         for number, item in enumerate(body, start=1):
             try:
-                partials.append(_partial_event(item, structured))
+                partials.append(_partial_event(item, STRUCTURED_HEADERS))
             except CloudEventError as exc:
                 raise CloudEventError(f"CloudEvent {number} of the batch: {exc}") from None
         return json.dumps(partials)
-    binary = any(name.startswith("ce-") for name in lowered)
-    if binary:
+    # The HTTP binding: a cloudevents media type means structured mode, whatever else is sent.
+    structured = content_type.startswith("application/cloudevents")
+    if not structured and any(name.startswith("ce-") for name in lowered):
         return json.dumps(_partial_event(body, lowered))
-    return json.dumps(_partial_event(body, {"content-type": "application/cloudevents+json"}))
+    return json.dumps(_partial_event(body, STRUCTURED_HEADERS))
 
 
 def _partial_event(body: Any, headers: dict[str, str]) -> dict[str, Any]:

@@ -177,3 +177,14 @@ def test_an_invalid_event_in_a_batch_names_its_position() -> None:
     outcome = receive(structured(batch, "application/cloudevents-batch+json"))
     assert outcome.status == 400
     assert outcome.error == "Event 2 of 2: event: Event name must be at most 1024 characters"
+
+
+def test_a_cloudevents_media_type_means_structured_mode_even_with_ce_headers() -> None:
+    request = HookRequest.fake(
+        method="POST",
+        json=cloud_event(),
+        headers={"Content-Type": STRUCTURED, "ce-type": "ignored.type", "ce-id": "ignored"},
+    )
+    event = receive(request).events[0]
+    assert event.event == "com.example.object.created"
+    assert event.payload["cloudevents"]["id"] == "A234-1234-1234"
