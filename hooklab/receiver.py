@@ -71,9 +71,8 @@ class Receiver:
         self._listeners: list[Listener] = []
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
-        self.commits = GroupCommit(
-            workspace.record, after_batch=self._note_data_version, on_idle=self._forget_data_version
-        )
+        self._checked_this_turn = False
+        self.commits = GroupCommit(workspace.record)
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
@@ -138,12 +137,6 @@ class Receiver:
         self.port = int(sockets[0].getsockname()[1])
         return self
 
-    def _note_data_version(self) -> None:
-        self.workspace.known_data_version = self.workspace.store.data_version()
-
-    def _forget_data_version(self) -> None:
-        self.workspace.known_data_version = None
-
     def application(self) -> Application:
         from hooklab.api import api_routes
 
@@ -161,8 +154,7 @@ class Receiver:
         if server is None:
             return
         server.stop()
-        self.commits.close()
-        self._forget_data_version()
+        self.commits.flush()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -176,6 +168,17 @@ class Receiver:
         self.stop()
         if server is not None:
             await _close_after_answers(self, server, timeout)
+
+    def first_in_this_turn(self) -> bool:
+        """True once per turn of the event loop: when to look for other processes' changes."""
+        if self._checked_this_turn:
+            return False
+        self._checked_this_turn = True
+        asyncio.get_running_loop().call_soon(self._new_turn)
+        return True
+
+    def _new_turn(self) -> None:
+        self._checked_this_turn = False
 
     # Listeners
 
@@ -336,7 +339,12 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 if self.too_large
                 else None
             )
-            outcome = workspace.process(self.slug, request, body_error=body_error)
+            outcome = workspace.process(
+                self.slug,
+                request,
+                body_error=body_error,
+                check_other_writers=receiver.first_in_this_turn(),
+            )
         except Exception:
             log.exception("hooklab could not process a request to /hooks/%s", self.slug)
             self.reply(500, "")

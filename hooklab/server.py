@@ -110,7 +110,11 @@ async def serve(
     finally:
         await receiver.shutdown()
         workspace.close()
-    print("hooklab stopped", flush=True)
+    commits = receiver.commits
+    print(
+        f"hooklab stopped: {commits.written} requests stored in {commits.batches} transactions",
+        flush=True,
+    )
     return 0
 
 

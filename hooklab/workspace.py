@@ -81,9 +81,6 @@ class Workspace:
         # by changes from other connections or processes (SQLite's data_version moves).
         self._slugs: dict[str, Webhook] = {}
         self._slugs_version = -1
-        # Set by the receiver's writer thread after each batch, so that the hot path need not
-        # wait for the connection while the writer holds it; None means "ask SQLite".
-        self.known_data_version: int | None = None
 
     def __repr__(self) -> str:
         return f"Workspace({self.path!r})"
@@ -258,13 +255,21 @@ class Workspace:
 
     # Receiving
 
-    def process(self, slug: str, request: HookRequest, *, body_error: str | None = None) -> Outcome:
+    def process(
+        self,
+        slug: str,
+        request: HookRequest,
+        *,
+        body_error: str | None = None,
+        check_other_writers: bool = True,
+    ) -> Outcome:
         """Decide what a request to `/hooks/<slug>` produces, without storing anything.
 
         `body_error` is why the receiver could not take the body (too large): the request then
-        fails after the slug and the credentials are checked.
+        fails after the slug and the credentials are checked. `check_other_writers`: see
+        `webhook_by_slug`.
         """
-        hook = self.webhook_by_slug(slug)
+        hook = self.webhook_by_slug(slug, check_other_writers=check_other_writers)
         if hook is None:
             return Outcome(404, request=request)
         refused = self.authenticate(hook, request)
@@ -295,14 +300,18 @@ class Workspace:
             )
         return None
 
-    def webhook_by_slug(self, slug: str) -> Webhook | None:
-        """The webhook answering at `/hooks/<slug>`; a rotated or deleted slug is gone at once."""
-        version = self.known_data_version
-        if version is None:
+    def webhook_by_slug(self, slug: str, *, check_other_writers: bool = True) -> Webhook | None:
+        """The webhook answering at `/hooks/<slug>`; a rotated or deleted slug is gone at once.
+
+        Changes made through this Workspace clear the cache directly; changes by other
+        connections or processes are seen through SQLite's data_version, which the receiver
+        reads once per turn of its event loop (`check_other_writers=False` for the rest).
+        """
+        if check_other_writers:
             version = self.store.data_version()
-        if version != self._slugs_version:
-            self._slugs.clear()
-            self._slugs_version = version
+            if version != self._slugs_version:
+                self._slugs.clear()
+                self._slugs_version = version
         hook = self._slugs.get(slug)
         if hook is None:
             hook = self.store.webhook_by("slug", slug)

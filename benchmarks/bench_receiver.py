@@ -1,0 +1,152 @@
+"""Load benchmark: `hooklab serve` against a bare Tornado 204 handler, both driven by wrk.
+
+wrk sends form POSTs through the seed's dynamic template (Prefect's docs example) over loopback
+with 16 connections. The two servers run as separate processes and take turns, several rounds
+each, so that both see the same machine. Printed: requests/s of each (median of rounds), their
+ratio (the bar is 0.70), p99 latency, and a check that every request wrk saw acknowledged with
+a 2xx is in the SQLite file.
+
+    python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BAR = 0.70
+CONNECTIONS = 16
+ADMIN_KEY = "bench-admin-key"
+SEED_TEMPLATE = """{
+  "event": "model-update",
+  "resource": {
+    "prefect.resource.id": "product.models.{{ body.model }}",
+    "prefect.resource.name": "{{ body.friendly_name }}",
+    "producing-team": "Data Science"
+  }
+}"""
+
+
+@dataclass
+class Run:
+    requests_per_second: float
+    p99_ms: float
+    responses: int
+    not_2xx: int
+
+    @property
+    def acknowledged(self) -> int:
+        return self.responses - self.not_2xx
+
+
+def start(
+    command: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a server process and read the base URL from its first line."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"http://\S+", line)
+    if match is None:
+        process.kill()
+        raise SystemExit(f"server did not start: {command}")
+    return process, match.group(0)
+
+
+def create_webhook(base: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/webhooks/",
+        data=json.dumps({"name": "models", "template": SEED_TEMPLATE}).encode(),
+        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return f"{base}/hooks/{json.load(response)['slug']}"
+
+
+def wrk(url: str, seconds: int) -> Run:
+    output = subprocess.run(
+        [
+            "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+            "-s", str(HERE / "form_post.lua"), url,
+        ],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    responses = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    not_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Run(rps, _p99_ms(output), responses, int(not_2xx.group(1)) if not_2xx else 0)
+
+
+def _p99_ms(output: str) -> float:
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--seconds", type=int, default=5)
+    args = options.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk)")
+        return 1
+    home = Path(tempfile.mkdtemp(prefix="hooklab-bench-"))
+    hooklab, base = start(
+        [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
+        env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY},
+    )
+    bare, bare_base = start([sys.executable, str(HERE / "bare_tornado.py")])
+    try:
+        hook_url = create_webhook(base)
+        bare_url = f"{bare_base}/hooks/baseline"
+        warm = [wrk(hook_url, 1), wrk(bare_url, 1)]
+        runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
+        for _ in range(args.rounds):
+            runs["bare"].append(wrk(bare_url, args.seconds))
+            runs["hooklab"].append(wrk(hook_url, args.seconds))
+    finally:
+        bare.send_signal(signal.SIGINT)
+        hooklab.send_signal(signal.SIGTERM)
+        hooklab.wait(timeout=30)
+        bare.wait(timeout=30)
+    with sqlite3.connect(home / "hooklab.db") as db:
+        stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
+    shutil.rmtree(home, ignore_errors=True)
+
+    acknowledged = warm[0].acknowledged + sum(run.acknowledged for run in runs["hooklab"])
+    report(runs, acknowledged, stored)
+    return 1 if acknowledged > stored else 0
+
+
+def report(runs: dict[str, list[Run]], acknowledged: int, stored: int) -> None:
+    rps = {name: statistics.median(r.requests_per_second for r in rs) for name, rs in runs.items()}
+    p99 = {name: statistics.median(r.p99_ms for r in rs) for name, rs in runs.items()}
+    for name, label in (("bare", "bare Tornado 204 handler"), ("hooklab", "hooklab serve")):
+        rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in runs[name])
+        print(f"{label:25s}: {rps[name]:7.0f} req/s, p99 {p99[name]:.1f} ms (rounds: {rounds})")
+    ratio = rps["hooklab"] / rps["bare"]
+    verdict = "met" if ratio >= BAR else "NOT met"
+    print(f"{'throughput ratio':25s}: {ratio:.2f} of the bare handler (bar {BAR:.2f}: {verdict})")
+    print(f"{'p99 latency ratio':25s}: {p99['hooklab'] / p99['bare']:.1f}x the bare handler")
+    lost = max(acknowledged - stored, 0)
+    print(f"{'durability':25s}: wrk saw {acknowledged} 2xx, {stored} stored with 204, lost {lost}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
