@@ -188,6 +188,9 @@ def test_update_changes_only_what_is_given(cli: Run) -> None:
         "renamed", "second", new_template,
     )  # fmt: skip
     assert after["slug"] == hook["slug"]
+    # Unlike Prefect's CLI, an empty description is a value, not "keep the old one".
+    assert cli("webhook", "update", hook_id, "-d", "").returncode == 0
+    assert json.loads(cli("webhook", "get", hook_id, "-o", "json").stdout)["description"] == ""
 
 
 def test_delete_from_a_script_proceeds_without_asking(cli: Run) -> None:

@@ -15,6 +15,7 @@ from hooklab.request import HookRequest
 from hooklab.templates import TemplateError
 from hooklab.workspace import WebhookNotFound
 
+MAX_FIELDS_SHOWN = 10
 REQUEST_KEYS = ("method", "path", "query", "headers", "body", "json", "form")
 REQUEST_FORMAT = """\
 The request file is JSON:
@@ -77,7 +78,6 @@ def render(context: Context) -> int:
 
 def replay(context: Context) -> int:
     context.reject_remote()
-    from hooklab.deterministic import FixedClock, SeededIds
     from hooklab.replay import diff
     from hooklab.replay import replay as replay_requests
 
@@ -92,14 +92,11 @@ def replay(context: Context) -> int:
         return 0
 
     def run(template: Any, label: str) -> Any:
-        # The same clock and ids on both sides, so only what the templates decide can differ.
         with Progress(label, total=len(captured)) as progress:
             return replay_requests(
                 captured,
                 template,
                 workspace=workspace,
-                clock=FixedClock(),
-                new_id=SeededIds(0),
                 progress=lambda done, total: progress.update(done, total),
             )
 
@@ -117,6 +114,12 @@ def replay(context: Context) -> int:
     context.print(f"Current template: {old.summary()}")
     context.print(f"New template:     {new.summary()}")
     context.print(changes.summary())
+    changed = changes.frame[changes.frame["change"] == "changed"]
+    per_field = changed.groupby("field")["request_id"].nunique().sort_values(ascending=False)
+    for field, requests in list(per_field.items())[:MAX_FIELDS_SHOWN]:
+        context.print(f"  {field}: changed in {requests} of {changes.compared} requests")
+    if len(per_field) > MAX_FIELDS_SHOWN:
+        context.print(f"  ... and {len(per_field) - MAX_FIELDS_SHOWN} more fields (see -o json)")
     return 0
 
 

@@ -1,0 +1,225 @@
+"""`hooklab events` and `hooklab requests`, run as real processes over a real workspace file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from uuid import UUID
+
+import pandas as pd
+import pytest
+from cli_support import TEMPLATE, base_env, run_cli
+
+import hooklab
+
+START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def home(tmp_path: Path, new_id: Callable[[], UUID]) -> Path:
+    """A home with two webhooks: `models` got three good requests and a bad one, an hour apart;
+    `other` got one request just now."""
+    home = tmp_path / "home"
+    ws = hooklab.Workspace(home / "hooklab.db", new_id=new_id)
+    models = ws.create_webhook("models", TEMPLATE)
+    other = ws.create_webhook("other", TEMPLATE.replace("model-update", "other-update"))
+    for hour, model in enumerate(["a", "b", "c"]):
+        request = hooklab.HookRequest.fake(
+            method="POST", form={"model": model}, received=START + timedelta(hours=hour)
+        )
+        ws.receive(models.slug, request)
+    broken = hooklab.HookRequest.fake(
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer secret"},
+        body="{oops",
+        received=START + timedelta(hours=3),
+    )
+    ws.receive(models.slug, broken)
+    ws.receive(other.slug, hooklab.HookRequest.fake(method="POST", json={"model": "z"}))
+    ws.close()
+    return home
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(base_env(HOOKLAB_HOME=str(home)), *args)
+
+
+def test_events_table_lists_events_and_failures(home: Path) -> None:
+    result = cli(home, "events", "--webhook", "models")
+    assert result.returncode == 0
+    header, _, *rows = result.stdout.splitlines()
+    assert header.split()[:4] == ["received", "(UTC)", "event", "resource"]
+    assert len(rows) == 4
+    assert "product.models.a" in rows[0] and "2024-05-01 12:00:00" in rows[0]
+    assert "prefect-cloud.webhook.failed" in rows[3] and "Invalid JSON body" in rows[3]
+
+
+def test_events_json_matches_the_workspace(home: Path) -> None:
+    result = cli(home, "events", "-o", "json")
+    assert result.returncode == 0
+    exported = json.loads(result.stdout)
+    ws = hooklab.Workspace(home / "hooklab.db")
+    frame = ws.events()
+    ws.close()
+    assert [e["id"] for e in exported] == frame["id"].tolist()
+    first = exported[0]
+    assert first["event"] == "model-update"
+    assert first["resource.id"] == "product.models.a"
+    assert first["payload"]["body"] == {"model": "a"}  # nested, not text
+    assert first["received"] == "2024-05-01T12:00:00+00:00"
+    assert exported[3]["failed"] is True and exported[3]["error"].startswith("Invalid JSON body")
+    assert exported[0]["error"] is None
+
+
+def test_filters_by_webhook_time_event_and_failure(home: Path) -> None:
+    def names(*args: str) -> list[str]:
+        result = cli(home, "events", "-o", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return [e["resource.id"] for e in json.loads(result.stdout)]
+
+    assert names("--webhook", "other") == ["product.models.z"]
+    assert names("--webhook", "models", "--since", "2024-05-01T13:00:00Z")[:2] == [
+        "product.models.b", "product.models.c",
+    ]  # fmt: skip
+    assert names("--webhook", "models", "--until", "2024-05-01 13:00") == ["product.models.a"]
+    assert names("--since", "1h") == ["product.models.z"]  # only `other` is recent
+    assert names("--event", "other-update") == ["product.models.z"]
+    assert len(names("--failed")) == 1
+    assert names("--webhook", "models", "--limit", "1") == [names("--failed")[0]]
+
+
+def test_an_unknown_webhook_name_is_an_error(home: Path) -> None:
+    result = cli(home, "events", "--webhook", "nope")
+    assert (result.returncode, result.stderr) == (1, "Webhook 'nope' not found.\n")
+
+
+def test_a_deleted_webhooks_history_stays_reachable_by_id(home: Path) -> None:
+    ws = hooklab.Workspace(home / "hooklab.db")
+    hook_id = ws.delete_webhook("other").id
+    ws.close()
+    result = cli(home, "events", "-o", "json", "--webhook", hook_id)
+    assert [e["resource.id"] for e in json.loads(result.stdout)] == ["product.models.z"]
+
+
+def test_requests_csv_keeps_every_request_without_the_secret(home: Path) -> None:
+    result = cli(home, "requests", "-o", "csv")
+    assert result.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["status"] for row in rows] == ["204", "204", "204", "400", "204"]
+    assert rows[0]["body"] == "model=a"
+    assert json.loads(rows[3]["headers"])["Content-Type"] == "application/json"
+    assert "secret" not in result.stdout and "Authorization" not in result.stdout
+    assert rows[0]["received"] == "2024-05-01T12:00:00+00:00"
+
+
+def test_requests_table(home: Path) -> None:
+    result = cli(home, "requests", "--webhook", "models")
+    header, _, *rows = result.stdout.splitlines()
+    assert "status" in header and len(rows) == 4
+    assert rows[3].split()[3:6] == ["POST", "application/json", "5"]
+
+
+@pytest.mark.parametrize("kind", ["events", "requests"])
+def test_export_to_files_picks_the_format_from_the_suffix(home: Path, kind: str) -> None:
+    ws = hooklab.Workspace(home / "hooklab.db")
+    expected = ws.events() if kind == "events" else ws.requests()
+    ws.close()
+    for suffix in ("csv", "json", "parquet"):
+        path = home / f"export.{suffix}"
+        result = cli(home, kind, "--file", str(path))
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        if suffix == "csv":
+            ids = pd.read_csv(path)["id"].tolist()
+        elif suffix == "json":
+            ids = [row["id"] for row in json.loads(path.read_text())]
+        else:
+            frame = pd.read_parquet(path)
+            ids = frame["id"].tolist()
+            assert str(frame["received"].dtype) == "datetime64[us, UTC]"
+            assert frame["received"].tolist() == expected["received"].tolist()
+        assert ids == expected["id"].tolist(), suffix
+
+
+def test_parquet_payloads_are_json_text(home: Path) -> None:
+    path = home / "events.parquet"
+    assert cli(home, "events", "-o", "parquet", "--file", str(path)).returncode == 0
+    frame = pd.read_parquet(path)
+    assert json.loads(frame["payload"][0])["body"] == {"model": "a"}
+
+
+def test_parquet_to_a_pipe_is_bytes(home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hooklab", "events", "-o", "parquet"],
+        capture_output=True,
+        env=base_env(HOOKLAB_HOME=str(home)),
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert len(pd.read_parquet(io.BytesIO(result.stdout))) == 5
+
+
+def test_an_empty_history_exports_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "empty"
+    assert json.loads(cli(home, "events", "-o", "json").stdout) == []
+    assert cli(home, "events", "-o", "csv").stdout.startswith("id,")
+    assert cli(home, "requests").returncode == 0
+
+
+def test_a_table_cannot_go_to_a_file(home: Path) -> None:
+    result = cli(home, "events", "--file", str(home / "events.txt"))
+    assert result.returncode == 2
+    assert "choose -o json, csv or parquet" in result.stderr
+
+
+def run_with_terminal_stderr(home: Path, *args: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stderr; returns the status and what it showed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hooklab", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env=base_env(HOOKLAB_HOME=str(home)),
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.wait(timeout=60), shown.decode()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_an_export_shows_progress_on_a_terminal_only(home: Path, fmt: str) -> None:
+    path = home / f"out.{fmt}"
+    status, shown = run_with_terminal_stderr(home, "events", "-o", fmt, "--file", str(path))
+    assert status == 0
+    assert "Exporting events: 5/5 (100%)" in shown
+    assert path.stat().st_size > 0
+    # Without a terminal (above, in the other tests) stderr stays empty.
+    assert cli(home, "events", "-o", fmt, "--file", str(path)).stderr == ""
+
+
+def test_parquet_without_pyarrow_says_how_to_get_it(home: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "no-pyarrow" / "pyarrow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('pyarrow is not installed')\n")
+    env = base_env(HOOKLAB_HOME=str(home), PYTHONPATH=str(blocker.parent))
+    result = run_cli(env, "events", "--file", str(tmp_path / "events.parquet"))
+    assert result.returncode == 1
+    assert result.stderr == "Parquet export needs pyarrow: pip install 'hooklab[parquet]'\n"
+    assert not (tmp_path / "events.parquet").exists()

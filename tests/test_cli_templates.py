@@ -1,0 +1,123 @@
+"""`hooklab render` and `hooklab replay`, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli_support import TEMPLATE, base_env, run_cli
+
+import hooklab
+
+
+def cli(home: Path, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    return run_cli(base_env(HOOKLAB_HOME=str(home)), *args, input=input)
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+# render
+
+
+def test_render_prints_the_event(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", TEMPLATE)
+    request = write(
+        tmp_path / "r.json",
+        json.dumps({"method": "POST", "headers": {"X-Source": "ci"}, "form": {"model": "recs"}}),
+    )
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert result.returncode == 0, result.stderr
+    event = json.loads(result.stdout)
+    assert event["event"] == "model-update"
+    assert event["resource"] == {"prefect.resource.id": "product.models.recs"}
+    assert event["payload"]["body"] == {"model": "recs"}
+    assert event["payload"]["headers"]["X-Source"] == "ci"
+    assert event["related"][0]["prefect.resource.role"] == "webhook"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"json": {"model": "from-json"}},
+        {"body": '{"model": "from-text"}', "headers": {"Content-Type": "application/json"}},
+        {"method": "GET", "query": {"model": "from-query"}},
+    ],
+)
+def test_render_reads_every_kind_of_request(tmp_path: Path, spec: dict[str, object]) -> None:
+    template = TEMPLATE.replace("body.model", "body.model or query.model")
+    result = cli(
+        tmp_path,
+        "render",
+        "--template",
+        write(tmp_path / "t.j2", template),
+        "--request",
+        write(tmp_path / "r.json", json.dumps(spec)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["resource"]["prefect.resource.id"].startswith(
+        "product.models.from-"
+    )
+
+
+def test_render_failure_is_one_line_with_the_template_line(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", '{"event": "x",\n "resource": {{ body.model }\n}')
+    request = write(tmp_path / "r.json", '{"form": {"model": "m"}}')
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("line 2: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_render_reports_an_invalid_event_like_prefect(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", '{"event": "x", "resource": {}}')
+    request = write(tmp_path / "r.json", "{}")
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert result.returncode == 1
+    assert "Resources must include the prefect.resource.id label" in result.stderr
+
+
+def test_render_reads_the_template_from_stdin(tmp_path: Path) -> None:
+    request = write(tmp_path / "r.json", '{"form": {"model": "piped"}}')
+    result = cli(tmp_path, "render", "--template", "-", "--request", request, input=TEMPLATE)
+    assert json.loads(result.stdout)["resource"]["prefect.resource.id"] == "product.models.piped"
+
+
+def test_render_as_a_stored_webhook(tmp_path: Path) -> None:
+    ws = hooklab.Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", TEMPLATE)
+    ws.close()
+    request = write(tmp_path / "r.json", '{"form": {"model": "stored"}}')
+    result = cli(tmp_path, "render", "--webhook", "models", "--request", request)
+    event = json.loads(result.stdout)
+    assert event["resource"]["prefect.resource.id"] == "product.models.stored"
+    assert event["related"][-1]["prefect.resource.id"] == hook.resource_id
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "is not JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"mthod": "POST"}', "unknown keys mthod"),
+        ('{"json": {}, "form": {}}', "only one of body, json and form"),
+    ],
+)
+def test_a_bad_request_file_is_a_bad_argument(tmp_path: Path, content: str, message: str) -> None:
+    template = write(tmp_path / "t.j2", TEMPLATE)
+    request = write(tmp_path / "r.json", content)
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert message in line and line.startswith("hooklab render: error: argument --request")
+
+
+def test_render_needs_a_template_or_a_webhook(tmp_path: Path) -> None:
+    request = write(tmp_path / "r.json", "{}")
+    result = cli(tmp_path, "render", "--request", request)
+    assert result.returncode == 2
+    assert "--template" in result.stderr
