@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hooklab.request import HookRequest, template_context
+from hooklab.request import Headers, HookRequest, template_context
 from hooklab.templates import (
     MAX_OUTPUT_BYTES,
     RenderBudgetExceeded,
@@ -202,3 +204,69 @@ def test_values_just_within_the_budget_still_render() -> None:
 
 def test_compile_is_cached_for_the_same_source() -> None:
     assert compile_template("{{ method }}") is compile_template("{{ method }}")
+
+
+def prefects_environment() -> ImmutableSandboxedEnvironment:
+    """The environment Prefect builds for user templates (SPEC 4), made here from Jinja alone."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=ChainableUndefined, extensions=["jinja2_humanize_extension.HumanizeExtension"]
+    )
+    env.globals["range"] = lambda *args: range(*args)
+    return env
+
+
+DIFFERENTIAL_CONTEXT: dict[str, Any] = {
+    "method": "POST",
+    "headers": Headers([("Content-Type", "application/json"), ("X-Count", "7")]),
+    "body": {
+        "model": "recs",
+        "none": None,
+        "flag": True,
+        "n": 3,
+        "x": 1.5,
+        "text": 'say "hi" \\ <b> & é',
+        "nested": {"a": {"b": [1, "two", None]}},
+        "items": "a field named like a dict method",
+        "friendly-name": "Recs [Products]",
+        "empty": "",
+        "list": [3, 1, 2],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ body.model }}",
+        "{{ body['model'] }}",
+        "{{ body.none }}|{{ body.flag }}|{{ body.n }}|{{ body.x }}",
+        "{{ body.text }}",
+        "{{ body.nested }}",
+        "{{ body.nested.a.b }}",
+        "{{ body.nested.a.b[1] }}",
+        "{{ body.nested.a.b[7] }}",
+        "{{ body.missing }}|{{ body.missing.deeper }}|{{ nothing }}",
+        "{{ body['friendly-name'] }}",
+        "{{ body['items'] }}",
+        "{{ body.empty|default('fallback') }}|{{ body.missing|default('fallback') }}",
+        "{{ body.model|upper }} {{ body.list|length }} {{ body.list|sort|join(',') }}",
+        "{{ body|tojson }}",
+        "{{ body.text|tojson }}",
+        "{{ body }}",
+        "{{ method }}{{ method|lower }}",
+        "{% if body.flag %}yes{% else %}no{% endif %}",
+        "{% for k in body.list %}{{ loop.index }}:{{ k }},{% endfor %}",
+        "  {{- body.model -}}  \n  {{ body.n + 1 }}",
+        '{"event": "m.{{ body.model }}", "resource": {"prefect.resource.id": "{{ body.n }}"}}',
+        "{{ body.n * 2 }} {{ body.text * 2 }} {{ '%05d' % body.n }} {{ body.x ** 2 }}",
+        "{{ body.n|humanize_intcomma }}",
+        "{{ ''.__class__ }}|{{ body.__class__ }}",
+        "{# a comment #}{{ body.model }}",
+        "{% raw %}{{ not rendered }}{% endraw %}",
+        "{{ headers['Content-Type'] }}|{{ headers['x-count'] }}|{{ headers.missing }}",
+        "{{ headers|length }}|{{ headers.get('X-COUNT') }}|{{ 'x-count' in headers }}",
+    ],
+)
+def test_renders_exactly_as_prefects_environment(source: str) -> None:
+    expected = prefects_environment().from_string(source).render(DIFFERENTIAL_CONTEXT)
+    assert compile_template(source).render(DIFFERENTIAL_CONTEXT) == expected
