@@ -79,9 +79,9 @@ def test_any_of_several_signatures_may_match() -> None:
     good = sign("stripe", "k", BODY, timestamp=NOW)["Stripe-Signature"]
     rotated = f"t={NOW},v1={'0' * 64},{good.split(',')[1]}"
     assert verify("stripe", "k", {"Stripe-Signature": rotated}, BODY, now=NOW) is None
-    good = sign("standard-webhooks", "whsec_AAAA", BODY, timestamp=NOW)
-    good["webhook-signature"] = "v1,bm9wZQ== " + good["webhook-signature"]
-    assert verify("standard-webhooks", "whsec_AAAA", good, BODY, now=NOW) is None
+    headers = sign("standard-webhooks", "whsec_AAAA", BODY, timestamp=NOW)
+    headers["webhook-signature"] = "v1,bm9wZQ== " + headers["webhook-signature"]
+    assert verify("standard-webhooks", "whsec_AAAA", headers, BODY, now=NOW) is None
 
 
 def test_an_unknown_preset_is_refused_when_set(tmp_path: Path) -> None:
