@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 HIDDEN_HEADERS = frozenset({"authorization"})
+_first = operator.itemgetter(0)
 
 
 class Headers(Mapping[str, str]):
@@ -26,14 +28,25 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
-        items: dict[str, tuple[str, str]] = {}
-        for name, value in pairs:
-            key = name.lower()
-            if key in items:
-                items[key] = (items[key][0], f"{items[key][1]}, {value}")
-            else:
+    def __init__(
+        self, pairs: Iterable[tuple[str, str]] = (), *, hidden: frozenset[str] = frozenset()
+    ) -> None:
+        pairs = pairs if isinstance(pairs, tuple) else tuple(pairs)
+        # Most requests repeat no header name: map all names in one pass (this runs for every
+        # request received), and join values only when a name does repeat.
+        items: dict[str, tuple[str, str]] = dict(
+            zip(map(str.lower, map(_first, pairs)), pairs, strict=True)
+        )
+        if len(items) != len(pairs):
+            items = {}
+            for name, value in pairs:
+                key = name.lower()
+                earlier = items.get(key)
+                if earlier is not None:
+                    name, value = earlier[0], f"{earlier[1]}, {value}"
                 items[key] = (name, value)
+        for key in hidden:
+            items.pop(key, None)
         self._items = items
 
     def __getitem__(self, name: str) -> str:
@@ -141,7 +154,7 @@ class HookRequest:
     @property
     def visible_headers(self) -> Headers:
         """The headers a template, a payload or a person may see: all but Authorization."""
-        return Headers((k, v) for k, v in self.headers if k.lower() not in HIDDEN_HEADERS)
+        return Headers(self.headers, hidden=HIDDEN_HEADERS)
 
     @property
     def content_type(self) -> str:
@@ -173,9 +186,12 @@ def parse_body(content_type: str, body: bytes) -> Any:
     """Parse a body the way Prefect Cloud does for templates (SPEC 3).
 
     JSON types must parse; form bodies become a flat dict (the last repeated key wins); anything
-    else is tried as JSON and falls back to text.
+    else is tried as JSON and falls back to text. An empty body is `""` whatever its type, so a
+    bodiless GET that carries a JSON Content-Type still suits a static template.
     """
     if is_json_type(content_type):
+        if not body:
+            return ""
         text = _decode_strict(body)
         try:
             return json.loads(text)
@@ -229,9 +245,10 @@ class TemplateContext:
 
 def template_context(request: HookRequest) -> TemplateContext:
     """Build the template context; raises `BodyError` when a JSON or form body cannot be read."""
+    headers = request.visible_headers  # built once: Content-Type is never hidden
     return TemplateContext(
         method=request.method.upper(),
-        headers=request.visible_headers,
-        body=parse_body(request.content_type, request.body),
-        query=query_mapping(request.query),
+        headers=headers,
+        body=parse_body(media_type(headers.get("content-type")), request.body),
+        query=query_mapping(request.query) if request.query else {},
     )

@@ -96,6 +96,8 @@ def test_without_secrets_keeps_everything_else() -> None:
         ("text/plain", b"just words", "just words"),
         ("", b"42", 42),
         ("", b"", ""),
+        ("application/json", b"", ""),
+        ("application/x-www-form-urlencoded", b"", {}),
         ("application/octet-stream", b"\xff\xfeok", "\ufffd\ufffdok"),
     ],
 )
