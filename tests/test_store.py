@@ -111,3 +111,13 @@ def test_stored_requests_come_back_exactly(workspace: hooklab.Workspace) -> None
     (stored,) = workspace.captured()
     assert stored.request == request
     assert stored.status == 400 and stored.webhook_id == hook.id
+
+
+def test_only_known_columns_and_tables_reach_sql(tmp_path: Path) -> None:
+    store = Store(tmp_path / "h.db")
+    with pytest.raises(ValueError, match="cannot be looked up by 'slug; DROP TABLE webhooks'"):
+        store.webhook_by("slug; DROP TABLE webhooks", "x")
+    with pytest.raises(ValueError, match="No table 'migrations'"):
+        store.count("migrations")
+    assert store.count("webhooks") == 0
+    store.close()
