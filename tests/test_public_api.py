@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -46,3 +48,19 @@ def test_the_readme_tour_runs_and_says_what_happens(
         ws.create_webhook("broken", '{\n  "event": "e",\n  "resource": {"id": "{{ body.x }"}\n}')
     assert str(caught.value) == "line 3: Template syntax error: unexpected '}'"
     ws.close()
+
+
+CORE_MODULES = [
+    "auth", "cloudevents", "events", "pipeline", "request", "store", "templates", "timeutil",
+    "webhooks", "workspace",
+]  # fmt: skip
+
+
+def test_the_examples_in_core_docstrings_hold() -> None:
+    tried = 0
+    for name in CORE_MODULES:
+        module = importlib.import_module(f"hooklab.{name}")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name
+        tried += result.attempted
+    assert tried >= 5
