@@ -338,3 +338,24 @@ def test_the_same_request_received_twice_is_two_deliveries(workspace: hooklab.Wo
     assert first.request is not None and second.request is not None
     assert first.request.id != second.request.id
     assert workspace.requests()["id"].tolist() == [first.request.id, second.request.id]
+
+
+def test_requests_frame_shows_what_arrived_and_what_it_got(workspace: hooklab.Workspace) -> None:
+    hook = workspace.create_webhook("models", TEMPLATE)
+    request = HookRequest.fake(
+        method="POST", path=f"/hooks/{hook.slug}", query="run=7", form={"model": "m1"},
+        headers={"Authorization": "Bearer k", "User-Agent": "cron"}, client="10.0.0.9",
+    )  # fmt: skip
+    workspace.receive(hook.slug, request)
+    row = workspace.requests().iloc[0]
+    assert (row["method"], row["path"], row["query"]) == ("POST", f"/hooks/{hook.slug}", "run=7")
+    assert (row["content_type"], row["body"], row["size"]) == (
+        "application/x-www-form-urlencoded", "model=m1", 8,
+    )  # fmt: skip
+    assert (row["client"], row["status"], row["webhook_name"]) == ("10.0.0.9", 204, "models")
+    assert row["headers"] == {
+        "User-Agent": "cron",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": "8",
+    }
+    assert row["received"] == request.received
