@@ -150,7 +150,7 @@ def validate_event(data: dict[str, Any]) -> Event:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """Pydantic's errors as one line, by field: `resource['n']: Input should be ...; ...`.
+    """Pydantic's errors as one line, by field: `resource["n"]: Input should be ...; ...`.
 
     Labels contain dots, so a path is written the way a template author would index it.
     A value of the wrong type is quoted, shortened, so the author can find it.
