@@ -64,6 +64,7 @@ def start(
     match = re.search(r"http://\S+", line)
     if match is None:
         process.kill()
+        process.wait(timeout=30)
         raise SystemExit(f"server did not start: {command}")
     return process, match.group(0)
 
@@ -111,20 +112,23 @@ def main() -> int:
         [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
         env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY},
     )
-    bare, bare_base = start([sys.executable, str(HERE / "bare_tornado.py")])
     try:
-        hook_url = create_webhook(base)
-        bare_url = f"{bare_base}/hooks/baseline"
-        warm = [wrk(hook_url, 1), wrk(bare_url, 1)]
-        runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
-        for _ in range(args.rounds):
-            runs["bare"].append(wrk(bare_url, args.seconds))
-            runs["hooklab"].append(wrk(hook_url, args.seconds))
+        bare, bare_base = start([sys.executable, str(HERE / "bare_tornado.py")])
+        try:
+            hook_url = create_webhook(base)
+            bare_url = f"{bare_base}/hooks/baseline"
+            warm = [wrk(hook_url, 1), wrk(bare_url, 1)]
+            runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
+            for _ in range(args.rounds):
+                runs["bare"].append(wrk(bare_url, args.seconds))
+                runs["hooklab"].append(wrk(hook_url, args.seconds))
+        finally:
+            bare.send_signal(signal.SIGINT)
+            bare.wait(timeout=30)
     finally:
-        bare.send_signal(signal.SIGINT)
+        # SIGTERM: hooklab stores and answers what is in progress, then exits.
         hooklab.send_signal(signal.SIGTERM)
         hooklab.wait(timeout=30)
-        bare.wait(timeout=30)
     with sqlite3.connect(home / "hooklab.db") as db:
         stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
     shutil.rmtree(home, ignore_errors=True)

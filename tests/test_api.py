@@ -156,6 +156,9 @@ def test_service_accounts_keys_shown_once_and_attached_by_patch(ws: Workspace) -
             key = account["api_key"]
             listed = (await api(receiver, "GET", "/service_accounts/")).json()
             assert listed == [{k: account[k] for k in ("id", "name", "created")}]
+            one = await api(receiver, "GET", f"/service_accounts/{account['id']}")
+            assert one.json() == listed[0]
+            assert (await api(receiver, "GET", "/service_accounts/nope")).status == 404
             url = receiver.webhook_url(hook)
             attach = {"service_account_id": account["id"]}
             assert (await api(receiver, "PATCH", f"/webhooks/{hook.id}", attach)).status == 204
