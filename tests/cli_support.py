@@ -52,3 +52,27 @@ def run_with_terminal_stdin(env: dict[str, str], *args: str, answer: str) -> tup
         os.close(terminal)
         os.close(controller)
     return process.returncode, out, err
+
+
+def run_with_terminal_stderr(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stderr; returns the status and what it showed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hooklab", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.wait(timeout=60), shown.decode()

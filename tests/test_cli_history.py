@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import pty
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from uuid import UUID
 
 import pandas as pd
 import pytest
-from cli_support import TEMPLATE, base_env, run_cli
+from cli_support import TEMPLATE, base_env, run_cli, run_with_terminal_stderr
 
 import hooklab
 
@@ -179,34 +177,12 @@ def test_a_table_cannot_go_to_a_file(home: Path) -> None:
     assert "choose -o json, csv or parquet" in result.stderr
 
 
-def run_with_terminal_stderr(home: Path, *args: str) -> tuple[int, str]:
-    """Run the CLI with a pseudo-terminal as stderr; returns the status and what it showed."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hooklab", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal,
-        env=base_env(HOOKLAB_HOME=str(home)),
-    )
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
-    return process.wait(timeout=60), shown.decode()
-
-
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_an_export_shows_progress_on_a_terminal_only(home: Path, fmt: str) -> None:
     path = home / f"out.{fmt}"
-    status, shown = run_with_terminal_stderr(home, "events", "-o", fmt, "--file", str(path))
+    status, shown = run_with_terminal_stderr(
+        base_env(HOOKLAB_HOME=str(home)), "events", "-o", fmt, "--file", str(path)
+    )
     assert status == 0
     assert "Exporting events: 5/5 (100%)" in shown
     assert path.stat().st_size > 0

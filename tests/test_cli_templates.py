@@ -1,4 +1,4 @@
-"""`hooklab render` and `hooklab replay`, run as real processes."""
+"""`hooklab render`, run as a real process."""
 
 from __future__ import annotations
 

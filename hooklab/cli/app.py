@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import CommandError, UsageError
@@ -51,6 +51,7 @@ class Parser(argparse.ArgumentParser):
         example: str,
         description: str = "",
         parents: Sequence[Parser] = (),
+        aliases: Sequence[str] = (),
     ) -> Parser:
         """Add a subcommand whose --help ends with an example; a group passes no handler."""
         parser = subparsers.add_parser(
@@ -59,6 +60,7 @@ class Parser(argparse.ArgumentParser):
             description=description or summary,
             epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
             parents=list(parents),
+            aliases=list(aliases),
         )
         if handler is not None:
             parser.set_defaults(handler=handler, prog=parser.prog)
@@ -165,10 +167,6 @@ class Context:
         """For commands that read the local home only: an explicit --api-url is a mistake."""
         if self.args.api_url or self.args.api_key:
             raise UsageError("this command reads the local home; --api-url/--api-key do not apply")
-
-    @property
-    def stdout(self) -> IO[str]:
-        return sys.stdout
 
     def print(self, text: str = "") -> None:
         print(text, file=sys.stdout, flush=True)

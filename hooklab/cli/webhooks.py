@@ -166,6 +166,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         commands,
         "webhook",
         None,
+        aliases=["webhooks"],  # as in Prefect's CLI
         summary="Manage webhooks (the commands of `prefect cloud webhook`).",
         example="hooklab webhook create models -t @template.j2\nhooklab webhook ls",
         description=(
