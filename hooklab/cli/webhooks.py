@@ -170,7 +170,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         summary="Manage webhooks (the commands of `prefect cloud webhook`).",
         example="hooklab webhook create models -t @template.j2\nhooklab webhook ls",
         description=(
-            "Manage webhooks, with the arguments and messages of `prefect cloud webhook`. "
+            "Manage webhooks, with the arguments and messages of `prefect cloud webhook`.\n"
             "Works on the local home, or on a running API with --api-url and --api-key."
         ),
     )
@@ -247,20 +247,31 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     )
     _service_account_option(parser, detach=True)
 
-    for name, handler, summary in (
-        ("toggle", toggle, "Toggle the enabled status of an existing webhook."),
+    for name, handler, summary, description in (
+        ("toggle", toggle, "Toggle the enabled status of an existing webhook.", ""),
         (
             "rotate",
             rotate,
             "Rotate the URL of an existing webhook, in case it has been compromised.",
+            "Rotate the URL of an existing webhook, in case it has been compromised.\n"
+            "Asks for confirmation first, reading the answer from stdin even in a script\n"
+            "(`echo y | hooklab webhook rotate ID`); any answer but yes aborts with exit 1.",
         ),
-        ("delete", delete, "Delete an existing webhook."),
+        (
+            "delete",
+            delete,
+            "Delete an existing webhook.",
+            "Delete an existing webhook. What it captured stays in the history.\n"
+            "At a terminal it asks for confirmation (default no); when stdin is not a\n"
+            "terminal, as in a script, it deletes without asking, as Prefect's CLI does.",
+        ),
     ):
         parser = root.command(
             sub,
             name,
             handler,
             summary=summary,
+            description=description,
             parents=remote,
             example=f"hooklab webhook {name} {example_id}",
         )
