@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from hooklab.pipeline import Outcome
+from hooklab.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,14 @@ class GroupCommit:
     `write` stores a sequence of outcomes in one transaction and raises if it could not.
     """
 
-    def __init__(self, write: Callable[[Sequence[Outcome]], object]) -> None:
+    def __init__(
+        self,
+        write: Callable[[Sequence[Outcome]], object],
+        *,
+        on_written: Callable[[int], object] | None = None,
+    ) -> None:
         self._write = write
+        self._on_written = on_written
         self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._scheduled = False
         self.batches = 0
@@ -63,6 +71,8 @@ class GroupCommit:
         else:
             self.batches += 1
             self.written += len(batch)
+            if self._on_written is not None:
+                self._on_written(len(batch))
         for _, done in batch:
             if done.done():
                 continue
@@ -70,3 +80,43 @@ class GroupCommit:
                 done.set_result(None)
             else:
                 done.set_exception(error)
+
+
+class BackgroundCheckpoint:
+    """SQLite checkpoints on a thread of their own, so that the loop never waits for them.
+
+    A checkpoint copies the WAL into the database file and syncs both; SQLite would otherwise
+    run it inside whichever commit crosses 1000 pages, on the event loop. The thread spends
+    its time in SQLite without the GIL, so it runs beside the loop rather than taking turns.
+    """
+
+    def __init__(self, store: Store, *, every: int = 500) -> None:
+        self.store = store
+        self.every = every
+        self._since = 0
+        self._running: Future[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        store.set_autocheckpoint(0)
+
+    def written(self, count: int) -> None:
+        """Count requests written; start a checkpoint every `every` of them, one at a time."""
+        self._since += count
+        if self._since < self.every or (self._running is not None and not self._running.done()):
+            return
+        self._since = 0
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="hooklab-checkpoint")
+        self._running = self._executor.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        try:
+            self.store.checkpoint()
+        except Exception as exc:  # the WAL keeps every commit; the next checkpoint catches up
+            log.warning("hooklab could not checkpoint its database: %s", exc)
+
+    def close(self) -> None:
+        """Wait for a checkpoint in progress and give checkpoints back to SQLite."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.store.set_autocheckpoint(1000)

@@ -31,7 +31,7 @@ from tornado.iostream import StreamClosedError
 from tornado.routing import Router
 from tornado.web import Application, RequestHandler
 
-from hooklab.groupcommit import GroupCommit
+from hooklab.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.pipeline import Outcome
 from hooklab.request import HookRequest
 from hooklab.webhooks import Webhook
@@ -72,7 +72,8 @@ class Receiver:
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
         self._checked_this_turn = False
-        self.commits = GroupCommit(workspace.record)
+        self._checkpoints: BackgroundCheckpoint | None = None
+        self.commits = GroupCommit(workspace.record, on_written=self._written)
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
@@ -132,10 +133,16 @@ class Receiver:
             # `max_body` bytes; this only stops a sender that never ends its chunked body.
             max_body_size=max(self.max_body * 64, 100_000_000),
         )
+        if self.workspace.path != ":memory:":
+            self._checkpoints = BackgroundCheckpoint(self.workspace.store)
         server.add_sockets(sockets)
         self._server = server
         self.port = int(sockets[0].getsockname()[1])
         return self
+
+    def _written(self, count: int) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.written(count)
 
     def application(self) -> Application:
         from hooklab.api import api_routes
@@ -155,6 +162,9 @@ class Receiver:
             return
         server.stop()
         self.commits.flush()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
         try:
             asyncio.get_running_loop()
         except RuntimeError:

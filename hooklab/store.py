@@ -163,6 +163,22 @@ class Store:
         """SQLite's data_version: it moves when another connection commits a change."""
         return int(self._query("PRAGMA data_version")[0][0])
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file now, on a short-lived connection of its own, so
+        that a background thread can do it while this connection goes on writing."""
+        if self.path == ":memory:":
+            return
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
+
+    def set_autocheckpoint(self, pages: int) -> None:
+        """Checkpoint on commit once the WAL holds `pages` pages (SQLite's default: 1000);
+        0 leaves checkpoints to `checkpoint`."""
+        self._query(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
     def migrations(self) -> list[str]:
         return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
 
