@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
@@ -144,10 +144,33 @@ def _guard_filters(filters: dict[str, Any]) -> None:
 
         return guarded
 
+    def join(original: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(eval_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> Any:
+            items = list(value)  # an iterator is read once here, then handed on as a list
+            if attribute is None:
+                sizes = (len(x) if isinstance(x, str) else len(str(x)) for x in items)
+                _GUARD.get().check_width(sum(sizes) + len(str(d)) * max(0, len(items) - 1))
+            return original(eval_ctx, items, d, attribute)
+
+        guarded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+        return guarded
+
     for name in ("center", "indent", "wordwrap"):
         filters[name] = padding(filters[name])
     filters["replace"] = replace(filters["replace"])
     filters["format"] = format_(filters["format"])
+    filters["join"] = join(filters["join"])
+
+
+def _guarded_lipsum(original: Callable[..., str]) -> Callable[..., str]:
+    # Jinja's own parameter names, so that keyword calls such as lipsum(2, max=50) still work.
+    def guarded(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+        # Each paragraph has up to `max` words of up to a dozen characters.
+        if isinstance(n, int) and isinstance(max, int):
+            _GUARD.get().check_width(n * max * 12)
+        return original(n, html, min, max)
+
+    return guarded
 
 
 class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
@@ -163,6 +186,8 @@ class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
             extensions=["jinja2_humanize_extension.HumanizeExtension"],
         )
         self.globals["range"] = _limited_range
+        lipsum = cast(Callable[..., str], self.globals["lipsum"])
+        self.globals["lipsum"] = _guarded_lipsum(lipsum)
         _guard_filters(self.filters)
         # Imported here: the cloudevents SDK is only needed by templates that use the filter.
         from hooklab.cloudevents import from_cloud_event

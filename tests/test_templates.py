@@ -182,6 +182,9 @@ def test_time_budget_also_stops_a_loop_that_writes_nothing() -> None:
         "{{ '%0999999999d' % 1 }}",
         "{{ '{:>999999999}'.format(1) }}",
         "{{ ('a' * 1000000)|replace('a', 'bbbb') }}",
+        "{{ ([('x' * 1400000)] * 1000)|join }}",
+        "{{ range(100)|join('x' * 1400000) }}",
+        "{{ lipsum(100000000) }}",
         # Doubling a value in a loop that writes nothing: 2**100 characters if left alone.
         "{% set ns = namespace(x='ab') %}{% for i in range(100) %}"
         "{% set ns.x = ns.x ~ ns.x %}{% endfor %}",
@@ -200,6 +203,9 @@ def test_values_just_within_the_budget_still_render() -> None:
     assert render("{{ '%5d' % 42 }}|{{ 'ab'.center(6) }}|{{ 'a-b'|replace('-', '+') }}") == (
         "   42|  ab  |a+b"
     )
+    assert render(
+        "{{ range(4)|map('string')|join('-') }}|{{ lipsum(1, html=False)|length > 0 }}"
+    ) == ("0-1-2-3|True")
 
 
 def test_compile_is_cached_for_the_same_source() -> None:
