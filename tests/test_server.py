@@ -136,7 +136,10 @@ async def _load(host: str, port: int, path: str, acked: list[str], stop: asyncio
             await writer.wait_closed()
 
 
-def test_kill_9_in_the_middle_of_load_loses_no_acknowledged_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_stop_in_the_middle_of_load_loses_no_acknowledged_request(
+    tmp_path: Path, signum: int
+) -> None:
     with hooklab_serve(tmp_path) as (process, base):
         hook = api_create(base)
         host, port = base.removeprefix("http://").split(":")
@@ -150,12 +153,12 @@ def test_kill_9_in_the_middle_of_load_loses_no_acknowledged_request(tmp_path: Pa
             ]
             while len(acked) < 400:
                 await asyncio.sleep(0.005)
-            process.send_signal(signal.SIGKILL)  # mid-load: requests are in flight right now
+            process.send_signal(signum)  # mid-load: requests are in flight right now
             await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
             return acked
 
         acked = asyncio.run(scenario())
-        assert process.wait(timeout=10) == -signal.SIGKILL
+        assert process.wait(timeout=10) == (-signal.SIGKILL if signum == signal.SIGKILL else 0)
     ws = Workspace(tmp_path / "hooklab.db")
     stored = {stored.request.body.decode() for stored in ws.captured()}
     ws.close()
