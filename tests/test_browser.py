@@ -175,7 +175,7 @@ def test_quickstart_runs_in_jupyterlab_with_widgets_and_event_table(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(lab.page_url(QUICKSTART))
             notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
             # The status bar says Idle only once the kernel is connected; running cells before
