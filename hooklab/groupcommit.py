@@ -99,9 +99,15 @@ class BackgroundCheckpoint:
         store.set_autocheckpoint(0)
 
     def written(self, count: int) -> None:
-        """Count requests written; start a checkpoint every `every` of them, one at a time."""
+        """Count requests written; start a checkpoint every `every` of them."""
         self._since += count
-        if self._since < self.every or (self._running is not None and not self._running.done()):
+        if self._since >= self.every:
+            self.start()
+
+    def start(self) -> None:
+        """Start a checkpoint unless one is running. Also called on a timer, for what other
+        writers (a replay in the notebook, say) add to the WAL while the receiver is quiet."""
+        if self._running is not None and not self._running.done():
             return
         self._since = 0
         if self._executor is None:

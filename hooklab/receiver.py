@@ -27,6 +27,7 @@ from typing import Any
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamClosedError
 from tornado.routing import Router
 from tornado.web import Application, RequestHandler
@@ -73,6 +74,7 @@ class Receiver:
         self._closing: asyncio.Future[None] | None = None
         self._checked_this_turn = False
         self._checkpoints: BackgroundCheckpoint | None = None
+        self._checkpoint_timer: PeriodicCallback | None = None
         self.commits = GroupCommit(workspace.record, on_written=self._written)
 
     def __repr__(self) -> str:
@@ -135,6 +137,8 @@ class Receiver:
         )
         if self.workspace.path != ":memory:":
             self._checkpoints = BackgroundCheckpoint(self.workspace.store)
+            self._checkpoint_timer = PeriodicCallback(self._checkpoints.start, 5000)
+            self._checkpoint_timer.start()
         server.add_sockets(sockets)
         self._server = server
         self.port = int(sockets[0].getsockname()[1])
@@ -162,6 +166,9 @@ class Receiver:
             return
         server.stop()
         self.commits.flush()
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.stop()
+            self._checkpoint_timer = None
         if self._checkpoints is not None:
             self._checkpoints.close()
             self._checkpoints = None

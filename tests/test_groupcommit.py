@@ -1,0 +1,72 @@
+"""Group commit and background checkpoints, on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from receiver_helpers import SEED_TEMPLATE
+
+from hooklab.groupcommit import BackgroundCheckpoint, GroupCommit
+from hooklab.pipeline import Outcome
+from hooklab.request import HookRequest
+from hooklab.workspace import Workspace
+
+
+def test_requests_ready_in_one_loop_turn_share_one_transaction(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    writes: list[int] = []
+
+    def write(outcomes: Sequence[Outcome]) -> None:
+        writes.append(len(outcomes))
+        ws.record(outcomes)
+
+    commits = GroupCommit(write)
+
+    async def scenario() -> list[int]:
+        outcomes = [
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            for i in range(5)
+        ]
+        done = [commits.commit(outcome) for outcome in outcomes]
+        assert ws.store.count("requests") == 0  # nothing is acknowledged before the write
+        await asyncio.gather(*done)
+        return [ws.store.count("requests")]
+
+    assert asyncio.run(scenario()) == [5]
+    assert writes == [5]
+    ws.close()
+
+
+def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None:
+    def write(outcomes: Sequence[Outcome]) -> None:
+        raise OSError("disk full")
+
+    commits = GroupCommit(write)
+
+    async def scenario() -> list[str]:
+        done = [commits.commit(Outcome(204)) for _ in range(3)]
+        results = await asyncio.gather(*done, return_exceptions=True)
+        return [str(result) for result in results]
+
+    assert asyncio.run(scenario()) == ["disk full"] * 3
+
+
+def test_checkpoints_move_the_wal_into_the_database_file_off_the_loop(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    checkpoints = BackgroundCheckpoint(ws.store, every=100)
+    size_before = os.path.getsize(ws.path)
+    for start in range(0, 300, 50):
+        ws.record(
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            for i in range(start, start + 50)
+        )
+        checkpoints.written(50)
+    checkpoints.close()
+    assert os.path.getsize(ws.path) > size_before  # the pages reached the database file
+    assert ws.store.count("requests") == 300
+    ws.close()
