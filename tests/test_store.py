@@ -121,3 +121,22 @@ def test_only_known_columns_and_tables_reach_sql(tmp_path: Path) -> None:
         store.count("migrations")
     assert store.count("webhooks") == 0
     store.close()
+
+
+def test_stored_events_read_back_as_they_were_produced(workspace: hooklab.Workspace) -> None:
+    template = """{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}", "x": "é"},
+        "occurred": "2024-02-03T04:05:06.789Z", "follows": "00000000-0000-0000-0000-00000000000a",
+        "related": [{"prefect.resource.id": "r", "prefect.resource.role": "thing"}],
+        "payload": {"n": [1, 2.5, null, true], "text": "<é & \\u2603>"}}"""
+    hook = workspace.create_webhook("models", template)
+    outcome = workspace.receive(hook.slug, HookRequest.fake(method="POST", form={"model": "m"}))
+    produced = outcome.events[0]
+    row = workspace.events().iloc[0]
+    assert row["id"] == str(produced.id)
+    assert row["occurred"] == produced.occurred
+    assert row["received"] == produced.received
+    assert row["resource.x"] == "é"
+    assert row["payload"] == produced.payload == {"n": [1, 2.5, None, True], "text": "<é & ☃>"}
+    assert row["related"] == [r.root for r in produced.related]
+    assert row["related.thing"] == "r"
+    assert row["related.webhook"] == f"prefect-cloud.webhook.{hook.id}"
