@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 from uuid import UUID
 
 from hooklab.events import (
@@ -30,6 +34,7 @@ from hooklab.webhooks import Webhook
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hooklab.frames import EventColumns
     from hooklab.workspace import Workspace
 
 Requests = Union[Sequence[HookRequest | StoredRequest], "pd.DataFrame"]
@@ -39,14 +44,13 @@ Progress = Callable[[int, int], None]
 PROGRESS_THRESHOLD = 1_000
 DRAFT_WEBHOOK_ID = "00000000-0000-0000-0000-000000000000"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_KNOWN_FIELDS = frozenset({"occurred", "event", "resource", "related", "payload", "id", "follows"})
 _RESOURCE_ID = "prefect.resource.id"
 _RESOURCE_ROLE = "prefect.resource.role"
 
 
-@dataclass(frozen=True, slots=True)
-class _PlainEvent:
-    """An event that passed the plain-event check: everything an Outcome needs, unboxed."""
+class _PlainEvent(NamedTuple):
+    """An event that passed the plain-event check: everything an Outcome needs, unboxed
+    (a tuple, because a replay makes one per request and nothing else)."""
 
     request: HookRequest
     webhook: Webhook
@@ -93,10 +97,17 @@ class ReplayResult:
     @cached_property
     def frame(self) -> pd.DataFrame:
         """Every event, failures included, one row each."""
+        with _gc_paused():
+            return self._frame()
+
+    def _frame(self) -> pd.DataFrame:
         from hooklab.frames import EventColumns, events_from_columns
 
+        items = self._items
+        if all(type(item) is _PlainEvent for item in items):
+            return events_from_columns(_plain_columns(items), self._webhook_names)  # type: ignore[arg-type]
         columns = EventColumns()
-        for item in self._items:
+        for item in items:
             if isinstance(item, _PlainEvent):
                 columns.append(
                     str(item.id), item.occurred, item.request.received, item.event,
@@ -117,6 +128,8 @@ class ReplayResult:
     def events(self) -> pd.DataFrame:
         """The events the template produced, one row each."""
         frame = self.frame
+        if not frame["failed"].any():
+            return frame
         return frame[~frame["failed"]].reset_index(drop=True)
 
     @property
@@ -142,6 +155,34 @@ class ReplayResult:
         from hooklab.reprs import replay_html
 
         return replay_html(self)
+
+
+_FIELDS = {name: operator.itemgetter(i) for i, name in enumerate(_PlainEvent._fields)}
+_RECEIVED = operator.attrgetter("request.received")
+_REQUEST_ID = operator.attrgetter("request.id")
+_WEBHOOK_ID = operator.attrgetter("webhook.id")
+
+
+def _plain_columns(items: list[_PlainEvent]) -> EventColumns:
+    """Columns of plain events, one C-level pass per column."""
+    from hooklab.frames import EventColumns
+
+    def field(name: str) -> list[Any]:
+        return list(map(_FIELDS[name], items))
+
+    return EventColumns(
+        id=list(map(str, field("id"))),
+        occurred=field("occurred"),
+        received=list(map(_RECEIVED, items)),
+        event=field("event"),
+        resource=field("resource"),
+        related=field("related"),
+        payload=field("payload"),
+        webhook_id=list(map(_WEBHOOK_ID, items)),
+        request_id=list(map(_REQUEST_ID, items)),
+        failed=[False] * len(items),
+        error=[None] * len(items),
+    )
 
 
 def replay(
@@ -181,12 +222,13 @@ def replay(
     total = len(pairs)
     report = _progress_reporter(progress, total)
     every = max(1, total // 100)
+    fixed, choose, keep = hooks.fixed, hooks.for_request, items.append
     try:
-        for done, (request, webhook_id) in enumerate(pairs, 1):
-            hook = hooks.for_request(webhook_id)
-            items.append(_replay_one(hook, request, clock, new_id, budgets))
-            if report is not None and (done % every == 0 or done == total):
-                report(done, total)
+        with _gc_paused():
+            for done, (request, webhook_id) in enumerate(pairs, 1):
+                keep(_replay_one(fixed or choose(webhook_id), request, clock, new_id, budgets))
+                if report is not None and (done % every == 0 or done == total):
+                    report(done, total)
     finally:
         close = getattr(report, "close", None)
         if close is not None:
@@ -198,6 +240,22 @@ def replay(
     if save and workspace is not None:
         workspace.record(_as_new_requests(result.outcomes, new_id))
     return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause cyclic garbage collection while a replay builds its results.
+
+    A replay makes only acyclic dicts, lists and tuples, by the hundred thousand; every few
+    hundred allocations Python would otherwise walk all of them again, and find nothing to free.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _replay_one(
@@ -219,44 +277,52 @@ def _replay_one(
         value = json.loads(rendered)
     except (BodyError, TemplateError, ValueError):
         value = None
-    if type(value) is dict and _is_plain_event(value, rendered, request):
-        # The same order of clock and id readings as the pipeline, so seeded runs agree.
-        occurred = _in_utc(clock())
-        event_id = new_id()
-        payload = value.get("payload")
-        if payload is None:
-            payload = {
-                "method": request.method.upper(),
-                "headers": context.headers.to_dict(),
-                "body": context.body,
-            }
-        related = [*value.get("related", ()), hook.related_resource()]
-        return _PlainEvent(
-            request, hook, rendered, event_id, occurred, value["event"], value["resource"],
-            related, dict(payload),
-        )  # fmt: skip
-    return render_events(hook, request, clock=clock, new_id=new_id, budgets=budgets)
+    if type(value) is not dict or not _is_plain_event(value, rendered, request):
+        return render_events(hook, request, clock=clock, new_id=new_id, budgets=budgets)
+    # The same order of clock and id readings as the pipeline, so seeded runs agree.
+    occurred = _in_utc(clock())
+    event_id = new_id()
+    payload = value.get("payload")
+    if payload is None:
+        payload = {
+            "method": request.method.upper(),
+            "headers": context.headers.to_dict(),
+            "body": context.body,
+        }
+    else:
+        payload = dict(payload)  # pydantic's copy
+    related = value.get("related")
+    related = [*related, hook.related_resource()] if related else [hook.related_resource()]
+    return _PlainEvent(
+        request, hook, rendered, event_id, occurred, value["event"], value["resource"],
+        related, payload,
+    )  # fmt: skip
+
+
+_OWN_FIELDS = frozenset({"occurred", "id"})
 
 
 def _is_plain_event(value: dict[str, Any], rendered: str, request: HookRequest) -> bool:
     """True when pydantic would accept this partial event unchanged (see `_replay_one`)."""
-    if "occurred" in value or "id" in value or value.get("follows") is not None:
+    if not _OWN_FIELDS.isdisjoint(value) or value.get("follows") is not None:
         return False
     name = value.get("event")
     if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
         return False
     if not _is_plain_resource(value.get("resource"), role=False):
         return False
-    related = value.get("related", [])
-    if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
-        return False
-    if not all(_is_plain_resource(item, role=True) for item in related):
-        return False
+    if "related" in value:
+        related = value["related"]
+        if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
+            return False
+        if not all(_is_plain_resource(item, role=True) for item in related):
+            return False
     if "payload" in value and type(value["payload"]) is not dict:
         return False
     # The serialized event can be at most 6 characters (a \uXXXX escape) for each character
     # it came from; well under the limit, the exact size check cannot fail.
-    sources = len(rendered) + len(request.body) + sum(len(k) + len(v) for k, v in request.headers)
+    header_chars = sum(map(len, itertools.chain.from_iterable(request.headers)))
+    sources = len(rendered) + len(request.body) + header_chars
     return 6 * sources + 4096 < MAXIMUM_SIZE_BYTES
 
 
@@ -265,12 +331,18 @@ def _is_plain_resource(resource: Any, *, role: bool) -> bool:
         return False
     if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
         return False
-    return all(type(label) is str for label in resource.values())
+    try:
+        "".join(resource.values())  # the quickest check that every label is a string
+    except TypeError:
+        return False
+    return True
 
 
 def _in_utc(moment: datetime) -> datetime:
     if type(moment) is not datetime:
         raise TypeError(f"the clock gave {moment!r}, not a datetime")
+    if moment.tzinfo is timezone.utc:
+        return moment  # what astimezone(timezone.utc) would return, but for the object
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)

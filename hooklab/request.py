@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 HIDDEN_HEADERS = frozenset({"authorization"})
@@ -225,9 +225,9 @@ def query_mapping(query: str) -> dict[str, str]:
     return dict(parse_qsl(query, keep_blank_values=True))
 
 
-@dataclass(frozen=True)
-class TemplateContext:
-    """What a template sees: `method`, `headers`, `body`, and hooklab's extension `query`."""
+class TemplateContext(NamedTuple):
+    """What a template sees: `method`, `headers`, `body`, and hooklab's extension `query`.
+    (A named tuple: one is made for every request, and it is quicker to make than a dataclass.)"""
 
     method: str
     headers: Headers

@@ -305,21 +305,25 @@ class Store:
         limit: int | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Stored events, oldest first, as column names and raw rows."""
-        where, params = _filters(webhook_id, since, until)
-        if event is not None:
-            where.append("event=?")
-            params.append(event)
-        if failed is not None:
-            where.append("failed=?")
-            params.append(int(failed))
-        columns = [
-            "id", "occurred", "received", "event", "resource", "related", "payload",
-            "follows", "webhook_id", "request_id", "failed", "error",
-        ]  # fmt: skip
-        sql = f"SELECT {', '.join(columns)} FROM events{_where(where)} ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return columns, self._query(sql, params)
+        sql, params = _event_query(webhook_id, event, since, until, failed, limit)
+        return list(EVENT_COLUMNS), self._query(sql, params)
+
+    def iter_event_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        failed: bool | None = None,
+        batch: int = 10_000,
+    ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Like `event_rows`, but the rows are read `batch` at a time as they are iterated, on a
+        connection of their own (one snapshot), so a million never sit in memory at once."""
+        sql, params = _event_query(webhook_id, event, since, until, failed, None)
+        if self.path == ":memory:":  # another connection would see another database
+            return list(EVENT_COLUMNS), iter(self._query(sql, params))
+        return list(EVENT_COLUMNS), _read_lazily(self.path, sql, params, batch)
 
     def request_rows(
         self,
@@ -364,6 +368,45 @@ class Store:
         if table not in {"requests", "events", "webhooks", "service_accounts"}:
             raise ValueError(f"No table {table!r} to count")
         return int(self._query(f"SELECT count(*) FROM {table}")[0][0])
+
+
+EVENT_COLUMNS = (
+    "id", "occurred", "received", "event", "resource", "related", "payload",
+    "follows", "webhook_id", "request_id", "failed", "error",
+)  # fmt: skip
+
+
+def _event_query(
+    webhook_id: str | None,
+    event: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    failed: bool | None,
+    limit: int | None,
+) -> tuple[str, list[Any]]:
+    where, params = _filters(webhook_id, since, until)
+    if event is not None:
+        where.append("event=?")
+        params.append(event)
+    if failed is not None:
+        where.append("failed=?")
+        params.append(int(failed))
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(where)} ORDER BY seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+def _read_lazily(
+    path: str, sql: str, params: Sequence[Any], batch: int
+) -> Iterator[tuple[Any, ...]]:
+    reader = sqlite3.connect(path)
+    try:
+        cursor = reader.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        reader.close()
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hooklab.simple_templates import Plan, plan_for
 
 MAX_TEMPLATE_RANGE = 100
 MAX_LOOP_COUNT = 10
@@ -261,7 +264,7 @@ class Template:
         parts: list[str] = []
         size = 0
         try:
-            for chunk in self.compiled.generate(context):
+            for chunk in self._generate(context):
                 parts.append(chunk)
                 size += len(chunk)
                 if size > max_output:
@@ -276,6 +279,42 @@ class Template:
         finally:
             _GUARD.reset(token)
         return "".join(parts)
+
+    @functools.cached_property
+    def _globals(self) -> dict[str, Any]:
+        return dict(self.compiled.globals)
+
+    @functools.cached_property
+    def _plan(self) -> Plan | None:
+        return plan_for(ENVIRONMENT.parse(self.source))
+
+    def _generate(self, context: dict[str, Any]) -> Iterable[str]:
+        """What Jinja's `generate(context)` yields: by a `Plan` for a template of text and
+        lookups only (see `hooklab.simple_templates`), else by Jinja itself."""
+        variables = {**self._globals, **context}
+        plan = self._plan
+        if plan is not None:
+            try:
+                chunks = plan.render(self.compiled.environment, variables, _GUARD.get())
+            except Exception:
+                pass  # Jinja's own run raises it again, with the template line
+            else:
+                return ["".join(chunks)]  # one chunk: the budgets see the same total
+        return self._jinja(variables)
+
+    def _jinja(self, variables: dict[str, Any]) -> Iterator[str]:
+        """Jinja's `generate`, but Jinja reads its globals (a ChainMap) twice for every render,
+        which costs more than rendering a small template; here they are copied once per
+        template into a plain dict with the same keys and values."""
+        compiled = self.compiled
+        jinja_context = new_context(
+            compiled.environment, compiled.name, compiled.blocks, variables, True, self._globals
+        )
+        try:
+            yield from compiled.root_render_func(jinja_context)
+        except Exception:
+            # As in Jinja: re-raise with the traceback pointing at template lines.
+            yield compiled.environment.handle_exception()
 
 
 def _maybe_template(source: str) -> bool:

@@ -216,7 +216,9 @@ def _error_line(template: str, error: str) -> str:
 class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     """The latest events, newest first, updated by the receiver as requests arrive.
 
-    >>> feed = EventFeed(receiver=receiver, webhook="models")  # doctest: +SKIP
+    >>> EventFeed(webhook="models")  # doctest: +SKIP
+
+    With neither a workspace nor a receiver, it follows the receiver the magics started.
     """
 
     def __init__(
@@ -227,6 +229,11 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         webhook: str | Webhook | None = None,
         limit: int = 20,
     ) -> None:
+        if workspace is None and receiver is None:
+            from hooklab.sending import local_receiver
+
+            receiver = local_receiver()
+            workspace = receiver.workspace if receiver is not None else None
         if isinstance(webhook, str) and workspace is not None:
             webhook = workspace.get_webhook(webhook)
         self.webhook_id = webhook.id if isinstance(webhook, Webhook) else webhook
