@@ -158,20 +158,18 @@ def _complete(
     if "id" not in data:
         data["id"] = new_id()
     if "payload" not in data:
-        data["payload"] = default_payload(request, context.body)
+        data["payload"] = default_payload(context)
     event = validate_event(data)
-    related = [*event.related, RelatedResource(webhook.related_resource())]
+    # Built here from known-good strings, so it needs no validation.
+    related = [*event.related, RelatedResource.model_construct(webhook.related_resource())]
     values = {**event.__dict__, "related": related, "received": request.received}
     return ReceivedEvent.model_construct(**values)
 
 
-def default_payload(request: HookRequest, body: Any) -> dict[str, Any]:
-    """The payload of an event whose template gave none (SPEC 5.4)."""
-    return {
-        "method": request.method.upper(),
-        "headers": request.visible_headers.to_dict(),
-        "body": body,
-    }
+def default_payload(context: TemplateContext) -> dict[str, Any]:
+    """The payload of an event whose template gave none (SPEC 5.4): what the template saw,
+    but for hooklab's `query` extension."""
+    return {"method": context.method, "headers": context.headers.to_dict(), "body": context.body}
 
 
 def failure(

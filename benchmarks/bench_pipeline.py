@@ -1,0 +1,84 @@
+"""The core's cost: hooklab's render and pipeline against Prefect's plain environment, same run.
+
+Prints two ratios (higher is better, 1.0 = as fast as the baseline):
+- render: `Template.render` (sandbox + render budgets) / a plain `ImmutableSandboxedEnvironment`
+  render of the same template, as Prefect builds it;
+- pipeline: `render_events` (context, render, json.loads, validation, defaults, related webhook) /
+  the same steps written by hand on the plain environment without hooklab's budgets.
+Each figure is the median of several alternating rounds, so drift hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from uuid import uuid4
+
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hooklab.events import Event
+from hooklab.pipeline import render_events
+from hooklab.request import HookRequest, template_context
+from hooklab.templates import compile_template
+from hooklab.timeutil import utcnow
+from hooklab.webhooks import Webhook
+
+TEMPLATE = """{
+    "event": "model.refreshed",
+    "resource": {
+        "prefect.resource.id": "product.models.{{ body.model }}",
+        "prefect.resource.name": "{{ body.friendly_name|default(body.model) }}",
+        "producing-team": "Data Science"
+    }
+}"""
+ROUNDS = 7
+CALLS = 3_000
+
+
+def rate(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    for _ in range(CALLS):
+        work()
+    return CALLS / (time.perf_counter() - started)
+
+
+def median_ratio(candidate: Callable[[], object], baseline: Callable[[], object]) -> float:
+    ratios = []
+    for _ in range(ROUNDS):
+        ratios.append(rate(candidate) / rate(baseline))
+    return statistics.median(ratios)
+
+
+def main() -> int:
+    request = HookRequest.fake(
+        method="POST", form={"model": "recommendations", "friendly_name": "Recommendations"}
+    )
+    context = template_context(request).as_dict()
+    plain_env = ImmutableSandboxedEnvironment(
+        undefined=ChainableUndefined, extensions=["jinja2_humanize_extension.HumanizeExtension"]
+    )
+    plain = plain_env.from_string(TEMPLATE)
+    ours = compile_template(TEMPLATE)
+    assert ours.render(context) == plain.render(context)
+
+    hook = Webhook(str(uuid4()), "models", TEMPLATE, "slug", utcnow(), utcnow())
+
+    def by_hand() -> object:
+        data = json.loads(plain.render(template_context(request).as_dict()))
+        data.setdefault("occurred", utcnow())
+        data.setdefault("id", uuid4())
+        return Event.model_validate(data)
+
+    render_ratio = median_ratio(lambda: ours.render(context), lambda: plain.render(context))
+    pipeline_ratio = median_ratio(lambda: render_events(hook, request), by_hand)
+    print(f"render with budgets / plain Prefect environment: {render_ratio:.2f}x")
+    print(f"render_events / hand-written pipeline without hooklab's extras: {pipeline_ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
