@@ -1,4 +1,4 @@
-"""The SQLite store: schema, named migrations, and every query hooklab runs. All SQL lives here."""
+"""The SQLite store: the connection, the migrations applied, and every query hooklab runs."""
 
 from __future__ import annotations
 
@@ -13,78 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from hooklab.events import ReceivedEvent
+from hooklab.migrations import MIGRATIONS, statements
 from hooklab.pipeline import Outcome
 from hooklab.request import HookRequest
 from hooklab.timeutil import iso, parse_iso, utcnow
 from hooklab.webhooks import Webhook
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "0001_initial",
-        """
-        CREATE TABLE service_accounts (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            key_hash TEXT NOT NULL UNIQUE,
-            created TEXT NOT NULL
-        );
-        CREATE TABLE webhooks (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            description TEXT NOT NULL DEFAULT '',
-            template TEXT NOT NULL,
-            enabled INTEGER NOT NULL DEFAULT 1,
-            service_account_id TEXT REFERENCES service_accounts(id),
-            slug TEXT NOT NULL UNIQUE,
-            created TEXT NOT NULL,
-            updated TEXT NOT NULL,
-            signature_preset TEXT,
-            signature_secret TEXT
-        );
-        CREATE TABLE settings (
-            key TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        );
-        -- Requests keep the webhook's id, not a foreign key: history outlives a deleted webhook.
-        CREATE TABLE requests (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            webhook_id TEXT,
-            method TEXT NOT NULL,
-            path TEXT NOT NULL,
-            query TEXT NOT NULL,
-            headers TEXT NOT NULL,
-            body BLOB NOT NULL,
-            received TEXT NOT NULL,
-            client TEXT NOT NULL,
-            status INTEGER NOT NULL,
-            error TEXT,
-            rendered TEXT
-        );
-        CREATE INDEX requests_by_webhook ON requests (webhook_id, received);
-        CREATE INDEX requests_by_time ON requests (received);
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL,
-            request_id TEXT,
-            webhook_id TEXT,
-            event TEXT NOT NULL,
-            occurred TEXT NOT NULL,
-            received TEXT NOT NULL,
-            resource TEXT NOT NULL,
-            related TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            follows TEXT,
-            failed INTEGER NOT NULL,
-            error TEXT
-        );
-        CREATE INDEX events_by_webhook ON events (webhook_id, received);
-        CREATE INDEX events_by_name ON events (event, received);
-        CREATE INDEX events_by_time ON events (received);
-        CREATE INDEX events_by_request ON events (request_id);
-        """,
-    ),
-]
 
 WEBHOOK_COLUMNS = (
     "id, name, description, template, enabled, service_account_id, slug, created, updated, "
@@ -155,7 +88,7 @@ class Store:
             for name, script in MIGRATIONS:
                 if name in done:
                     continue
-                for statement in _statements(script):
+                for statement in statements(script):
                     db.execute(statement)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
 
@@ -418,14 +351,6 @@ class StoredRequest:
     status: int
     error: str | None
     rendered: str | None
-
-
-def _statements(script: str) -> Iterator[str]:
-    for statement in script.split(";"):
-        lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
-        text = "\n".join(lines).strip()
-        if text:
-            yield text
 
 
 def _filters(

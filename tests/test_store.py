@@ -11,7 +11,8 @@ import pytest
 import hooklab
 import hooklab.store
 from hooklab import HookRequest
-from hooklab.store import MIGRATIONS, Store
+from hooklab.migrations import MIGRATIONS
+from hooklab.store import Store
 
 TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}'
 

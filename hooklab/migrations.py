@@ -1,0 +1,83 @@
+"""The SQLite schema as named migrations, applied in order and recorded in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# Append only: a migration that has run in someone's file must never change.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE service_accounts (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL
+        );
+        CREATE TABLE webhooks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            template TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            service_account_id TEXT REFERENCES service_accounts(id),
+            slug TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            signature_preset TEXT,
+            signature_secret TEXT
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- Requests keep the webhook's id, not a foreign key: history outlives a deleted webhook.
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            webhook_id TEXT,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            query TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            body BLOB NOT NULL,
+            received TEXT NOT NULL,
+            client TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            error TEXT,
+            rendered TEXT
+        );
+        CREATE INDEX requests_by_webhook ON requests (webhook_id, received);
+        CREATE INDEX requests_by_time ON requests (received);
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            request_id TEXT,
+            webhook_id TEXT,
+            event TEXT NOT NULL,
+            occurred TEXT NOT NULL,
+            received TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            related TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            follows TEXT,
+            failed INTEGER NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX events_by_webhook ON events (webhook_id, received);
+        CREATE INDEX events_by_name ON events (event, received);
+        CREATE INDEX events_by_time ON events (received);
+        CREATE INDEX events_by_request ON events (request_id);
+        """,
+    ),
+]
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a script, `--` comment lines dropped."""
+    for statement in script.split(";"):
+        lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
+        text = "\n".join(lines).strip()
+        if text:
+            yield text
