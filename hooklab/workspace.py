@@ -276,10 +276,13 @@ class Workspace:
         if refused is not None:
             return failure(hook, request, refused, status=401, clock=self.clock, new_id=self.new_id)
         if not hook.enabled:
-            return failure(hook, request, "Webhook is disabled", clock=self.clock, new_id=self.new_id)
+            disabled = "Webhook is disabled"
+            return failure(hook, request, disabled, clock=self.clock, new_id=self.new_id)
         if body_error is not None:
             return failure(hook, request, body_error, clock=self.clock, new_id=self.new_id)
-        return render_events(hook, request, clock=self.clock, new_id=self.new_id, budgets=self.budgets)
+        return render_events(
+            hook, request, clock=self.clock, new_id=self.new_id, budgets=self.budgets
+        )
 
     def authenticate(self, hook: Webhook, request: HookRequest) -> str | None:
         """Why a request may not use this webhook, or None when it may."""
