@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
@@ -359,3 +361,56 @@ def test_requests_frame_shows_what_arrived_and_what_it_got(workspace: hooklab.Wo
         "Content-Length": "8",
     }
     assert row["received"] == request.received
+
+
+FUZZ_TEMPLATES = [
+    "{{ body|tojson }}",
+    "{{ body|from_cloud_event(headers) }}",
+    "{{ body }}",
+    "static text",
+    '{"event": "{{ body.a }}", "resource": {"prefect.resource.id": "{{ body.b|default("x") }}"}}',
+    '{"event": "e", "resource": {{ body|tojson }}}',
+    '{"event": "e", "resource": {"prefect.resource.id": "x"}, "related": {{ body|tojson }}}',
+    '{"event": "e", "resource": {"prefect.resource.id": "x"}, "occurred": {{ body|tojson }}}',
+    "{{ body.items()|list }}",
+    "{{ (body * 3)|tojson }}",
+    "{{ body|sum }}",
+]
+FUZZ_TYPES = [
+    "application/json", "application/x-www-form-urlencoded", "text/plain", "",
+    "application/cloudevents+json", "application/cloudevents-batch+json",
+]  # fmt: skip
+FUZZ_VALUES: list[object] = [
+    None, 1, 1.5, True, "s", [], {}, [1, {"a": 2}], {"a": "b", "b": ""},
+    {"prefect.resource.id": "x", "n": 1},
+    {"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": [1]},
+    [{"specversion": "1.0"}], "2024-01-01", {"a": {"b": {"c": None}}},
+]  # fmt: skip
+
+
+def test_receive_never_raises_on_random_bodies_and_templates(
+    workspace: hooklab.Workspace,
+) -> None:
+    rnd = random.Random(2024)  # fixed: the same 400 requests on every run
+    hooks = [workspace.create_webhook(f"t{i}", t) for i, t in enumerate(FUZZ_TEMPLATES)]
+    for _ in range(400):
+        roll = rnd.random()
+        if roll < 0.5:
+            body = json.dumps(rnd.choice(FUZZ_VALUES)).encode()
+        elif roll < 0.75:
+            body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(24)))
+        else:
+            body = rnd.choice([b"", b"{", b"[1,", b"\xef\xbb\xbf{}", b"NaN", b"a=1&b=%FF&&=x"])
+        headers = [("Content-Type", rnd.choice(FUZZ_TYPES))]
+        if rnd.random() < 0.3:
+            headers += [("ce-specversion", "1.0"), ("ce-type", "t"), ("ce-source", "%ZZ")]
+        request = HookRequest.fake(method=rnd.choice(["GET", "POST"]), body=body, headers=headers)
+        outcome = workspace.receive(rnd.choice(hooks).slug, request)
+        assert outcome.status in (204, 400)
+        assert outcome.events
+        assert outcome.error is None or "\n" not in outcome.error
+        for event in outcome.events:
+            event.model_dump_json()
+    assert workspace.store.count("requests") == 400
+    statuses = workspace.requests()["status"].value_counts()
+    assert statuses[204] > 20 and statuses[400] > 20  # both paths were really exercised
