@@ -329,11 +329,11 @@ def url(magics: HooklabMagics, words: list[str]) -> str:
     return receiver.webhook_url(hook)
 
 
-def _history_parser(prog: str, *, event: bool = True) -> _Parser:
+def _history_parser(prog: str, *, flatten: bool = True) -> _Parser:
     parser = _Parser(prog=f"%hooklab {prog}", add_help=False)
     parser.add_argument("name", nargs="?", default=None, help="only this webhook")
-    if event:
-        parser.add_argument("--event", default=None, help="only events with this name")
+    parser.add_argument("--event", default=None, help="only events with this name")
+    if flatten:
         parser.add_argument("--flatten", action="store_true", help="payload.* columns")
     parser.add_argument("--since", type=moment, default=None, help="ISO time, or 15m, 2h, 1d ago")
     parser.add_argument("--until", type=moment, default=None)
@@ -375,16 +375,25 @@ def _hook_or_history(magics: HooklabMagics, key: str) -> None:
 
 
 def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
-    """requests [NAME] [--since T] [--until T]: captured requests as a DataFrame."""
-    args = _history_parser("requests", event=False).parse_args(words)
+    """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
+
+    With --event, the requests that produced an event of that name."""
+    args = _history_parser("requests", flatten=False).parse_args(words)
     if args.name is not None:
         _hook_or_history(magics, args.name)
-    return magics.workspace.requests(args.name, since=args.since, until=args.until)
+    ws = magics.workspace
+    frame = ws.requests(args.name, since=args.since, until=args.until)
+    if args.event is not None:
+        produced = ws.events(args.name, event=args.event, since=args.since, until=args.until)
+        frame = frame[frame["id"].isin(set(produced["request_id"]))].reset_index(drop=True)
+    return frame
 
 
 def replay(magics: HooklabMagics, words: list[str]) -> Any:
-    """replay NAME [--template VARIABLE] [--save]: run NAME's captured requests through its
-    template, or through the template held in a notebook variable."""
+    """replay NAME [--template VARIABLE] [--save]: NAME's captured requests, replayed.
+
+    Through NAME's own template, or the one held in a notebook variable; --save stores the
+    results as new requests."""
     from hooklab.replay import replay as run_replay
 
     parser = _webhook_arg("replay")

@@ -112,6 +112,8 @@ def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> 
     assert len(failed) == 1 and failed["failed"].all()
     requests = shell.run_line_magic("hooklab", "requests other")
     assert requests["body"].tolist() == ["model=b"]
+    by_event = shell.run_line_magic("hooklab", "requests --event model-update")
+    assert by_event["body"].tolist() == ["model=a"]
     with pytest.raises(UsageError, match="not a time"):
         shell.run_line_magic("hooklab", "events --since yesterday")
 
