@@ -3,6 +3,7 @@ the receiver's callbacks, the inspector shows what was captured."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
@@ -10,8 +11,9 @@ from uuid import UUID
 import pytest
 
 import hooklab
-from hooklab.pipeline import Outcome
+from hooklab.receiver import Receiver
 from hooklab.request import HookRequest
+from hooklab.sending import send
 from hooklab.widgets import EventFeed, NotebookProgress, RequestInspector, TemplateEditor
 
 SEED = """{
@@ -86,40 +88,30 @@ def test_editor_lists_lint_findings(ws) -> None:
     assert "hooklab extension" in editor.findings.value
 
 
-def test_feed_updates_from_receiver_callbacks(ws) -> None:
+def test_feed_follows_a_real_receiver_as_requests_arrive(ws) -> None:
     hook = ws.create_webhook("models", SEED)
     other = ws.create_webhook("other", SEED)
     ws.receive(hook.slug, post("old"))
 
-    class Listeners:
-        def __init__(self) -> None:
-            self.callbacks: list[Callable[[Outcome], None]] = []
+    async def scenario() -> tuple[EventFeed, Receiver]:
+        receiver = Receiver(ws, admin_key="k").start()
+        feed = EventFeed(ws, receiver, webhook="models")
+        assert feed.received == 1 and feed.rows[0]["resource"] == "product.models.old"
+        await send(receiver.webhook_url(hook), form={"model": "new", "friendly_name": "N"})
+        await send(receiver.webhook_url(other), form={"model": "elsewhere"})
+        await send(receiver.webhook_url(hook), json={"model": 1})
+        await send(receiver.webhook_url("no-such-slug"), form={"model": "lost"})
+        feed.close()
+        await send(receiver.webhook_url(hook), form={"model": "after-close"})
+        await receiver.shutdown()
+        return feed, receiver
 
-        def add_listener(self, callback: Callable[[Outcome], None]) -> None:
-            self.callbacks.append(callback)
-
-        def remove_listener(self, callback: Callable[[Outcome], None]) -> None:
-            self.callbacks.remove(callback)
-
-    receiver = Listeners()
-    feed = EventFeed(ws, receiver, webhook="models")
-    assert feed.received == 1 and feed.rows[0]["resource"] == "product.models.old"
-
-    for callback in receiver.callbacks:
-        callback(ws.receive(hook.slug, post("new")))
-        callback(ws.receive(other.slug, post("elsewhere")))
-        callback(
-            ws.receive(hook.slug, HookRequest.fake(method="POST", json={"model": 1}, body="x"))
-        )
-        callback(Outcome(404))
+    feed, _receiver = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert feed.received == 3 and feed.failed == 0
     assert feed.rows[0]["resource"] == "product.models.1"
     assert "product.models.new" in feed.table.value
-    assert "elsewhere" not in feed.table.value
+    assert "elsewhere" not in feed.table.value and "after-close" not in feed.table.value
     assert repr(feed) == "EventFeed(3 events, 0 failed, latest 'model-update')"
-
-    feed.close()
-    assert receiver.callbacks == []
 
 
 def test_feed_counts_failures(ws) -> None:
