@@ -254,9 +254,13 @@ class Store:
         """Like `event_rows`, but the rows are read `batch` at a time as they are iterated, on a
         connection of their own (one snapshot), so a million never sit in memory at once."""
         sql, params = _event_query(webhook_id, event, since, until, failed, None)
-        if self.path == ":memory:":  # another connection would see another database
+        # The file this connection has open, by its absolute path: the working directory may
+        # have changed since (`%cd` in a notebook). None for an in-memory database, which
+        # another connection would not see.
+        location = self._query("PRAGMA database_list")[0][2]
+        if not location:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
-        return list(EVENT_COLUMNS), _read_lazily(self.path, sql, params, batch)
+        return list(EVENT_COLUMNS), _read_lazily(location, sql, params, batch)
 
     def request_rows(
         self,

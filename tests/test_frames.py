@@ -188,3 +188,18 @@ def test_json_column_take_with_missing_values() -> None:
     with pytest.raises(IndexError):
         column.take([5])
     assert list(JSONArray._from_sequence([{"x": [1]}, None])) == [{"x": [1]}, None]
+
+
+def test_events_load_after_the_working_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ws = hooklab.Workspace("relative/hooklab.db")
+    hook = ws.create_webhook("models", TEMPLATE)
+    ws.receive(hook.slug, post(model="a"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as `%cd` in a notebook would
+    assert ws.events()["resource.id"].tolist() == ["product.models.a"]
+    assert not (elsewhere / "relative").exists()
+    ws.close()
