@@ -33,7 +33,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    from hooklab.diffs import _is_missing
+
+    # A frame's gap is None, NaN or pd.NA depending on pandas' string storage: all show empty.
+    if _is_missing(value):
         return ""
     if isinstance(value, (dict, list)):
         return f"<code>{escape(json.dumps(value, ensure_ascii=False, default=str))}</code>"
