@@ -107,6 +107,14 @@ def test_a_deleted_webhooks_history_stays_reachable_by_id(home: Path) -> None:
     assert [e["resource.id"] for e in json.loads(result.stdout)] == ["product.models.z"]
 
 
+def test_events_csv_holds_nested_values_as_json(home: Path) -> None:
+    result = cli(home, "events", "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert json.loads(rows[0]["payload"])["body"] == {"model": "a"}
+    assert json.loads(rows[0]["related"])[0]["prefect.resource.role"] == "webhook"
+    assert rows[3]["failed"] == "True" and rows[0]["error"] == ""
+
+
 def test_requests_csv_keeps_every_request_without_the_secret(home: Path) -> None:
     result = cli(home, "requests", "-o", "csv")
     assert result.returncode == 0
@@ -199,3 +207,6 @@ def test_parquet_without_pyarrow_says_how_to_get_it(home: Path, tmp_path: Path) 
     assert result.returncode == 1
     assert result.stderr == "Parquet export needs pyarrow: pip install 'hooklab[parquet]'\n"
     assert not (tmp_path / "events.parquet").exists()
+    # Without pyarrow the other formats still work, nested values still as JSON.
+    rows = list(csv.DictReader(io.StringIO(run_cli(env, "events", "-o", "csv").stdout)))
+    assert json.loads(rows[0]["payload"])["body"] == {"model": "a"}

@@ -179,7 +179,10 @@ class Context:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `hooklab` command; returns its exit status (0 ok, 1 failed, 2 bad arguments)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (already reported)
+        return exc.code if isinstance(exc.code, int) else 0
     context = Context(args)
     try:
         status: int = args.handler(context)

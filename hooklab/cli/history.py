@@ -7,13 +7,13 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from hooklab.cli.app import Context, Options, Parser
 from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, render_table
+from hooklab.timeutil import parse_iso, utcnow
 from hooklab.workspace import WebhookNotFound
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def moment(text: str, *, now: Callable[[], datetime] | None = None) -> datetime:
+def moment(text: str) -> datetime:
     """An argparse type for --since/--until: an ISO time (UTC unless it says otherwise), or an
     age such as 30m, 1h, 2d, 1w.
 
@@ -35,15 +35,13 @@ def moment(text: str, *, now: Callable[[], datetime] | None = None) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = float(relative.group(1)), relative.group(2).lower()
-        current = (now or (lambda: datetime.now(timezone.utc)))()
-        return current - timedelta(**{_UNITS[unit]: amount})
+        return utcnow() - timedelta(**{_UNITS[unit]: amount})
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_iso(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time: use ISO 8601 (2026-05-01T12:00) or an age (30m, 1h, 2d)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def events(context: Context) -> int:
@@ -172,10 +170,10 @@ def export(frame: pd.DataFrame, fmt: str, path: Path | None, *, label: str) -> N
 def _write_json(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
     stream.write("[")
     for start in range(0, len(frame), CHUNK_ROWS):
-        chunk = frame.iloc[start : start + CHUNK_ROWS]
-        for n, record in enumerate(chunk.to_dict("records")):
-            stream.write(",\n" if start + n else "\n")
-            stream.write(json.dumps({k: _plain(v) for k, v in record.items()}))
+        chunk = _iso_times(frame.iloc[start : start + CHUNK_ROWS]).astype(object)
+        records = chunk.where(chunk.notna(), None).to_dict("records")
+        stream.write(",\n" if start else "\n")
+        stream.write(",\n".join(map(json.dumps, records)))
         progress.advance(len(chunk))
     stream.write("\n]\n" if len(frame) else "]\n")
 
@@ -215,27 +213,42 @@ def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> No
 
 def _flattened(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame:
     """Nested cells as JSON text, and (unless kept) times as ISO 8601 text."""
-    import pandas as pd
-
-    flat = frame.copy()
+    flat = frame if keep_times else _iso_times(frame)
+    flat = flat.copy()
     for name in flat.columns:
         column = flat[name]
-        if isinstance(column.dtype, pd.DatetimeTZDtype):
-            if not keep_times:
-                flat[name] = [_plain(value) for value in column]
+        stored = _stored_json(column)
+        if stored is not None:
+            flat[name] = stored
         elif column.dtype == object and any(isinstance(v, (dict, list)) for v in column):
-            flat[name] = [None if v is None else json.dumps(v) for v in column]
+            flat[name] = [None if v is None else _compact_json(v) for v in column]
     return flat
 
 
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, (float, datetime)) and value != value):
-        return None  # None, NaN, NaT
-    if isinstance(value, datetime):  # pandas Timestamps included
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return value
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_json(column: pd.Series) -> list[str | None] | None:
+    """The JSON text of a column that frames keep as text (with pyarrow), without re-encoding."""
+    try:
+        from hooklab.jsoncolumn import JSONArray
+    except ImportError:  # no pyarrow: such columns hold Python values
+        return None
+    if not isinstance(column.array, JSONArray):
+        return None
+    texts: list[str | None] = column.array.texts.to_pylist()
+    return texts
+
+
+def _iso_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose time columns are ISO 8601 text (None where a time is missing)."""
+    import pandas as pd
+
+    times = [n for n in frame.columns if isinstance(frame[n].dtype, pd.DatetimeTZDtype)]
+    return frame.assign(
+        **{n: [None if t is pd.NaT else t.isoformat() for t in frame[n]] for n in times}
+    )
 
 
 class _unclosed:
