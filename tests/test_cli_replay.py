@@ -117,3 +117,17 @@ def test_replay_with_nothing_captured_says_so(home: Path, tmp_path: Path) -> Non
     template = write(tmp_path / "v2.j2", NEW_TEMPLATE)
     result = cli(home, "replay", "models", "--template", template, "--since", "2999-01-01")
     assert (result.returncode, result.stdout) == (0, "No captured requests for webhook models.\n")
+
+
+def test_replay_json_is_strict_when_events_appear_and_vanish(home: Path, tmp_path: Path) -> None:
+    # 'b' now fails (its event is dropped, a failure is added in its place) and the broken
+    # request still fails: old or new values that do not exist must be null, never NaN.
+    template = TEMPLATE.replace(
+        "{{ body.model }}", "{{ body.model if body.model != 'b' else x.y() }}"
+    )
+    result = cli(
+        home, "replay", "models", "--template", write(tmp_path / "v3.j2", template), "-o", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert report["changes"], report

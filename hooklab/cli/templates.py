@@ -115,7 +115,8 @@ def replay(context: Context) -> int:
     context.print(f"New template:     {new.summary()}")
     context.print(changes.summary())
     changed = changes.frame[changes.frame["change"] == "changed"]
-    per_field = changed.groupby("field")["request_id"].nunique().sort_values(ascending=False)
+    per_field = changed.groupby("field")["request_id"].nunique()
+    per_field = per_field.sort_values(ascending=False, kind="stable")  # ties stay in name order
     for field, requests in list(per_field.items())[:MAX_FIELDS_SHOWN]:
         context.print(f"  {field}: changed in {requests} of {changes.compared} requests")
     if len(per_field) > MAX_FIELDS_SHOWN:
@@ -124,9 +125,12 @@ def replay(context: Context) -> int:
 
 
 def _jsonable(value: Any) -> Any:
+    """A diff cell as strict JSON: gaps (None, NaN) as null, anything exotic as text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
     try:
-        json.dumps(value)
-    except TypeError:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
         return str(value)
     return value
 
