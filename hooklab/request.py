@@ -201,8 +201,7 @@ def parse_body(content_type: str, body: bytes) -> Any:
                 f"(char {exc.pos})"
             ) from None
     if content_type == "application/x-www-form-urlencoded":
-        text = _decode_strict(body)
-        return dict(parse_qsl(text, keep_blank_values=True))
+        return parse_form(_decode_strict(body))
     if not body:
         return ""
     text = body.decode("utf-8", errors="replace")
@@ -210,6 +209,22 @@ def parse_body(content_type: str, body: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_form(text: str) -> dict[str, str]:
+    """A form body as a flat dict: exactly `dict(parse_qsl(text, keep_blank_values=True))`.
+
+    Without percent-escapes, parse_qsl only splits fields and turns `+` into a space; that is
+    done here directly, at about a third of the cost, as it runs for every form request.
+    """
+    if "%" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    form = {}
+    for field_ in text.split("&"):
+        if field_:
+            name, _, value = field_.partition("=")
+            form[name.replace("+", " ")] = value.replace("+", " ")
+    return form
 
 
 def _decode_strict(body: bytes) -> str:

@@ -138,3 +138,19 @@ def test_template_context_has_method_headers_body_and_query() -> None:
     assert context["method"] == "PATCH"
     assert context["query"] == {"a": "2", "b": ""}
     assert "Authorization" not in context["headers"]
+
+
+def test_form_parsing_is_exactly_parse_qsl() -> None:
+    import random
+    from urllib.parse import parse_qsl
+
+    from hooklab.request import parse_form
+
+    alphabet = "ab=&+ %2x\u00e9"
+    rng = random.Random(7)
+    samples = ["", "&", "=", "a", "a=", "=b", "a=b=c", "a=1&a=2", "a+b=c+d", "x=%41+%zz"]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)
+    ]
+    for text in samples:
+        assert parse_form(text) == dict(parse_qsl(text, keep_blank_values=True)), text
