@@ -205,7 +205,7 @@ def test_parquet_without_pyarrow_says_how_to_get_it(home: Path, tmp_path: Path) 
     env = base_env(HOOKLAB_HOME=str(home), PYTHONPATH=str(blocker.parent))
     result = run_cli(env, "events", "--file", str(tmp_path / "events.parquet"))
     assert result.returncode == 1
-    assert result.stderr == "Parquet export needs pyarrow: pip install 'hooklab[parquet]'\n"
+    assert result.stderr == "Parquet export needs pyarrow: pip install pyarrow\n"
     assert not (tmp_path / "events.parquet").exists()
     # Without pyarrow the other formats still work, nested values still as JSON.
     rows = list(csv.DictReader(io.StringIO(run_cli(env, "events", "-o", "csv").stdout)))

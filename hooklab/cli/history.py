@@ -193,7 +193,7 @@ def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> No
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise CommandError("Parquet export needs pyarrow: pip install 'hooklab[parquet]'") from None
+        raise CommandError("Parquet export needs pyarrow: pip install pyarrow") from None
     if path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: give --file PATH, or redirect stdout to a file")
     flat = _flattened(frame, keep_times=True)
