@@ -123,7 +123,8 @@ def main() -> int:
                 runs["bare"].append(wrk(bare_url, args.seconds))
                 runs["hooklab"].append(wrk(hook_url, args.seconds))
         finally:
-            bare.send_signal(signal.SIGINT)
+            # SIGTERM, not SIGINT: a benchmark started in the background has SIGINT ignored.
+            bare.terminate()
             bare.wait(timeout=30)
     finally:
         # SIGTERM: hooklab stores and answers what is in progress, then exits.

@@ -21,6 +21,9 @@ from hooklab.store import Store
 
 log = logging.getLogger(__name__)
 
+# Called right after the transaction with None, or with the error that stopped the write.
+Committed = Callable[[Exception | None], object]
+
 
 class GroupCommit:
     """Batches `commit(outcome)` calls made on one event loop into single writes.
@@ -36,7 +39,8 @@ class GroupCommit:
     ) -> None:
         self._write = write
         self._on_written = on_written
-        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._pending: list[Outcome] = []
+        self._waiting: list[asyncio.Future[None] | Committed] = []
         self._scheduled = False
         self.batches = 0
         self.written = 0
@@ -47,24 +51,36 @@ class GroupCommit:
 
     def commit(self, outcome: Outcome) -> asyncio.Future[None]:
         """A future resolved once `outcome` is committed (or failed with the write's error)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((outcome, done))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._join(outcome, done)
+        return done
+
+    def commit_then(self, outcome: Outcome, committed: Committed) -> None:
+        """Call `committed(None)` right after `outcome` is committed, or `committed(error)`.
+
+        What the receiver uses: a future would answer each request one loop turn later, and
+        cost a scheduled callback per request.
+        """
+        self._join(outcome, committed)
+
+    def _join(self, outcome: Outcome, waiter: asyncio.Future[None] | Committed) -> None:
+        self._pending.append(outcome)
+        self._waiting.append(waiter)
         if not self._scheduled:
             self._scheduled = True
             # Every request that becomes ready in this turn of the loop joins the batch.
-            loop.call_soon(self.flush)
-        return done
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Write everything pending now, in one transaction. Safe to call at any time."""
         self._scheduled = False
         batch, self._pending = self._pending, []
+        waiting, self._waiting = self._waiting, []
         if not batch:
             return
         error: Exception | None = None
         try:
-            self._write([outcome for outcome, _ in batch])
+            self._write(batch)
         except Exception as exc:
             log.error("hooklab could not store %d request(s): %s", len(batch), exc)
             error = exc
@@ -73,13 +89,23 @@ class GroupCommit:
             self.written += len(batch)
             if self._on_written is not None:
                 self._on_written(len(batch))
-        for _, done in batch:
-            if done.done():
+        for waiter in waiting:
+            if isinstance(waiter, asyncio.Future):
+                _resolve(waiter, error)
                 continue
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
+            try:
+                waiter(error)
+            except Exception:
+                log.exception("hooklab could not answer a stored request")
+
+
+def _resolve(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 class BackgroundCheckpoint:

@@ -71,6 +71,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX events_by_request ON events (request_id);
         """,
     ),
+    (
+        # Every index is written by every request the receiver stores, and these four were
+        # worth about 11 µs of its ~265 µs per request. No query looks events up by request;
+        # filters by time or event name scan in `seq` order, as the results are read anyway.
+        # Kept: the request ids (unique) and the two by webhook, the filter people use most.
+        "0002_fewer_indexes",
+        """
+        DROP INDEX IF EXISTS events_by_request;
+        DROP INDEX IF EXISTS events_by_name;
+        DROP INDEX IF EXISTS events_by_time;
+        DROP INDEX IF EXISTS requests_by_time;
+        """,
+    ),
 ]
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
 from hooklab.events import (
+    MAXIMUM_EVENT_NAME_LENGTH,
+    MAXIMUM_LABELS_PER_RESOURCE,
+    MAXIMUM_RELATED_RESOURCES,
+    MAXIMUM_SIZE_BYTES,
     EventError,
     ReceivedEvent,
     RelatedResource,
@@ -81,7 +88,9 @@ def render_events(
             context.as_dict(), max_output=budgets.max_output, max_seconds=budgets.max_seconds
         )
         partials = _parse_output(rendered, allow_list="from_cloud_event" in webhook.template)
-        events = tuple(_complete_numbered(partials, webhook, request, context, clock, new_id))
+        events = tuple(
+            _complete_numbered(partials, webhook, request, context, rendered, clock, new_id)
+        )
     except (BodyError, TemplateError, EventError, OutputError) as exc:
         return failure(webhook, request, str(exc), rendered=rendered, clock=clock, new_id=new_id)
     except Exception as exc:  # a filter or the CloudEvents SDK raising something unforeseen
@@ -129,14 +138,16 @@ def _complete_numbered(
     webhook: Webhook,
     request: HookRequest,
     context: TemplateContext,
+    rendered: str,
     clock: Clock,
     new_id: IdSource,
 ) -> list[ReceivedEvent]:
     """Complete each partial event; in a batch, an error says which event it is about."""
     events = []
     for number, partial in enumerate(partials, start=1):
+        plain = is_plain_event(partial, rendered, request)
         try:
-            events.append(_complete(partial, webhook, request, context, clock, new_id))
+            events.append(_complete(partial, webhook, request, context, clock, new_id, plain))
         except EventError as exc:
             if len(partials) == 1:
                 raise
@@ -151,7 +162,10 @@ def _complete(
     context: TemplateContext,
     clock: Clock,
     new_id: IdSource,
+    plain: bool = False,
 ) -> ReceivedEvent:
+    """The event a partial event becomes once its defaults are filled in and it is checked;
+    `plain`: `is_plain_event` said pydantic would take it unchanged."""
     data = dict(partial)
     if "occurred" not in data:
         data["occurred"] = clock()
@@ -159,11 +173,104 @@ def _complete(
         data["id"] = new_id()
     if "payload" not in data:
         data["payload"] = default_payload(context)
+    if plain:
+        built = _plain_event(data, webhook, request)
+        if built is not None:
+            return built
     event = validate_event(data)
     # Built here from known-good strings, so it needs no validation.
     related = [*event.related, RelatedResource.model_construct(webhook.related_resource())]
     values = {**event.__dict__, "related": related, "received": request.received}
     return ReceivedEvent.model_construct(**values)
+
+
+_OWN_FIELDS = frozenset({"occurred", "id"})
+_RESOURCE_ID = "prefect.resource.id"
+_RESOURCE_ROLE = "prefect.resource.role"
+# What pydantic cannot serialize: lone surrogates (raw, or as JSON escapes that decode to them).
+_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Pydantic refuses to serialize values nested past 255 levels; an event built from text with
+# fewer opening brackets than this cannot come near.
+_BRACKETS_SURELY_SHALLOW = 200
+
+
+def is_plain_event(value: dict[str, Any], rendered: str, request: HookRequest) -> bool:
+    """True when Prefect's validation would take this partial event (rendered from `request`)
+    unchanged, once the defaults are filled in, and its size check cannot fail.
+
+    A plain event has no `occurred`, `id` or `follows` of its own, a name and string labels
+    within Prefect's limits, and comes from text small enough that the serialized event is
+    surely under the size limit. For one, the pipeline builds the event without pydantic (the
+    same event, field for field); anything else is validated, and fails with Prefect's texts.
+    """
+    if not _OWN_FIELDS.isdisjoint(value) or value.get("follows") is not None:
+        return False
+    name = value.get("event")
+    if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
+        return False
+    if not _is_plain_resource(value.get("resource"), role=False):
+        return False
+    if "related" in value:
+        related = value["related"]
+        if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
+            return False
+        if not all(_is_plain_resource(item, role=True) for item in related):
+            return False
+    if "payload" in value and type(value["payload"]) is not dict:
+        return False
+    return _surely_serializable(rendered, request)
+
+
+def _is_plain_resource(resource: Any, *, role: bool) -> bool:
+    if type(resource) is not dict or len(resource) > MAXIMUM_LABELS_PER_RESOURCE:
+        return False
+    if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
+        return False
+    try:
+        "".join(resource.values())  # the quickest check that every label is a string
+    except TypeError:
+        return False
+    return True
+
+
+def _surely_serializable(rendered: str, request: HookRequest) -> bool:
+    """True when the event's JSON is surely under Prefect's size limit and pydantic can write
+    it. Everything in the event comes from the rendered text, the body or the headers, and a
+    character becomes at most 6 bytes of JSON (a \\uXXXX escape)."""
+    body = request.body
+    header_chars = sum(map(len, itertools.chain.from_iterable(request.headers)))
+    if 6 * (len(rendered) + len(body) + header_chars) + 4096 >= MAXIMUM_SIZE_BYTES:
+        return False
+    if _SURROGATE.search(rendered) or (b"\\u" in body and _SURROGATE_ESCAPE.search(body)):
+        return False
+    brackets = rendered.count("{") + rendered.count("[") + body.count(b"{") + body.count(b"[")
+    return brackets < _BRACKETS_SURELY_SHALLOW
+
+
+def _plain_event(
+    data: dict[str, Any], webhook: Webhook, request: HookRequest
+) -> ReceivedEvent | None:
+    """The event `validate_event` would give for a plain event with its defaults filled in;
+    None when the clock or the id source gave something other than a UTC datetime and a UUID
+    (then pydantic decides)."""
+    occurred, event_id = data["occurred"], data["id"]
+    if type(occurred) is not datetime or occurred.tzinfo is not timezone.utc:
+        return None
+    if type(event_id) is not UUID:
+        return None
+    related = [RelatedResource.model_construct(item) for item in data.get("related", ())]
+    related.append(RelatedResource.model_construct(webhook.related_resource()))
+    return ReceivedEvent.model_construct(
+        occurred=occurred,
+        event=data["event"],
+        resource=Resource.model_construct(data["resource"]),
+        related=related,
+        payload=dict(data["payload"]),  # pydantic's copy
+        id=event_id,
+        follows=None,
+        received=request.received,
+    )
 
 
 def default_payload(context: TemplateContext) -> dict[str, Any]:

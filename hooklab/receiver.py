@@ -18,7 +18,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from pathlib import Path
@@ -26,10 +26,8 @@ from typing import Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
-from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamClosedError
-from tornado.routing import Router
 from tornado.web import Application, RequestHandler
 
 from hooklab.groupcommit import BackgroundCheckpoint, GroupCommit
@@ -258,20 +256,60 @@ class QuietNotFound(QuietHandler):
         self.finish()
 
 
-class ReceiverRouter(Router):
+class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
     """`/hooks/<slug>` to a lean message delegate (the hot path); everything else to the app."""
 
     def __init__(self, receiver: Receiver, app: Application) -> None:
         self.receiver = receiver
         self.app = app
 
-    def find_handler(
-        self, request: HTTPServerRequest, **kwargs: Any
-    ) -> httputil.HTTPMessageDelegate | None:
-        match = _HOOK_PATH.fullmatch(request.path)
-        if match is None or request.connection is None:
-            return self.app.find_handler(request, **kwargs)
-        return HookDelegate(self.receiver, request, request.connection, match.group(1))
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        return _Dispatch(self, server_conn, request_conn)
+
+
+class _Dispatch(httputil.HTTPMessageDelegate):
+    """Chooses the delegate of one request from its start line. A hook request never becomes
+    a Tornado `HTTPServerRequest` (which parses more than a hook needs); one without a Host
+    header goes the app's way, to get Tornado's own 400."""
+
+    def __init__(
+        self, router: ReceiverRouter, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> None:
+        self.router = router
+        self.server_conn = server_conn
+        self.request_conn = request_conn
+        self.delegate: httputil.HTTPMessageDelegate | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        path, _, query = start_line.path.partition("?")
+        match = _HOOK_PATH.fullmatch(path)
+        if match is None or ("Host" not in headers and start_line.version != "HTTP/1.0"):
+            self.delegate = self.router.app.start_request(self.server_conn, self.request_conn)
+        else:
+            self.delegate = HookDelegate(
+                self.router.receiver, start_line.method, path, query, headers,
+                self.request_conn, match.group(1),
+            )  # fmt: skip
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self.delegate is not None
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        assert self.delegate is not None
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
 
 
 _HOOK_PATH = re.compile(r"/hooks/([^/]+)/?")
@@ -289,18 +327,25 @@ class HookDelegate(httputil.HTTPMessageDelegate):
     def __init__(
         self,
         receiver: Receiver,
-        request: HTTPServerRequest,
+        method: str,
+        path: str,
+        query: str,
+        headers: httputil.HTTPHeaders,
         connection: httputil.HTTPConnection,
         slug: str,
     ) -> None:
         self.receiver = receiver
-        self.request = request
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
         self.connection = connection
         self.slug = slug
         self.chunks: list[bytes] = []
         self.size = 0
         self.too_large = False
         self.answered = False
+        self.outcome: Outcome | None = None
 
     def headers_received(
         self,
@@ -308,7 +353,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> None:
         self.receiver.in_progress.add(self)
-        if self.request.method not in _HOOK_METHODS:
+        if self.method not in _HOOK_METHODS:
             self.reply(405, "")
             return
         declared = headers.get("Content-Length", "")
@@ -338,16 +383,15 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         self.answered = True
         receiver = self.receiver
         workspace = receiver.workspace
-        http = self.request
         try:
             request = HookRequest(
-                method=http.method or "GET",
-                path=http.path,
-                query=http.query,
-                headers=tuple(http.headers.get_all()),
+                method=self.method,
+                path=self.path,
+                query=self.query,
+                headers=tuple(self.headers.get_all()),
                 body=b"" if self.too_large else b"".join(self.chunks),
                 received=workspace.clock(),
-                client=http.remote_ip or "",
+                client=_remote_ip(self.connection),
                 # Time-ordered ids keep the store's indexes appending at one end.
                 id=str(workspace.new_id()),
             )
@@ -366,17 +410,19 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             log.exception("hooklab could not process a request to /hooks/%s", self.slug)
             self.reply(500, "")
             return
+        self.outcome = outcome
         if outcome.status == 404:
-            self.done(outcome)
+            self.done(None)
             return
-        committed = receiver.commits.commit(outcome)
-        committed.add_done_callback(lambda result: self.done(outcome, result))
+        receiver.commits.commit_then(outcome, self.done)
 
-    def done(self, outcome: Outcome, committed: asyncio.Future[None] | None = None) -> None:
+    def done(self, error: Exception | None) -> None:
         """Answer once the outcome is durable; a write that failed is a 500, never a 204."""
-        if committed is not None and committed.exception() is not None:
+        if error is not None:
             self.reply(500, "")
             return
+        outcome = self.outcome
+        assert outcome is not None  # set by answer() before anything is committed
         status = outcome.status
         if (
             self.too_large
@@ -396,13 +442,13 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             headers["Content-Length"] = str(len(body))
             if body:
                 headers["Content-Type"] = "text/plain; charset=utf-8"
-        if self.request.method == "HEAD":
+        if self.method == "HEAD":
             body = b""
-        reason = HTTPStatus(status).phrase
+        start_line = _START_LINES.get(status) or httputil.ResponseStartLine(
+            "HTTP/1.1", status, HTTPStatus(status).phrase
+        )
         try:
-            self.connection.write_headers(
-                httputil.ResponseStartLine("HTTP/1.1", status, reason), headers, body or None
-            )
+            self.connection.write_headers(start_line, headers, body or None)
             self.connection.finish()
         except StreamClosedError:
             pass  # the sender left; what it sent is stored all the same
@@ -410,6 +456,16 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             self.receiver.in_progress.discard(self)
 
 
+def _remote_ip(connection: httputil.HTTPConnection) -> str:
+    """The sender's address, as Tornado's `HTTPServerRequest.remote_ip` would give it."""
+    return getattr(getattr(connection, "context", None), "remote_ip", None) or ""
+
+
+# The answers a hook gives, made once (a status line is an immutable tuple).
+_START_LINES = {
+    status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
+    for status in (204, 400, 401, 404, 405, 413, 500)
+}
 _date_cache: tuple[int, str] = (0, "")
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID
 
 import pytest
 
-from hooklab.pipeline import FAILED_EVENT, Budgets, Outcome, render_events
-from hooklab.request import HookRequest
+import hooklab.pipeline
+from hooklab.events import ReceivedEvent
+from hooklab.pipeline import FAILED_EVENT, Budgets, Outcome, is_plain_event, render_events
+from hooklab.request import HookRequest, template_context
+from hooklab.templates import compile_template
 from hooklab.webhooks import Webhook
 
 MODEL_TEMPLATE = """{
@@ -22,6 +26,7 @@ MODEL_TEMPLATE = """{
 }"""
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def hook(template: str = MODEL_TEMPLATE, name: str = "models") -> Webhook:
@@ -265,11 +270,243 @@ def test_failure_events_dump_as_json_like_real_events() -> None:
 
 
 def test_an_unforeseen_exception_still_becomes_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hooklab.pipeline
-
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr(hooklab.pipeline, "validate_event", explode)
+    monkeypatch.setattr(hooklab.pipeline, "default_payload", explode)
     outcome = failed(MODEL_TEMPLATE, form_post())
     assert outcome.error == "RuntimeError: disk on fire second line"
+
+
+# The plain-event fast lane: the same events as pydantic's validation, or the same errors.
+
+
+def both_lanes(
+    template: str,
+    request: HookRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Callable[[], datetime] = lambda: START,
+) -> tuple[Outcome, Outcome]:
+    """The outcome as the pipeline gives it, and with every event validated by pydantic."""
+    fast = render_events(hook(template), request, clock=clock, new_id=lambda: UUID(int=5))
+    with monkeypatch.context() as patched:
+        patched.setattr(hooklab.pipeline, "is_plain_event", lambda *args: False)
+        slow = render_events(hook(template), request, clock=clock, new_id=lambda: UUID(int=5))
+    return fast, slow
+
+
+def plain(template: str, request: HookRequest) -> bool:
+    rendered = compile_template(template).render(template_context(request).as_dict())
+    return is_plain_event(json.loads(rendered), rendered, request)
+
+
+def field_types(event: ReceivedEvent) -> dict[str, Any]:
+    types: dict[str, Any] = {name: type(value) for name, value in event.__dict__.items()}
+    types["related"] = [type(item) for item in event.related]
+    return types
+
+
+ROLE = '"prefect.resource.role": "owner"'
+PLAIN_EVENTS = [
+    pytest.param(MODEL_TEMPLATE, form_post(), id="form"),
+    pytest.param(
+        '{"event": "{{ body.kind }}", "resource": {"prefect.resource.id": "{{ body.id }}", '
+        '"team": "Data Science"}}',
+        HookRequest.fake(method="POST", json={"kind": "a.b", "id": "x", "deep": [{"k": None}]}),
+        id="json-body-in-default-payload",
+    ),
+    pytest.param(
+        '{"event": "e", "resource": {"prefect.resource.id": "ünï \\"quoted\\" \\\\ \\u00e9"}}',
+        form_post(),
+        id="escapes-and-unicode",
+    ),
+    pytest.param(
+        '{"event": "e", "resource": {"prefect.resource.id": "a"}, "related": ['
+        f'{{"prefect.resource.id": "b", {ROLE}, "extra": "1"}}, '
+        f'{{"prefect.resource.id": "c", {ROLE}}}]}}',
+        form_post(),
+        id="related",
+    ),
+    pytest.param(
+        '{"event": "e", "resource": {"prefect.resource.id": "a"}, "related": []}',
+        form_post(),
+        id="empty-related",
+    ),
+    pytest.param(
+        '{"event": "e", "resource": {"prefect.resource.id": "a"}, '
+        '"payload": {"n": 1.5, "list": [1, {"x": null}], "t": true}}',
+        form_post(),
+        id="own-payload",
+    ),
+    pytest.param(
+        '{"event": "e", "resource": {"prefect.resource.id": "a"}, "follows": null, "extra": 1}',
+        HookRequest.fake(method="GET", query={"q": "1"}),
+        id="null-follows-and-unknown-keys",
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "request_"), PLAIN_EVENTS)
+def test_a_plain_event_is_built_exactly_as_validation_builds_it(
+    template: str, request_: HookRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert plain(template, request_)
+    fast, slow = both_lanes(template, request_, monkeypatch)
+    assert fast.status == slow.status == 204
+    assert fast == slow
+    (event,) = fast.events
+    (expected,) = slow.events
+    assert event.model_dump() == expected.model_dump()
+    assert event.model_dump_json() == expected.model_dump_json()
+    assert field_types(event) == field_types(expected)
+    assert event.model_fields_set == expected.model_fields_set
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2024, 5, 1, 12, 0),
+    ],
+    ids=["other-zone", "naive"],
+)
+def test_a_clock_outside_utc_gives_the_same_event_in_both_lanes(
+    moment: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, slow = both_lanes(MODEL_TEMPLATE, form_post(), monkeypatch, clock=lambda: moment)
+    assert fast == slow
+    assert fast.events[0].occurred == START and fast.events[0].occurred.tzinfo == timezone.utc
+
+
+def labels(count: int, role: bool = False) -> str:
+    pairs = [f'"l{i}": "v"' for i in range(count - 1 - role)]
+    pairs += ['"prefect.resource.id": "r"'] + ([ROLE] if role else [])
+    return "{" + ", ".join(pairs) + "}"
+
+
+def event_with(extra: str = "", resource: str = '{"prefect.resource.id": "r"}') -> str:
+    return f'{{"event": "e", "resource": {resource}{extra}}}'
+
+
+NOT_PLAIN = [
+    pytest.param(
+        event_with(resource='{"prefect.resource.id": "r", "n": {{ body.model|length }}}'),
+        form_post(),
+        'resource["n"]: Input should be a valid string, got 4',
+        id="number-as-label",
+    ),
+    pytest.param(
+        event_with(resource='{"prefect.resource.name": "n"}'),
+        form_post(),
+        "resource: Resources must include the prefect.resource.id label",
+        id="missing-resource-id",
+    ),
+    pytest.param(
+        event_with(resource='{"prefect.resource.id": ""}'),
+        form_post(),
+        "resource: The prefect.resource.id label must be non-empty",
+        id="empty-resource-id",
+    ),
+    pytest.param(
+        event_with(', "related": [{"prefect.resource.id": "o"}]'),
+        form_post(),
+        "related[0]: Related Resources must include the prefect.resource.role label",
+        id="related-without-role",
+    ),
+    pytest.param(
+        event_with(resource=labels(501)),
+        form_post(),
+        "resource: The maximum number of labels per resource is 500",
+        id="too-many-labels",
+    ),
+    pytest.param(
+        event_with(', "related": [' + ", ".join([labels(2, role=True)] * 101) + "]"),
+        form_post(),
+        "related: The maximum number of related resources is 100",
+        id="too-many-related",
+    ),
+    pytest.param(
+        '{"event": "' + "e" * 1025 + '", "resource": {"prefect.resource.id": "r"}}',
+        form_post(),
+        "event: Event name must be at most 1024 characters",
+        id="long-name",
+    ),
+    pytest.param(
+        '{"resource": {"prefect.resource.id": "r"}}',
+        form_post(),
+        "event: Field required",
+        id="missing-name",
+    ),
+    pytest.param(
+        event_with(', "payload": 5'),
+        form_post(),
+        "payload: Input should be a valid dictionary, got 5",
+        id="payload-not-an-object",
+    ),
+    pytest.param(
+        event_with(', "occurred": "yesterday"'),
+        form_post(),
+        "occurred: Input should be a valid datetime",
+        id="own-occurred",
+    ),
+    pytest.param(
+        event_with(', "id": "not-a-uuid"'),
+        form_post(),
+        "id: Input should be a valid UUID",
+        id="own-id",
+    ),
+    pytest.param(
+        event_with(', "follows": 7'),
+        form_post(),
+        "follows: UUID input should be a string, bytes or UUID object",
+        id="own-follows",
+    ),
+    pytest.param(
+        event_with(),
+        HookRequest.fake(method="POST", json={"blob": "\u00e9" * 800_000}),
+        "Refusing to publish event of size 16",
+        id="oversize",
+    ),
+    pytest.param(
+        event_with(),
+        HookRequest.fake(method="POST", body='{"a": "\\ud800"}', headers=JSON_TYPE),
+        "PydanticSerializationError: Error serializing to JSON: UnicodeEncodeError",
+        id="lone-surrogate-in-body",
+    ),
+    pytest.param(
+        event_with(resource='{"prefect.resource.id": "{{ body.a }}"}'),
+        HookRequest.fake(method="POST", body='{"a": "\\udfff"}', headers=JSON_TYPE),
+        "PydanticSerializationError: Error serializing to JSON: UnicodeEncodeError",
+        id="lone-surrogate-rendered",
+    ),
+    pytest.param(
+        event_with(', "payload": {"a": ' + "[" * 300 + "]" * 300 + "}"),
+        form_post(),
+        "PydanticSerializationError: Error serializing to JSON: ValueError: Maximum "
+        "serialization depth exceeded",
+        id="nested-too-deep",
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "request_", "reason"), NOT_PLAIN)
+def test_anything_but_a_plain_event_is_validated_with_prefects_error_texts(
+    template: str, request_: HookRequest, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not plain(template, request_)
+    fast, slow = both_lanes(template, request_, monkeypatch)
+    assert fast == slow
+    assert fast.status == 400
+    assert fast.error is not None and fast.error.startswith(reason), fast.error
+
+
+def test_own_times_and_ids_are_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    template = event_with(
+        ', "occurred": "2020-01-01T02:00:00+02:00", '
+        '"id": "12345678-1234-5678-1234-567812345678", '
+        '"follows": "00000000-0000-0000-0000-00000000000f"'
+    )
+    assert not plain(template, form_post())
+    fast, slow = both_lanes(template, form_post(), monkeypatch)
+    assert fast == slow and fast.status == 204
+    assert fast.events[0].occurred == datetime(2020, 1, 1, tzinfo=timezone.utc)

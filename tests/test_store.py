@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import hooklab
 import hooklab.store
 from hooklab import HookRequest
-from hooklab.migrations import MIGRATIONS
+from hooklab.migrations import MIGRATIONS, statements
 from hooklab.store import Store
 
 TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}'
@@ -141,3 +142,29 @@ def test_stored_events_read_back_as_they_were_produced(workspace: hooklab.Worksp
     assert row["related"] == [r.root for r in produced.related]
     assert row["related.thing"] == "r"
     assert row["related.webhook"] == f"prefect-cloud.webhook.{hook.id}"
+
+
+def test_json_columns_hold_the_text_json_writes(workspace: hooklab.Workspace) -> None:
+    template = """{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"},
+        "payload": {"text": "<é & \\u2603 \\u0000>", "n": [1, 2.5, null, true, 1e400]}}"""
+    hook = workspace.create_webhook("models", template)
+    request = HookRequest.fake(method="POST", form={"model": "é"}, headers={"X-Name": "Zoë"})
+    produced = workspace.receive(hook.slug, request).events[0]
+    stored = raw(Path(workspace.path), "SELECT resource, related, payload FROM events")
+    values = (produced.resource.root, [r.root for r in produced.related], produced.payload)
+    assert stored == [tuple(json.dumps(value, ensure_ascii=False) for value in values)]
+    assert raw(Path(workspace.path), "SELECT headers FROM requests") == [
+        (json.dumps(request.headers),)
+    ]
+
+
+def test_a_file_made_before_0002_loses_only_the_indexes_no_query_needs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+        for statement in statements(dict(MIGRATIONS)["0001_initial"]):
+            db.execute(statement)
+        db.execute("INSERT INTO migrations VALUES ('0001_initial', '2024-01-01')")
+    Store(path).close()
+    indexes = raw(path, "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")
+    assert sorted(name for (name,) in indexes) == ["events_by_webhook", "requests_by_webhook"]
