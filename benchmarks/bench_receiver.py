@@ -46,6 +46,7 @@ class Run:
     p99_ms: float
     responses: int
     not_2xx: int
+    cpu_us_per_request: float | None = None
 
     @property
     def acknowledged(self) -> int:
@@ -94,6 +95,26 @@ def wrk(url: str, seconds: int) -> Run:
     return Run(rps, _p99_ms(output), responses, int(not_2xx.group(1)) if not_2xx else 0)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(server: subprocess.Popen[str], url: str, seconds: int) -> Run:
+    """A wrk round, with the server's CPU time per request: other jobs on the machine move
+    it less than they move requests per second."""
+    before = cpu_seconds(server.pid)
+    run = wrk(url, seconds)
+    after = cpu_seconds(server.pid)
+    if before is not None and after is not None and run.responses:
+        run.cpu_us_per_request = (after - before) / run.responses * 1e6
+    return run
+
+
 def _p99_ms(output: str) -> float:
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -120,8 +141,8 @@ def main() -> int:
             warm = [wrk(hook_url, 1), wrk(bare_url, 1)]
             runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
             for _ in range(args.rounds):
-                runs["bare"].append(wrk(bare_url, args.seconds))
-                runs["hooklab"].append(wrk(hook_url, args.seconds))
+                runs["bare"].append(measured(bare, bare_url, args.seconds))
+                runs["hooklab"].append(measured(hooklab, hook_url, args.seconds))
         finally:
             # SIGTERM, not SIGINT: a benchmark started in the background has SIGINT ignored.
             bare.terminate()
@@ -149,6 +170,16 @@ def report(runs: dict[str, list[Run]], acknowledged: int, stored: int) -> None:
     verdict = "met" if ratio >= BAR else "NOT met"
     print(f"{'throughput ratio':25s}: {ratio:.2f} of the bare handler (bar {BAR:.2f}: {verdict})")
     print(f"{'p99 latency ratio':25s}: {p99['hooklab'] / p99['bare']:.1f}x the bare handler")
+    cpu: dict[str, float] = {}
+    for name, rs in runs.items():
+        figures = [r.cpu_us_per_request for r in rs if r.cpu_us_per_request is not None]
+        if len(figures) == len(rs):
+            cpu[name] = statistics.median(figures)
+    if len(cpu) == 2:
+        print(
+            f"{'CPU per request':25s}: hooklab {cpu['hooklab']:.0f} µs, bare {cpu['bare']:.0f} µs: "
+            f"ratio {cpu['bare'] / cpu['hooklab']:.2f} (the throughput one process can reach)"
+        )
     lost = max(acknowledged - stored, 0)
     print(f"{'durability':25s}: wrk saw {acknowledged} 2xx, {stored} stored with 204, lost {lost}")
 

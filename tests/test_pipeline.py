@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -360,6 +361,8 @@ def test_a_plain_event_is_built_exactly_as_validation_builds_it(
     assert event.model_dump_json() == expected.model_dump_json()
     assert field_types(event) == field_types(expected)
     assert event.model_fields_set == expected.model_fields_set
+    assert pickle.loads(pickle.dumps(event)) == expected
+    assert event.model_copy(deep=True) == expected
 
 
 @pytest.mark.parametrize(
