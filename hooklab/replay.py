@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -15,17 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 from uuid import UUID
 
 from hooklab.diffs import Diff, diff
-from hooklab.events import (
-    MAXIMUM_EVENT_NAME_LENGTH,
-    MAXIMUM_LABELS_PER_RESOURCE,
-    MAXIMUM_RELATED_RESOURCES,
-    MAXIMUM_SIZE_BYTES,
-    ReceivedEvent,
-    RelatedResource,
-    Resource,
-    uuid7,
-)
-from hooklab.pipeline import Budgets, IdSource, Outcome, render_events
+from hooklab.events import ReceivedEvent, RelatedResource, Resource, uuid7
+from hooklab.pipeline import Budgets, IdSource, Outcome, is_plain_event, render_events
 from hooklab.request import BodyError, HookRequest, template_context
 from hooklab.store import StoredRequest
 from hooklab.templates import Template, TemplateError, compile_template
@@ -47,8 +37,6 @@ Progress = Callable[[int, int], None]
 PROGRESS_THRESHOLD = 1_000
 DRAFT_WEBHOOK_ID = "00000000-0000-0000-0000-000000000000"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_RESOURCE_ID = "prefect.resource.id"
-_RESOURCE_ROLE = "prefect.resource.role"
 
 
 class _PlainEvent(NamedTuple):
@@ -275,9 +263,9 @@ def _replay_one(
 ) -> _PlainEvent | Outcome:
     """The receiver's pipeline, with a fast lane for the common plain event.
 
-    When the rendered JSON is a plain event (no `occurred`, `id` or `follows` of its own, string
-    labels within Prefect's limits), the checks pydantic would run are run here directly, and the
-    result is the same event `render_events` builds. Anything else, failures included, goes
+    When the rendered JSON is a plain event (`hooklab.pipeline.is_plain_event`, the check the
+    receiver's pipeline makes too), pydantic is skipped, and the result is the same event
+    `render_events` builds. Anything else, failures included, goes
     through `render_events` itself, so every error text stays the receiver's.
     """
     try:
@@ -288,7 +276,7 @@ def _replay_one(
         value = json.loads(rendered)
     except (BodyError, TemplateError, ValueError):
         value = None
-    if type(value) is not dict or not _is_plain_event(value, rendered, request):
+    if type(value) is not dict or not is_plain_event(value, rendered, request):
         return render_events(hook, request, clock=clock, new_id=new_id, budgets=budgets)
     # The same order of clock and id readings as the pipeline, so seeded runs agree.
     occurred = _in_utc(clock())
@@ -308,45 +296,6 @@ def _replay_one(
         request, hook, rendered, event_id, occurred, value["event"], value["resource"],
         related, payload,
     )  # fmt: skip
-
-
-_OWN_FIELDS = frozenset({"occurred", "id"})
-
-
-def _is_plain_event(value: dict[str, Any], rendered: str, request: HookRequest) -> bool:
-    """True when pydantic would accept this partial event unchanged (see `_replay_one`)."""
-    if not _OWN_FIELDS.isdisjoint(value) or value.get("follows") is not None:
-        return False
-    name = value.get("event")
-    if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
-        return False
-    if not _is_plain_resource(value.get("resource"), role=False):
-        return False
-    if "related" in value:
-        related = value["related"]
-        if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
-            return False
-        if not all(_is_plain_resource(item, role=True) for item in related):
-            return False
-    if "payload" in value and type(value["payload"]) is not dict:
-        return False
-    # The serialized event can be at most 6 characters (a \uXXXX escape) for each character
-    # it came from; well under the limit, the exact size check cannot fail.
-    header_chars = sum(map(len, itertools.chain.from_iterable(request.headers)))
-    sources = len(rendered) + len(request.body) + header_chars
-    return 6 * sources + 4096 < MAXIMUM_SIZE_BYTES
-
-
-def _is_plain_resource(resource: Any, *, role: bool) -> bool:
-    if type(resource) is not dict or len(resource) > MAXIMUM_LABELS_PER_RESOURCE:
-        return False
-    if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
-        return False
-    try:
-        "".join(resource.values())  # the quickest check that every label is a string
-    except TypeError:
-        return False
-    return True
 
 
 def _in_utc(moment: datetime) -> datetime:

@@ -103,6 +103,9 @@ CASES: list[tuple[str, HookRequest]] = [
         post("c"),
     ),
     (event(name='"{{ "%s" % body.model }}"'), post("c")),
+    # Values pydantic cannot write: a lone surrogate, and nesting past its depth limit.
+    (event(), HookRequest.fake(method="POST", headers=JSON_TYPE, body='{"a": "\\ud800"}')),
+    (event(', "payload": {"a": ' + "[" * 300 + "]" * 300 + "}"), post("c")),
 ]
 
 
