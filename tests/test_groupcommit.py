@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from receiver_helpers import SEED_TEMPLATE
 
 from hooklab.groupcommit import BackgroundCheckpoint, GroupCommit
@@ -70,3 +71,47 @@ def test_checkpoints_move_the_wal_into_the_database_file_off_the_loop(tmp_path: 
     assert os.path.getsize(ws.path) > size_before  # the pages reached the database file
     assert ws.store.count("requests") == 300
     ws.close()
+
+
+def test_commit_then_calls_back_once_the_batch_is_in_the_file(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    commits = GroupCommit(ws.record)
+    seen: list[tuple[Exception | None, int]] = []
+
+    def committed(error: Exception | None) -> None:
+        seen.append((error, ws.store.count("requests")))
+
+    async def scenario() -> None:
+        for i in range(3):
+            outcome = ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            commits.commit_then(outcome, committed)
+        assert seen == []  # nothing is answered before the write
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert seen == [(None, 3)] * 3
+    assert commits.batches == 1
+    ws.close()
+
+
+def test_a_failed_write_is_passed_to_every_callback_and_one_failing_callback_stops_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def write(outcomes: Sequence[Outcome]) -> None:
+        raise OSError("disk full")
+
+    commits = GroupCommit(write)
+    errors: list[str] = []
+
+    def broken(error: Exception | None) -> None:
+        raise RuntimeError("listener bug")
+
+    async def scenario() -> None:
+        commits.commit_then(Outcome(204), broken)
+        commits.commit_then(Outcome(204), lambda error: errors.append(str(error)))
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert errors == ["disk full"]
+    assert "could not answer a stored request" in caplog.text

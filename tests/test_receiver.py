@@ -339,3 +339,24 @@ def test_concurrent_requests_are_all_stored_before_their_answers(ws: Workspace) 
     assert run(scenario()) == [204] * 60
     stored = {stored.request.body for stored in ws.captured()}
     assert stored == {f"model=m{i}&friendly_name=f".encode() for i in range(60)}
+
+
+def test_a_hook_keeps_its_query_string_and_a_request_without_host_is_refused(
+    ws: Workspace,
+) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> tuple[int, int]:
+        async with serving(ws) as receiver:
+            with_query = await send(receiver.webhook_url(hook) + "?a=1&b=two", "POST", body=b"")
+            reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+            writer.write(f"POST /hooks/{hook.slug} HTTP/1.1\r\nContent-Length: 0\r\n\r\n".encode())
+            await writer.drain()
+            status_line = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            return with_query.status, int(status_line.split()[1])
+
+    assert run(scenario()) == (204, 400)  # HTTP/1.1 requires Host; Tornado refuses it unread
+    (stored,) = ws.captured()
+    assert (stored.request.path, stored.request.query) == (f"/hooks/{hook.slug}", "a=1&b=two")
