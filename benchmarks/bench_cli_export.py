@@ -17,14 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SEED_TEMPLATE = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+
 BASELINES = {
     "csv": "frame.to_csv(out, index=False)",
     "json": "frame.to_json(out, orient='records', date_format='iso')",

@@ -22,15 +22,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+
 BUDGET_BYTES = 2 * 1024**3
-SEED_TEMPLATE = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 
 
 def build(path: Path, count: int) -> None:

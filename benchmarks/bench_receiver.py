@@ -26,18 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+
 HERE = Path(__file__).resolve().parent
 BAR = 0.70
 CONNECTIONS = 16
 ADMIN_KEY = "bench-admin-key"
-SEED_TEMPLATE = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 
 
 @dataclass

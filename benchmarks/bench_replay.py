@@ -24,17 +24,9 @@ import pandas as pd
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.replay import replay
 from hooklab.request import HookRequest
-
-SEED_TEMPLATE = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 
 
 def captured_requests(count: int) -> list[HookRequest]:

@@ -16,14 +16,6 @@ from hooklab.workspace import Workspace
 
 T = TypeVar("T")
 
-SEED_TEMPLATE = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 STATIC_TEMPLATE = '{"event": "ping", "resource": {"prefect.resource.id": "pinger.{{ method }}"}}'
 ADMIN_KEY = "test-admin-key"
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import SEED_TEMPLATE, STATIC_TEMPLATE, api, run, send, serving
+from receiver_helpers import STATIC_TEMPLATE, api, run, send, serving
 
 from hooklab.api import admin_key
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.receiver import Receiver
 from hooklab.workspace import Workspace
 

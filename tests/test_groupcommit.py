@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from receiver_helpers import SEED_TEMPLATE
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.pipeline import Outcome
 from hooklab.request import HookRequest

@@ -15,14 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-SEED = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED
 
 
 class Kernel:

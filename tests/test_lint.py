@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.lint import Finding, check_template, missing_fields, referenced_fields
 from hooklab.request import HookRequest
-
-SEED = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 
 
 def messages(template: str) -> list[str]:

@@ -11,17 +11,9 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import hooklab
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.magics import HooklabMagics, curl_command, moment
 from hooklab.request import HookRequest
-
-SEED = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import SEED_TEMPLATE, STATIC_TEMPLATE, run, send, serving, stored_events
+from receiver_helpers import STATIC_TEMPLATE, run, send, serving, stored_events
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.pipeline import Outcome
 from hooklab.receiver import Receiver, ReceiverError
 from hooklab.workspace import Workspace

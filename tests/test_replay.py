@@ -12,19 +12,12 @@ import pytest
 
 import hooklab
 from hooklab.deterministic import deterministic
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.pipeline import render_events
 from hooklab.replay import diff, draft_webhook, replay
 from hooklab.request import HookRequest
 from hooklab.templates import TemplateError
 
-SEED = """{
-  "event": "model-update",
-  "resource": {
-    "prefect.resource.id": "product.models.{{ body.model }}",
-    "prefect.resource.name": "{{ body.friendly_name }}",
-    "producing-team": "Data Science"
-  }
-}"""
 RENAMED = SEED.replace("product.models.", "models.")
 
 

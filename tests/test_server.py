@@ -15,8 +15,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from receiver_helpers import SEED_TEMPLATE
 
+from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.workspace import Workspace
 
 ADMIN = "server-test-key"
