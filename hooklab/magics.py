@@ -428,6 +428,12 @@ def stop(magics: HooklabMagics, words: list[str]) -> None:
     print("hooklab receiver stopped")
 
 
+def workspace(magics: HooklabMagics, words: list[str]) -> Workspace:
+    """workspace: the Workspace the magics use, for the Python API (`ws = %hooklab workspace`)."""
+    _Parser(prog="%hooklab workspace", add_help=False).parse_args(words)
+    return magics.workspace
+
+
 def help_text() -> str:
     lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
     for name, function in SUBCOMMANDS.items():
@@ -476,6 +482,7 @@ SUBCOMMANDS: dict[str, Callable[[HooklabMagics, list[str]], Any]] = {
     "replay": replay,
     "serve": serve,
     "stop": stop,
+    "workspace": workspace,
     "help": help_command,
 }
 

@@ -268,7 +268,8 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         reason = error if isinstance(error, str) else None  # a frame's gap is NaN, not None
         self.received += 1
         self.failed += reason is not None
-        row = {"received": str(received)[:23], "event": event, "resource": resource}
+        # Stored times are UTC; seconds are what a person scanning a feed needs.
+        row = {"received": f"{received:%Y-%m-%d %H:%M:%S}", "event": event, "resource": resource}
         self.rows.insert(0, {**row, "error": reason})
         del self.rows[self.limit :]
 

@@ -152,3 +152,13 @@ def test_curl_command_sends_the_fields_the_template_reads() -> None:
 def test_moment_reads_iso_and_durations() -> None:
     assert moment("2024-05-01T12:00").isoformat() == "2024-05-01T12:00:00+00:00"
     assert (hooklab.timeutil.utcnow() - moment("2h")).total_seconds() == pytest.approx(7200, 5)
+
+
+def test_workspace_subcommand_hands_the_python_api_what_the_magics_created(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = shell.run_line_magic("hooklab", "workspace")
+    assert isinstance(ws, hooklab.Workspace)
+    assert ws.path == str(tmp_path / "hooklab.db")
+    assert [hook.name for hook in ws.list_webhooks()] == ["models"]
