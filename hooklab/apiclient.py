@@ -103,6 +103,9 @@ class ApiClient:
     def delete_service_account(self, account_id: str) -> None:
         self.request("DELETE", f"/service_accounts/{_segment(account_id)}")
 
+    def enforcement(self) -> bool:
+        return bool(self.request("GET", "/settings/enforcement")["enabled"])
+
     def set_enforcement(self, on: bool) -> dict[str, Any]:
         """`{"enabled": on, "disabled_webhooks": <how many enforcement just disabled>}`."""
         return dict(self.request("PUT", "/settings/enforcement", {"enabled": on}))

@@ -304,6 +304,7 @@ def test_service_account_lifecycle(cli: Run, env: dict[str, str]) -> None:
 
 def test_enforcement_disables_webhooks_without_an_account(cli: Run) -> None:
     hook_id = str(create(cli)["id"])
+    assert cli("enforce").stdout == "Service account enforcement is off\n"
     result = cli("enforce", "on")
     assert result.stdout == (
         "Service account enforcement is now on: 1 webhook without a service account disabled\n"
@@ -313,6 +314,7 @@ def test_enforcement_disables_webhooks_without_an_account(cli: Run) -> None:
     assert refused.returncode == 1
     assert "service account" in refused.stderr
     assert cli("webhook", "create", "another", "-t", TEMPLATE).returncode == 1
+    assert cli("enforce").stdout == "Service account enforcement is on\n"
     assert cli("enforce", "off").stdout == "Service account enforcement is now off\n"
     assert cli("webhook", "toggle", hook_id).stdout == "Webhook is now enabled\n"
 

@@ -81,6 +81,13 @@ def delete_account(context: Context) -> int:
 
 
 def enforce(context: Context) -> int:
+    if context.args.state is None:
+        try:
+            current = context.api().enforcement()
+        except ApiError as exc:
+            raise api_failure(exc) from None
+        context.print(f"Service account enforcement is {'on' if current else 'off'}")
+        return 0
     on = context.args.state == "on"
     try:
         result = context.api().set_enforcement(on)
@@ -181,14 +188,17 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         "enforce",
         enforce,
         parents=remote,
-        summary="Switch service-account enforcement on or off.",
+        summary="Show, or switch on or off, service-account enforcement.",
         description=(
-            "Switch service-account enforcement on or off. When on, every webhook without a "
-            "service account is disabled, and new webhooks must name one."
+            "Switch service-account enforcement on or off; without an argument, show whether "
+            "it is on. When on, every webhook without a service account is disabled, and new "
+            "webhooks must name one."
         ),
         example="hooklab enforce on",
     )
-    parser.add_argument("state", choices=["on", "off"], help="on or off")
+    parser.add_argument(
+        "state", nargs="?", choices=["on", "off"], help="on or off (omit to show the setting)"
+    )
 
     parser = root.command(
         commands,

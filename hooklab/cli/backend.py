@@ -41,6 +41,7 @@ class ManagementApi(Protocol):
     def list_service_accounts(self) -> list[dict[str, Any]]: ...
     def create_service_account(self, name: str) -> dict[str, Any]: ...
     def delete_service_account(self, account_id: str) -> None: ...
+    def enforcement(self) -> bool: ...
     def set_enforcement(self, on: bool) -> dict[str, Any]: ...
 
 
@@ -116,6 +117,9 @@ class LocalApi:
     def delete_service_account(self, account_id: str) -> None:
         with _as_api_errors():
             self.workspace.delete_service_account(account_id)
+
+    def enforcement(self) -> bool:
+        return self.workspace.enforcement
 
     def set_enforcement(self, on: bool) -> dict[str, Any]:
         disabled = self.workspace.set_enforcement(on)
