@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
@@ -176,6 +176,12 @@ def _guarded_lipsum(original: Callable[..., str]) -> Callable[..., str]:
     return guarded
 
 
+def _mapping_as_dict(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
     """Prefect's user-template sandbox, plus hooks that keep one render within its budgets:
     no expression may allocate far past the output limit, and a loop that writes nothing
@@ -196,6 +202,8 @@ class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
         from hooklab.cloudevents import from_cloud_event
 
         self.filters["from_cloud_event"] = from_cloud_event
+        # `{{ headers|tojson }}`: the headers mapping is not a dict, so json.dumps needs help.
+        self.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _mapping_as_dict}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         guard = _GUARD.get()

@@ -276,3 +276,11 @@ DIFFERENTIAL_CONTEXT: dict[str, Any] = {
 def test_renders_exactly_as_prefects_environment(source: str) -> None:
     expected = prefects_environment().from_string(source).render(DIFFERENTIAL_CONTEXT)
     assert compile_template(source).render(DIFFERENTIAL_CONTEXT) == expected
+
+
+def test_headers_render_as_json_with_tojson() -> None:
+    request = HookRequest.fake(headers={"X-GitHub-Event": "push", "Authorization": "Bearer secret"})
+    rendered = compile_template("{{ headers|tojson }}").render(template_context(request).as_dict())
+    headers = json.loads(rendered)
+    assert headers["X-GitHub-Event"] == "push"
+    assert "Authorization" not in headers and "secret" not in rendered
