@@ -165,6 +165,22 @@ class JSONArray(ExtensionArray):  # type: ignore[misc]
             result[index] = value  # one by one: a list of lists must stay one-dimensional
         return result
 
+    def _explode(self) -> tuple[np.ndarray, np.ndarray]:
+        """`Series.explode`: one row per item of each list (`related` above all), as objects;
+        an empty list or a missing value keeps one row, as with object columns."""
+        items: list[Any] = []
+        counts = np.empty(len(self), dtype=np.uint64)
+        for index, value in enumerate(self):
+            if isinstance(value, list) and value:
+                items.extend(value)
+                counts[index] = len(value)
+            else:
+                items.append(np.nan if isinstance(value, list) or value is None else value)
+                counts[index] = 1
+        result = np.empty(len(items), dtype=object)
+        result[:] = items
+        return result, counts
+
     def __arrow_array__(self, type: Any = None) -> pa.ChunkedArray:
         return self._texts
 

@@ -74,6 +74,20 @@ def test_payload_and_related_read_as_python_values(ws: hooklab.Workspace) -> Non
     assert frame["payload"].map(lambda p: p["body"]["owner"]).tolist() == ["ann"]
 
 
+def test_related_explodes_to_one_row_per_related_resource(ws: hooklab.Workspace) -> None:
+    hook = ws.create_webhook("models", TEMPLATE)
+    ws.receive(hook.slug, post(model="a", name="A", owner="ann"))
+    ws.receive(hook.slug, post(model="b", name="B", owner="bob"))
+    rows = ws.events().explode("related")
+    pairs = [(r["resource.id"], r["related"]["prefect.resource.role"]) for _, r in rows.iterrows()]
+    assert pairs == [
+        ("product.models.a", "owner"),
+        ("product.models.a", "webhook"),
+        ("product.models.b", "owner"),
+        ("product.models.b", "webhook"),
+    ]
+
+
 def test_failures_carry_their_error(ws: hooklab.Workspace) -> None:
     hook = ws.create_webhook("models", TEMPLATE)
     ws.receive(hook.slug, HookRequest.fake(method="POST", json={"model": 1}, body="x"))
