@@ -37,6 +37,16 @@ def new_id() -> Callable[[], UUID]:
 
 
 @pytest.fixture
+def ws(
+    tmp_path: Path, clock: Callable[[], datetime], new_id: Callable[[], UUID]
+) -> Iterator[hooklab.Workspace]:
+    """A workspace file on the seeded clock and ids, so frames and replays compare exactly."""
+    seeded = hooklab.Workspace(tmp_path / "w.db", clock=clock, new_id=new_id)
+    yield seeded
+    seeded.close()
+
+
+@pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[hooklab.Workspace]:
     ws = hooklab.Workspace(tmp_path / "hooklab.db")
     yield ws

@@ -3,10 +3,8 @@ that read as dicts, and stored events read in chunks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from uuid import UUID
 
 import pandas as pd
 import pyarrow as pa
@@ -26,15 +24,6 @@ TEMPLATE = """{
   },
   "related": [{"prefect.resource.id": "owner.{{ body.owner }}", "prefect.resource.role": "owner"}]
 }"""
-
-
-@pytest.fixture
-def ws(
-    tmp_path: Path, clock: Callable[[], datetime], new_id: Callable[[], UUID]
-) -> Iterator[hooklab.Workspace]:
-    workspace = hooklab.Workspace(tmp_path / "w.db", clock=clock, new_id=new_id)
-    yield workspace
-    workspace.close()
 
 
 def post(**form: str) -> HookRequest:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 
@@ -19,15 +16,6 @@ from hooklab.request import HookRequest
 from hooklab.templates import TemplateError
 
 RENAMED = SEED.replace("product.models.", "models.")
-
-
-@pytest.fixture
-def ws(
-    tmp_path: Path, clock: Callable[[], datetime], new_id: Callable[[], UUID]
-) -> Iterator[hooklab.Workspace]:
-    workspace = hooklab.Workspace(tmp_path / "w.db", clock=clock, new_id=new_id)
-    yield workspace
-    workspace.close()
 
 
 def post(model: str, name: str = "Name") -> HookRequest:

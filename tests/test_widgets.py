@@ -4,13 +4,7 @@ the receiver's callbacks, the inspector shows what was captured."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
-from uuid import UUID
 
-import pytest
-
-import hooklab
 from hooklab.receiver import Receiver
 from hooklab.request import HookRequest
 from hooklab.sending import send
@@ -23,13 +17,6 @@ SEED = """{
     "prefect.resource.name": "{{ body.friendly_name }}"
   }
 }"""
-
-
-@pytest.fixture
-def ws(tmp_path, clock: Callable[[], datetime], new_id: Callable[[], UUID]):
-    workspace = hooklab.Workspace(tmp_path / "w.db", clock=clock, new_id=new_id)
-    yield workspace
-    workspace.close()
 
 
 def post(model: str, name: str = "Name") -> HookRequest:
