@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 
 BASELINES = {
     "csv": "frame.to_csv(out, index=False)",

@@ -22,14 +22,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 
 BUDGET_BYTES = 2 * 1024**3
 
 
 def build(path: Path, count: int) -> None:
     """A workspace whose events table holds `count` events like a real form post's."""
-    from hooklab.request import HookRequest
+    from hooklab.core.request import HookRequest
     from hooklab.workspace import Workspace
 
     ws = Workspace(path)

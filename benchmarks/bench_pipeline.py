@@ -20,12 +20,12 @@ from uuid import uuid4
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hooklab.events import Event
-from hooklab.pipeline import render_events
-from hooklab.request import HookRequest, template_context
-from hooklab.templates import compile_template
-from hooklab.timeutil import utcnow
-from hooklab.webhooks import Webhook
+from hooklab.core.events import Event
+from hooklab.core.pipeline import render_events
+from hooklab.core.request import HookRequest, template_context
+from hooklab.core.templates import compile_template
+from hooklab.core.times import utcnow
+from hooklab.core.webhooks import Webhook
 
 TEMPLATE = """{
     "event": "model.refreshed",

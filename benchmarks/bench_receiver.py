@@ -26,7 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 
 HERE = Path(__file__).resolve().parent
 BAR = 0.70

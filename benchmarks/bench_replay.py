@@ -24,9 +24,9 @@ import pandas as pd
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hooklab.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
-from hooklab.replay import replay
-from hooklab.request import HookRequest
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.request import HookRequest
+from hooklab.history.replay import replay
 
 
 def captured_requests(count: int) -> list[HookRequest]:
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = hand_seconds / ours_seconds
     print(f"replay of {n:,} form requests into an events DataFrame (best of {args.rounds})")
     print(f"  hand-written pipeline: {n / hand_seconds:>10,.0f} events/s")
-    print(f"  hooklab.replay:        {n / ours_seconds:>10,.0f} events/s")
+    print(f"  hooklab.history.replay:        {n / ours_seconds:>10,.0f} events/s")
     print(f"  ratio hooklab / hand-written: {ratio:.2f}x (target: at least 1.00x)")
     return 0 if ratio >= 1.0 else 1
 

@@ -1,17 +1,13 @@
 """hooklab: Prefect Cloud webhooks in Jupyter, and beyond."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from hooklab.deterministic import deterministic
-from hooklab.events import Event, ReceivedEvent
-from hooklab.pipeline import Outcome, render_events
-from hooklab.replay import diff, replay
-from hooklab.request import HookRequest
-from hooklab.sending import send
-from hooklab.templates import TemplateError, compile_template
-from hooklab.webhooks import Webhook
+from hooklab.core.events import Event, ReceivedEvent
+from hooklab.core.pipeline import Outcome, render_events
+from hooklab.core.request import HookRequest
+from hooklab.core.templates import TemplateError, compile_template
+from hooklab.core.webhooks import Webhook
+from hooklab.history.replay import diff, replay
+from hooklab.notebook.deterministic import deterministic
+from hooklab.notebook.sending import send
 from hooklab.workspace import WebhookNotFound, Workspace
 
 __all__ = [
@@ -30,20 +26,21 @@ __all__ = [
     "render_events",
     "replay",
     "send",
+    "unload_ipython_extension",
 ]
 
 __version__ = "0.1.0"
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: object) -> None:
     """`%load_ext hooklab`: register `%%webhook` and `%hooklab`; nothing starts until needed."""
-    from hooklab.magics import load
+    from hooklab.notebook.magics import load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: object) -> None:
     """`%unload_ext hooklab`: stop the in-kernel receiver, if one was started."""
-    from hooklab.magics import unload
+    from hooklab.notebook.magics import unload
 
     unload(ipython)

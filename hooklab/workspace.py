@@ -9,14 +9,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hooklab import auth, signatures
-from hooklab.events import uuid7
-from hooklab.pipeline import DEFAULT_BUDGETS, Budgets, IdSource, Outcome, failure, render_events
-from hooklab.request import HookRequest
-from hooklab.store import Recorded, ServiceAccount, Store, StoredRequest
-from hooklab.templates import compile_template
-from hooklab.timeutil import Clock, utcnow
-from hooklab.webhooks import Webhook, new_slug
+from hooklab.core import keys, signatures
+from hooklab.core.events import uuid7
+from hooklab.core.pipeline import (
+    DEFAULT_BUDGETS,
+    Budgets,
+    IdSource,
+    Outcome,
+    failure,
+    render_events,
+)
+from hooklab.core.request import HookRequest
+from hooklab.core.templates import compile_template
+from hooklab.core.times import Clock, utcnow
+from hooklab.core.webhooks import Webhook, new_slug
+from hooklab.store.sqlite import Recorded, ServiceAccount, Store, StoredRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -221,8 +228,8 @@ class Workspace:
         """Create an account; returns it with its API key, which is never shown again."""
         _check_name(name)
         account = ServiceAccount(str(self.new_id()), name, self.clock())
-        key = auth.new_api_key()
-        self.store.insert_service_account(account, auth.hash_key(key))
+        key = keys.new_api_key()
+        self.store.insert_service_account(account, keys.hash_key(key))
         return account, key
 
     def list_service_accounts(self) -> list[ServiceAccount]:
@@ -287,9 +294,9 @@ class Workspace:
     def authenticate(self, hook: Webhook, request: HookRequest) -> str | None:
         """Why a request may not use this webhook, or None when it may."""
         if hook.service_account_id is not None:
-            presented = auth.bearer_token(request)
+            presented = keys.bearer_token(request)
             expected = self.store.service_account_key_hash(hook.service_account_id)
-            if not auth.key_matches(presented, expected):
+            if not keys.key_matches(presented, expected):
                 if presented is None:
                     return "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
                 return "Invalid API key for this webhook's service account"
@@ -362,7 +369,7 @@ class Workspace:
         `payload` and `related` read as dicts and lists (kept as JSON text until read), so that a
         million events load in well under 2 GB.
         """
-        from hooklab.frames import events_frame
+        from hooklab.store.frames import events_frame
 
         columns, rows = self.store.iter_event_rows(
             webhook_id=self._webhook_id(webhook),
@@ -381,7 +388,7 @@ class Workspace:
         until: datetime | None = None,
     ) -> pd.DataFrame:
         """Stored requests, one row each, oldest first (Authorization is never stored)."""
-        from hooklab.frames import requests_frame
+        from hooklab.store.frames import requests_frame
 
         records = self.store.request_records(
             webhook_id=self._webhook_id(webhook), since=since, until=until

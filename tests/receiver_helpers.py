@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from hooklab.receiver import Receiver
+from hooklab.server.receiver import Receiver
 from hooklab.workspace import Workspace
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from hooklab.apiclient import ApiError
+from hooklab.cli.apiclient import ApiError
 from hooklab.cli.app import Context, Options, Parser, output_option
 from hooklab.cli.console import (
     CommandError,
@@ -130,10 +130,10 @@ def admin_key(context: Context) -> int:
 def _server_module() -> Any:
     # Imported on use: the server pulls in Tornado, which the other commands do not need.
     try:
-        from hooklab import server
+        from hooklab.server import serve
     except ImportError as exc:
         raise CommandError(f"hooklab's server is not available: {exc}") from None
-    return server
+    return serve
 
 
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:

@@ -156,7 +156,7 @@ class Context:
         key = self.args.api_key or os.environ.get("HOOKLAB_API_KEY")
         if not key:
             raise UsageError("--api-url needs an API key: give --api-key or set HOOKLAB_API_KEY")
-        from hooklab.apiclient import ApiClient
+        from hooklab.cli.apiclient import ApiClient
 
         try:
             return ApiClient(url, key)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from hooklab.apiclient import ApiError
-from hooklab.templates import TemplateError
+from hooklab.cli.apiclient import ApiError
+from hooklab.core.templates import TemplateError
 from hooklab.workspace import (
     EnforcementError,
     ServiceAccountNotFound,

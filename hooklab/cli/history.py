@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hooklab.cli.app import Context, Options, Parser
 from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, render_table
-from hooklab.timeutil import parse_iso, utcnow
+from hooklab.core.times import parse_iso, utcnow
 from hooklab.workspace import WebhookNotFound
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _compact_json(value: Any) -> str:
 def _stored_json(column: pd.Series) -> list[str | None] | None:
     """The JSON text of a column that frames keep as text (with pyarrow), without re-encoding."""
     try:
-        from hooklab.jsoncolumn import JSONArray
+        from hooklab.store.jsoncolumn import JSONArray
     except ImportError:  # no pyarrow: such columns hold Python values
         return None
     if not isinstance(column.array, JSONArray):

@@ -10,9 +10,9 @@ from typing import Any
 from hooklab.cli.app import Context, Options, Parser
 from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, text_file
 from hooklab.cli.history import moment
-from hooklab.pipeline import render_events
-from hooklab.request import HookRequest
-from hooklab.templates import TemplateError
+from hooklab.core.pipeline import render_events
+from hooklab.core.request import HookRequest
+from hooklab.core.templates import TemplateError
 from hooklab.workspace import WebhookNotFound
 
 MAX_FIELDS_SHOWN = 10
@@ -57,7 +57,7 @@ def request_file(path: str) -> HookRequest:
 
 def render(context: Context) -> int:
     context.reject_remote()
-    from hooklab.replay import draft_webhook
+    from hooklab.history.replay import draft_webhook
 
     args = context.args
     if args.webhook is not None:
@@ -78,8 +78,8 @@ def render(context: Context) -> int:
 
 def replay(context: Context) -> int:
     context.reject_remote()
-    from hooklab.replay import diff
-    from hooklab.replay import replay as replay_requests
+    from hooklab.history.replay import diff
+    from hooklab.history.replay import replay as replay_requests
 
     args = context.args
     workspace = context.workspace()

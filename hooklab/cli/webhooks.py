@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from hooklab.apiclient import ApiError
+from hooklab.cli.apiclient import ApiError
 from hooklab.cli.app import Context, Options, Parser, output_option
 from hooklab.cli.console import (
     CommandError,

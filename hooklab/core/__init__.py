@@ -1,0 +1,1 @@
+"""The pure core: requests, templates, events and the pipeline; no I/O."""

@@ -1,0 +1,1 @@
+"""Tools over captured requests: replay, diff and lint."""

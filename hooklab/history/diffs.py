@@ -1,0 +1,131 @@
+"""Compare the events two replays made from the same requests: added, dropped, changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hooklab.history.replay import ReplayResult
+
+IGNORED_FIELDS = ("id", "occurred", "received", "webhook_id", "webhook_name", "request_id")
+
+
+class Diff:
+    """Per request, the events added, dropped and changed between two replays, field by field.
+
+    `.frame` has one row per difference: `request_id`, `change` ("added", "dropped" or
+    "changed"), `field` (None for a whole event), `old`, `new`.
+    """
+
+    def __init__(self, frame: pd.DataFrame, compared: int, unchanged: int) -> None:
+        self.frame = frame
+        self.compared = compared
+        self.unchanged = unchanged
+
+    def summary(self) -> str:
+        counts = self.frame["change"].value_counts()
+        changed = self.frame.loc[self.frame["change"] == "changed", "request_id"].nunique()
+        return (
+            f"{self.compared} requests compared: {self.unchanged} unchanged; "
+            f"{int(counts.get('added', 0))} events added, {int(counts.get('dropped', 0))} dropped, "
+            f"{int(counts.get('changed', 0))} fields changed in {changed} requests"
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"<Diff: {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        from hooklab.notebook.reprs import diff_html
+
+        return diff_html(self)
+
+
+def diff(
+    old: ReplayResult | pd.DataFrame,
+    new: ReplayResult | pd.DataFrame,
+    *,
+    ignore: Sequence[str] = IGNORED_FIELDS,
+) -> Diff:
+    """Compare the events two replays (or two events frames) made from the same requests.
+
+    Events are matched by request id and position. Ids and times differ on every run and are
+    ignored, as are the columns named in `ignore`; payloads are compared path by path.
+    """
+    import pandas as pd
+
+    before = _events_by_request(old)
+    after = _events_by_request(new)
+    skip = set(ignore)
+    rows: list[tuple[str, str, str | None, Any, Any]] = []
+    unchanged = 0
+    for request_id in [*before, *(r for r in after if r not in before)]:
+        olds, news = before.get(request_id, []), after.get(request_id, [])
+        found = len(rows)
+        for index in range(max(len(olds), len(news))):
+            if index >= len(news):
+                rows.append((request_id, "dropped", None, olds[index].get("event"), None))
+            elif index >= len(olds):
+                rows.append((request_id, "added", None, None, news[index].get("event")))
+            else:
+                rows.extend(
+                    (request_id, "changed", name, was, now)
+                    for name, was, now in _changed_fields(olds[index], news[index], skip)
+                )
+        unchanged += len(rows) == found
+    frame = pd.DataFrame(rows, columns=["request_id", "change", "field", "old", "new"])
+    return Diff(frame, len(set(before) | set(after)), unchanged)
+
+
+def _events_by_request(source: ReplayResult | pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    frame: pd.DataFrame = getattr(source, "frame", source)  # a ReplayResult, or a frame
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in frame.to_dict("records"):
+        grouped.setdefault(str(record.get("request_id")), []).append(_comparable(record))
+    return grouped
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """An event row as flat field -> value, payload spread into `payload.<path>`, gaps dropped."""
+    flat: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "payload" and isinstance(value, dict):
+            _flatten(value, "payload", flat)
+        elif not _is_missing(value):
+            flat[name] = value
+    return flat
+
+
+def _flatten(value: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
+    if not value:
+        into[prefix] = value
+    for key, item in value.items():
+        path = f"{prefix}.{key}"
+        if isinstance(item, dict) and item:
+            _flatten(item, path, into)
+        else:
+            into[path] = item
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    return value.__class__.__name__ in {"NAType", "NaTType"}
+
+
+def _changed_fields(
+    old: dict[str, Any], new: dict[str, Any], skip: set[str]
+) -> Iterable[tuple[str, Any, Any]]:
+    for name in [*old, *(n for n in new if n not in old)]:
+        if name in skip:
+            continue
+        was, now = old.get(name), new.get(name)
+        if was != now:
+            yield name, was, now

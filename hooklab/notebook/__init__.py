@@ -1,0 +1,1 @@
+"""Jupyter: magics, widgets, HTML views, sending and deterministic mode."""

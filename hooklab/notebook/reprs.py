@@ -1,0 +1,143 @@
+"""Rich HTML views of webhooks, events, replays and diffs for notebooks; all text is escaped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from hooklab.core.events import ReceivedEvent
+from hooklab.core.pipeline import Outcome
+from hooklab.core.webhooks import Webhook
+
+if TYPE_CHECKING:
+    from hooklab.history.replay import Diff, ReplayResult
+
+PREVIEW_ROWS = 10
+_STYLE = "font-family: var(--jp-code-font-family, monospace); font-size: 0.9em"
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for people; anything JSON cannot hold is shown as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{_cell(v)}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: Any) -> str:
+    from hooklab.history.diffs import _is_missing
+
+    # A frame's gap is None, NaN or pd.NA depending on pandas' string storage: all show empty.
+    if _is_missing(value):
+        return ""
+    if isinstance(value, (dict, list)):
+        return f"<code>{escape(json.dumps(value, ensure_ascii=False, default=str))}</code>"
+    return escape(str(value))
+
+
+def webhook_html(hook: Webhook, url: str | None = None) -> str:
+    """A webhook card: name, state, URL, template and its compatibility check."""
+    from hooklab.history.lint import check_template
+
+    state = "enabled" if hook.enabled else "<b>disabled</b>"
+    rows = [("id", hook.id), ("slug", hook.slug)]
+    if url:
+        rows.insert(0, ("url", url))
+    if hook.description:
+        rows.append(("description", hook.description))
+    if hook.service_account_id:
+        rows.append(("service account", hook.service_account_id))
+    findings = check_template(hook.template)
+    checks = (
+        "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in findings) + "</ul>"
+        if findings
+        else "<p>Compatible with Prefect Cloud; no common mistakes found.</p>"
+    )
+    return (
+        f"<div style='{_STYLE}'><b>Webhook {escape(hook.name)}</b> ({state})"
+        f"{table(('field', 'value'), rows)}"
+        f"<details><summary>template</summary><pre>{escape(hook.template)}</pre></details>"
+        f"{checks}</div>"
+    )
+
+
+def event_html(event: ReceivedEvent) -> str:
+    """One event: name, resource, and the whole event as JSON, folded."""
+    data = event.model_dump(mode="json")
+    return (
+        f"<div style='{_STYLE}'><b>{escape(event.event)}</b> "
+        f"on <code>{escape(event.resource.id)}</code> at {escape(data['occurred'])}"
+        f"<details><summary>event JSON</summary><pre>{escape(pretty_json(data))}</pre>"
+        "</details></div>"
+    )
+
+
+def outcome_html(outcome: Outcome) -> str:
+    """What one request produced: its status, the error if any, and its events."""
+    head = f"<b>{outcome.status}</b>"
+    if outcome.error:
+        head += f" <span style='color:#b00'>{escape(outcome.error)}</span>"
+    events = "".join(event_html(event) for event in outcome.events)
+    return f"<div style='{_STYLE}'>{head}{events}</div>"
+
+
+def replay_html(result: ReplayResult) -> str:
+    """A replay's summary, its failures with their reasons, and the first events."""
+    parts = [f"<div style='{_STYLE}'><b>{escape(result.summary())}</b>"]
+    failures = result.failures
+    if len(failures):
+        rows = failures[["request_id", "error"]].head(PREVIEW_ROWS).itertuples(index=False)
+        parts.append("<p>Failures</p>" + table(("request", "error"), rows))
+    events = result.events
+    if len(events):
+        shown = [c for c in ("request_id", "event", "resource.id", "resource.name") if c in events]
+        rows = events[shown].head(PREVIEW_ROWS).itertuples(index=False)
+        parts.append("<p>Events</p>" + table(shown, rows))
+        if len(events) > PREVIEW_ROWS:
+            parts.append(
+                f"<p>... and {len(events) - PREVIEW_ROWS} more in <code>.events</code></p>"
+            )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def diff_html(diff: Diff) -> str:
+    """A diff's summary and its changes, field by field."""
+    frame = diff.frame
+    parts = [f"<div style='{_STYLE}'><b>{escape(diff.summary())}</b>"]
+    if len(frame):
+        colour = {"added": "#070", "dropped": "#b00", "changed": "#a60"}
+        rows = []
+        for row in frame.head(PREVIEW_ROWS * 5).itertuples(index=False):
+            change = f"<span style='color:{colour[row.change]}'>{escape(row.change)}</span>"
+            cells = [
+                _cell(row.request_id),
+                change,
+                _cell(row.field),
+                _cell(row.old),
+                _cell(row.new),
+            ]
+            rows.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in cells))
+        head = "".join(
+            f"<th style='text-align:left'>{h}</th>"
+            for h in ("request", "change", "field", "old", "new")
+        )
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def register(ipython: Any, url_of: Any = None) -> None:
+    """Teach IPython's HTML formatter about webhooks, events and outcomes (no edits to them)."""
+    formatter = ipython.display_formatter.formatters["text/html"]
+    formatter.for_type(Webhook, lambda hook: webhook_html(hook, url_of(hook) if url_of else None))
+    formatter.for_type(ReceivedEvent, event_html)
+    formatter.for_type(Outcome, outcome_html)

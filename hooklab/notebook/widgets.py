@@ -1,0 +1,363 @@
+"""ipywidgets: a template editor, a live event feed, a request inspector and a progress bar.
+
+Widgets only hold state and react to callbacks; they never call `display()` from a callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from hooklab.core.pipeline import Outcome, render_events
+from hooklab.core.request import HookRequest, parse_body
+from hooklab.core.templates import TemplateError
+from hooklab.core.webhooks import Webhook
+from hooklab.notebook.reprs import pretty_json, table
+from hooklab.store.sqlite import StoredRequest
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
+    from hooklab.workspace import Workspace
+
+_WIDE = widgets.Layout(width="100%")
+_ERROR = "color:#b00"
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, where widgets can be shown."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _request_label(request: HookRequest, status: int | None = None) -> str:
+    when = request.received.strftime("%Y-%m-%d %H:%M:%S")
+    shown = (
+        f"{when} {request.method} {request.content_type or 'no body type'} {len(request.body)} B"
+    )
+    return f"{shown} -> {status}" if status is not None else shown
+
+
+def _as_requests(
+    items: Sequence[HookRequest | StoredRequest],
+) -> list[tuple[HookRequest, int | None]]:
+    return [
+        (item.request, item.status) if isinstance(item, StoredRequest) else (item, None)
+        for item in items
+    ]
+
+
+class NotebookProgress:
+    """A progress bar shown in the notebook while a long job runs, then removed.
+
+    When it closes, the widget is closed and its output replaced by nothing, so a saved
+    notebook keeps no trace of it and nbval has nothing to compare.
+    """
+
+    def __init__(self, total: int, description: str = "") -> None:
+        self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=description)
+        self._handle: DisplayHandle | None = None
+
+    @classmethod
+    def open(cls, total: int, description: str = "") -> NotebookProgress | None:
+        """Show a bar in the current cell; None outside a kernel (scripts, the CLI)."""
+        if not in_kernel():
+            return None
+        from IPython.display import display
+
+        progress = cls(total, description)
+        progress._handle = display(progress.bar, display_id=True)  # type: ignore[no-untyped-call]
+        return progress
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.max = max(total, 1)
+        self.bar.value = done
+
+    def close(self) -> None:
+        self.bar.close()
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)  # type: ignore[no-untyped-call]
+            self._handle = None
+
+    def __repr__(self) -> str:
+        return f"NotebookProgress({self.bar.value}/{self.bar.max})"
+
+
+class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """Edit a template against captured requests and see the event, or the error and its line,
+    as you type. The save button stores the template on the webhook (or creates it)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        webhook: str | Webhook | None = None,
+        *,
+        template: str | None = None,
+        requests: Sequence[HookRequest | StoredRequest] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.webhook = workspace.get_webhook(webhook) if isinstance(webhook, str) else webhook
+        self.name = name or (self.webhook.name if self.webhook else "draft")
+        if requests is None:
+            requests = workspace.captured(self.webhook.id)[-50:] if self.webhook else []
+        self.requests = _as_requests(requests) or [(HookRequest.fake(method="POST"), None)]
+        self.outcome: Outcome | None = None
+        self.editor = widgets.Textarea(
+            value=template
+            if template is not None
+            else (self.webhook.template if self.webhook else ""),
+            continuous_update=True,
+            layout=widgets.Layout(width="100%", height="14em"),
+        )
+        self.picker = widgets.Dropdown(
+            options=[(_request_label(r, s), i) for i, (r, s) in enumerate(self.requests)],
+            value=len(self.requests) - 1,
+            description="request",
+            layout=_WIDE,
+        )
+        self.result = widgets.HTML()
+        self.findings = widgets.HTML()
+        self.save_button = widgets.Button(description="Save", icon="save")
+        self.status = widgets.HTML()
+        self.editor.observe(self._changed, names="value")
+        self.picker.observe(self._changed, names="value")
+        self.save_button.on_click(lambda _button: self.save())
+        super().__init__(
+            [self.editor, self.picker, self.result, self.findings,
+             widgets.HBox([self.save_button, self.status])]
+        )  # fmt: skip
+        self.render()
+
+    @property
+    def request(self) -> HookRequest:
+        index: int = self.picker.value
+        return self.requests[index][0]
+
+    def _changed(self, _change: Any) -> None:
+        self.render()
+
+    def render(self) -> Outcome:
+        """Render the chosen request through the text being edited; show and return the outcome."""
+        from hooklab.history.lint import check_template
+        from hooklab.history.replay import draft_webhook
+
+        text = self.editor.value
+        hook = (
+            replace(self.webhook, template=text)
+            if self.webhook
+            else draft_webhook(text, name=self.name)
+        )
+        outcome = render_events(
+            hook, self.request, clock=self.workspace.clock, new_id=self.workspace.new_id
+        )
+        self.outcome = outcome
+        if outcome.failed:
+            self.result.value = (
+                f"<pre style='{_ERROR}'>{escape(outcome.error or '')}"
+                f"{escape(_error_line(text, outcome.error or ''))}</pre>"
+            )
+        else:
+            shown = [event.model_dump(mode="json") for event in outcome.events]
+            self.result.value = (
+                f"<pre>{escape(pretty_json(shown[0] if len(shown) == 1 else shown))}</pre>"
+            )
+        found = check_template(text)
+        self.findings.value = (
+            "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in found) + "</ul>" if found else ""
+        )
+        return outcome
+
+    def save(self) -> Webhook | None:
+        """Store the template: update the webhook (its slug stays), or create it."""
+        text = self.editor.value
+        try:
+            if self.webhook is not None:
+                self.webhook = self.workspace.update_webhook(self.webhook.id, template=text)
+            else:
+                self.webhook = self.workspace.create_webhook(self.name, text)
+        except (TemplateError, ValueError) as exc:
+            self.status.value = f"<span style='{_ERROR}'>not saved: {escape(str(exc))}</span>"
+            return None
+        self.status.value = f"saved {escape(self.webhook.name)}"
+        return self.webhook
+
+    def __repr__(self) -> str:
+        outcome = self.outcome
+        if outcome is None:
+            state = "not rendered"
+        elif outcome.failed:
+            state = f"error: {outcome.error}"
+        else:
+            state = f"event {outcome.events[0].event!r}"
+        where = f"request {self.picker.value + 1} of {len(self.requests)}"
+        return f"TemplateEditor(webhook={self.name!r}, {where}, {state})"
+
+
+def _error_line(template: str, error: str) -> str:
+    """The template line an error names, quoted under the error, when it names one."""
+    if not error.startswith("line "):
+        return ""
+    number = error[5:].split(":", 1)[0]
+    lines = template.splitlines()
+    if number.isdigit() and 0 < int(number) <= len(lines):
+        return f"\n  {number} | {lines[int(number) - 1]}"
+    return ""
+
+
+class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """The latest events, newest first, updated by the receiver as requests arrive.
+
+    >>> EventFeed(webhook="models")  # doctest: +SKIP
+
+    With neither a workspace nor a receiver, it follows the receiver the magics started.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        receiver: Any = None,
+        *,
+        webhook: str | Webhook | None = None,
+        limit: int = 20,
+    ) -> None:
+        if workspace is None and receiver is None:
+            from hooklab.notebook.sending import local_receiver
+
+            receiver = local_receiver()
+            workspace = receiver.workspace if receiver is not None else None
+        if isinstance(webhook, str) and workspace is not None:
+            webhook = workspace.get_webhook(webhook)
+        self.webhook_id = webhook.id if isinstance(webhook, Webhook) else webhook
+        self.limit = limit
+        self.rows: list[dict[str, Any]] = []
+        self.received = 0
+        self.failed = 0
+        self.receiver = receiver
+        self.header = widgets.HTML()
+        self.table = widgets.HTML()
+        super().__init__([self.header, self.table])
+        if workspace is not None:
+            self._load(workspace)
+        self._refresh()
+        if receiver is not None:
+            receiver.add_listener(self.on_outcome)
+
+    def _load(self, workspace: Workspace) -> None:
+        frame = workspace.events(self.webhook_id).tail(self.limit)
+        for record in frame.to_dict("records"):
+            self._add(record["received"], record["event"], record["resource.id"], record["error"])
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Receiver callback: add the outcome's events (only widget state changes here)."""
+        if outcome.status == 404 or (self.webhook_id and outcome.webhook_id != self.webhook_id):
+            return
+        for event in outcome.events:
+            self._add(event.received, event.event, event.resource.id, outcome.error)
+        self._refresh()
+
+    def _add(self, received: Any, event: str, resource: str, error: Any) -> None:
+        reason = error if isinstance(error, str) else None  # a frame's gap is NaN, not None
+        self.received += 1
+        self.failed += reason is not None
+        # Stored times are UTC; seconds are what a person scanning a feed needs.
+        row = {"received": f"{received:%Y-%m-%d %H:%M:%S}", "event": event, "resource": resource}
+        self.rows.insert(0, {**row, "error": reason})
+        del self.rows[self.limit :]
+
+    def _refresh(self) -> None:
+        self.header.value = f"<b>{self.received} events</b>, {self.failed} failed"
+        self.table.value = table(
+            ("received", "event", "resource", "error"), (list(r.values()) for r in self.rows)
+        )
+
+    def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.remove_listener(self.on_outcome)
+            self.receiver = None
+        super().close()
+
+    def __repr__(self) -> str:
+        latest = f", latest {self.rows[0]['event']!r}" if self.rows else ""
+        return f"EventFeed({self.received} events, {self.failed} failed{latest})"
+
+
+class RequestInspector(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """Pick a captured request and see it whole: headers, body, status, and what it rendered."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        webhook: str | None = None,
+        *,
+        limit: int = 200,
+    ) -> None:
+        self.workspace = workspace
+        self.webhook = webhook
+        self.limit = limit
+        self.records: list[StoredRequest] = []
+        self.picker = widgets.Dropdown(description="request", layout=_WIDE)
+        self.view = widgets.HTML()
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.picker.observe(lambda _change: self._show(), names="value")
+        self.refresh_button.on_click(lambda _button: self.refresh())
+        super().__init__([widgets.HBox([self.picker, self.refresh_button]), self.view])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the captured requests; the newest is selected."""
+        self.records = self.workspace.captured(self.webhook)[-self.limit :]
+        self.picker.options = [
+            (_request_label(r.request, r.status), i) for i, r in enumerate(self.records)
+        ]
+        self.picker.value = len(self.records) - 1 if self.records else None
+        self._show()
+
+    @property
+    def record(self) -> StoredRequest | None:
+        index = self.picker.value
+        return self.records[index] if index is not None and self.records else None
+
+    def _show(self) -> None:
+        record = self.record
+        if record is None:
+            self.view.value = "<i>no captured requests yet</i>"
+            return
+        request = record.request
+        target = request.path + (f"?{request.query}" if request.query else "")
+        outcome = f"<b>{record.status}</b>"
+        if record.error:
+            outcome += f" <span style='{_ERROR}'>{escape(record.error)}</span>"
+        rendered = (
+            f"<details><summary>rendered</summary><pre>{escape(record.rendered)}</pre></details>"
+            if record.rendered
+            else ""
+        )
+        self.view.value = (
+            f"<p><code>{escape(request.method)} {escape(target)}</code> from "
+            f"{escape(request.client)} at {escape(str(request.received))}: {outcome}</p>"
+            f"{table(('header', 'value'), request.visible_headers.to_dict().items())}"
+            f"<pre>{escape(_body_text(request))}</pre>{rendered}"
+        )
+
+    def __repr__(self) -> str:
+        record = self.record
+        shown = f", showing {record.request.method} {record.request.id}" if record else ""
+        return f"RequestInspector({len(self.records)} requests{shown})"
+
+
+def _body_text(request: HookRequest) -> str:
+    """The body as people read it: indented when it is JSON, as text otherwise."""
+    try:
+        value = parse_body(request.content_type, request.body)
+    except ValueError:
+        return request.body_text()
+    return value if isinstance(value, str) else pretty_json(value)

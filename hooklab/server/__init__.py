@@ -1,0 +1,1 @@
+"""The HTTP side: the receiver, the management API and `hooklab serve`."""

@@ -1,0 +1,309 @@
+"""The management API: Prefect Cloud's webhook routes and JSON, plus service accounts (SPEC 10).
+
+Served under `<base>/api` and `<base>/api/accounts/<account>/workspaces/<workspace>`, so tools
+written for Prefect Cloud work when pointed at hooklab. Callers send the admin key as
+`Authorization: Bearer <key>`. Errors are JSON as FastAPI writes them: `{"detail": "..."}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from tornado.web import RequestHandler
+
+from hooklab.core import keys
+from hooklab.core.events import describe_validation_error
+from hooklab.core.signatures import UnknownPreset
+from hooklab.core.templates import TemplateError
+from hooklab.workspace import EnforcementError, ServiceAccountNotFound, WebhookNotFound
+
+if TYPE_CHECKING:
+    from hooklab.server.receiver import Receiver
+
+ADMIN_KEY_FILE = "admin_key"
+PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
+
+
+def admin_key(home: Path) -> str:
+    """`$HOOKLAB_ADMIN_KEY` if set, else the key in `<home>/admin_key` (made 0600 if absent)."""
+    from_env = os.environ.get("HOOKLAB_ADMIN_KEY", "").strip()
+    if from_env:
+        return from_env
+    path = Path(home) / ADMIN_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = "hlak_" + secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+# Request bodies. Unknown fields are refused, as Prefect's action models do.
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class WebhookCreate(_Body):
+    name: str
+    template: str
+    description: str = ""
+    enabled: bool = True
+    service_account_id: str | None = None
+
+
+class WebhookReplace(_Body):
+    name: str
+    template: str
+    description: str = ""
+
+
+class WebhookPatch(_Body):
+    name: str | None = None
+    description: str | None = None
+    template: str | None = None
+    enabled: bool | None = None
+    service_account_id: str | None = None
+    # hooklab extension: signature verification (SPEC 9); the secret is never shown back.
+    signature_preset: str | None = None
+    signature_secret: str | None = None
+
+
+class WebhookFilter(_Body):
+    model_config = ConfigDict(extra="ignore")
+    limit: int | None = None
+    offset: int = 0
+
+
+class ServiceAccountCreate(_Body):
+    name: str
+
+
+class EnforcementSetting(_Body):
+    enabled: bool
+
+
+class ApiHandler(RequestHandler):
+    """Shared by every route: the admin key, the workspace in the path, JSON in and out."""
+
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+    def initialize(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.workspace = receiver.workspace
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+    def prepare(self) -> None:
+        presented = keys.parse_bearer(self.request.headers.get("Authorization"))
+        if presented is None or not hmac.compare_digest(
+            presented.encode(), self.receiver.admin_key.encode()
+        ):
+            raise ApiError(401, "Missing or invalid admin key: send 'Authorization: Bearer <key>'")
+        account, workspace = self.path_args[0], self.path_args[1]
+        if account is not None and (
+            account != self.workspace.account_id or workspace != self.workspace.workspace_id
+        ):
+            raise ApiError(404, "Workspace not found")
+        self.path_args = self.path_args[2:]
+
+    def body(self, model: type[_Body]) -> Any:
+        raw = self.request.body or b"{}"
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(422, f"The body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ApiError(422, "The body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(422, describe_validation_error(exc)) from None
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.finish()
+
+    def webhook_json(self, hook: Any) -> dict[str, Any]:
+        return hook.to_api(self.workspace.account_id, self.workspace.workspace_id)  # type: ignore[no-any-return]
+
+    def webhook(self, webhook_id: str) -> Any:
+        """The webhook with this id (ids only: names and slugs are not API keys)."""
+        hook = self.workspace.store.webhook_by("id", webhook_id)
+        if hook is None:
+            raise WebhookNotFound(webhook_id)
+        return hook
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, detail = _status_and_detail(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"detail": detail}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, _EXPECTED):
+            return  # an answer for the caller, not a server error
+        super().log_exception(typ, value, tb)
+
+
+_EXPECTED = (
+    ApiError,
+    WebhookNotFound,
+    ServiceAccountNotFound,
+    TemplateError,
+    EnforcementError,
+    UnknownPreset,
+    ValueError,
+)
+
+
+def _status_and_detail(exc: BaseException | None, status_code: int) -> tuple[int, str]:
+    if isinstance(exc, ApiError):
+        return exc.status, exc.detail
+    if isinstance(exc, (WebhookNotFound, ServiceAccountNotFound)):
+        return 404, str(exc)
+    if isinstance(exc, TemplateError):
+        return 422, f"Invalid template: {exc}"
+    if isinstance(exc, (EnforcementError, UnknownPreset, ValueError)):
+        return 422, str(exc)
+    if status_code == 405:
+        return 405, "Method Not Allowed"
+    return status_code, "Internal Server Error" if status_code >= 500 else "Error"
+
+
+class WebhooksHandler(ApiHandler):
+    def post(self) -> None:
+        data = self.body(WebhookCreate)
+        hook = self.workspace.create_webhook(
+            data.name,
+            data.template,
+            data.description,
+            enabled=data.enabled,
+            service_account_id=data.service_account_id,
+        )
+        self.reply(self.webhook_json(hook), 201)
+
+
+class WebhookFilterHandler(ApiHandler):
+    def post(self) -> None:
+        data = self.body(WebhookFilter)
+        hooks = self.workspace.list_webhooks()[data.offset :]
+        if data.limit is not None:
+            hooks = hooks[: data.limit]
+        self.reply([self.webhook_json(hook) for hook in hooks])
+
+
+class WebhookHandler(ApiHandler):
+    def get(self, webhook_id: str) -> None:
+        self.reply(self.webhook_json(self.webhook(webhook_id)))
+
+    def put(self, webhook_id: str) -> None:
+        data = self.body(WebhookReplace)
+        hook = self.webhook(webhook_id)
+        self.workspace.update_webhook(
+            hook.id, name=data.name, description=data.description, template=data.template
+        )
+        self.no_content()
+
+    def patch(self, webhook_id: str) -> None:
+        data = self.body(WebhookPatch)
+        hook = self.webhook(webhook_id)
+        changes = data.model_dump(exclude_unset=True)
+        if "enabled" in changes and changes["enabled"] is None:
+            raise ApiError(422, "enabled: Input should be a valid boolean")
+        self.workspace.update_webhook(hook.id, **changes)
+        self.no_content()
+
+    def delete(self, webhook_id: str) -> None:
+        self.workspace.delete_webhook(self.webhook(webhook_id).id)
+        self.no_content()
+
+
+class RotateHandler(ApiHandler):
+    def post(self, webhook_id: str) -> None:
+        hook = self.workspace.rotate_webhook(self.webhook(webhook_id).id)
+        self.reply(self.webhook_json(hook))
+
+
+class ServiceAccountsHandler(ApiHandler):
+    def post(self) -> None:
+        data = self.body(ServiceAccountCreate)
+        account, key = self.workspace.create_service_account(data.name)
+        self.reply({**account.to_api(), "api_key": key}, 201)
+
+    def get(self) -> None:
+        self.reply([account.to_api() for account in self.workspace.list_service_accounts()])
+
+
+class ServiceAccountHandler(ApiHandler):
+    def get(self, account_id: str) -> None:
+        self.reply(self._account(account_id).to_api())
+
+    def delete(self, account_id: str) -> None:
+        self.workspace.delete_service_account(self._account(account_id).id)
+        self.no_content()
+
+    def _account(self, account_id: str) -> Any:
+        for account in self.workspace.list_service_accounts():
+            if account.id == account_id:
+                return account
+        raise ServiceAccountNotFound(account_id)
+
+
+class EnforcementHandler(ApiHandler):
+    def get(self) -> None:
+        self.reply({"enabled": self.workspace.enforcement})
+
+    def put(self) -> None:
+        data = self.body(EnforcementSetting)
+        disabled = self.workspace.set_enforcement(data.enabled)
+        self.reply({"enabled": data.enabled, "disabled_webhooks": disabled})
+
+
+class ApiNotFound(ApiHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        raise ApiError(404, "Not Found")
+
+
+def api_routes(receiver: Receiver) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """The management API's rules for the receiver's Tornado application."""
+    routes: list[tuple[str, type[ApiHandler]]] = [
+        (r"/webhooks/?", WebhooksHandler),
+        (r"/webhooks/filter/?", WebhookFilterHandler),
+        (r"/webhooks/([^/]+)/rotate/?", RotateHandler),
+        (r"/webhooks/([^/]+)/?", WebhookHandler),
+        (r"/service_accounts/?", ServiceAccountsHandler),
+        (r"/service_accounts/([^/]+)/?", ServiceAccountHandler),
+        (r"/settings/enforcement/?", EnforcementHandler),
+        (r"(?:/.*)?", ApiNotFound),
+    ]
+    return [(PREFIX + path, handler, {"receiver": receiver}) for path, handler in routes]

@@ -1,0 +1,477 @@
+"""The receiver: a Tornado app on the running event loop serving `/hooks/<slug>` and the API.
+
+Inside a Jupyter kernel it serves on the kernel's own loop (no thread, no `IOLoop.start()`):
+
+>>> receiver = Receiver(workspace).start()          # doctest: +SKIP
+>>> receiver.webhook_url(hook)                      # doctest: +SKIP
+'http://127.0.0.1:54321/hooks/AERylZ_uewzpDx-8fcweHQ'
+
+Each request becomes a `HookRequest`, goes through `Workspace.process`, and is answered only
+after it and its outcome are committed (SPEC 2). Commits of concurrent requests are grouped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
+from tornado.iostream import StreamClosedError
+from tornado.web import Application, RequestHandler
+
+from hooklab.core.pipeline import Outcome
+from hooklab.core.request import HookRequest
+from hooklab.core.webhooks import Webhook
+from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
+from hooklab.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 1_500_000
+Listener = Callable[[Outcome], object]
+
+
+class ReceiverError(RuntimeError):
+    """The receiver cannot start: the port is taken, or there is no running event loop."""
+
+
+class Receiver:
+    """Serves a workspace's webhooks and management API over HTTP on the running loop."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
+        admin_key: str | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.host = host
+        self.requested_port = port
+        self.verbose = verbose
+        self.max_body = max_body
+        self._admin_key = admin_key
+        self.port: int | None = None
+        self._server: HTTPServer | None = None
+        self._listeners: list[Listener] = []
+        self.in_progress: set[HookDelegate] = set()
+        self._closing: asyncio.Future[None] | None = None
+        self._checked_this_turn = False
+        self._checkpoints: BackgroundCheckpoint | None = None
+        self._checkpoint_timer: PeriodicCallback | None = None
+        self.commits = GroupCommit(workspace.record, on_written=self._written)
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"<hooklab Receiver {state} for {self.workspace.path}>"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a trailing slash."""
+        if self.port is None:
+            raise ReceiverError("The receiver is not running: call .start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def webhook_url(self, hook_or_slug: Webhook | str) -> str:
+        slug = hook_or_slug.slug if isinstance(hook_or_slug, Webhook) else hook_or_slug
+        return f"{self.url}/hooks/{slug}"
+
+    @property
+    def admin_key(self) -> str:
+        """The key the management API asks for; kept under the workspace's home."""
+        if self._admin_key is None:
+            from hooklab.server.api import admin_key
+
+            self._admin_key = admin_key(workspace_home(self.workspace))
+        return self._admin_key
+
+    def start(self) -> Receiver:
+        """Bind and serve on the event loop that is already running. Idempotent."""
+        if self._server is not None:
+            return self
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise ReceiverError(
+                "Receiver.start() needs a running event loop: call it from a notebook cell "
+                "or async code, or run `hooklab serve`"
+            ) from None
+        try:
+            # The stdlib closes the socket when binding fails (tornado's bind_sockets leaks it).
+            listener = socket.create_server(
+                (self.host, self.requested_port), family=_family(self.host), backlog=1024
+            )
+        except OSError as exc:
+            where = f"{self.host}:{self.requested_port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise ReceiverError(f"Cannot listen on {where}: address already in use") from None
+            raise ReceiverError(f"Cannot listen on {where}: {exc.strerror or exc}") from None
+        listener.setblocking(False)
+        sockets = [listener]
+        server = HTTPServer(
+            ReceiverRouter(self, self.application()),
+            # Bodies are streamed and counted by the hook handler, which keeps at most
+            # `max_body` bytes; this only stops a sender that never ends its chunked body.
+            max_body_size=max(self.max_body * 64, 100_000_000),
+        )
+        if self.workspace.path != ":memory:":
+            self._checkpoints = BackgroundCheckpoint(self.workspace.store)
+            self._checkpoint_timer = PeriodicCallback(self._checkpoints.start, 5000)
+            self._checkpoint_timer.start()
+        server.add_sockets(sockets)
+        self._server = server
+        self.port = int(sockets[0].getsockname()[1])
+        return self
+
+    def _written(self, count: int) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.written(count)
+
+    def application(self) -> Application:
+        from hooklab.server.api import api_routes
+
+        return Application(
+            api_routes(self),
+            default_handler_class=QuietNotFound,
+            compress_response=False,
+            # One log line per request would cost more than the request under load.
+            log_function=_no_access_log,
+        )
+
+    def stop(self) -> None:
+        """Stop listening, write what is pending, and close open connections. Idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        self.commits.flush()
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.stop()
+            self._checkpoint_timer = None
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        # Requests already committed still get their answer before the connections close.
+        self._closing = asyncio.ensure_future(_close_after_answers(self, server))
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop, and wait until the requests in progress are answered (for `hooklab serve`)."""
+        server = self._server
+        self.stop()
+        if server is not None:
+            await _close_after_answers(self, server, timeout)
+
+    def first_in_this_turn(self) -> bool:
+        """True once per turn of the event loop: when to look for other processes' changes."""
+        if self._checked_this_turn:
+            return False
+        self._checked_this_turn = True
+        asyncio.get_running_loop().call_soon(self._new_turn)
+        return True
+
+    def _new_turn(self) -> None:
+        self._checked_this_turn = False
+
+    # Listeners
+
+    def add_listener(self, callback: Listener) -> None:
+        """Call `callback(outcome)` on the loop after each request is committed (404s too)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def notify(self, outcome: Outcome) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(outcome)
+            except Exception:
+                log.exception("A hooklab receiver listener failed; it is ignored")
+
+
+def _no_access_log(handler: RequestHandler) -> None:
+    pass
+
+
+def workspace_home(workspace: Workspace) -> Path:
+    """The hooklab home of a workspace: the folder of its database file."""
+    from hooklab.workspace import default_home
+
+    if workspace.path == ":memory:":
+        return default_home()
+    return Path(workspace.path).resolve().parent
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+async def _close_after_answers(
+    receiver: Receiver, server: HTTPServer, timeout: float = 2.0
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while receiver.in_progress and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    await server.close_all_connections()
+
+
+class QuietHandler(RequestHandler):
+    """Never a traceback or an HTML page: errors are a status with an empty body."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish()
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+
+class QuietNotFound(QuietHandler):
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.finish()
+
+
+class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
+    """`/hooks/<slug>` to a lean message delegate (the hot path); everything else to the app."""
+
+    def __init__(self, receiver: Receiver, app: Application) -> None:
+        self.receiver = receiver
+        self.app = app
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        return _Dispatch(self, server_conn, request_conn)
+
+
+class _Dispatch(httputil.HTTPMessageDelegate):
+    """Chooses the delegate of one request from its start line. A hook request never becomes
+    a Tornado `HTTPServerRequest` (which parses more than a hook needs); one without a Host
+    header goes the app's way, to get Tornado's own 400."""
+
+    def __init__(
+        self, router: ReceiverRouter, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> None:
+        self.router = router
+        self.server_conn = server_conn
+        self.request_conn = request_conn
+        self.delegate: httputil.HTTPMessageDelegate | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        path, _, query = start_line.path.partition("?")
+        match = _HOOK_PATH.fullmatch(path)
+        if match is None or ("Host" not in headers and start_line.version != "HTTP/1.0"):
+            self.delegate = self.router.app.start_request(self.server_conn, self.request_conn)
+        else:
+            self.delegate = HookDelegate(
+                self.router.receiver, start_line.method, path, query, headers,
+                self.request_conn, match.group(1),
+            )  # fmt: skip
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self.delegate is not None
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        assert self.delegate is not None
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
+
+
+_HOOK_PATH = re.compile(r"/hooks/([^/]+)/?")
+_HOOK_METHODS = frozenset({"GET", "HEAD", "DELETE", "POST", "PUT", "PATCH"})
+
+
+class HookDelegate(httputil.HTTPMessageDelegate):
+    """One request to `/hooks/<slug>`: bytes in, a status out; the Workspace does the rest.
+
+    A Tornado `RequestHandler` would cost about as much per request as the whole pipeline, so
+    this talks to the HTTP connection directly. Bodies are counted as they stream in and at most
+    `max_body` bytes are kept.
+    """
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        method: str,
+        path: str,
+        query: str,
+        headers: httputil.HTTPHeaders,
+        connection: httputil.HTTPConnection,
+        slug: str,
+    ) -> None:
+        self.receiver = receiver
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.connection = connection
+        self.slug = slug
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.answered = False
+        self.outcome: Outcome | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        self.receiver.in_progress.add(self)
+        if self.method not in _HOOK_METHODS:
+            self.reply(405, "")
+            return
+        declared = headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.receiver.max_body:
+            # Answer at once: the body is never read, and the connection closes after the answer.
+            self.too_large = True
+            self.answer()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.too_large:
+            return
+        self.size += len(chunk)
+        if self.size > self.receiver.max_body:
+            self.too_large = True
+            self.chunks.clear()
+        else:
+            self.chunks.append(chunk)
+
+    def finish(self) -> None:
+        if not self.answered:
+            self.answer()
+
+    def on_connection_close(self) -> None:
+        self.receiver.in_progress.discard(self)
+
+    def answer(self) -> None:
+        self.answered = True
+        receiver = self.receiver
+        workspace = receiver.workspace
+        try:
+            request = HookRequest(
+                method=self.method,
+                path=self.path,
+                query=self.query,
+                headers=tuple(self.headers.get_all()),
+                body=b"" if self.too_large else b"".join(self.chunks),
+                received=workspace.clock(),
+                client=_remote_ip(self.connection),
+                # Time-ordered ids keep the store's indexes appending at one end.
+                id=str(workspace.new_id()),
+            )
+            body_error = (
+                f"Request body is larger than the limit of {receiver.max_body} bytes"
+                if self.too_large
+                else None
+            )
+            outcome = workspace.process(
+                self.slug,
+                request,
+                body_error=body_error,
+                check_other_writers=receiver.first_in_this_turn(),
+            )
+        except Exception:
+            log.exception("hooklab could not process a request to /hooks/%s", self.slug)
+            self.reply(500, "")
+            return
+        self.outcome = outcome
+        if outcome.status == 404:
+            self.done(None)
+            return
+        receiver.commits.commit_then(outcome, self.done)
+
+    def done(self, error: Exception | None) -> None:
+        """Answer once the outcome is durable; a write that failed is a 500, never a 204."""
+        if error is not None:
+            self.reply(500, "")
+            return
+        outcome = self.outcome
+        assert outcome is not None  # set by answer() before anything is committed
+        status = outcome.status
+        if (
+            self.too_large
+            and outcome.error is not None
+            and outcome.error.startswith("Request body is larger than the limit")
+        ):
+            status = 413
+        text = outcome.error if self.receiver.verbose and outcome.error else ""
+        self.reply(status, text)
+        self.receiver.notify(outcome)
+
+    def reply(self, status: int, text: str) -> None:
+        headers = httputil.HTTPHeaders({"Date": _http_date()})
+        body = b""
+        if status != 204:
+            body = (text + "\n").encode() if text else b""
+            headers["Content-Length"] = str(len(body))
+            if body:
+                headers["Content-Type"] = "text/plain; charset=utf-8"
+        if self.method == "HEAD":
+            body = b""
+        start_line = _START_LINES.get(status) or httputil.ResponseStartLine(
+            "HTTP/1.1", status, HTTPStatus(status).phrase
+        )
+        try:
+            self.connection.write_headers(start_line, headers, body or None)
+            self.connection.finish()
+        except StreamClosedError:
+            pass  # the sender left; what it sent is stored all the same
+        finally:
+            self.receiver.in_progress.discard(self)
+
+
+def _remote_ip(connection: httputil.HTTPConnection) -> str:
+    """The sender's address, as Tornado's `HTTPServerRequest.remote_ip` would give it."""
+    return getattr(getattr(connection, "context", None), "remote_ip", None) or ""
+
+
+# The answers a hook gives, made once (a status line is an immutable tuple).
+_START_LINES = {
+    status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
+    for status in (204, 400, 401, 404, 405, 413, 500)
+}
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]

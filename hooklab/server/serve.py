@@ -1,0 +1,122 @@
+"""`hooklab serve`: the receiver as a standalone process, stopped cleanly by SIGINT or SIGTERM.
+
+python -m hooklab.server --home ./demo --port 0
+hooklab serving at http://127.0.0.1:40123
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from hooklab.server.api import admin_key
+from hooklab.server.receiver import DEFAULT_MAX_BODY, Receiver, ReceiverError
+from hooklab.workspace import Workspace, default_home
+
+__all__ = ["DEFAULT_PORT", "admin_key", "main", "parser", "serve"]
+
+DEFAULT_PORT = 8765
+DATABASE = "hooklab.db"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hooklab serve",
+        description="Serve the webhooks and the management API of a hooklab home over HTTP.",
+        epilog="Example: hooklab serve --home ./demo --port 8765",
+    )
+    p.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="folder holding hooklab.db and the admin key (default: $HOOKLAB_HOME or ~/.hooklab)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"0 picks a free port (default: {DEFAULT_PORT})",
+    )
+    p.add_argument(
+        "--verbose", action="store_true", help="put the error text in the body of 400 answers"
+    )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help=f"largest request body accepted (default: {DEFAULT_MAX_BODY})",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGINT or SIGTERM; returns the exit status."""
+    args = parser().parse_args(argv)
+    home = (args.home or default_home()).expanduser()
+    if args.max_body <= 0:
+        print("hooklab: --max-body must be a positive number of bytes", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(
+            serve(
+                home, host=args.host, port=args.port, verbose=args.verbose, max_body=args.max_body
+            )
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        return 130
+
+
+async def serve(
+    home: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    verbose: bool = False,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> int:
+    """Serve `home` until a stop signal; every acknowledged request is stored before exit."""
+    workspace = Workspace(home / DATABASE)
+    receiver = Receiver(
+        workspace,
+        host=host,
+        port=port,
+        verbose=verbose,
+        max_body=max_body,
+        admin_key=admin_key(home),
+    )
+    try:
+        receiver.start()
+    except ReceiverError as exc:
+        print(f"hooklab: {exc}", file=sys.stderr)
+        workspace.close()
+        return 1
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    print(f"hooklab serving at {receiver.url}", flush=True)
+    print(
+        f"management API at {receiver.url}/api/accounts/{workspace.account_id}"
+        f"/workspaces/{workspace.workspace_id} (admin key: `hooklab admin-key`)",
+        flush=True,
+    )
+    try:
+        await stopping.wait()
+    finally:
+        await receiver.shutdown()
+        workspace.close()
+    commits = receiver.commits
+    print(
+        f"hooklab stopped: {commits.written} requests stored in {commits.batches} transactions",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

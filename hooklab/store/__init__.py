@@ -1,0 +1,1 @@
+"""The SQLite store: schema, migrations, group commit and the DataFrame readout."""

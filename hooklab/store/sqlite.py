@@ -1,0 +1,492 @@
+"""The SQLite store: the connection, the migrations applied, and every query hooklab runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hooklab.core.events import ReceivedEvent
+from hooklab.core.pipeline import Outcome
+from hooklab.core.request import HookRequest
+from hooklab.core.times import iso, parse_iso, utcnow
+from hooklab.core.webhooks import Webhook
+from hooklab.store.migrations import MIGRATIONS, statements
+
+WEBHOOK_COLUMNS = (
+    "id, name, description, template, enabled, service_account_id, slug, created, updated, "
+    "signature_preset, signature_secret"
+)
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    id: str
+    name: str
+    created: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created": iso(self.created)}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request and what it produced, ready to be written in the same transaction."""
+
+    request: HookRequest
+    outcome: Outcome
+
+
+class Store:
+    """One SQLite file in WAL mode. Safe to share between the event loop and a writer thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives the process being killed.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, script in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in statements(script):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+
+    def data_version(self) -> int:
+        """SQLite's data_version: it moves when another connection commits a change."""
+        return int(self._query("PRAGMA data_version")[0][0])
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file now, on a short-lived connection of its own, so
+        that a background thread can do it while this connection goes on writing."""
+        if self.path == ":memory:":
+            return
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
+
+    def set_autocheckpoint(self, pages: int) -> None:
+        """Checkpoint on commit once the WAL holds `pages` pages (SQLite's default: 1000);
+        0 leaves checkpoints to `checkpoint`."""
+        self._query(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
+
+    # Webhooks
+
+    def insert_webhook(self, hook: Webhook) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _webhook_row(hook),
+            )
+
+    def save_webhook(self, hook: Webhook) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE webhooks SET name=?, description=?, template=?, enabled=?, "
+                "service_account_id=?, slug=?, created=?, updated=?, signature_preset=?, "
+                "signature_secret=? WHERE id=?",
+                (*_webhook_row(hook)[1:], hook.id),
+            )
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount > 0
+
+    def webhook_by(self, column: str, value: str) -> Webhook | None:
+        if column not in {"id", "slug", "name"}:  # the name goes into SQL: never user text
+            raise ValueError(f"Webhooks cannot be looked up by {column!r}")
+        rows = self._query(
+            f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE {column}=? ORDER BY created LIMIT 1",
+            (value,),
+        )
+        return _webhook(rows[0]) if rows else None
+
+    def webhooks(self) -> list[Webhook]:
+        rows = self._query(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created, name")
+        return [_webhook(row) for row in rows]
+
+    # Service accounts and settings
+
+    def insert_service_account(self, account: ServiceAccount, key_hash: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO service_accounts VALUES (?,?,?,?)",
+                (account.id, account.name, key_hash, iso(account.created)),
+            )
+
+    def service_accounts(self) -> list[ServiceAccount]:
+        rows = self._query("SELECT id, name, created FROM service_accounts ORDER BY created")
+        return [ServiceAccount(r[0], r[1], parse_iso(r[2])) for r in rows]
+
+    def service_account_key_hash(self, account_id: str) -> str | None:
+        rows = self._query("SELECT key_hash FROM service_accounts WHERE id=?", (account_id,))
+        return str(rows[0][0]) if rows else None
+
+    def delete_service_account(self, account_id: str) -> list[str]:
+        """Delete an account and, as Prefect does, its webhooks; returns their ids."""
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM webhooks WHERE service_account_id=?", (account_id,)
+                )
+            ]
+            db.execute("DELETE FROM webhooks WHERE service_account_id=?", (account_id,))
+            gone = db.execute("DELETE FROM service_accounts WHERE id=?", (account_id,)).rowcount
+        if not gone:
+            raise KeyError(account_id)
+        return ids
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM settings WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO settings VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def disable_webhooks_without_account(self, now: datetime) -> int:
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE webhooks SET enabled=0, updated=? "
+                "WHERE service_account_id IS NULL AND enabled=1",
+                (iso(now),),
+            ).rowcount
+
+    # Requests and events
+
+    def record(self, items: Iterable[Recorded]) -> int:
+        """Write requests and their outcomes, all in one transaction; returns how many."""
+        request_rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        for item in items:
+            request_rows.append(_request_row(item.request, item.outcome))
+            event_rows.extend(
+                _event_row(item.request.id, item.outcome, e) for e in item.outcome.events
+            )
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO requests (id, webhook_id, method, path, query, headers, body, "
+                "received, client, status, error, rendered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                request_rows,
+            )
+            db.executemany(
+                "INSERT INTO events (id, request_id, webhook_id, event, occurred, received, "
+                "resource, related, payload, follows, failed, error) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                event_rows,
+            )
+        return len(request_rows)
+
+    def event_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        failed: bool | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Stored events, oldest first, as column names and raw rows."""
+        sql, params = _event_query(webhook_id, event, since, until, failed, limit)
+        return list(EVENT_COLUMNS), self._query(sql, params)
+
+    def iter_event_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        failed: bool | None = None,
+        batch: int = 10_000,
+    ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Like `event_rows`, but the rows are read `batch` at a time as they are iterated, on a
+        connection of their own (one snapshot), so a million never sit in memory at once."""
+        sql, params = _event_query(webhook_id, event, since, until, failed, None)
+        # The file this connection has open, by its absolute path: the working directory may
+        # have changed since (`%cd` in a notebook). None for an in-memory database, which
+        # another connection would not see.
+        location = self._query("PRAGMA database_list")[0][2]
+        if not location:
+            return list(EVENT_COLUMNS), iter(self._query(sql, params))
+        return list(EVENT_COLUMNS), _read_lazily(location, sql, params, batch)
+
+    def request_rows(
+        self,
+        *,
+        webhook_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[HookRequest]:
+        """Stored requests, oldest first, as `HookRequest`s ready to replay."""
+        rows = self.request_records(
+            webhook_id=webhook_id, since=since, until=until, ids=ids, limit=limit
+        )
+        return [record.request for record in rows]
+
+    def request_records(
+        self,
+        *,
+        webhook_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredRequest]:
+        where, params = _filters(webhook_id, since, until)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        sql = (
+            "SELECT id, webhook_id, method, path, query, headers, body, received, client, status, "
+            f"error, rendered FROM requests{_where(where)} ORDER BY seq"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_stored_request(row) for row in self._query(sql, params)]
+
+    def has_request(self, request_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM requests WHERE id=?", (request_id,)))
+
+    def count(self, table: str) -> int:
+        if table not in {"requests", "events", "webhooks", "service_accounts"}:
+            raise ValueError(f"No table {table!r} to count")
+        return int(self._query(f"SELECT count(*) FROM {table}")[0][0])
+
+
+EVENT_COLUMNS = (
+    "id", "occurred", "received", "event", "resource", "related", "payload",
+    "follows", "webhook_id", "request_id", "failed", "error",
+)  # fmt: skip
+
+
+def _event_query(
+    webhook_id: str | None,
+    event: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    failed: bool | None,
+    limit: int | None,
+) -> tuple[str, list[Any]]:
+    where, params = _filters(webhook_id, since, until)
+    if event is not None:
+        where.append("event=?")
+        params.append(event)
+    if failed is not None:
+        where.append("failed=?")
+        params.append(int(failed))
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(where)} ORDER BY seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+def _read_lazily(
+    path: str, sql: str, params: Sequence[Any], batch: int
+) -> Iterator[tuple[Any, ...]]:
+    reader = sqlite3.connect(path)
+    try:
+        cursor = reader.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        reader.close()
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A stored request with the status and error it got."""
+
+    request: HookRequest
+    webhook_id: str | None
+    status: int
+    error: str | None
+    rendered: str | None
+
+
+def _filters(
+    webhook_id: str | None, since: datetime | None, until: datetime | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if webhook_id is not None:
+        where.append("webhook_id=?")
+        params.append(webhook_id)
+    if since is not None:
+        where.append("received>=?")
+        params.append(iso(since))
+    if until is not None:
+        where.append("received<?")
+        params.append(iso(until))
+    return where, params
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _webhook_row(hook: Webhook) -> tuple[Any, ...]:
+    return (
+        hook.id,
+        hook.name,
+        hook.description,
+        hook.template,
+        int(hook.enabled),
+        hook.service_account_id,
+        hook.slug,
+        iso(hook.created),
+        iso(hook.updated),
+        hook.signature_preset,
+        hook.signature_secret,
+    )
+
+
+def _webhook(row: Sequence[Any]) -> Webhook:
+    return Webhook(
+        id=row[0],
+        name=row[1],
+        description=row[2],
+        template=row[3],
+        enabled=bool(row[4]),
+        service_account_id=row[5],
+        slug=row[6],
+        created=parse_iso(row[7]),
+        updated=parse_iso(row[8]),
+        signature_preset=row[9],
+        signature_secret=row[10],
+    )
+
+
+def _request_row(request: HookRequest, outcome: Outcome) -> tuple[Any, ...]:
+    clean = request.without_secrets()
+    return (
+        clean.id,
+        outcome.webhook_id,
+        clean.method,
+        clean.path,
+        clean.query,
+        _dumps_ascii(clean.headers),
+        clean.body,
+        _iso(clean.received),
+        clean.client,
+        outcome.status,
+        outcome.error,
+        outcome.rendered,
+    )
+
+
+def _stored_request(row: Sequence[Any]) -> StoredRequest:
+    request = HookRequest(
+        id=row[0],
+        method=row[2],
+        path=row[3],
+        query=row[4],
+        headers=tuple((str(k), str(v)) for k, v in json.loads(row[5])),
+        body=bytes(row[6]),
+        received=parse_iso(row[7]),
+        client=row[8],
+    )
+    return StoredRequest(request, row[1], int(row[9]), row[10], row[11])
+
+
+def _encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
+    """`json.JSONEncoder(ensure_ascii=..., default=str).encode`, without building the C encoder
+    again for every value (which `encode` does): three values a request are written this way.
+    The values come from `json.loads` and the request parser, so they hold no cycles to check."""
+    reference = json.JSONEncoder(ensure_ascii=ensure_ascii, default=str)
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # a Python without the C accelerator
+        return reference.encode
+    escape = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    chunks = make_encoder(None, str, escape, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return str(escape(value))
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_dumps = _encoder(ensure_ascii=False)
+_dumps_ascii = _encoder(ensure_ascii=True)  # what `json.dumps` gives, for the request headers
+
+
+def _iso(moment: datetime) -> str:
+    """`iso`, quicker for the UTC times nearly every request and event carries."""
+    if moment.tzinfo is timezone.utc:
+        return moment.isoformat(timespec="microseconds")
+    return iso(moment)
+
+
+def _event_row(request_id: str, outcome: Outcome, event: ReceivedEvent) -> tuple[Any, ...]:
+    failed = outcome.failed
+    return (
+        str(event.id),
+        request_id,
+        outcome.webhook_id,
+        event.event,
+        _iso(event.occurred),
+        _iso(event.received),
+        _dumps(event.resource.root),
+        _dumps([r.root for r in event.related]),
+        _dumps(event.payload),
+        str(event.follows) if event.follows else None,
+        int(failed),
+        outcome.error if failed else None,
+    )

@@ -1,0 +1,133 @@
+"""The compatibility check and template lint of SPEC 9, and fields missing from requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
+from hooklab.core.request import HookRequest
+from hooklab.history.lint import Finding, check_template, missing_fields, referenced_fields
+
+
+def messages(template: str) -> list[str]:
+    return [str(finding) for finding in check_template(template)]
+
+
+def test_the_seed_template_is_clean() -> None:
+    assert check_template(SEED) == []
+
+
+def test_query_is_flagged_as_an_extension_with_its_line() -> None:
+    template = '{\n "event": "{{ query.kind }}",\n "resource": {"prefect.resource.id": "x"}\n}'
+    [finding] = check_template(template)
+    assert finding.extension and finding.line == 2
+    assert "query" in finding.message and "Prefect Cloud" in finding.message
+
+
+def test_bare_body_is_a_python_repr_not_json() -> None:
+    template = '{"event": "e", "resource": {"prefect.resource.id": "x"}, "payload": {{ body }}}'
+    [finding] = check_template(template)
+    assert "Python repr" in finding.message and "{{ body|tojson }}" in finding.message
+    assert not finding.extension
+
+
+def test_tojson_inside_quotes_is_flagged() -> None:
+    template = '{\n"event": "e",\n"resource": {"prefect.resource.id": "{{ body.id|tojson }}"}\n}'
+    [finding] = check_template(template)
+    assert finding.line == 3 and "inside quotes" in finding.message
+
+
+def test_tojson_outside_quotes_is_fine() -> None:
+    template = '{"event": "e", "resource": {"prefect.resource.id": {{ body.id|tojson }}}}'
+    assert check_template(template) == []
+
+
+def test_unquoted_labels_are_flagged_expressions_and_literals() -> None:
+    template = """{
+  "event": "e",
+  "resource": {"prefect.resource.id": "x", "count": {{ body.count }}},
+  "related": [{"prefect.resource.id": "y", "prefect.resource.role": "r", "size": 5}],
+  "payload": {"count": {{ body.count }}, "flag": true}
+}"""
+    found = check_template(template)
+    assert [(f.line, "count" in f.message or "size" in f.message) for f in found] == [
+        (3, True),
+        (4, True),
+    ]
+    assert all("labels must be strings" in f.message for f in found)
+
+
+def test_undefined_variable_renders_empty_and_is_named() -> None:
+    [finding] = check_template('{"event": "{{ evnt }}", "resource": {"prefect.resource.id": "x"}}')
+    assert "'evnt' is not defined" in finding.message
+
+
+def test_a_syntax_error_is_one_error_finding_with_its_line() -> None:
+    [finding] = check_template('{\n"event": "{{ body.x "\n}')
+    assert finding.level == "error" and finding.line == 2
+
+
+def test_findings_print_as_one_line() -> None:
+    finding = Finding("warning", 4, "something", extension=True)
+    assert str(finding) == "warning: line 4: something [hooklab extension]"
+
+
+def test_referenced_fields_cover_attributes_items_and_headers() -> None:
+    template = (
+        '{"event": "{{ headers["X-GitHub-Event"] }}", "resource": {"prefect.resource.id": '
+        '"{{ body.repository.full_name }}-{{ body["sender"].login }}-{{ body.items[0] }}"}}'
+    )
+    assert referenced_fields(template) == [
+        ("headers", ("X-GitHub-Event",)),
+        ("body", ("repository", "full_name")),
+        ("body", ("sender", "login")),
+        ("body", ("items", 0)),
+    ]
+
+
+def test_missing_fields_names_the_requests_that_lack_them() -> None:
+    complete = HookRequest.fake(method="POST", form={"model": "m1", "friendly_name": "M1"})
+    partial = HookRequest.fake(method="POST", form={"model": "m2"})
+    broken = HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")
+    frame = missing_fields(SEED, [complete, partial, broken])
+    assert frame[["request_id", "field"]].values.tolist() == [
+        [partial.id, "body.friendly_name"],
+        [broken.id, "body"],
+    ]
+    assert "Invalid JSON body" in frame["error"].iloc[1]
+
+
+def test_header_lookups_ignore_case() -> None:
+    request = HookRequest.fake(method="POST", headers={"x-github-event": "push"}, json={})
+    template = (
+        '{"event": "{{ headers["X-GitHub-Event"] }}", "resource": {"prefect.resource.id": "x"}}'
+    )
+    assert missing_fields(template, [request]).empty
+
+
+def test_missing_fields_on_the_github_corpus(shared: Path) -> None:
+    corpus = shared / "corpus" / "github"
+    if not corpus.is_dir():
+        pytest.skip("the GitHub corpus is absent")
+    requests = [
+        HookRequest.fake(
+            method="POST",
+            headers={"X-GitHub-Event": path.parent.name},
+            json=json.loads(path.read_text()),
+        )
+        for path in sorted(corpus.glob("*/*.json"))
+    ]
+    template = (
+        '{"event": "github.{{ headers["X-GitHub-Event"] }}", "resource": '
+        '{"prefect.resource.id": "github.repo.{{ body.repository.full_name }}"}}'
+    )
+    frame = missing_fields(template, requests)
+    missing = set(frame["request_id"])
+    # Events about a repository carry it; organisation-level ones do not.
+    by_event = {r.id: r.all_headers["X-GitHub-Event"] for r in requests}
+    assert "push" not in {by_event[i] for i in missing}
+    assert {"organization", "membership"} <= {by_event[i] for i in missing}
+    assert set(frame["field"]) == {"body.repository.full_name"}

@@ -1,0 +1,280 @@
+"""Replay gives exactly the events the receiver's pipeline gives; diff compares two replays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hooklab
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
+from hooklab.core.pipeline import render_events
+from hooklab.core.request import HookRequest
+from hooklab.core.templates import TemplateError
+from hooklab.history.replay import diff, draft_webhook, replay
+from hooklab.notebook.deterministic import deterministic
+
+RENAMED = SEED.replace("product.models.", "models.")
+
+
+def post(model: str, name: str = "Name") -> HookRequest:
+    return HookRequest.fake(method="POST", form={"model": model, "friendly_name": name})
+
+
+def json_post(body: object) -> HookRequest:
+    return HookRequest.fake(method="POST", json=body)
+
+
+def event(
+    extra: str = "", *, name: str = '"x"', resource: str = '{"prefect.resource.id": "r"}'
+) -> str:
+    return f'{{"event": {name}, "resource": {resource}{extra}}}'
+
+
+JSON_TYPE = {"Content-Type": "application/json"}
+OWNER = '{"prefect.resource.id": "o", "prefect.resource.role": "owner", "x": "y"}'
+
+# Templates and requests that take every lane: the plain-event fast lane, and each reason to
+# leave it (own ids and times, numbers as labels, bad JSON, lists, oversize names, ...).
+CASES: list[tuple[str, HookRequest]] = [
+    (SEED, post("a")),
+    (SEED, post("b", 'ünï "quoted" \\ name')),
+    (SEED, HookRequest.fake(method="POST", headers=JSON_TYPE, body="{")),
+    (event(resource='{"prefect.resource.id": "r", "n": {{ body.n }}}'), json_post({"n": 3})),
+    (event(', "payload": {"k": [1, {"a": null}]}'), post("c")),
+    (event(', "payload": 5'), post("c")),
+    (event(', "occurred": "2024-05-01T12:00:00+02:00"'), post("c")),
+    (event(', "id": "9b8a5d3e-0000-4000-8000-000000000000"'), post("c")),
+    (event(', "follows": null, "extra": 1'), post("c")),
+    (event(resource='{"prefect.resource.id": ""}'), post("c")),
+    (event(resource="{}"), post("c")),
+    (event(f', "related": [{OWNER}]'), post("c")),
+    (event(', "related": [{"prefect.resource.id": "o"}]'), post("c")),
+    (event(', "related": []'), post("c")),
+    (event(', "related": null'), post("c")),
+    (event(name='"' + "e" * 1025 + '"'), post("c")),
+    (event(name="5"), post("c")),
+    ("[" + event() + "]", post("c")),
+    (
+        event(
+            name='"{{ body.missing.deeper }}"',
+            resource='{"prefect.resource.id": "{{ headers["content-type"] }}"}',
+        ),
+        post("c"),
+    ),
+    (
+        event(
+            name='"{{ body.get("model") }}"',
+            resource='{"prefect.resource.id": "{{ body.model|upper }}"}',
+        ),
+        post("c"),
+    ),
+    (
+        event(name='"{{ body[0] }}"', resource='{"prefect.resource.id": "{{ query.q }}"}'),
+        json_post(["first"]),
+    ),
+    (event(resource='{"prefect.resource.id": "{{ body.x.y }}"}'), json_post({"x": {"y": "deep"}})),
+    (
+        event(resource='{"prefect.resource.id": "{{ body }}"}'),
+        HookRequest.fake(method="POST", body="plain text"),
+    ),
+    (
+        event(name='"{{ method }}"', resource='{"prefect.resource.id": "{{ body.__class__ }}"}'),
+        post("c"),
+    ),
+    (event(name='"{{ "%s" % body.model }}"'), post("c")),
+    # Values pydantic cannot write: a lone surrogate, and nesting past its depth limit.
+    (event(), HookRequest.fake(method="POST", headers=JSON_TYPE, body='{"a": "\\ud800"}')),
+    (event(', "payload": {"a": ' + "[" * 300 + "]" * 300 + "}"), post("c")),
+]
+
+
+@pytest.mark.parametrize(("template", "request_"), CASES)
+def test_replay_gives_the_pipeline_outcome_exactly(template: str, request_: HookRequest) -> None:
+    hook = draft_webhook(template, "4f1c6b0e-0000-4000-8000-00000000abcd", "cases")
+    clock, new_id = deterministic(seed=1)
+    expected = render_events(hook, request_, clock=clock, new_id=new_id)
+    clock, new_id = deterministic(seed=1)
+    (got,) = replay([request_], hook, clock=clock, new_id=new_id).outcomes
+    assert got == expected
+    assert [e.model_dump() for e in got.events] == [e.model_dump() for e in expected.events]
+
+
+def test_replaying_stored_requests_through_the_same_webhook_gives_the_same_events(
+    ws: hooklab.Workspace,
+) -> None:
+    hook = ws.create_webhook("models", SEED)
+    for i in range(5):
+        ws.receive(hook.slug, post(f"m{i}", f"Model {i}"))
+    ws.receive(
+        hook.slug,
+        HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{"),
+    )
+    original = ws.events()
+    result = replay(ws.captured(), hook, workspace=ws)
+    assert diff(original, result).frame.empty
+    same = ["event", "resource.id", "resource.name", "resource.producing-team", "related.webhook",
+            "webhook_id", "webhook_name", "request_id", "received", "failed", "error"]  # fmt: skip
+    assert result.frame[same].equals(original[same])
+    assert result.frame["payload"].tolist() == original["payload"].tolist()
+    assert result.frame["related"].tolist() == original["related"].tolist()
+
+
+def test_replay_returns_events_and_failures_and_leaves_history_alone(ws: hooklab.Workspace) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("a"))
+    ws.receive(hook.slug, json_post({"model": 1}))
+    broken = '{"event": "x", "resource": {"prefect.resource.id": {{ body.model }}}}'
+    result = replay(ws.captured(), broken, workspace=ws)
+    assert len(result) == 2
+    assert result.events["resource.id"].tolist() == ["1"] or result.events.empty
+    assert len(result.failures) >= 1 and result.failures["error"].notna().all()
+    assert result.summary().startswith("2 requests replayed")
+    assert ws.store.count("requests") == 2 and len(ws.events()) == 2
+
+
+def test_a_template_keeps_each_request_with_its_own_webhook(ws: hooklab.Workspace) -> None:
+    first = ws.create_webhook("first", SEED)
+    second = ws.create_webhook("second", SEED)
+    ws.receive(first.slug, post("a"))
+    ws.receive(second.slug, post("b"))
+    result = replay(ws.captured(), RENAMED, workspace=ws)
+    assert result.events["webhook_name"].tolist() == ["first", "second"]
+    assert result.events["related.webhook"].tolist() == [first.resource_id, second.resource_id]
+
+
+def test_save_stores_the_replay_as_new_requests(ws: hooklab.Workspace) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("a"))
+    result = replay(ws.captured(), RENAMED, workspace=ws, save=True)
+    events = ws.events()
+    assert events["resource.id"].tolist() == ["product.models.a", "models.a"]
+    assert events.loc[1, "request_id"] != events.loc[0, "request_id"]
+    assert result.events.loc[0, "request_id"] == events.loc[0, "request_id"]
+    with pytest.raises(ValueError, match="needs the workspace"):
+        replay([post("a")], SEED, save=True)
+
+
+def test_replay_accepts_a_requests_frame(ws: hooklab.Workspace) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(
+        hook.slug,
+        HookRequest.fake(method="POST", body=b"model=\xff", headers={"Content-Type": "text/plain"}),
+    )
+    ws.receive(hook.slug, post("a"))
+    frame = ws.requests()
+    with_store = replay(frame, SEED, workspace=ws)
+    assert with_store.frame["webhook_name"].tolist() == ["models", "models"]
+    # Without the workspace the frame's text is all there is; the form request is whole.
+    alone = replay(frame.iloc[[1]], SEED)
+    assert alone.events["resource.id"].tolist() == ["product.models.a"]
+    with pytest.raises(ValueError, match="requests frame"):
+        replay(ws.events(), SEED)
+
+
+def test_a_broken_template_fails_at_once_with_its_line() -> None:
+    with pytest.raises(TemplateError, match="line 2"):
+        replay([post("a")], '{\n"event": "{{ body.x "\n}')
+
+
+def test_progress_callback_reports_to_the_end() -> None:
+    seen: list[tuple[int, int]] = []
+    replay([post(str(i)) for i in range(250)], SEED, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (250, 250) and len(seen) <= 251
+    assert all(total == 250 for _, total in seen)
+
+
+def test_seeded_replays_are_identical() -> None:
+    requests = [post(str(i)) for i in range(3)]
+    runs = []
+    for _ in range(2):
+        clock, new_id = deterministic(seed=5)
+        runs.append(replay(requests, SEED, clock=clock, new_id=new_id).frame)
+    assert runs[0].equals(runs[1])
+
+
+def test_diff_names_added_dropped_and_changed_fields() -> None:
+    requests = [post("a", "A"), post("b", "B"), post("c", "C")]
+    old = replay(requests, SEED)
+    new_template = SEED.replace('"producing-team": "Data Science"', '"producing-team": "ML"')
+    new_template = new_template.replace(
+        "{{ body.model }}", "{{ body.model }}{% if body.model == 'c' %}{{ oops }}{% endif %}"
+    )
+    new = replay(requests, new_template)
+    changes = diff(old, new)
+    assert set(changes.frame["change"]) == {"changed"}
+    team = changes.frame[changes.frame["field"] == "resource.producing-team"]
+    assert team[["old", "new"]].values.tolist() == [["Data Science", "ML"]] * 3
+    assert "3 requests compared: 0 unchanged" in changes.summary()
+
+    fewer = replay(requests[:2], SEED)
+    dropped = diff(old, fewer).frame
+    assert dropped[["request_id", "change"]].values.tolist() == [[requests[2].id, "dropped"]]
+    added = diff(fewer, old).frame
+    assert added["change"].tolist() == ["added"]
+    assert "<table>" in changes._repr_html_() and "changed" in repr(changes)
+
+
+def test_diff_of_a_failure_shows_the_error_appearing() -> None:
+    requests = [post("a")]
+    old = replay(requests, SEED)
+    new = replay(requests, SEED.replace('"model-update"', "model-update"))
+    fields = dict(zip(diff(old, new).frame["field"], diff(old, new).frame["new"], strict=True))
+    assert fields["event"] == "prefect-cloud.webhook.failed"
+    assert fields["error"].startswith("Template output is not valid JSON")
+
+
+def test_replay_html_shows_summary_failures_and_events() -> None:
+    result = replay(
+        [post("a"), json_post([1])],
+        '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}',
+    )
+    html = result._repr_html_()
+    assert "2 requests replayed" in html and "Failures" in html and "Events" in html
+
+
+def github_requests(shared: Path) -> list[HookRequest]:
+    corpus = shared / "corpus" / "github"
+    if not corpus.is_dir():
+        pytest.skip("the GitHub corpus is absent")
+    return [
+        HookRequest.fake(
+            method="POST",
+            headers={"X-GitHub-Event": path.parent.name, "X-GitHub-Delivery": path.parent.name},
+            json=json.loads(path.read_text()),
+        )
+        for path in sorted(corpus.glob("*/*.json"))
+    ]
+
+
+GITHUB = """{
+  "event": "github.{{ headers['X-GitHub-Event'] }}{{ ('.' ~ body.action) if body.action }}",
+  "resource": {
+    "prefect.resource.id": "github.repo.{{ body.repository.full_name }}",
+    "prefect.resource.name": "{{ body.repository.name }}"
+  },
+  "payload": {"sender": {{ body.sender.login|tojson }}}
+}"""
+
+
+def test_replay_and_diff_on_the_github_corpus(shared: Path) -> None:
+    requests = github_requests(shared)
+    clock, new_id = deterministic()
+    old = replay(requests, GITHUB, clock=clock, new_id=new_id)
+    # The same requests through the receiver's own pipeline give the same outcomes.
+    clock, new_id = deterministic()
+    hook = draft_webhook(GITHUB)
+    assert old.outcomes == [render_events(hook, r, clock=clock, new_id=new_id) for r in requests]
+    assert len(old.events) > 40
+    assert set(old.events["event"]) >= {"github.push", "github.issues.pinned"}
+
+    by_org = GITHUB.replace(
+        "github.repo.{{ body.repository.full_name }}",
+        "github.org.{{ body.organization.login or body.sender.login }}",
+    )
+    new = replay(requests, by_org)
+    changes = diff(old, new)
+    changed = changes.frame[changes.frame["field"] == "resource.id"]
+    assert len(changed) == len(old.events)
+    assert changed["new"].str.startswith("github.org.").all()

@@ -1,0 +1,56 @@
+"""Deterministic mode: the same seed gives the same ids and times, run after run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import hooklab
+from hooklab.core.request import HookRequest
+from hooklab.notebook.deterministic import DEFAULT_START, FixedClock, SeededIds, deterministic
+
+TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "r.{{ body.n }}"}}'
+
+
+def run_once(tmp_path_file: str) -> list[tuple[str, str, str]]:
+    clock, new_id = deterministic(seed=7)
+    ws = hooklab.Workspace(tmp_path_file, clock=clock, new_id=new_id)
+    hook = ws.create_webhook("det", TEMPLATE)
+    for n in range(3):
+        ws.receive(hook.slug, HookRequest.fake(method="POST", form={"n": str(n)}, id=f"req-{n}"))
+    frame = ws.events()
+    ws.close()
+    return list(
+        zip(frame["id"], frame["occurred"].astype(str), frame["related.webhook"], strict=True)
+    )
+
+
+def test_two_runs_give_identical_events(tmp_path) -> None:
+    assert run_once(str(tmp_path / "a.db")) == run_once(str(tmp_path / "b.db"))
+
+
+def test_different_seeds_give_different_ids() -> None:
+    assert SeededIds(1)() != SeededIds(2)()
+
+
+def test_seeded_ids_are_valid_version_4_uuids() -> None:
+    ids = SeededIds(0)
+    values = [ids() for _ in range(100)]
+    assert len(set(values)) == 100
+    assert {value.version for value in values} == {4}
+
+
+def test_the_clock_is_fixed_unless_given_a_step() -> None:
+    fixed = FixedClock()
+    assert fixed() == fixed() == DEFAULT_START
+    stepping = FixedClock(datetime(2025, 1, 1), step=timedelta(seconds=2))
+    assert stepping() == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert stepping() == datetime(2025, 1, 1, 0, 0, 2, tzinfo=timezone.utc)
+
+
+def test_webhook_ids_follow_the_seed(tmp_path) -> None:
+    hook_ids = []
+    for name in ("a.db", "b.db"):
+        ws = hooklab.Workspace(tmp_path / name, new_id=SeededIds(3))
+        hook_ids.append(ws.create_webhook("a", TEMPLATE).id)
+        ws.close()
+    assert hook_ids[0] == hook_ids[1]

@@ -1,0 +1,164 @@
+"""The magics in a real IPython shell: %load_ext, %%webhook, the %hooklab subcommands, %config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import hooklab
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
+from hooklab.core.request import HookRequest
+from hooklab.notebook.magics import HooklabMagics, curl_command, moment
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "hooklab")
+    ip.run_line_magic("config", f"HooklabMagics.home = {str(tmp_path)!r}")
+    yield ip
+    ip.run_line_magic("unload_ext", "hooklab")
+    for magics in list(ip.configurables):
+        if isinstance(magics, HooklabMagics):
+            magics._new_workspace(None)
+            ip.configurables.remove(magics)
+    InteractiveShell.clear_instance()
+
+
+def magics_of(ip: InteractiveShell) -> HooklabMagics:
+    return next(m for m in ip.configurables if isinstance(m, HooklabMagics))
+
+
+def test_load_ext_starts_nothing(shell: InteractiveShell, tmp_path: Path) -> None:
+    magics = magics_of(shell)
+    assert magics.receiver is None and magics._workspace is None
+    assert not (tmp_path / "hooklab.db").exists()
+
+
+def test_webhook_cell_creates_then_updates_and_keeps_the_slug(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell_magic("webhook", "models --description 'Model updates'", SEED)
+    out = capsys.readouterr().out
+    # No loop runs in a terminal shell, so the receiver waits; the webhook exists all the same.
+    assert "receiver not started" in out
+    first = magics_of(shell).workspace.get_webhook("models")
+    assert first.description == "Model updates" and first.template == SEED.rstrip("\n")
+
+    shell.run_cell_magic("webhook", "models", SEED.replace("model-update", "model-changed"))
+    second = magics_of(shell).workspace.get_webhook("models")
+    assert second.slug == first.slug and "model-changed" in second.template
+    assert second.description == "Model updates"
+
+
+def test_webhook_cell_with_a_broken_template_says_where(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"'broken' not saved: line 2: Template syntax error"):
+        shell.run_cell_magic("webhook", "broken", '{\n"event": "{{ body.x "\n}')
+
+
+def test_subcommands_manage_webhooks(shell: InteractiveShell, capsys) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    listing = shell.run_line_magic("hooklab", "ls")
+    assert isinstance(listing, pd.DataFrame) and listing["name"].tolist() == ["models"]
+    hook = shell.run_line_magic("hooklab", "get models")
+    assert isinstance(hook, hooklab.Webhook) and hook.name == "models"
+
+    shell.run_line_magic("hooklab", "toggle models")
+    assert "is now disabled" in capsys.readouterr().out
+    assert not magics_of(shell).workspace.get_webhook("models").enabled
+
+    new_path = shell.run_line_magic("hooklab", "rotate models")
+    assert new_path != hook.path and new_path.startswith("/hooks/")
+
+    shell.run_line_magic("hooklab", "delete models")
+    assert shell.run_line_magic("hooklab", "ls").empty
+    with pytest.raises(UsageError, match="not found"):
+        shell.run_line_magic("hooklab", "get models")
+
+
+def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    shell.run_cell_magic("webhook", "other", SEED.replace("model-update", "other-update"))
+    ws = magics_of(shell).workspace
+    models, other = ws.get_webhook("models"), ws.get_webhook("other")
+    ws.receive(models.slug, HookRequest.fake(method="POST", form={"model": "a"}))
+    ws.receive(other.slug, HookRequest.fake(method="POST", form={"model": "b"}))
+    bad = HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")
+    ws.receive(models.slug, bad)
+
+    everything = shell.run_line_magic("hooklab", "events")
+    assert len(everything) == 3
+    assert shell.run_line_magic("hooklab", "events models")["webhook_name"].unique().tolist() == [
+        "models"
+    ]
+    named = shell.run_line_magic("hooklab", "events --event other-update")
+    assert named["resource.id"].tolist() == ["product.models.b"]
+    assert shell.run_line_magic("hooklab", "events --since 1d").shape[0] == 3
+    assert shell.run_line_magic("hooklab", "events --until 2000-01-01").empty
+    failed = shell.run_line_magic("hooklab", "failures models")
+    assert len(failed) == 1 and failed["failed"].all()
+    requests = shell.run_line_magic("hooklab", "requests other")
+    assert requests["body"].tolist() == ["model=b"]
+    by_event = shell.run_line_magic("hooklab", "requests --event model-update")
+    assert by_event["body"].tolist() == ["model=a"]
+    with pytest.raises(UsageError, match="not a time"):
+        shell.run_line_magic("hooklab", "events --since yesterday")
+
+
+def test_replay_subcommand_uses_a_template_variable(shell: InteractiveShell) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = magics_of(shell).workspace
+    ws.receive(ws.get_webhook("models").slug, HookRequest.fake(method="POST", form={"model": "a"}))
+    shell.user_ns["draft"] = SEED.replace("product.models.", "models.")
+    result = shell.run_line_magic("hooklab", "replay models --template draft")
+    assert result.events["resource.id"].tolist() == ["models.a"]
+    assert len(ws.events()) == 1  # history untouched
+
+
+def test_unknown_subcommand_lists_the_others(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="unknown subcommand 'lsx'") as raised:
+        shell.run_line_magic("hooklab", "lsx")
+    assert "replay" in str(raised.value) and "failures" in str(raised.value)
+    assert "events [NAME]" in repr(shell.run_line_magic("hooklab", "help"))
+
+
+def test_config_goes_through_traitlets(shell: InteractiveShell, tmp_path: Path) -> None:
+    shell.run_line_magic("config", "HooklabMagics.deterministic = True")
+    shell.run_cell_magic("webhook", "models", SEED)
+    first_id = magics_of(shell).workspace.get_webhook("models").id
+    other = tmp_path / "elsewhere"
+    shell.run_line_magic("config", f"HooklabMagics.home = {str(other)!r}")
+    shell.run_cell_magic("webhook", "models", SEED)
+    assert (other / "hooklab.db").exists()
+    # Seeded ids: the same first webhook id in a fresh workspace.
+    assert magics_of(shell).workspace.get_webhook("models").id == first_id
+
+
+def test_curl_command_sends_the_fields_the_template_reads() -> None:
+    hook = hooklab.Workspace(":memory:").create_webhook("m", SEED)
+    command = curl_command(hook, "http://127.0.0.1:1/hooks/x")
+    assert command == (
+        "curl -X POST http://127.0.0.1:1/hooks/x -d model=example -d friendly_name=example"
+    )
+    nested = hook.__class__(**{**hook.__dict__, "template": '{"a": "{{ body.repo.name }}"}'})
+    assert '-d \'{"repo": {"name": "example"}}\'' in curl_command(nested, "http://h/x")
+
+
+def test_moment_reads_iso_and_durations() -> None:
+    assert moment("2024-05-01T12:00").isoformat() == "2024-05-01T12:00:00+00:00"
+    assert (hooklab.core.times.utcnow() - moment("2h")).total_seconds() == pytest.approx(7200, 5)
+
+
+def test_workspace_subcommand_hands_the_python_api_what_the_magics_created(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = shell.run_line_magic("hooklab", "workspace")
+    assert isinstance(ws, hooklab.Workspace)
+    assert ws.path == str(tmp_path / "hooklab.db")
+    assert [hook.name for hook in ws.list_webhooks()] == ["models"]

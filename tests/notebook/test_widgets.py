@@ -1,0 +1,142 @@
+"""Widgets hold state and react: the editor re-renders as the text changes, the feed follows
+the receiver's callbacks, the inspector shows what was captured."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hooklab.core.request import HookRequest
+from hooklab.notebook.sending import send
+from hooklab.notebook.widgets import EventFeed, NotebookProgress, RequestInspector, TemplateEditor
+from hooklab.server.receiver import Receiver
+
+SEED = """{
+  "event": "model-update",
+  "resource": {
+    "prefect.resource.id": "product.models.{{ body.model }}",
+    "prefect.resource.name": "{{ body.friendly_name }}"
+  }
+}"""
+
+
+def post(model: str, name: str = "Name") -> HookRequest:
+    return HookRequest.fake(method="POST", form={"model": model, "friendly_name": name})
+
+
+def test_editor_renders_the_latest_request_and_follows_the_text(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("first"))
+    ws.receive(hook.slug, post("second"))
+    editor = TemplateEditor(ws, "models")
+    assert "product.models.second" in editor.result.value
+    assert repr(editor) == "TemplateEditor(webhook='models', request 2 of 2, event 'model-update')"
+
+    editor.editor.value = SEED.replace("model-update", "model-renamed")
+    assert "model-renamed" in editor.result.value
+
+    editor.picker.value = 0
+    assert "product.models.first" in editor.result.value
+
+
+def test_editor_shows_the_error_and_its_template_line(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("m"))
+    editor = TemplateEditor(ws, hook)
+    editor.editor.value = SEED.replace("{{ body.model }}", "{{ body.model | nosuchfilter }}")
+    assert "line 4" in editor.result.value and "nosuchfilter" in editor.result.value
+    assert "4 |" in editor.result.value  # the template line itself, quoted
+    assert repr(editor).startswith("TemplateEditor(webhook='models', request 1 of 1, error: line 4")
+
+
+def test_editor_save_keeps_the_slug_and_refuses_a_broken_template(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    editor = TemplateEditor(ws, hook)
+    editor.editor.value = SEED.replace("model-update", "model-saved")
+    editor.save_button.click()
+    saved = ws.get_webhook("models")
+    assert "model-saved" in saved.template and saved.slug == hook.slug
+    assert "saved models" in editor.status.value
+
+    editor.editor.value = "{{ oops"
+    editor.save_button.click()
+    assert "not saved" in editor.status.value
+    assert "model-saved" in ws.get_webhook("models").template
+
+
+def test_editor_without_a_webhook_creates_one_on_save(ws) -> None:
+    editor = TemplateEditor(ws, template=SEED, name="fresh", requests=[post("x")])
+    assert "product.models.x" in editor.result.value
+    editor.save()
+    assert ws.get_webhook("fresh").template == SEED
+
+
+def test_editor_lists_lint_findings(ws) -> None:
+    editor = TemplateEditor(ws, template=SEED.replace("{{ body.model }}", "{{ query.m }}"))
+    assert "hooklab extension" in editor.findings.value
+
+
+def test_feed_follows_a_real_receiver_as_requests_arrive(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    other = ws.create_webhook("other", SEED)
+    ws.receive(hook.slug, post("old"))
+
+    async def scenario() -> tuple[EventFeed, Receiver]:
+        receiver = Receiver(ws, admin_key="k").start()
+        feed = EventFeed(ws, receiver, webhook="models")
+        assert feed.received == 1 and feed.rows[0]["resource"] == "product.models.old"
+        await send(receiver.webhook_url(hook), form={"model": "new", "friendly_name": "N"})
+        await send(receiver.webhook_url(other), form={"model": "elsewhere"})
+        await send(receiver.webhook_url(hook), json={"model": 1})
+        await send(receiver.webhook_url("no-such-slug"), form={"model": "lost"})
+        feed.close()
+        await send(receiver.webhook_url(hook), form={"model": "after-close"})
+        await receiver.shutdown()
+        return feed, receiver
+
+    feed, _receiver = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert feed.received == 3 and feed.failed == 0
+    assert feed.rows[0]["resource"] == "product.models.1"
+    assert "product.models.new" in feed.table.value
+    assert "elsewhere" not in feed.table.value and "after-close" not in feed.table.value
+    assert repr(feed) == "EventFeed(3 events, 0 failed, latest 'model-update')"
+
+
+def test_feed_counts_failures(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    feed = EventFeed()
+    bad = HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")
+    feed.on_outcome(ws.receive(hook.slug, bad))
+    assert (feed.received, feed.failed) == (1, 1)
+    assert "Invalid JSON body" in feed.table.value
+
+
+def test_inspector_shows_headers_body_and_status_without_authorization(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("a"))
+    secret = HookRequest.fake(
+        method="POST",
+        headers={"Authorization": "Bearer sekrit", "Content-Type": "application/json"},
+        body='{"model": "b"}',
+    )
+    ws.receive(hook.slug, secret)
+    inspector = RequestInspector(ws, "models")
+    assert len(inspector.records) == 2
+    assert "&quot;model&quot;: &quot;b&quot;" in inspector.view.value
+    assert "204" in inspector.view.value and "sekrit" not in inspector.view.value
+    inspector.picker.value = 0
+    assert "&quot;model&quot;: &quot;a&quot;" in inspector.view.value
+    assert repr(inspector).startswith("RequestInspector(2 requests, showing POST")
+
+
+def test_inspector_of_an_empty_workspace(ws) -> None:
+    inspector = RequestInspector(ws)
+    assert "no captured requests" in inspector.view.value
+    assert repr(inspector) == "RequestInspector(0 requests)"
+
+
+def test_progress_is_silent_outside_a_kernel() -> None:
+    assert NotebookProgress.open(10) is None
+    progress = NotebookProgress(10, "replaying")
+    progress(4, 10)
+    assert progress.bar.value == 4 and repr(progress) == "NotebookProgress(4/10)"
+    progress.close()

@@ -1,0 +1,363 @@
+"""The receiver over real loopback sockets: every status of SPEC 2, rotate, toggle, auth, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from receiver_helpers import STATIC_TEMPLATE, run, send, serving, stored_events
+
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.pipeline import Outcome
+from hooklab.server.receiver import Receiver, ReceiverError
+from hooklab.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace(tmp_path / "hooklab.db")
+    yield workspace
+    workspace.close()
+
+
+def test_a_form_post_through_the_seed_template_is_stored_then_answered_204(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            reply = await send(
+                receiver.webhook_url(hook), "POST", form={"model": "m1", "friendly_name": "Recs"}
+            )
+            assert (reply.status, reply.body) == (204, b"")
+
+    run(scenario())
+    (event,) = stored_events(ws)
+    assert event["event"] == "model-update"
+    assert event["resource"] == {
+        "prefect.resource.id": "product.models.m1",
+        "prefect.resource.name": "Recs",
+        "producing-team": "Data Science",
+    }
+    (stored,) = ws.captured()
+    assert stored.request.body == b"model=m1&friendly_name=Recs"
+    assert stored.request.client == "127.0.0.1"
+    assert stored.status == 204
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+def test_header_only_methods_render_a_static_template(ws: Workspace, method: str) -> None:
+    hook = ws.create_webhook("pinger", STATIC_TEMPLATE)
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            return (await send(receiver.webhook_url(hook) + "?x=1", method)).status
+
+    assert run(scenario()) == 204
+    (stored,) = ws.captured()
+    assert (stored.request.method, stored.request.query) == (method, "x=1")
+    assert stored_events(ws)[0]["resource"]["prefect.resource.id"] == f"pinger.{method}"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+def test_body_methods_pass_the_json_body_to_the_template(ws: Workspace, method: str) -> None:
+    hook = ws.create_webhook(
+        "json",
+        '{"event": "{{ body.kind }}", "resource": {"prefect.resource.id": "r.{{ method }}"}}',
+    )
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            return (await send(receiver.webhook_url(hook), method, json={"kind": "k"})).status
+
+    assert run(scenario()) == 204
+    assert stored_events(ws)[0]["event"] == "k"
+
+
+def test_a_bad_request_is_400_with_an_empty_body_and_a_failure_event(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            reply = await send(
+                receiver.webhook_url(hook),
+                "POST",
+                body="{oops",
+                headers={"Content-Type": "application/json"},
+            )
+            assert (reply.status, reply.body) == (400, b"")
+
+    run(scenario())
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["event"] == "prefect-cloud.webhook.failed"
+    assert failed["error"].startswith("Invalid JSON body")
+    assert ws.captured()[0].request.body == b"{oops"
+
+
+def test_verbose_mode_puts_the_error_text_in_the_400_body(ws: Workspace) -> None:
+    hook = ws.create_webhook("broken", '{"event": "x"}')
+
+    async def scenario() -> bytes:
+        async with serving(ws, verbose=True) as receiver:
+            reply = await send(receiver.webhook_url(hook), "POST", json={})
+            assert reply.status == 400
+            return reply.body
+
+    body = run(scenario()).decode()
+    assert "resource" in body
+    assert "Traceback" not in body
+
+
+def test_an_unknown_slug_is_404_and_records_nothing(ws: Workspace) -> None:
+    seen: list[Outcome] = []
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            receiver.add_listener(seen.append)
+            reply = await send(f"{receiver.url}/hooks/no-such-slug", "POST", json={"a": 1})
+            assert (reply.status, reply.body) == (404, b"")
+            assert (await send(f"{receiver.url}/elsewhere")).status == 404
+
+    run(scenario())
+    assert ws.store.count("requests") == 0
+    assert [outcome.status for outcome in seen] == [404]
+
+
+def test_rotate_makes_the_old_url_answer_404_at_once(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            old_url = receiver.webhook_url(hook)
+            assert (await send(old_url)).status == 204  # the slug is now cached
+            rotated = ws.rotate_webhook(hook.id)
+            assert (await send(old_url)).status == 404
+            assert (await send(receiver.webhook_url(rotated))).status == 204
+
+    run(scenario())
+
+
+def test_rotate_from_another_process_is_seen_at_once(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            old_url = receiver.webhook_url(hook)
+            assert (await send(old_url)).status == 204
+            # Another connection to the same file, as the CLI in another process would use.
+            other = Workspace(ws.path)
+            rotated = other.rotate_webhook(hook.id)
+            other.close()
+            assert (await send(old_url)).status == 404
+            assert (await send(receiver.webhook_url(rotated))).status == 204
+
+    run(scenario())
+
+
+def test_toggle_disables_with_400_then_enables_again(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws, verbose=True) as receiver:
+            url = receiver.webhook_url(hook)
+            ws.toggle_webhook(hook.id)
+            reply = await send(url)
+            assert (reply.status, reply.body) == (400, b"Webhook is disabled\n")
+            ws.toggle_webhook(hook.id)
+            assert (await send(url)).status == 204
+
+    run(scenario())
+    assert [stored.status for stored in ws.captured()] == [400, 204]
+
+
+def test_a_webhook_with_a_service_account_needs_its_bearer_key(ws: Workspace) -> None:
+    account, key = ws.create_service_account("sender")
+    _, other_key = ws.create_service_account("someone else")
+    hook = ws.create_webhook("guarded", STATIC_TEMPLATE, service_account_id=account.id)
+
+    async def scenario() -> list[int]:
+        async with serving(ws, verbose=True) as receiver:
+            url = receiver.webhook_url(hook)
+            statuses = []
+            for headers in ({}, {"Authorization": f"Bearer {other_key}"}):
+                reply = await send(url, "POST", json={}, headers=headers)
+                assert other_key.encode() not in reply.body
+                statuses.append(reply.status)
+            reply = await send(url, "POST", json={}, headers={"Authorization": f"Bearer {key}"})
+            statuses.append(reply.status)
+            return statuses
+
+    assert run(scenario()) == [401, 401, 204]
+    for stored in ws.captured():
+        assert "authorization" not in {name.lower() for name, _ in stored.request.headers}
+    failures = stored_events(ws, failed=True)
+    assert len(failures) == 2
+    assert other_key not in repr(failures)
+    assert key not in repr(stored_events(ws))
+
+
+def test_enforcement_disables_webhooks_without_an_account(ws: Workspace) -> None:
+    open_hook = ws.create_webhook("open", STATIC_TEMPLATE)
+    account, key = ws.create_service_account("sender")
+    guarded = ws.create_webhook("guarded", STATIC_TEMPLATE, service_account_id=account.id)
+
+    async def scenario() -> list[int]:
+        async with serving(ws) as receiver:
+            ws.set_enforcement(True)
+            auth = {"Authorization": f"Bearer {key}"}
+            return [
+                (await send(receiver.webhook_url(open_hook))).status,
+                (await send(receiver.webhook_url(guarded), headers=auth)).status,
+            ]
+
+    assert run(scenario()) == [400, 204]
+
+
+def test_a_body_over_the_limit_is_refused_unread_with_a_failure_event(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    async def scenario() -> list[int]:
+        async with serving(ws, max_body=1000, verbose=True) as receiver:
+            url = receiver.webhook_url(hook)
+            declared = await send(url, "POST", body=b"x" * 5000)
+            assert declared.body == b"Request body is larger than the limit of 1000 bytes\n"
+            chunked = await _chunked_post(receiver, hook.slug, [b"y" * 600] * 4)
+            fits = await send(url, "POST", form={"model": "m", "friendly_name": "f"})
+            return [declared.status, chunked, fits.status]
+
+    assert run(scenario()) == [413, 413, 204]
+    failures = stored_events(ws, failed=True)
+    assert [f["error"] for f in failures] == [
+        "Request body is larger than the limit of 1000 bytes"
+    ] * 2
+    assert [stored.request.body for stored in ws.captured()][:2] == [b"", b""]
+
+
+async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> int:
+    """A POST with `Transfer-Encoding: chunked`, so the size is known only while reading."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+    head = f"POST /hooks/{slug} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    writer.write(head.encode())
+    for chunk in chunks:
+        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
+def test_no_traceback_reaches_a_client(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws, verbose=True) as receiver:
+            reply = await send(receiver.webhook_url(hook), "OPTIONS")
+            assert reply.status == 405
+            assert b"Traceback" not in reply.body
+
+    run(scenario())
+
+
+def test_the_receiver_binds_loopback_picks_a_free_port_and_starts_once(ws: Workspace) -> None:
+    async def scenario() -> None:
+        receiver = Receiver(ws)
+        assert receiver.start() is receiver.start()
+        assert receiver.url == f"http://127.0.0.1:{receiver.port}"
+        assert receiver.port and receiver.port > 0
+        receiver.stop()
+        receiver.stop()
+        assert not receiver.running
+        await asyncio.sleep(0.05)
+
+    run(scenario())
+
+
+def test_a_port_in_use_is_a_clear_error(ws: Workspace) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+
+    async def scenario() -> None:
+        with pytest.raises(ReceiverError, match=f"127.0.0.1:{port}: address already in use"):
+            Receiver(ws, port=port).start()
+
+    try:
+        run(scenario())
+    finally:
+        taken.close()
+
+
+def test_start_outside_a_running_loop_says_what_to_do(ws: Workspace) -> None:
+    with pytest.raises(ReceiverError, match="running event loop"):
+        Receiver(ws).start()
+
+
+def test_listeners_hear_each_outcome_after_it_is_committed(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    heard: list[tuple[int, int]] = []
+
+    def listener(outcome: Outcome) -> None:
+        heard.append((outcome.status, ws.store.count("requests")))
+
+    def broken(outcome: Outcome) -> None:
+        raise RuntimeError("a listener bug")
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            receiver.add_listener(broken)
+            receiver.add_listener(listener)
+            await send(
+                receiver.webhook_url(hook), "POST", form={"model": "a", "friendly_name": "b"}
+            )
+            receiver.remove_listener(listener)
+            await send(
+                receiver.webhook_url(hook), "POST", form={"model": "a", "friendly_name": "b"}
+            )
+
+    run(scenario())
+    assert heard == [(204, 1)]
+
+
+def test_concurrent_requests_are_all_stored_before_their_answers(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    async def scenario() -> list[int]:
+        async with serving(ws) as receiver:
+            url = receiver.webhook_url(hook)
+            replies = await asyncio.gather(
+                *(
+                    send(url, "POST", form={"model": f"m{i}", "friendly_name": "f"})
+                    for i in range(60)
+                )
+            )
+            return [reply.status for reply in replies]
+
+    assert run(scenario()) == [204] * 60
+    stored = {stored.request.body for stored in ws.captured()}
+    assert stored == {f"model=m{i}&friendly_name=f".encode() for i in range(60)}
+
+
+def test_a_hook_keeps_its_query_string_and_a_request_without_host_is_refused(
+    ws: Workspace,
+) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def scenario() -> tuple[int, int]:
+        async with serving(ws) as receiver:
+            with_query = await send(receiver.webhook_url(hook) + "?a=1&b=two", "POST", body=b"")
+            reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+            writer.write(f"POST /hooks/{hook.slug} HTTP/1.1\r\nContent-Length: 0\r\n\r\n".encode())
+            await writer.drain()
+            status_line = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            return with_query.status, int(status_line.split()[1])
+
+    assert run(scenario()) == (204, 400)  # HTTP/1.1 requires Host; Tornado refuses it unread
+    (stored,) = ws.captured()
+    assert (stored.request.path, stored.request.query) == (f"/hooks/{hook.slug}", "a=1&b=two")

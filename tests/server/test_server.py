@@ -1,0 +1,167 @@
+"""`hooklab serve` as a real process: its URL line, clean stops, and no loss under `kill -9`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.workspace import Workspace
+
+ADMIN = "server-test-key"
+
+
+@contextmanager
+def hooklab_serve(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    environment = {**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN, **(env or {})}
+    command = [sys.executable, "-m", "hooklab.server", "--port", "0", *args]
+    if home is not None:
+        command += ["--home", str(home)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line.startswith("hooklab serving at http://127.0.0.1:"), process.stderr.read()  # type: ignore[union-attr]
+        yield process, line.split()[-1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def api_create(base: str, template: str = SEED_TEMPLATE) -> dict[str, str]:
+    request = urllib.request.Request(
+        f"{base}/api/webhooks/",
+        data=json.dumps({"name": "models", "template": template}).encode(),
+        headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)  # type: ignore[no-any-return]
+
+
+def post_form(url: str, body: bytes) -> int:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_its_url_answers_and_stops_cleanly(tmp_path: Path, signum: int) -> None:
+    with hooklab_serve(tmp_path) as (process, base):
+        hook = api_create(base)
+        assert post_form(f"{base}/hooks/{hook['slug']}", b"model=m1&friendly_name=f") == 204
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == 0
+        assert process.stdout is not None and "hooklab stopped" in process.stdout.read()
+    ws = Workspace(tmp_path / "hooklab.db")
+    assert [stored.request.body for stored in ws.captured()] == [b"model=m1&friendly_name=f"]
+    ws.close()
+
+
+def test_hooklab_home_is_the_default_home(tmp_path: Path) -> None:
+    with hooklab_serve(None, env={"HOOKLAB_HOME": str(tmp_path)}) as (process, base):  # type: ignore[arg-type]
+        api_create(base)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert (tmp_path / "hooklab.db").exists()
+
+
+def test_a_port_in_use_exits_with_a_clear_message(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"hooklab: Cannot listen on 127.0.0.1:{port}: address already in use"
+    )
+
+
+async def _load(host: str, port: int, path: str, acked: list[str], stop: asyncio.Event) -> None:
+    """One keep-alive connection sending numbered form POSTs until the server goes away."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while not stop.is_set():
+            request_id = f"r{len(acked)}-{id(writer)}-{os.urandom(4).hex()}"
+            body = f"model={request_id}&friendly_name=load".encode()
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+            status_line = await reader.readline()
+            while (await reader.readline()) not in (b"\r\n", b""):
+                pass
+            if not status_line:
+                return
+            if int(status_line.split()[1]) == 204:
+                acked.append(request_id)
+    except (ConnectionError, IndexError, ValueError):
+        return
+    finally:
+        writer.close()
+        with suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_stop_in_the_middle_of_load_loses_no_acknowledged_request(
+    tmp_path: Path, signum: int
+) -> None:
+    with hooklab_serve(tmp_path) as (process, base):
+        hook = api_create(base)
+        host, port = base.removeprefix("http://").split(":")
+
+        async def scenario() -> list[str]:
+            acked: list[str] = []
+            stop = asyncio.Event()
+            senders = [
+                asyncio.ensure_future(_load(host, int(port), f"/hooks/{hook['slug']}", acked, stop))
+                for _ in range(16)
+            ]
+            while len(acked) < 400:
+                await asyncio.sleep(0.005)
+            process.send_signal(signum)  # mid-load: requests are in flight right now
+            await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
+            return acked
+
+        acked = asyncio.run(scenario())
+        assert process.wait(timeout=10) == (-signal.SIGKILL if signum == signal.SIGKILL else 0)
+    ws = Workspace(tmp_path / "hooklab.db")
+    stored = {stored.request.body.decode() for stored in ws.captured()}
+    ws.close()
+    missing = [rid for rid in acked if f"model={rid}&friendly_name=load" not in stored]
+    assert len(acked) >= 400
+    assert missing == []

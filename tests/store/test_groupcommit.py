@@ -1,0 +1,117 @@
+"""Group commit and background checkpoints, on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.core.pipeline import Outcome
+from hooklab.core.request import HookRequest
+from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
+from hooklab.workspace import Workspace
+
+
+def test_requests_ready_in_one_loop_turn_share_one_transaction(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    writes: list[int] = []
+
+    def write(outcomes: Sequence[Outcome]) -> None:
+        writes.append(len(outcomes))
+        ws.record(outcomes)
+
+    commits = GroupCommit(write)
+
+    async def scenario() -> list[int]:
+        outcomes = [
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            for i in range(5)
+        ]
+        done = [commits.commit(outcome) for outcome in outcomes]
+        assert ws.store.count("requests") == 0  # nothing is acknowledged before the write
+        await asyncio.gather(*done)
+        return [ws.store.count("requests")]
+
+    assert asyncio.run(scenario()) == [5]
+    assert writes == [5]
+    ws.close()
+
+
+def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None:
+    def write(outcomes: Sequence[Outcome]) -> None:
+        raise OSError("disk full")
+
+    commits = GroupCommit(write)
+
+    async def scenario() -> list[str]:
+        done = [commits.commit(Outcome(204)) for _ in range(3)]
+        results = await asyncio.gather(*done, return_exceptions=True)
+        return [str(result) for result in results]
+
+    assert asyncio.run(scenario()) == ["disk full"] * 3
+
+
+def test_checkpoints_move_the_wal_into_the_database_file_off_the_loop(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    checkpoints = BackgroundCheckpoint(ws.store, every=100)
+    size_before = os.path.getsize(ws.path)
+    for start in range(0, 300, 50):
+        ws.record(
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            for i in range(start, start + 50)
+        )
+        checkpoints.written(50)
+    checkpoints.close()
+    assert os.path.getsize(ws.path) > size_before  # the pages reached the database file
+    assert ws.store.count("requests") == 300
+    ws.close()
+
+
+def test_commit_then_calls_back_once_the_batch_is_in_the_file(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    commits = GroupCommit(ws.record)
+    seen: list[tuple[Exception | None, int]] = []
+
+    def committed(error: Exception | None) -> None:
+        seen.append((error, ws.store.count("requests")))
+
+    async def scenario() -> None:
+        for i in range(3):
+            outcome = ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
+            commits.commit_then(outcome, committed)
+        assert seen == []  # nothing is answered before the write
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert seen == [(None, 3)] * 3
+    assert commits.batches == 1
+    ws.close()
+
+
+def test_a_failed_write_is_passed_to_every_callback_and_one_failing_callback_stops_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def write(outcomes: Sequence[Outcome]) -> None:
+        raise OSError("disk full")
+
+    commits = GroupCommit(write)
+    errors: list[str] = []
+
+    def broken(error: Exception | None) -> None:
+        raise RuntimeError("listener bug")
+
+    async def scenario() -> None:
+        commits.commit_then(Outcome(204), broken)
+        commits.commit_then(Outcome(204), lambda error: errors.append(str(error)))
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert errors == ["disk full"]
+    assert "could not answer a stored request" in caplog.text
