@@ -1,7 +1,8 @@
 """hooklab: Prefect Cloud webhooks in Jupyter, and beyond."""
 
 from hooklab.core.events import Event, ReceivedEvent
-from hooklab.core.pipeline import Outcome, render_events
+from hooklab.core.outcome import Outcome
+from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.templates import TemplateError, compile_template
 from hooklab.core.webhooks import Webhook

@@ -11,14 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from hooklab.core import keys, signatures
 from hooklab.core.events import uuid7
-from hooklab.core.pipeline import (
-    DEFAULT_BUDGETS,
-    Budgets,
-    IdSource,
-    Outcome,
-    failure,
-    render_events,
-)
+from hooklab.core.outcome import IdSource, Outcome, Reason, failure, not_found
+from hooklab.core.pipeline import DEFAULT_BUDGETS, Budgets, render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
@@ -267,47 +261,51 @@ class Workspace:
         slug: str,
         request: HookRequest,
         *,
-        body_error: str | None = None,
+        too_large: int | None = None,
         check_other_writers: bool = True,
     ) -> Outcome:
         """Decide what a request to `/hooks/<slug>` produces, without storing anything.
 
-        `body_error` is why the receiver could not take the body (too large): the request then
-        fails after the slug and the credentials are checked. `check_other_writers`: see
+        `too_large`: the receiver did not read a body over this limit; the request then fails
+        after the slug and the credentials are checked. `check_other_writers`: see
         `webhook_by_slug`.
         """
         hook = self.webhook_by_slug(slug, check_other_writers=check_other_writers)
         if hook is None:
-            return Outcome(404, request=request)
+            return not_found(request)
         refused = self.authenticate(hook, request)
+        if refused is None and not hook.enabled:
+            refused = Reason.DISABLED, "Webhook is disabled"
+        if refused is None and too_large is not None:
+            limit = f"Request body is larger than the limit of {too_large} bytes"
+            refused = Reason.TOO_LARGE, limit
         if refused is not None:
-            return failure(hook, request, refused, status=401, clock=self.clock, new_id=self.new_id)
-        if not hook.enabled:
-            disabled = "Webhook is disabled"
-            return failure(hook, request, disabled, clock=self.clock, new_id=self.new_id)
-        if body_error is not None:
-            return failure(hook, request, body_error, clock=self.clock, new_id=self.new_id)
+            reason, error = refused
+            return failure(hook, request, reason, error, clock=self.clock, new_id=self.new_id)
         return render_events(
             hook, request, clock=self.clock, new_id=self.new_id, budgets=self.budgets
         )
 
-    def authenticate(self, hook: Webhook, request: HookRequest) -> str | None:
-        """Why a request may not use this webhook, or None when it may."""
+    def authenticate(self, hook: Webhook, request: HookRequest) -> tuple[Reason, str] | None:
+        """Why a request may not use this webhook (a reason and its text), or None when it may."""
         if hook.service_account_id is not None:
             presented = keys.bearer_token(request)
             expected = self.store.service_account_key_hash(hook.service_account_id)
             if not keys.key_matches(presented, expected):
                 if presented is None:
-                    return "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
-                return "Invalid API key for this webhook's service account"
+                    missing = "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
+                    return Reason.UNAUTHORIZED, missing
+                return Reason.UNAUTHORIZED, "Invalid API key for this webhook's service account"
         if hook.signature_preset is not None:
-            return signatures.verify(
+            refused = signatures.verify(
                 hook.signature_preset,
                 hook.signature_secret or "",
                 request.all_headers,
                 request.body,
                 now=self.clock().timestamp(),
             )
+            if refused is not None:
+                return Reason.BAD_SIGNATURE, refused
         return None
 
     def webhook_by_slug(self, slug: str, *, check_other_writers: bool = True) -> Webhook | None:

@@ -13,6 +13,7 @@ import pytest
 
 import hooklab
 from hooklab import HookRequest
+from hooklab.core.outcome import Reason
 from hooklab.workspace import EnforcementError, ServiceAccountNotFound, default_home
 
 TEMPLATE = """{
@@ -126,7 +127,7 @@ def test_events_frame_has_one_row_per_event_failures_included(
 
 def test_unknown_slug_is_a_404_and_nothing_is_stored(workspace: hooklab.Workspace) -> None:
     outcome = workspace.receive("no-such-slug", post())
-    assert (outcome.status, outcome.events) == (404, ())
+    assert (outcome.status, outcome.events, outcome.reason) == (404, (), Reason.NOT_FOUND)
     assert workspace.store.count("requests") == 0
 
 
@@ -148,6 +149,7 @@ def test_toggle_disables_and_a_disabled_webhook_accepts_nothing(
     assert workspace.toggle_webhook(hook.id).enabled is False
     refused = workspace.receive(hook.slug, post())
     assert (refused.status, refused.error) == (400, "Webhook is disabled")
+    assert refused.reason is Reason.DISABLED
     assert refused.events[0].event == "prefect-cloud.webhook.failed"
     assert workspace.toggle_webhook(hook.id).enabled is True
     assert workspace.receive(hook.slug, post()).status == 204
@@ -231,6 +233,7 @@ def test_a_service_account_key_is_required_and_checked(workspace: hooklab.Worksp
     assert [o.status for o in (missing, wrong, other_scheme, right)] == [401, 401, 401, 204]
     assert missing.error == "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
     assert wrong.error == "Invalid API key for this webhook's service account"
+    assert {missing.reason, wrong.reason, other_scheme.reason} == {Reason.UNAUTHORIZED}
     assert wrong.events[0].event == "prefect-cloud.webhook.failed"
     for outcome in (wrong, other_scheme, right):
         assert key not in outcome.events[0].model_dump_json()
@@ -414,3 +417,19 @@ def test_receive_never_raises_on_random_bodies_and_templates(
     assert workspace.store.count("requests") == 400
     statuses = workspace.requests()["status"].value_counts()
     assert statuses[204] > 20 and statuses[400] > 20  # both paths were really exercised
+
+
+def test_a_bad_signature_is_a_401_with_its_own_reason(workspace: hooklab.Workspace) -> None:
+    from hooklab.core.signatures import sign
+
+    hook = workspace.create_webhook("signed", TEMPLATE)
+    workspace.update_webhook(hook.id, signature_preset="github", signature_secret="s3cret")
+    body = b'{"model": "m1"}'
+    json_type = {"Content-Type": "application/json"}
+    signed = {**json_type, **sign("github", "s3cret", body, timestamp=0)}
+    good = HookRequest.fake(method="POST", body=body, headers=signed)
+    forged_headers = {**json_type, **sign("github", "other", body, timestamp=0)}
+    forged = HookRequest.fake(method="POST", body=body, headers=forged_headers)
+    assert workspace.receive(hook.slug, good).status == 204
+    refused = workspace.receive(hook.slug, forged)
+    assert (refused.status, refused.reason) == (401, Reason.BAD_SIGNATURE)

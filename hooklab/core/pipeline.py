@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +22,7 @@ from hooklab.core.events import (
     uuid7,
     validate_event,
 )
+from hooklab.core.outcome import IdSource, Outcome, Reason, failure
 from hooklab.core.request import BodyError, HookRequest, TemplateContext, template_context
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
@@ -32,9 +32,6 @@ from hooklab.core.templates import (
 )
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
-
-FAILED_EVENT = "prefect-cloud.webhook.failed"
-IdSource = Callable[[], UUID]
 
 
 @dataclass(frozen=True)
@@ -46,27 +43,6 @@ class Budgets:
 
 
 DEFAULT_BUDGETS = Budgets()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one request produced: a status, its events (a failure event on error), and why."""
-
-    status: int
-    events: tuple[ReceivedEvent, ...] = ()
-    error: str | None = None
-    rendered: str | None = None
-    webhook_id: str | None = None
-    request: HookRequest | None = field(default=None, repr=False)
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-    @property
-    def event(self) -> ReceivedEvent | None:
-        """The first event, which for most webhooks is the only one."""
-        return self.events[0] if self.events else None
 
 
 def render_events(
@@ -96,16 +72,47 @@ def render_events(
         events = tuple(
             _complete_numbered(partials, webhook, request, context, rendered, clock, new_id)
         )
-    except (BodyError, TemplateError, EventError, OutputError) as exc:
-        return failure(webhook, request, str(exc), rendered=rendered, clock=clock, new_id=new_id)
-    except Exception as exc:  # a filter or the CloudEvents SDK raising something unforeseen
-        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        return failure(webhook, request, reason, rendered=rendered, clock=clock, new_id=new_id)
+    except Exception as exc:
+        reason, line = _reason_for(exc)
+        return failure(
+            webhook,
+            request,
+            reason,
+            _error_text(exc),
+            line=line,
+            rendered=rendered,
+            clock=clock,
+            new_id=new_id,
+        )
     return Outcome(204, events, rendered=rendered, webhook_id=webhook.id, request=request)
 
 
 class OutputError(ValueError):
     """Rendered text that is not a JSON object."""
+
+
+_REASONS: tuple[tuple[type[Exception], Reason], ...] = (
+    (BodyError, Reason.BAD_BODY),
+    (TemplateError, Reason.RENDER_ERROR),
+    (OutputError, Reason.INVALID_OUTPUT),
+    (EventError, Reason.INVALID_EVENT),
+)
+
+
+def _reason_for(exc: Exception) -> tuple[Reason, int | None]:
+    """The failure reason of an exception raised between the body and the event, and the
+    template line it names. Anything unforeseen comes from a filter or the CloudEvents SDK
+    while rendering."""
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason, getattr(exc, "lineno", None) if reason is Reason.RENDER_ERROR else None
+    return Reason.RENDER_ERROR, None
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, (BodyError, TemplateError, OutputError, EventError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _parse_output(rendered: str, *, allow_list: bool) -> list[dict[str, Any]]:
@@ -305,36 +312,3 @@ def default_payload(context: TemplateContext) -> dict[str, Any]:
     """The payload of an event whose template gave none (SPEC 5.4): what the template saw,
     but for hooklab's `query` extension."""
     return {"method": context.method, "headers": context.headers.to_dict(), "body": context.body}
-
-
-def failure(
-    webhook: Webhook,
-    request: HookRequest,
-    error: str,
-    *,
-    status: int = 400,
-    rendered: str | None = None,
-    clock: Clock = utcnow,
-    new_id: IdSource = uuid7,
-) -> Outcome:
-    """The `prefect-cloud.webhook.failed` outcome for a request that produced no event (SPEC 7)."""
-    reason = " ".join(error.split())
-    event = ReceivedEvent.model_construct(
-        occurred=clock(),
-        event=FAILED_EVENT,
-        resource=Resource.model_construct(
-            {"prefect.resource.id": webhook.resource_id, "prefect.resource.name": webhook.name}
-        ),
-        related=[],
-        payload={
-            "method": request.method.upper(),
-            "headers": request.visible_headers.to_dict(),
-            "body": request.body_text(),
-            "rendered": rendered,
-            "error": reason,
-        },
-        id=new_id(),
-        follows=None,
-        received=request.received,
-    )
-    return Outcome(status, (event,), reason, rendered, webhook.id, request)

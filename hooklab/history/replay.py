@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 from uuid import UUID
 
 from hooklab.core.events import ReceivedEvent, RelatedResource, Resource, uuid7
-from hooklab.core.pipeline import Budgets, IdSource, Outcome, is_plain_event, render_events
+from hooklab.core.outcome import IdSource, Outcome
+from hooklab.core.pipeline import Budgets, is_plain_event, render_events
 from hooklab.core.request import BodyError, HookRequest, template_context
 from hooklab.core.templates import Template, TemplateError, compile_template
 from hooklab.core.times import Clock, utcnow

@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
-from hooklab.core.pipeline import IdSource
+from hooklab.core.outcome import IdSource
 from hooklab.core.times import Clock
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)

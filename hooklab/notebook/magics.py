@@ -85,15 +85,15 @@ class HooklabMagics(Magics, Configurable):
         if self.receiver is not None:
             return self.receiver
         from hooklab.notebook import sending
-        from hooklab.server.receiver import Receiver, ReceiverError
+        from hooklab.server.receiver import NoRunningLoop, Receiver, ReceiverError
 
         receiver = Receiver(self.workspace, host=self.host, port=self.port, verbose=self.verbose)
         try:
             receiver.start()
+        except NoRunningLoop as exc:
+            print(f"hooklab: receiver not started: {exc}")
+            return None
         except ReceiverError as exc:
-            if "event loop" in str(exc):
-                print(f"hooklab: receiver not started: {exc}")
-                return None
             raise UsageError(str(exc)) from None
         sending.watch(receiver)
         self._receiver = receiver

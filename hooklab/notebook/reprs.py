@@ -8,7 +8,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from hooklab.core.events import ReceivedEvent
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome
 from hooklab.core.webhooks import Webhook
 
 if TYPE_CHECKING:

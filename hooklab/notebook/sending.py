@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome
 from hooklab.core.webhooks import Webhook
 
 if TYPE_CHECKING:

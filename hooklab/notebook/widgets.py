@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from hooklab.core.pipeline import Outcome, render_events
+from hooklab.core.outcome import Outcome, Reason
+from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, parse_body
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
@@ -163,7 +164,7 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         if outcome.failed:
             self.result.value = (
                 f"<pre style='{_ERROR}'>{escape(outcome.error or '')}"
-                f"{escape(_error_line(text, outcome.error or ''))}</pre>"
+                f"{escape(_error_line(text, outcome.line))}</pre>"
             )
         else:
             shown = [event.model_dump(mode="json") for event in outcome.events]
@@ -202,15 +203,12 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         return f"TemplateEditor(webhook={self.name!r}, {where}, {state})"
 
 
-def _error_line(template: str, error: str) -> str:
+def _error_line(template: str, line: int | None) -> str:
     """The template line an error names, quoted under the error, when it names one."""
-    if not error.startswith("line "):
-        return ""
-    number = error[5:].split(":", 1)[0]
     lines = template.splitlines()
-    if number.isdigit() and 0 < int(number) <= len(lines):
-        return f"\n  {number} | {lines[int(number) - 1]}"
-    return ""
+    if line is None or not 0 < line <= len(lines):
+        return ""
+    return f"\n  {line} | {lines[line - 1]}"
 
 
 class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
@@ -258,7 +256,9 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def on_outcome(self, outcome: Outcome) -> None:
         """Receiver callback: add the outcome's events (only widget state changes here)."""
-        if outcome.status == 404 or (self.webhook_id and outcome.webhook_id != self.webhook_id):
+        if outcome.reason is Reason.NOT_FOUND:
+            return
+        if self.webhook_id and outcome.webhook_id != self.webhook_id:
             return
         for event in outcome.events:
             self._add(event.received, event.event, event.resource.id, outcome.error)

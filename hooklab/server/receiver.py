@@ -30,7 +30,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamClosedError
 from tornado.web import Application, RequestHandler
 
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
 from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
@@ -43,7 +43,19 @@ Listener = Callable[[Outcome], object]
 
 
 class ReceiverError(RuntimeError):
-    """The receiver cannot start: the port is taken, or there is no running event loop."""
+    """The receiver cannot start."""
+
+
+class NoRunningLoop(ReceiverError):
+    """`start()` was called with no event loop running (outside a notebook or async code)."""
+
+
+class PortInUse(ReceiverError):
+    """Another process already listens on the requested port."""
+
+
+class CannotListen(ReceiverError):
+    """The socket cannot be opened for another reason (a bad host, no permission)."""
 
 
 class Receiver:
@@ -111,7 +123,7 @@ class Receiver:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            raise ReceiverError(
+            raise NoRunningLoop(
                 "Receiver.start() needs a running event loop: call it from a notebook cell "
                 "or async code, or run `hooklab serve`"
             ) from None
@@ -123,8 +135,8 @@ class Receiver:
         except OSError as exc:
             where = f"{self.host}:{self.requested_port}"
             if exc.errno == errno.EADDRINUSE:
-                raise ReceiverError(f"Cannot listen on {where}: address already in use") from None
-            raise ReceiverError(f"Cannot listen on {where}: {exc.strerror or exc}") from None
+                raise PortInUse(f"Cannot listen on {where}: address already in use") from None
+            raise CannotListen(f"Cannot listen on {where}: {exc.strerror or exc}") from None
         listener.setblocking(False)
         sockets = [listener]
         server = HTTPServer(
@@ -395,15 +407,10 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 # Time-ordered ids keep the store's indexes appending at one end.
                 id=str(workspace.new_id()),
             )
-            body_error = (
-                f"Request body is larger than the limit of {receiver.max_body} bytes"
-                if self.too_large
-                else None
-            )
             outcome = workspace.process(
                 self.slug,
                 request,
-                body_error=body_error,
+                too_large=receiver.max_body if self.too_large else None,
                 check_other_writers=receiver.first_in_this_turn(),
             )
         except Exception:
@@ -411,7 +418,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             self.reply(500, "")
             return
         self.outcome = outcome
-        if outcome.status == 404:
+        if outcome.reason is Reason.NOT_FOUND:
             self.done(None)
             return
         receiver.commits.commit_then(outcome, self.done)
@@ -423,15 +430,8 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             return
         outcome = self.outcome
         assert outcome is not None  # set by answer() before anything is committed
-        status = outcome.status
-        if (
-            self.too_large
-            and outcome.error is not None
-            and outcome.error.startswith("Request body is larger than the limit")
-        ):
-            status = 413
         text = outcome.error if self.receiver.verbose and outcome.error else ""
-        self.reply(status, text)
+        self.reply(outcome.status, text)
         self.receiver.notify(outcome)
 
     def reply(self, status: int, text: str) -> None:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome
 from hooklab.store.sqlite import Store
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hooklab.core.events import ReceivedEvent
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
 from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook

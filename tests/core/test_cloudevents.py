@@ -9,7 +9,8 @@ from uuid import UUID
 
 import pytest
 
-from hooklab.core.pipeline import Outcome, render_events
+from hooklab.core.outcome import Outcome
+from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
 

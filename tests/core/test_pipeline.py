@@ -13,7 +13,8 @@ import pytest
 
 import hooklab.core.pipeline
 from hooklab.core.events import ReceivedEvent
-from hooklab.core.pipeline import FAILED_EVENT, Budgets, Outcome, is_plain_event, render_events
+from hooklab.core.outcome import FAILED_EVENT, Outcome, Reason
+from hooklab.core.pipeline import Budgets, is_plain_event, render_events
 from hooklab.core.request import HookRequest, template_context
 from hooklab.core.templates import compile_template
 from hooklab.core.webhooks import Webhook
@@ -513,3 +514,28 @@ def test_own_times_and_ids_are_validated_and_kept(monkeypatch: pytest.MonkeyPatc
     fast, slow = both_lanes(template, form_post(), monkeypatch)
     assert fast == slow and fast.status == 204
     assert fast.events[0].occurred == datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("template", "request_", "reason", "line"),
+    [
+        pytest.param(MODEL_TEMPLATE, HookRequest.fake(headers=JSON_TYPE, body="{oops"),
+                     Reason.BAD_BODY, None, id="bad-body"),
+        pytest.param('{\n\n"event": "{{ range(1000)|list }}"}', form_post(),
+                     Reason.RENDER_ERROR, 3, id="render-error"),
+        pytest.param('{"event": {{ body.model }}', form_post(),
+                     Reason.INVALID_OUTPUT, None, id="not-json"),
+        pytest.param('{"event": "e"}', form_post(), Reason.INVALID_EVENT, None,
+                     id="invalid-event"),
+    ],
+)  # fmt: skip
+def test_a_failure_says_its_reason_and_template_line(
+    template: str, request_: HookRequest, reason: Reason, line: int | None
+) -> None:
+    outcome = failed(template, request_)
+    assert (outcome.reason, outcome.line, outcome.status) == (reason, line, 400)
+
+
+def test_a_produced_event_has_no_reason() -> None:
+    outcome = render_events(hook(), form_post())
+    assert (outcome.status, outcome.reason, outcome.line) == (204, None, None)

@@ -129,7 +129,8 @@ def test_more_than_ten_loops_are_refused_at_compile() -> None:
 
 
 def test_ten_loops_and_two_levels_of_nesting_are_allowed() -> None:
-    ten = compile_template("\n".join("{% for i in range(2) %}{{ i }}{% endfor %}" for _ in range(10)))
+    loop = "{% for i in range(2) %}{{ i }}{% endfor %}"
+    ten = compile_template("\n".join(loop for _ in range(10)))
     assert ten.render({}) == "\n".join(["01"] * 10)
     nested = compile_template("{% for a in x %}{% for b in a %}{{ b }}{% endfor %}{% endfor %}")
     assert nested.render({"x": [[1, 2], [3]]}) == "123"

@@ -11,8 +11,8 @@ import pytest
 from receiver_helpers import STATIC_TEMPLATE, run, send, serving, stored_events
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
-from hooklab.core.pipeline import Outcome
-from hooklab.server.receiver import Receiver, ReceiverError
+from hooklab.core.outcome import Outcome
+from hooklab.server.receiver import NoRunningLoop, PortInUse, Receiver
 from hooklab.workspace import Workspace
 
 
@@ -283,7 +283,7 @@ def test_a_port_in_use_is_a_clear_error(ws: Workspace) -> None:
     port = taken.getsockname()[1]
 
     async def scenario() -> None:
-        with pytest.raises(ReceiverError, match=f"127.0.0.1:{port}: address already in use"):
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port}: address already in use"):
             Receiver(ws, port=port).start()
 
     try:
@@ -293,7 +293,7 @@ def test_a_port_in_use_is_a_clear_error(ws: Workspace) -> None:
 
 
 def test_start_outside_a_running_loop_says_what_to_do(ws: Workspace) -> None:
-    with pytest.raises(ReceiverError, match="running event loop"):
+    with pytest.raises(NoRunningLoop, match="running event loop"):
         Receiver(ws).start()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
-from hooklab.core.pipeline import Outcome
+from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
 from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.workspace import Workspace
