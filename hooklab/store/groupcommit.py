@@ -78,18 +78,8 @@ class GroupCommit:
         waiting, self._waiting = self._waiting, []
         if not batch:
             return
-        error: Exception | None = None
-        try:
-            self._write(batch)
-        except Exception as exc:
-            log.error("hooklab could not store %d request(s): %s", len(batch), exc)
-            error = exc
-        else:
-            self.batches += 1
-            self.written += len(batch)
-            if self._on_written is not None:
-                self._on_written(len(batch))
-        for waiter in waiting:
+        errors = self._write_batch(batch)
+        for waiter, error in zip(waiting, errors, strict=True):
             if isinstance(waiter, asyncio.Future):
                 _resolve(waiter, error)
                 continue
@@ -97,6 +87,23 @@ class GroupCommit:
                 waiter(error)
             except Exception:
                 log.exception("hooklab could not answer a stored request")
+
+    def _write_batch(self, batch: list[Outcome]) -> list[Exception | None]:
+        """Write the batch in one transaction; if that fails, write each outcome alone, so
+        that one request the store refuses (a duplicate id, a value SQLite rejects) does not
+        take the others down. Returns the error of each outcome, or None where it is stored."""
+        try:
+            self._write(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.error("hooklab could not store a request: %s", exc)
+                return [exc]
+            return [self._write_batch([outcome])[0] for outcome in batch]
+        self.batches += 1
+        self.written += len(batch)
+        if self._on_written is not None:
+            self._on_written(len(batch))
+        return [None] * len(batch)
 
 
 def _resolve(done: asyncio.Future[None], error: Exception | None) -> None:

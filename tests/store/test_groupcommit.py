@@ -56,6 +56,29 @@ def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None
     assert asyncio.run(scenario()) == ["disk full"] * 3
 
 
+def test_a_request_the_store_refuses_fails_alone_and_its_batch_is_stored(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    first = ws.process(hook.slug, HookRequest.fake("POST", form={"model": "a"}))
+    ws.record([first])
+    commits = GroupCommit(ws.record)
+
+    async def scenario() -> list[str | None]:
+        outcomes = [
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": "b"})),
+            ws.process(hook.slug, first.request),  # the same request id: the store refuses it
+            ws.process(hook.slug, HookRequest.fake("POST", form={"model": "c"})),
+        ]
+        done = [commits.commit(outcome) for outcome in outcomes]
+        results = await asyncio.gather(*done, return_exceptions=True)
+        return [None if result is None else type(result).__name__ for result in results]
+
+    assert asyncio.run(scenario()) == [None, "IntegrityError", None]
+    assert ws.store.count("requests") == 3
+    assert commits.written == 2
+    ws.close()
+
+
 def test_checkpoints_move_the_wal_into_the_database_file_off_the_loop(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "hooklab.db")
     hook = ws.create_webhook("models", SEED_TEMPLATE)
