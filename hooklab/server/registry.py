@@ -1,0 +1,96 @@
+"""Which receiver serves a home: one stable URL per home, shared by every kernel and server.
+
+A receiver that starts writes `<home>/receiver.json` (its host, port and process id) and
+removes it when it stops. The port stays remembered after that, so a restarted kernel binds
+the same one again and a sender configured yesterday still reaches it. A second kernel on the
+same home finds the live receiver there and uses its URL instead of starting another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RECEIVER_FILE = "receiver.json"
+
+
+@dataclass(frozen=True)
+class Served:
+    """A receiver serving a home: where it listens and which process runs it."""
+
+    host: str
+    port: int
+    pid: int
+    running: bool = True
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def is_alive(self, timeout: float = 0.5) -> bool:
+        """True while its process exists and its port accepts a connection."""
+        if not self.running or not _process_exists(self.pid):
+            return False
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
+def read(home: Path) -> Served | None:
+    """What `<home>/receiver.json` says, or None when there is none (or it cannot be read)."""
+    try:
+        data = json.loads((Path(home) / RECEIVER_FILE).read_text())
+        return Served(str(data["host"]), int(data["port"]), int(data["pid"]), bool(data["running"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def running(home: Path) -> Served | None:
+    """The live receiver serving this home, if one is."""
+    served = read(home)
+    return served if served is not None and served.is_alive() else None
+
+
+def remembered_port(home: Path, host: str) -> int | None:
+    """The port this home was last served on from `host`: a restarted receiver takes it again."""
+    served = read(home)
+    return served.port if served is not None and served.host == host else None
+
+
+def claim(home: Path, host: str, port: int, pid: int | None = None) -> Served:
+    """Record that this process now serves the home at host:port."""
+    served = Served(host, port, os.getpid() if pid is None else pid)
+    _write(Path(home), served)
+    return served
+
+
+def release(home: Path, pid: int | None = None) -> None:
+    """Record that this process no longer serves the home, keeping its port for next time.
+    Nothing changes when another process has claimed the home since."""
+    served = read(home)
+    if served is None or served.pid != (os.getpid() if pid is None else pid):
+        return
+    _write(Path(home), Served(served.host, served.port, served.pid, running=False))
+
+
+def _write(home: Path, served: Served) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    partial = home / f".{RECEIVER_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(asdict(served)) + "\n")
+    os.replace(partial, home / RECEIVER_FILE)  # readers see the old file or the new, never half
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
