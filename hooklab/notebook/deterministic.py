@@ -1,15 +1,23 @@
-"""Deterministic mode: seeded ids and a fixed clock, so notebook outputs stay stable for nbval."""
+"""Deterministic mode: seeded ids and a fixed clock, so notebook outputs stay stable for nbval.
+
+Each deterministic session on one file draws from a stream of its own: the first session on a
+fresh file gets the same ids and times on every run (what nbval compares), and a later session
+on the same file never repeats an id an earlier one stored.
+"""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from uuid import UUID
 
 from hooklab.core.outcome import IdSource
 from hooklab.core.times import Clock
+from hooklab.workspace import Workspace
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+SESSIONS_SETTING = "deterministic_sessions"
 
 
 class FixedClock:
@@ -36,29 +44,47 @@ class FixedClock:
 
 
 class SeededIds:
-    """Version-4-shaped UUIDs drawn from a seeded generator: the same seed, the same ids.
+    """Version-4-shaped UUIDs drawn from a seeded generator: the same seed and session, the
+    same ids; another session, other ids.
 
-    >>> SeededIds(0)() == SeededIds(0)()
-    True
+    >>> SeededIds(0)() == SeededIds(0)(), SeededIds(0)() == SeededIds(0, session=1)()
+    (True, False)
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, session: int = 0) -> None:
         self.seed = seed
-        self._random = random.Random(seed)
+        self.session = session
+        self._random = random.Random(seed if session == 0 else f"{seed}/{session}")
 
     def __call__(self) -> UUID:
         return UUID(int=self._random.getrandbits(128), version=4)
 
     def __repr__(self) -> str:
-        return f"SeededIds(seed={self.seed})"
+        return f"SeededIds(seed={self.seed}, session={self.session})"
 
 
 def deterministic(
-    seed: int = 0, start: datetime = DEFAULT_START, step: timedelta = timedelta(0)
+    seed: int = 0,
+    start: datetime = DEFAULT_START,
+    step: timedelta = timedelta(0),
+    *,
+    session: int = 0,
 ) -> tuple[Clock, IdSource]:
-    """A clock and an id source that give the same values on every run.
+    """A clock and an id source that give the same values on every run. Session `n` draws
+    other ids, and its clock starts `n` days after `start`, so that later sessions sort after
+    earlier ones.
 
     >>> clock, new_id = deterministic(seed=1)
     >>> ws = Workspace(":memory:", clock=clock, new_id=new_id)  # doctest: +SKIP
     """
-    return FixedClock(start, step), SeededIds(seed)
+    return FixedClock(start + timedelta(days=session), step), SeededIds(seed, session=session)
+
+
+def deterministic_workspace(path: str | Path, seed: int = 0) -> Workspace:
+    """A Workspace on `path` in deterministic mode, in the next session of that file: the
+    first on a fresh file gives the same ids and times on every run; a later one never
+    collides with what an earlier one stored."""
+    workspace = Workspace(path)
+    session = workspace.store.count_up(SESSIONS_SETTING)
+    workspace.clock, workspace.new_id = deterministic(seed, session=session)
+    return workspace

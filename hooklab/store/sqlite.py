@@ -194,6 +194,19 @@ class Store:
                 (key, value),
             )
 
+    def count_up(self, key: str) -> int:
+        """Add one to the counter kept in setting `key` (0 when absent); returns its value
+        before, read and written in one transaction, so two processes never get the same."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchall()
+            value = int(rows[0][0]) if rows else 0
+            db.execute(
+                "INSERT INTO settings VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, str(value + 1)),
+            )
+        return value
+
     def disable_webhooks_without_account(self, now: datetime) -> int:
         with self.transaction() as db:
             return db.execute(

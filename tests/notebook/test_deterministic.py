@@ -6,7 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import hooklab
 from hooklab.core.request import HookRequest
-from hooklab.notebook.deterministic import DEFAULT_START, FixedClock, SeededIds, deterministic
+from hooklab.notebook.deterministic import (
+    DEFAULT_START,
+    FixedClock,
+    SeededIds,
+    deterministic,
+    deterministic_workspace,
+)
 
 TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "r.{{ body.n }}"}}'
 
@@ -54,3 +60,41 @@ def test_webhook_ids_follow_the_seed(tmp_path) -> None:
         hook_ids.append(ws.create_webhook("a", TEMPLATE).id)
         ws.close()
     assert hook_ids[0] == hook_ids[1]
+
+
+def _session(path: str, models: int) -> list[str]:
+    """One deterministic session on `path`, as the magics open it: a webhook, then requests
+    whose ids come from the workspace, as the receiver's do."""
+    ws = deterministic_workspace(path)
+    hook = ws.create_webhook("det", TEMPLATE)
+    outcomes = [
+        ws.receive(
+            hook.slug, HookRequest.fake(method="POST", form={"n": str(n)}, id=str(ws.new_id()))
+        )
+        for n in range(models)
+    ]
+    assert [outcome.status for outcome in outcomes] == [204] * models
+    ids = [str(event.id) for outcome in outcomes for event in outcome.events]
+    ws.close()
+    return ids
+
+
+def test_three_sessions_on_one_file_store_every_request_under_new_ids(tmp_path) -> None:
+    path = str(tmp_path / "home.db")
+    sessions = [_session(path, 3) for _ in range(3)]
+    ws = hooklab.Workspace(path)
+    assert len(ws.requests()) == 9
+    assert ws.events()["id"].nunique() == 9
+    assert ws.events()["failed"].sum() == 0
+    ws.close()
+    assert sessions[0] == _session(str(tmp_path / "fresh.db"), 3)  # the first is reproducible
+
+
+def test_a_later_session_sorts_after_an_earlier_one(tmp_path) -> None:
+    path = str(tmp_path / "home.db")
+    first = deterministic_workspace(path)
+    second = deterministic_workspace(path)
+    assert first.clock() == DEFAULT_START
+    assert second.clock() == DEFAULT_START + timedelta(days=1)
+    first.close()
+    second.close()
