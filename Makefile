@@ -21,9 +21,12 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# CI runs this before the tests (.ci/run): style, types, and the import contracts of the layers.
 lint: $(STAMP)
 	$(BIN)/ruff check hooklab tests benchmarks
+	$(BIN)/ruff format --check hooklab tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
