@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from hooklab.server.receiver import Receiver
+from hooklab.server import Receiver
 from hooklab.workspace import Workspace
 
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from hooklab.workspace import WebhookNotFound, Workspace, default_home
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hooklab.server.receiver import Receiver
+    from hooklab.server import Receiver
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +85,7 @@ class HooklabMagics(Magics, Configurable):
         if self.receiver is not None:
             return self.receiver
         from hooklab.notebook import sending
-        from hooklab.server.receiver import NoRunningLoop, Receiver, ReceiverError
+        from hooklab.server import NoRunningLoop, Receiver, ReceiverError
 
         receiver = Receiver(self.workspace, host=self.host, port=self.port, verbose=self.verbose)
         try:

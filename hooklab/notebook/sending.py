@@ -16,7 +16,7 @@ from hooklab.core.outcome import Outcome
 from hooklab.core.webhooks import Webhook
 
 if TYPE_CHECKING:
-    from hooklab.server.receiver import Receiver
+    from hooklab.server import Receiver
 
 BLOCKING_HINT = (
     "hooklab's receiver runs on this kernel's event loop, so a blocking request to it from a "

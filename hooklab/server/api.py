@@ -11,8 +11,9 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tornado.web import RequestHandler
@@ -21,10 +22,7 @@ from hooklab.core import keys
 from hooklab.core.events import describe_validation_error
 from hooklab.core.signatures import UnknownPreset
 from hooklab.core.templates import TemplateError
-from hooklab.workspace import EnforcementError, ServiceAccountNotFound, WebhookNotFound
-
-if TYPE_CHECKING:
-    from hooklab.server.receiver import Receiver
+from hooklab.workspace import EnforcementError, ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
 PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
@@ -109,18 +107,16 @@ class ApiHandler(RequestHandler):
 
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
-    def initialize(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-        self.workspace = receiver.workspace
+    def initialize(self, workspace: Workspace, key: Callable[[], str]) -> None:
+        self.workspace = workspace
+        self.key = key
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
 
     def prepare(self) -> None:
         presented = keys.parse_bearer(self.request.headers.get("Authorization"))
-        if presented is None or not hmac.compare_digest(
-            presented.encode(), self.receiver.admin_key.encode()
-        ):
+        if presented is None or not hmac.compare_digest(presented.encode(), self.key().encode()):
             raise ApiError(401, "Missing or invalid admin key: send 'Authorization: Bearer <key>'")
         account, workspace = self.path_args[0], self.path_args[1]
         if account is not None and (
@@ -294,8 +290,10 @@ class ApiNotFound(ApiHandler):
         raise ApiError(404, "Not Found")
 
 
-def api_routes(receiver: Receiver) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
-    """The management API's rules for the receiver's Tornado application."""
+def api_routes(
+    workspace: Workspace, key: Callable[[], str]
+) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """The management API's Tornado rules: `workspace`'s, for callers presenting `key()`."""
     routes: list[tuple[str, type[ApiHandler]]] = [
         (r"/webhooks/?", WebhooksHandler),
         (r"/webhooks/filter/?", WebhookFilterHandler),
@@ -306,4 +304,5 @@ def api_routes(receiver: Receiver) -> list[tuple[str, type[RequestHandler], dict
         (r"/settings/enforcement/?", EnforcementHandler),
         (r"(?:/.*)?", ApiNotFound),
     ]
-    return [(PREFIX + path, handler, {"receiver": receiver}) for path, handler in routes]
+    options = {"workspace": workspace, "key": key}
+    return [(PREFIX + path, handler, options) for path, handler in routes]

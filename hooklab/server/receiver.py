@@ -1,13 +1,11 @@
-"""The receiver: a Tornado app on the running event loop serving `/hooks/<slug>` and the API.
+"""The receiver: `/hooks/<slug>` served by Tornado on the running event loop.
 
-Inside a Jupyter kernel it serves on the kernel's own loop (no thread, no `IOLoop.start()`):
-
->>> receiver = Receiver(workspace).start()          # doctest: +SKIP
->>> receiver.webhook_url(hook)                      # doctest: +SKIP
-'http://127.0.0.1:54321/hooks/AERylZ_uewzpDx-8fcweHQ'
-
+Inside a Jupyter kernel it serves on the kernel's own loop (no thread, no `IOLoop.start()`).
 Each request becomes a `HookRequest`, goes through `Workspace.process`, and is answered only
 after it and its outcome are committed (SPEC 2). Commits of concurrent requests are grouped.
+
+`HookReceiver.routes()` gives the Tornado rules served beside the hooks; it knows no other part
+of the server. `hooklab.server.app.Receiver` mounts the management API there.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
@@ -36,10 +33,15 @@ from hooklab.core.webhooks import Webhook
 from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.workspace import Workspace
 
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 1_500_000
 Listener = Callable[[Outcome], object]
+# A Tornado rule: a path pattern, its handler class and the handler's `initialize` arguments.
+Rule = tuple[str, type[RequestHandler], dict[str, Any]]
 
 
 class ReceiverError(RuntimeError):
@@ -58,8 +60,8 @@ class CannotListen(ReceiverError):
     """The socket cannot be opened for another reason (a bad host, no permission)."""
 
 
-class Receiver:
-    """Serves a workspace's webhooks and management API over HTTP on the running loop."""
+class HookReceiver:
+    """Serves a workspace's webhooks over HTTP on the running loop, and `routes()` beside them."""
 
     def __init__(
         self,
@@ -69,14 +71,12 @@ class Receiver:
         port: int = 0,
         verbose: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
-        admin_key: str | None = None,
     ) -> None:
         self.workspace = workspace
         self.host = host
         self.requested_port = port
         self.verbose = verbose
         self.max_body = max_body
-        self._admin_key = admin_key
         self.port: int | None = None
         self._server: HTTPServer | None = None
         self._listeners: list[Listener] = []
@@ -89,7 +89,7 @@ class Receiver:
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
-        return f"<hooklab Receiver {state} for {self.workspace.path}>"
+        return f"<hooklab {type(self).__name__} {state} for {self.workspace.path}>"
 
     @property
     def running(self) -> bool:
@@ -107,16 +107,7 @@ class Receiver:
         slug = hook_or_slug.slug if isinstance(hook_or_slug, Webhook) else hook_or_slug
         return f"{self.url}/hooks/{slug}"
 
-    @property
-    def admin_key(self) -> str:
-        """The key the management API asks for; kept under the workspace's home."""
-        if self._admin_key is None:
-            from hooklab.server.api import admin_key
-
-            self._admin_key = admin_key(workspace_home(self.workspace))
-        return self._admin_key
-
-    def start(self) -> Receiver:
+    def start(self) -> Self:
         """Bind and serve on the event loop that is already running. Idempotent."""
         if self._server is not None:
             return self
@@ -158,11 +149,13 @@ class Receiver:
         if self._checkpoints is not None:
             self._checkpoints.written(count)
 
-    def application(self) -> Application:
-        from hooklab.server.api import api_routes
+    def routes(self) -> list[Rule]:
+        """Tornado rules for the paths other than `/hooks/<slug>`; none here (those 404)."""
+        return []
 
+    def application(self) -> Application:
         return Application(
-            api_routes(self),
+            self.routes(),
             default_handler_class=QuietNotFound,
             compress_response=False,
             # One log line per request would cost more than the request under load.
@@ -229,21 +222,12 @@ def _no_access_log(handler: RequestHandler) -> None:
     pass
 
 
-def workspace_home(workspace: Workspace) -> Path:
-    """The hooklab home of a workspace: the folder of its database file."""
-    from hooklab.workspace import default_home
-
-    if workspace.path == ":memory:":
-        return default_home()
-    return Path(workspace.path).resolve().parent
-
-
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 async def _close_after_answers(
-    receiver: Receiver, server: HTTPServer, timeout: float = 2.0
+    receiver: HookReceiver, server: HTTPServer, timeout: float = 2.0
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -271,7 +255,7 @@ class QuietNotFound(QuietHandler):
 class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
     """`/hooks/<slug>` to a lean message delegate (the hot path); everything else to the app."""
 
-    def __init__(self, receiver: Receiver, app: Application) -> None:
+    def __init__(self, receiver: HookReceiver, app: Application) -> None:
         self.receiver = receiver
         self.app = app
 
@@ -338,7 +322,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
 
     def __init__(
         self,
-        receiver: Receiver,
+        receiver: HookReceiver,
         method: str,
         path: str,
         query: str,

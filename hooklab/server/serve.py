@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from hooklab.server.api import admin_key
-from hooklab.server.receiver import DEFAULT_MAX_BODY, Receiver, ReceiverError
+from hooklab.server.app import Receiver
+from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
 from hooklab.workspace import Workspace, default_home
 
 __all__ = ["DEFAULT_PORT", "admin_key", "main", "parser", "serve"]

@@ -17,7 +17,7 @@ import pytest
 import hooklab
 from hooklab.notebook import sending
 from hooklab.notebook.sending import BlockingCallError, send
-from hooklab.server.receiver import Receiver
+from hooklab.server import Receiver
 from hooklab.workspace import Workspace
 
 SEED = """{

@@ -8,7 +8,7 @@ import asyncio
 from hooklab.core.request import HookRequest
 from hooklab.notebook.sending import send
 from hooklab.notebook.widgets import EventFeed, NotebookProgress, RequestInspector, TemplateEditor
-from hooklab.server.receiver import Receiver
+from hooklab.server import Receiver
 
 SEED = """{
   "event": "model-update",

@@ -11,8 +11,9 @@ import pytest
 from receiver_helpers import STATIC_TEMPLATE, api, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.server import Receiver
 from hooklab.server.api import admin_key
-from hooklab.server.receiver import Receiver
+from hooklab.server.receiver import HookReceiver
 from hooklab.workspace import Workspace
 
 WEBHOOK_KEYS = {
@@ -236,3 +237,28 @@ def test_a_notebook_receiver_keeps_its_key_beside_the_database(
     monkeypatch.delenv("HOOKLAB_ADMIN_KEY", raising=False)
     receiver = Receiver(ws)
     assert receiver.admin_key == (tmp_path / "admin_key").read_text().strip()
+
+
+def test_the_receiver_alone_serves_hooks_and_the_server_app_mounts_the_api_beside_them(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOKLAB_ADMIN_KEY", raising=False)
+    hook = ws.create_webhook("pinger", STATIC_TEMPLATE)
+
+    async def statuses(receiver: HookReceiver) -> tuple[int, int]:
+        receiver.start()
+        try:
+            hooked = await send(receiver.webhook_url(hook), "GET")
+            listed = await send(
+                receiver.url + "/api/webhooks/filter",
+                "POST",
+                json={},
+                headers={"Authorization": f"Bearer {admin_key(tmp_path)}"},
+            )
+            return hooked.status, listed.status
+        finally:
+            await receiver.shutdown()
+
+    assert run(statuses(Receiver(ws))) == (204, 200)
+    assert run(statuses(HookReceiver(ws))) == (204, 404)
+    assert len(ws.captured()) == 2

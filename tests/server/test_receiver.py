@@ -12,7 +12,7 @@ from receiver_helpers import STATIC_TEMPLATE, run, send, serving, stored_events
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.core.outcome import Outcome
-from hooklab.server.receiver import NoRunningLoop, PortInUse, Receiver
+from hooklab.server import NoRunningLoop, PortInUse, Receiver
 from hooklab.workspace import Workspace
 
 

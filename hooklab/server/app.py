@@ -1,0 +1,51 @@
+"""The hooklab server: the receiver's `/hooks` and the management API's `/api` on one port.
+
+What a notebook (`%hooklab`) and `hooklab serve` start:
+
+>>> receiver = Receiver(workspace).start()          # doctest: +SKIP
+>>> receiver.webhook_url(hook)                      # doctest: +SKIP
+'http://127.0.0.1:54321/hooks/AERylZ_uewzpDx-8fcweHQ'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hooklab.server.api import admin_key, api_routes
+from hooklab.server.receiver import DEFAULT_MAX_BODY, HookReceiver, Rule
+from hooklab.workspace import Workspace, default_home
+
+
+class Receiver(HookReceiver):
+    """Serves a workspace's webhooks and its management API over HTTP on the running loop."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
+        admin_key: str | None = None,
+    ) -> None:
+        super().__init__(workspace, host=host, port=port, verbose=verbose, max_body=max_body)
+        self._admin_key = admin_key
+
+    @property
+    def admin_key(self) -> str:
+        """The key the management API asks for; kept under the workspace's home."""
+        if self._admin_key is None:
+            self._admin_key = admin_key(workspace_home(self.workspace))
+        return self._admin_key
+
+    def routes(self) -> list[Rule]:
+        # The key is read on the first API call, so a receiver nobody administers makes no file.
+        return api_routes(self.workspace, lambda: self.admin_key)
+
+
+def workspace_home(workspace: Workspace) -> Path:
+    """The hooklab home of a workspace: the folder of its database file."""
+    if workspace.path == ":memory:":
+        return default_home()
+    return Path(workspace.path).resolve().parent
