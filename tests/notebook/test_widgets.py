@@ -4,6 +4,9 @@ the receiver's callbacks, the inspector shows what was captured."""
 from __future__ import annotations
 
 import asyncio
+import json
+
+from html_support import HOSTILE, HOSTILE_TEMPLATE, SCRIPT, hostile_post, shown_text
 
 from hooklab.core.request import HookRequest
 from hooklab.notebook.sending import send
@@ -140,3 +143,58 @@ def test_progress_is_silent_outside_a_kernel() -> None:
     progress(4, 10)
     assert progress.bar.value == 4 and repr(progress) == "NotebookProgress(4/10)"
     progress.close()
+
+
+# What senders and template authors write shows as text in every widget, never as markup.
+
+
+def test_editor_shows_events_errors_template_lines_and_names_as_text(ws) -> None:
+    editor = TemplateEditor(ws, template=HOSTILE_TEMPLATE, name=HOSTILE, requests=[hostile_post()])
+    shown = shown_text(editor.result.value)
+    assert f'"event": {json.dumps(SCRIPT)}' in shown
+    assert f'"note": {json.dumps(HOSTILE)}' in shown
+
+    broken = HOSTILE_TEMPLATE.replace('"r.', f'"r.{{{{ body.name.nope() }}}}{HOSTILE}')
+    editor.editor.value = broken
+    shown = shown_text(editor.result.value)
+    assert "has no attribute 'nope'" in shown
+    assert (
+        f'3 |   "resource": {{"prefect.resource.id": "r.{{{{ body.name.nope() }}}}{HOSTILE}'
+        in shown
+    )
+    quoted = f'{{{{ body["{SCRIPT}"]|tojson }}}}'
+    editor.editor.value = HOSTILE_TEMPLATE.replace("{{ body.note|tojson }}", f'"{quoted}"')
+    assert f"{quoted} is inside quotes" in shown_text(editor.findings.value)
+
+    editor.editor.value = HOSTILE_TEMPLATE
+    assert editor.save() is not None
+    assert shown_text(editor.status.value) == f"saved {HOSTILE}"
+    editor.editor.value = "{{ " + SCRIPT
+    assert editor.save() is None
+    assert (
+        shown_text(editor.status.value)
+        == "not saved: line 1: Template syntax error: unexpected '<'"
+    )
+
+
+def test_feed_shows_events_resources_and_errors_as_text(ws) -> None:
+    hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
+    ws.receive(hook.slug, hostile_post())
+    ws.receive(hook.slug, hostile_post(when=SCRIPT))
+    feed = EventFeed(ws)
+    assert (feed.received, feed.failed) == (2, 1)
+    shown = shown_text(feed.table.value)
+    assert f"{SCRIPT}r.{SCRIPT}" in shown  # the event and resource cells
+    assert f'got "{SCRIPT}"' in shown  # the failure's error, quoting the input
+
+
+def test_inspector_shows_path_client_headers_body_error_and_output_as_text(ws) -> None:
+    hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
+    ws.receive(hook.slug, hostile_post(when=SCRIPT))
+    inspector = RequestInspector(ws, "hostile")
+    shown = shown_text(inspector.view.value)
+    assert shown.startswith(f"POST /hooks/{SCRIPT}?q={SCRIPT} from {SCRIPT} at ")
+    assert f"x-note{HOSTILE}" in shown.lower()
+    assert f'"note": {json.dumps(HOSTILE)}' in shown  # the body
+    assert f'got "{SCRIPT}"' in shown  # the error
+    assert f'"prefect.resource.id": "r.{SCRIPT}"' in shown  # what the template rendered

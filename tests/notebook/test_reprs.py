@@ -1,0 +1,79 @@
+"""The notebook's HTML views: what they show, and that text from senders and template authors
+shows as text, never as markup (a `<script>` in a name, a payload or an error stays inert)."""
+
+from __future__ import annotations
+
+import json
+
+from html_support import HOSTILE, HOSTILE_TEMPLATE, SCRIPT, hostile_post, shown_text
+
+import hooklab
+from hooklab.notebook.reprs import (
+    diff_html,
+    event_html,
+    outcome_html,
+    replay_html,
+    table,
+    webhook_html,
+)
+
+
+def as_json(text: str) -> str:
+    """How the views' indented JSON writes a string."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def test_a_webhook_card_shows_its_name_url_description_template_and_findings_as_text(
+    ws,
+) -> None:
+    quoted = f'{{{{ body["{SCRIPT}"]|tojson }}}}'  # quoted tojson: a finding that quotes it
+    template = HOSTILE_TEMPLATE.replace("{{ body.note|tojson }}", f'"{quoted}"')
+    template = template.replace('"r.', f'{{# {HOSTILE} #}}"r.')
+    hook = ws.create_webhook(HOSTILE, template, HOSTILE)
+    text = shown_text(webhook_html(hook, f"http://127.0.0.1:8765/hooks/{HOSTILE}"))
+    assert text.count(HOSTILE) == 4  # the name, the url, the description, the template
+    assert template in text
+    assert f"Webhook {HOSTILE} (enabled)" in text
+    assert f"{quoted} is inside quotes" in text
+
+
+def test_an_event_shows_its_name_resource_and_payload_as_text(ws) -> None:
+    hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
+    outcome = ws.receive(hook.slug, hostile_post())
+    assert outcome.status == 204 and outcome.event is not None
+    text = shown_text(event_html(outcome.event))
+    assert text.startswith(f"{SCRIPT} on r.{SCRIPT} at ")
+    assert f'"note": {as_json(HOSTILE)}' in text
+
+
+def test_an_outcome_shows_its_status_and_error_as_text(ws) -> None:
+    hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
+    outcome = ws.receive(hook.slug, hostile_post(when=SCRIPT))
+    assert outcome.error is not None and SCRIPT in outcome.error  # pydantic quotes the input
+    text = shown_text(outcome_html(outcome))
+    assert text.startswith(f"400 {outcome.error}")
+    assert "prefect-cloud.webhook.failed" in text
+
+
+def test_a_replay_shows_its_summary_failures_and_events_as_text() -> None:
+    result = hooklab.replay([hostile_post(), hostile_post(when=SCRIPT)], HOSTILE_TEMPLATE)
+    text = shown_text(replay_html(result))
+    assert text.startswith("2 requests replayed")
+    failures, events = text.split("Failures", 1)[1].split("Events", 1)
+    assert f'got "{SCRIPT}"' in failures
+    assert f"{SCRIPT}r.{SCRIPT}" in events  # the event and resource.id cells
+
+
+def test_a_diff_shows_the_fields_old_and_new_values_as_text() -> None:
+    requests = [hostile_post()]
+    old = hooklab.replay(requests, HOSTILE_TEMPLATE.replace("body.note|tojson", '"calm"|tojson'))
+    new = hooklab.replay(requests, HOSTILE_TEMPLATE)
+    text = shown_text(diff_html(hooklab.diff(old, new)))
+    assert f"changedpayload.notecalm{HOSTILE}" in text
+
+
+def test_a_table_escapes_its_headers_and_cells_and_shows_json_cells_as_json() -> None:
+    html = table((HOSTILE, "value"), [(HOSTILE, {"k": HOSTILE}), (None, float("nan"))])
+    text = shown_text(html)
+    assert text == f"{HOSTILE}value{HOSTILE}{json.dumps({'k': HOSTILE}, ensure_ascii=False)}"
+    assert html.count("<tr>") == 3  # the header row and two rows; gaps show empty
