@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hooklab.core import keys, signatures
+from hooklab.core.errors import EnforcementError, ServiceAccountNotFound, WebhookNotFound
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome, Reason, failure, not_found
 from hooklab.core.pipeline import DEFAULT_BUDGETS, Budgets, render_events
@@ -17,10 +19,22 @@ from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook, new_slug
+from hooklab.store.filters import HistoryFilter
 from hooklab.store.sqlite import Recorded, ServiceAccount, Store, StoredRequest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+Moment = datetime | str | None  # a time, or text for `parse_time` ("1h", ISO 8601)
+
+__all__ = [
+    "EnforcementError",
+    "HistoryFilter",
+    "ServiceAccountNotFound",
+    "WebhookNotFound",
+    "Workspace",
+    "default_home",
+]
 
 ENFORCEMENT_SETTING = "enforce_service_accounts"
 _UNSET: Any = object()
@@ -29,30 +43,6 @@ _UNSET: Any = object()
 def default_home() -> Path:
     """`$HOOKLAB_HOME`, or `~/.hooklab`."""
     return Path(os.environ.get("HOOKLAB_HOME") or Path.home() / ".hooklab").expanduser()
-
-
-class WebhookNotFound(KeyError):
-    """No webhook has that id (or name, or slug)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-    def __str__(self) -> str:
-        return f"Webhook with id '{self.key}' not found."
-
-
-class ServiceAccountNotFound(KeyError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-    def __str__(self) -> str:
-        return f"Service account with id '{self.key}' not found."
-
-
-class EnforcementError(ValueError):
-    """An action that service-account enforcement forbids (SPEC 8)."""
 
 
 class Workspace:
@@ -148,6 +138,23 @@ class Workspace:
             if hook is not None:
                 return hook
         raise WebhookNotFound(str(key))
+
+    def resolve_webhook(self, ref: str, *, deleted: bool = False) -> str:
+        """The id a person means by `ref`: a webhook's id, name or slug, or (with `deleted`)
+        the id of a deleted webhook whose history stays. The one place references are read;
+        anything else raises `WebhookNotFound` ("Webhook 'nope' not found.")."""
+        try:
+            return self.get_webhook(ref).id
+        except WebhookNotFound:
+            pass
+        if deleted:
+            try:
+                webhook_id = str(uuid.UUID(ref))
+            except ValueError:
+                webhook_id = ""
+            if webhook_id and self.store.has_history(webhook_id):
+                return webhook_id
+        raise WebhookNotFound(ref, reference=True)
 
     def list_webhooks(self) -> list[Webhook]:
         return self.store.webhooks()
@@ -355,65 +362,62 @@ class Workspace:
 
     def events(
         self,
-        webhook: str | None = None,
+        webhook: str | HistoryFilter | None = None,
         *,
         event: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment = None,
+        until: Moment = None,
         failed: bool | None = None,
     ) -> pd.DataFrame:
         """Stored events, failures included, one row each, oldest first.
 
-        `payload` and `related` read as dicts and lists (kept as JSON text until read), so that a
-        million events load in well under 2 GB.
+        Takes a `HistoryFilter`, or its fields as arguments: a webhook's name, id or slug (or a
+        deleted webhook's id), an event name, `since`/`until` as datetimes or text (`"1h"`,
+        ISO 8601), failures only. `payload` and `related` read as dicts and lists (kept as JSON
+        text until read), so that a million events load in well under 2 GB.
         """
         from hooklab.store.frames import events_frame
 
-        columns, rows = self.store.iter_event_rows(
-            webhook_id=self._webhook_id(webhook),
-            event=event,
-            since=since,
-            until=until,
-            failed=failed,
-        )
+        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
+        columns, rows = self.store.iter_event_rows(where)
         return events_frame(columns, rows, self._webhook_names())
 
     def requests(
         self,
-        webhook: str | None = None,
+        webhook: str | HistoryFilter | None = None,
         *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        event: str | None = None,
+        since: Moment = None,
+        until: Moment = None,
+        failed: bool | None = None,
     ) -> pd.DataFrame:
-        """Stored requests, one row each, oldest first (Authorization is never stored)."""
+        """Stored requests, one row each, oldest first (Authorization is never stored).
+
+        Filtered as `events` is; `event` and `failed` keep the requests that produced such
+        events."""
         from hooklab.store.frames import requests_frame
 
-        records = self.store.request_records(
-            webhook_id=self._webhook_id(webhook), since=since, until=until
-        )
-        return requests_frame(records, self._webhook_names())
+        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
+        return requests_frame(self.store.request_records(where), self._webhook_names())
 
     def captured(
         self,
-        webhook: str | None = None,
+        webhook: str | HistoryFilter | None = None,
         *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment = None,
+        until: Moment = None,
         ids: Sequence[str] | None = None,
     ) -> list[StoredRequest]:
-        """Stored requests as objects, ready to replay."""
-        return self.store.request_records(
-            webhook_id=self._webhook_id(webhook), since=since, until=until, ids=ids
-        )
+        """Stored requests as objects, ready to replay; filtered as `requests` is."""
+        where = self._history(webhook, since=since, until=until)
+        return self.store.request_records(where, ids=ids)
 
-    def _webhook_id(self, webhook: str | None) -> str | None:
-        if webhook is None:
-            return None
-        try:
-            return self.get_webhook(webhook).id
-        except WebhookNotFound:
-            # A deleted webhook's history stays reachable by its id.
-            return webhook
+    def _history(self, webhook: str | HistoryFilter | None, **fields: Any) -> HistoryFilter:
+        """The filter with its webhook reference resolved to the id the store keeps."""
+        where = HistoryFilter.of(webhook, **fields)
+        if where.webhook is None:
+            return where
+        return replace(where, webhook=self.resolve_webhook(where.webhook, deleted=True))
 
     def _webhook_names(self) -> dict[str, str]:
         return {hook.id: hook.name for hook in self.store.webhooks()}

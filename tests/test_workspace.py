@@ -14,7 +14,12 @@ import pytest
 import hooklab
 from hooklab import HookRequest
 from hooklab.core.outcome import Reason
-from hooklab.workspace import EnforcementError, ServiceAccountNotFound, default_home
+from hooklab.workspace import (
+    EnforcementError,
+    HistoryFilter,
+    ServiceAccountNotFound,
+    default_home,
+)
 
 TEMPLATE = """{
   "event": "model.refreshed",
@@ -433,3 +438,46 @@ def test_a_bad_signature_is_a_401_with_its_own_reason(workspace: hooklab.Workspa
     assert workspace.receive(hook.slug, good).status == 204
     refused = workspace.receive(hook.slug, forged)
     assert (refused.status, refused.reason) == (401, Reason.BAD_SIGNATURE)
+
+
+def test_a_reference_resolves_by_id_name_or_slug_or_to_a_deleted_webhooks_history(
+    workspace: hooklab.Workspace,
+) -> None:
+    hook = workspace.create_webhook("models", TEMPLATE)
+    for ref in (hook.id, "models", hook.slug):
+        assert workspace.resolve_webhook(ref) == workspace.resolve_webhook(ref, deleted=True)
+        assert workspace.resolve_webhook(ref) == hook.id
+    workspace.receive(hook.slug, post("m1"))
+    workspace.delete_webhook(hook.id)
+    # The name is gone with the webhook; the id still reaches its history, in any UUID spelling.
+    assert workspace.resolve_webhook(hook.id.upper(), deleted=True) == hook.id
+    with pytest.raises(hooklab.WebhookNotFound):
+        workspace.resolve_webhook(hook.id)  # not for a live webhook's operations
+    with pytest.raises(hooklab.WebhookNotFound) as caught:
+        workspace.resolve_webhook("models", deleted=True)
+    assert str(caught.value) == "Webhook 'models' not found."
+    never = "1c8a3e36-52c7-4b7a-9d4e-6a0f1f5f2b11"
+    with pytest.raises(hooklab.WebhookNotFound) as caught:
+        workspace.events(never)  # an id no webhook and no history ever had
+    assert str(caught.value) == f"Webhook with id '{never}' not found."
+    with pytest.raises(hooklab.WebhookNotFound, match="'nope' not found"):
+        workspace.requests("nope")
+
+
+def test_history_reads_take_one_filter_with_times_as_text(workspace: hooklab.Workspace) -> None:
+    hook = workspace.create_webhook("models", TEMPLATE)
+    other = workspace.create_webhook("other", TEMPLATE.replace("model.refreshed", "other"))
+    workspace.receive(hook.slug, post("m1"))
+    bad = HookRequest.fake(method="POST", body="{", headers={"Content-Type": "application/json"})
+    workspace.receive(hook.slug, bad)
+    workspace.receive(other.slug, post("m2"))
+
+    where = HistoryFilter.of("models", since="1h")
+    assert workspace.events(where)["webhook_name"].tolist() == ["models", "models"]
+    assert workspace.events(where, failed=True)["failed"].tolist() == [True]
+    assert workspace.events(since="2000-01-01", until="2001-01-01").empty
+    assert workspace.requests(where)["body"].tolist() == ["model=m1", "{"]
+    # For requests, `event` and `failed` keep those that produced such events.
+    assert workspace.requests(event="other")["body"].tolist() == ["model=m2"]
+    assert workspace.requests(failed=True)["body"].tolist() == ["{"]
+    assert [r.request.body for r in workspace.captured(where)] == [b"model=m1", b"{"]

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hooklab.store.values import flatten_paths, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hooklab.history.replay import ReplayResult
-
 IGNORED_FIELDS = ("id", "occurred", "received", "webhook_id", "webhook_name", "request_id")
+
+
+class HasEvents(Protocol):
+    """What diff reads of a replay (a `ReplayResult`): its events frame."""
+
+    @property
+    def frame(self) -> pd.DataFrame: ...
 
 
 class Diff:
     """Per request, the events added, dropped and changed between two replays, field by field.
 
     `.frame` has one row per difference: `request_id`, `change` ("added", "dropped" or
-    "changed"), `field` (None for a whole event), `old`, `new`.
+    "changed"), `field` (None for a whole event), `old`, `new`. In a notebook it shows as HTML
+    (the view `hooklab.notebook.reprs.register` teaches IPython).
     """
 
     def __init__(self, frame: pd.DataFrame, compared: int, unchanged: int) -> None:
@@ -40,15 +48,10 @@ class Diff:
     def __repr__(self) -> str:
         return f"<Diff: {self.summary()}>"
 
-    def _repr_html_(self) -> str:
-        from hooklab.notebook.reprs import diff_html
-
-        return diff_html(self)
-
 
 def diff(
-    old: ReplayResult | pd.DataFrame,
-    new: ReplayResult | pd.DataFrame,
+    old: HasEvents | pd.DataFrame,
+    new: HasEvents | pd.DataFrame,
     *,
     ignore: Sequence[str] = IGNORED_FIELDS,
 ) -> Diff:
@@ -82,7 +85,7 @@ def diff(
     return Diff(frame, len(set(before) | set(after)), unchanged)
 
 
-def _events_by_request(source: ReplayResult | pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _events_by_request(source: HasEvents | pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     frame: pd.DataFrame = getattr(source, "frame", source)  # a ReplayResult, or a frame
     grouped: dict[str, list[dict[str, Any]]] = {}
     for record in frame.to_dict("records"):
@@ -95,29 +98,10 @@ def _comparable(record: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in record.items():
         if name == "payload" and isinstance(value, dict):
-            _flatten(value, "payload", flat)
-        elif not _is_missing(value):
+            flat.update(flatten_paths(value, "payload") if value else {"payload": value})
+        elif not is_missing(value):
             flat[name] = value
     return flat
-
-
-def _flatten(value: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
-    if not value:
-        into[prefix] = value
-    for key, item in value.items():
-        path = f"{prefix}.{key}"
-        if isinstance(item, dict) and item:
-            _flatten(item, path, into)
-        else:
-            into[path] = item
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return value != value  # NaN
-    return value.__class__.__name__ in {"NAType", "NaTType"}
 
 
 def _changed_fields(

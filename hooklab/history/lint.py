@@ -12,11 +12,10 @@ from jinja2.filters import FILTERS as JINJA_FILTERS
 
 from hooklab.core.request import BodyError, template_context
 from hooklab.core.templates import ENVIRONMENT, TemplateError, compile_template
+from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from hooklab.history.replay import Requests
 
 PREFECT_VARIABLES = frozenset({"method", "headers", "body"})
 EXTENSION_VARIABLES = frozenset({"query"})
@@ -348,11 +347,9 @@ def missing_fields(template: str, requests: Requests) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from hooklab.history.replay import _requests_with_webhooks
-
     paths = referenced_fields(template)
     rows: list[tuple[str, Any, str, str | None]] = []
-    for request, _webhook in _requests_with_webhooks(requests, None):
+    for request, _webhook in requests_with_webhooks(requests):
         try:
             context = template_context(request).as_dict()
         except BodyError as exc:

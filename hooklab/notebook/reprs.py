@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hooklab.core.events import ReceivedEvent
 from hooklab.core.outcome import Outcome
 from hooklab.core.webhooks import Webhook
+from hooklab.store.values import is_missing
 
 if TYPE_CHECKING:
     from hooklab.history.replay import Diff, ReplayResult
@@ -33,10 +34,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    from hooklab.history.diffs import _is_missing
-
     # A frame's gap is None, NaN or pd.NA depending on pandas' string storage: all show empty.
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     if isinstance(value, (dict, list)):
         return f"<code>{escape(json.dumps(value, ensure_ascii=False, default=str))}</code>"
@@ -141,3 +140,6 @@ def register(ipython: Any, url_of: Any = None) -> None:
     formatter.for_type(Webhook, lambda hook: webhook_html(hook, url_of(hook) if url_of else None))
     formatter.for_type(ReceivedEvent, event_html)
     formatter.for_type(Outcome, outcome_html)
+    from hooklab.history.diffs import Diff
+
+    formatter.for_type(Diff, diff_html)

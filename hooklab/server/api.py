@@ -15,14 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from tornado.web import RequestHandler
 
 from hooklab.core import keys
-from hooklab.core.events import describe_validation_error
-from hooklab.core.signatures import UnknownPreset
-from hooklab.core.templates import TemplateError
-from hooklab.workspace import EnforcementError, ServiceAccountNotFound, WebhookNotFound, Workspace
+from hooklab.core.errors import EXPECTED, ApiError, answer_for
+from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
 PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
@@ -47,13 +45,6 @@ def admin_key(home: Path) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(key + "\n")
     return key
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 # Request bodies. Unknown fields are refused, as Prefect's action models do.
@@ -133,10 +124,7 @@ class ApiHandler(RequestHandler):
             raise ApiError(422, f"The body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ApiError(422, "The body must be a JSON object")
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ApiError(422, describe_validation_error(exc)) from None
+        return model.model_validate(data)  # a ValidationError answers 422 (core.errors)
 
     def reply(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -165,31 +153,15 @@ class ApiHandler(RequestHandler):
         self.finish(json.dumps({"detail": detail}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, _EXPECTED):
+        if isinstance(value, EXPECTED):
             return  # an answer for the caller, not a server error
         super().log_exception(typ, value, tb)
 
 
-_EXPECTED = (
-    ApiError,
-    WebhookNotFound,
-    ServiceAccountNotFound,
-    TemplateError,
-    EnforcementError,
-    UnknownPreset,
-    ValueError,
-)
-
-
 def _status_and_detail(exc: BaseException | None, status_code: int) -> tuple[int, str]:
-    if isinstance(exc, ApiError):
-        return exc.status, exc.detail
-    if isinstance(exc, (WebhookNotFound, ServiceAccountNotFound)):
-        return 404, str(exc)
-    if isinstance(exc, TemplateError):
-        return 422, f"Invalid template: {exc}"
-    if isinstance(exc, (EnforcementError, UnknownPreset, ValueError)):
-        return 422, str(exc)
+    answer = answer_for(exc) if exc is not None else None
+    if answer is not None:
+        return answer.status, answer.detail
     if status_code == 405:
         return 405, "Method Not Allowed"
     return status_code, "Internal Server Error" if status_code >= 500 else "Error"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ except ImportError:  # optional: without it, text and JSON columns hold Python o
 
 from hooklab.core.request import Headers, media_type
 from hooklab.store.sqlite import StoredRequest
+from hooklab.store.values import flatten_paths
 
 RESOURCE_ID = "prefect.resource.id"
 RESOURCE_NAME = "prefect.resource.name"
@@ -137,7 +138,7 @@ def flatten_payload_columns(frame: pd.DataFrame) -> pd.DataFrame:
     flat: dict[str, list[Any]] = {}
     payloads = list(frame["payload"])
     for row, payload in enumerate(payloads):
-        for path, value in _flatten(payload if isinstance(payload, dict) else {}, "payload"):
+        for path, value in flatten_paths(payload if isinstance(payload, dict) else {}, "payload"):
             column = flat.get(path)
             if column is None:
                 column = flat[path] = [None] * len(payloads)
@@ -146,15 +147,6 @@ def flatten_payload_columns(frame: pd.DataFrame) -> pd.DataFrame:
     before, after = frame.iloc[:, :position], frame.iloc[:, position + 1 :]
     spread = pd.DataFrame(flat, index=frame.index)
     return pd.concat([before, spread, after], axis=1)
-
-
-def _flatten(value: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
-    for key, item in value.items():
-        path = f"{prefix}.{key}"
-        if isinstance(item, dict) and item:
-            yield from _flatten(item, path)
-        else:
-            yield path, item
 
 
 class _StoredEvents:

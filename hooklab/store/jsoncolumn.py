@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray, ExtensionDtype, register_extension_dtype
 from pandas.api.indexers import check_array_indexer
 
-_dumps = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+from hooklab.store.values import is_missing, json_text
 
 
 @register_extension_dtype
@@ -58,7 +58,7 @@ class JSONArray(ExtensionArray):  # type: ignore[misc]
     def _from_sequence(cls, scalars: Any, *, dtype: Any = None, copy: bool = False) -> JSONArray:
         if isinstance(scalars, JSONArray):
             return scalars
-        return cls.from_texts([None if _is_missing(v) else _dumps(v) for v in scalars])
+        return cls.from_texts([None if is_missing(v) else json_text(v) for v in scalars])
 
     @classmethod
     def _from_scalars(cls, scalars: Any, *, dtype: Any) -> JSONArray:
@@ -128,7 +128,7 @@ class JSONArray(ExtensionArray):  # type: ignore[misc]
                 return JSONArray(pa.nulls(len(positions), type=pa.string()))
             taken = self._take(np.where(missing, 0, positions))
             if missing.any():
-                fill = None if _is_missing(fill_value) else _dumps(fill_value)
+                fill = None if is_missing(fill_value) else json_text(fill_value)
                 filled = pc.if_else(pa.array(missing), pa.scalar(fill, pa.string()), taken)
                 return JSONArray(filled)
             return JSONArray(taken)
@@ -186,7 +186,3 @@ class JSONArray(ExtensionArray):  # type: ignore[misc]
 
     def _formatter(self, boxed: bool = False) -> Any:
         return repr
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)

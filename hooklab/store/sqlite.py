@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
 from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook
+from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.migrations import MIGRATIONS, statements
 
 WEBHOOK_COLUMNS = (
@@ -241,32 +242,19 @@ class Store:
         return len(request_rows)
 
     def event_rows(
-        self,
-        *,
-        webhook_id: str | None = None,
-        event: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        failed: bool | None = None,
-        limit: int | None = None,
+        self, where: HistoryFilter = EVERYTHING, *, limit: int | None = None, **fields: Any
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Stored events, oldest first, as column names and raw rows."""
-        sql, params = _event_query(webhook_id, event, since, until, failed, limit)
+        """Stored events, oldest first, as column names and raw rows. `where.webhook` is an id;
+        the filter's fields may also be given as keywords (`failed=True`)."""
+        sql, params = _event_query(replace(where, **fields), limit)
         return list(EVENT_COLUMNS), self._query(sql, params)
 
     def iter_event_rows(
-        self,
-        *,
-        webhook_id: str | None = None,
-        event: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        failed: bool | None = None,
-        batch: int = 10_000,
+        self, where: HistoryFilter = EVERYTHING, *, batch: int = 10_000
     ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         """Like `event_rows`, but the rows are read `batch` at a time as they are iterated, on a
         connection of their own (one snapshot), so a million never sit in memory at once."""
-        sql, params = _event_query(webhook_id, event, since, until, failed, None)
+        sql, params = _event_query(where, None)
         # The file this connection has open, by its absolute path: the working directory may
         # have changed since (`%cd` in a notebook). None for an in-memory database, which
         # another connection would not see.
@@ -275,37 +263,27 @@ class Store:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
         return list(EVENT_COLUMNS), _read_lazily(location, sql, params, batch)
 
-    def request_rows(
-        self,
-        *,
-        webhook_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        ids: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[HookRequest]:
-        """Stored requests, oldest first, as `HookRequest`s ready to replay."""
-        rows = self.request_records(
-            webhook_id=webhook_id, since=since, until=until, ids=ids, limit=limit
-        )
-        return [record.request for record in rows]
-
     def request_records(
         self,
+        where: HistoryFilter = EVERYTHING,
         *,
-        webhook_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
         ids: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[StoredRequest]:
-        where, params = _filters(webhook_id, since, until)
+        """Stored requests, oldest first, with the status and error each got; `where.event` and
+        `where.failed` keep the requests that produced such events."""
+        clauses, params = _filters(replace(where, event=None, failed=None))
+        if where.event is not None or where.failed is not None:
+            produced, more = _filters(HistoryFilter(event=where.event, failed=where.failed))
+            clauses.append(f"id IN (SELECT request_id FROM events{_where(produced)})")
+            params.extend(more)
         if ids is not None:
-            where.append(f"id IN ({','.join('?' * len(ids))})")
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
+        where_sql = _where(clauses)
         sql = (
             "SELECT id, webhook_id, method, path, query, headers, body, received, client, status, "
-            f"error, rendered FROM requests{_where(where)} ORDER BY seq"
+            f"error, rendered FROM requests{where_sql} ORDER BY seq"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -313,6 +291,11 @@ class Store:
 
     def has_request(self, request_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM requests WHERE id=?", (request_id,)))
+
+    def has_history(self, webhook_id: str) -> bool:
+        """Whether any stored request was sent to this webhook id (deleted webhooks' included)."""
+        sql = "SELECT 1 FROM requests WHERE webhook_id=? LIMIT 1"
+        return bool(self._query(sql, (webhook_id,)))
 
     def count(self, table: str) -> int:
         if table not in {"requests", "events", "webhooks", "service_accounts"}:
@@ -326,22 +309,9 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
-def _event_query(
-    webhook_id: str | None,
-    event: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    failed: bool | None,
-    limit: int | None,
-) -> tuple[str, list[Any]]:
-    where, params = _filters(webhook_id, since, until)
-    if event is not None:
-        where.append("event=?")
-        params.append(event)
-    if failed is not None:
-        where.append("failed=?")
-        params.append(int(failed))
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(where)} ORDER BY seq"
+def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any]]:
+    clauses, params = _filters(where)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(clauses)} ORDER BY seq"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, params
@@ -370,21 +340,22 @@ class StoredRequest:
     rendered: str | None
 
 
-def _filters(
-    webhook_id: str | None, since: datetime | None, until: datetime | None
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
+def _filters(where: HistoryFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions for a filter, on the columns requests and events share (the event name
+    and `failed` are the events table's)."""
+    clauses: list[str] = []
     params: list[Any] = []
-    if webhook_id is not None:
-        where.append("webhook_id=?")
-        params.append(webhook_id)
-    if since is not None:
-        where.append("received>=?")
-        params.append(iso(since))
-    if until is not None:
-        where.append("received<?")
-        params.append(iso(until))
-    return where, params
+    for value, clause in (
+        (where.webhook, "webhook_id=?"),
+        (where.event, "event=?"),
+        (None if where.since is None else iso(where.since), "received>=?"),
+        (None if where.until is None else iso(where.until), "received<?"),
+        (None if where.failed is None else int(where.failed), "failed=?"),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return clauses, params
 
 
 def _where(clauses: list[str]) -> str:

@@ -213,7 +213,9 @@ def test_diff_names_added_dropped_and_changed_fields() -> None:
     assert dropped[["request_id", "change"]].values.tolist() == [[requests[2].id, "dropped"]]
     added = diff(fewer, old).frame
     assert added["change"].tolist() == ["added"]
-    assert "<table>" in changes._repr_html_() and "changed" in repr(changes)
+    from hooklab.notebook.reprs import diff_html  # the view the notebook layer registers
+
+    assert "<table>" in diff_html(changes) and "changed" in repr(changes)
 
 
 def test_diff_of_a_failure_shows_the_error_appearing() -> None:

@@ -1,0 +1,100 @@
+"""The errors people see, and the one map from each to an HTTP status and a one-line detail.
+
+The management API answers with the status; the CLI prints the detail and exits 1; the magics
+raise it as a UsageError. A new error that callers must tell apart goes here, once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from hooklab.core.events import describe_validation_error
+from hooklab.core.signatures import UnknownPreset
+from hooklab.core.templates import TemplateError
+
+
+class WebhookNotFound(KeyError):
+    """No webhook has that id (or name, or slug).
+
+    Prefect's text names an id; a reference that is not one reads as the name it is.
+
+    >>> str(WebhookNotFound("1c8a3e36-52c7-4b7a-9d4e-6a0f1f5f2b11"))
+    "Webhook with id '1c8a3e36-52c7-4b7a-9d4e-6a0f1f5f2b11' not found."
+    >>> str(WebhookNotFound("models", reference=True))
+    "Webhook 'models' not found."
+    """
+
+    def __init__(self, key: str, *, reference: bool = False) -> None:
+        super().__init__(key)
+        self.key = key
+        self.reference = reference and not _is_uuid(key)
+
+    def __str__(self) -> str:
+        if self.reference:
+            return f"Webhook '{self.key}' not found."
+        return f"Webhook with id '{self.key}' not found."
+
+
+class ServiceAccountNotFound(KeyError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"Service account with id '{self.key}' not found."
+
+
+class EnforcementError(ValueError):
+    """An action that service-account enforcement forbids (SPEC 8)."""
+
+
+class ApiError(Exception):
+    """An answer of the management API: its status and detail. A client raises it for an error
+    answer, or with status 0 when the API could not be reached."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+# The map, most specific first: what an error answers, and how its detail reads.
+STATUSES: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]], ...] = (
+    (WebhookNotFound, 404, str),
+    (ServiceAccountNotFound, 404, str),
+    (TemplateError, 422, lambda exc: f"Invalid template: {exc}"),
+    (ValidationError, 422, lambda exc: describe_validation_error(exc)),  # type: ignore[arg-type]
+    (EnforcementError, 422, str),
+    (UnknownPreset, 422, str),
+    (ValueError, 422, str),
+)
+EXPECTED: tuple[type[BaseException], ...] = (ApiError, *(kind for kind, _, _ in STATUSES))
+"""Errors that are answers for the caller, never a server fault or a traceback."""
+
+
+def answer_for(exc: BaseException) -> ApiError | None:
+    """The answer an error gives (`status`, one-line `detail`), or None for an unexpected one.
+
+    >>> answer_for(EnforcementError("enforcement is on")).status
+    422
+    """
+    if isinstance(exc, ApiError):
+        return exc
+    for kind, status, detail in STATUSES:
+        if isinstance(exc, kind):
+            return ApiError(status, detail(exc))
+    return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
