@@ -7,16 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from hooklab.cli.apiclient import ApiError
-from hooklab.cli.app import Context, Options, Parser, output_option
-from hooklab.cli.console import (
-    CommandError,
-    confirm,
-    is_interactive,
-    positive_int,
-    render_table,
-)
-from hooklab.cli.webhooks import api_failure
+from hooklab.cli.base import Context, Options, Parser, output_option
+from hooklab.cli.console import CommandError, confirm, is_interactive, positive_int, render_table
 
 
 def account_id(text: str) -> str:
@@ -27,17 +19,8 @@ def account_id(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a service account id (a UUID)") from None
 
 
-def account_failure(exc: ApiError, account: str) -> CommandError:
-    if exc.status == 404:
-        return CommandError(f"Service account with id '{account}' not found.")
-    return api_failure(exc)
-
-
 def create_account(context: Context) -> int:
-    try:
-        account = context.api().create_service_account(context.args.name)
-    except ApiError as exc:
-        raise api_failure(exc) from None
+    account = context.api().create_service_account(context.args.name)
     if context.args.output == "json":
         context.print(json.dumps(account, indent=2))
         return 0
@@ -51,10 +34,7 @@ def create_account(context: Context) -> int:
 
 
 def list_accounts(context: Context) -> int:
-    try:
-        accounts = context.api().list_service_accounts()
-    except ApiError as exc:
-        raise api_failure(exc) from None
+    accounts = context.api().list_service_accounts()
     if context.args.output == "json":
         context.print(json.dumps(accounts, indent=2))
         return 0
@@ -72,27 +52,18 @@ def delete_account(context: Context) -> int:
         default=False,
     ):
         raise CommandError("Deletion aborted.")
-    try:
-        api.delete_service_account(account)
-    except ApiError as exc:
-        raise account_failure(exc, account) from None
+    api.delete_service_account(account)
     context.print(f"Successfully deleted service account {account}")
     return 0
 
 
 def enforce(context: Context) -> int:
     if context.args.state is None:
-        try:
-            current = context.api().enforcement()
-        except ApiError as exc:
-            raise api_failure(exc) from None
+        current = context.api().enforcement()
         context.print(f"Service account enforcement is {'on' if current else 'off'}")
         return 0
     on = context.args.state == "on"
-    try:
-        result = context.api().set_enforcement(on)
-    except ApiError as exc:
-        raise api_failure(exc) from None
+    result = context.api().set_enforcement(on)
     if not on:
         context.print("Service account enforcement is now off")
         return 0

@@ -8,19 +8,11 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from hooklab.core.errors import ApiError
+
+__all__ = ["ApiClient", "ApiError", "api_base"]
+
 DEFAULT_TIMEOUT = 30.0
-
-
-class ApiError(Exception):
-    """The API answered with an error status, or could not be reached (`status` 0)."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return self.detail
 
 
 def api_base(url: str) -> str:

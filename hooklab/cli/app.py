@@ -1,19 +1,17 @@
-"""The `hooklab` command: its parser, shared options, and how results become exit codes."""
+"""The `hooklab` command: its parser, with every command registered, and how results become
+exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
-from hooklab.cli.backend import LocalApi, ManagementApi
+from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import CommandError, UsageError
-from hooklab.workspace import Workspace, default_home
-
-Handler = Callable[["Context"], int]
+from hooklab.core.errors import EXPECTED, answer_for
 
 DESCRIPTION = """\
 Prefect Cloud webhooks on your machine: define webhooks, capture and replay requests, and
@@ -29,84 +27,6 @@ examples:
 
 Commands work on the local home ($HOOKLAB_HOME, default ~/.hooklab) with no server; the
 management commands take --api-url/--api-key to work against a running `hooklab serve`."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with a bad argument reported on one line and exit status 2."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-    def command(
-        self,
-        subparsers: argparse._SubParsersAction[Parser],
-        name: str,
-        handler: Handler | None,
-        *,
-        summary: str,
-        example: str,
-        description: str = "",
-        parents: Sequence[Parser] = (),
-        aliases: Sequence[str] = (),
-    ) -> Parser:
-        """Add a subcommand whose --help ends with an example; a group passes no handler."""
-        parser = subparsers.add_parser(
-            name,
-            help=summary,
-            description=description or summary,
-            epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
-            parents=list(parents),
-            aliases=list(aliases),
-        )
-        if handler is not None:
-            parser.set_defaults(handler=handler, prog=parser.prog)
-        return parser
-
-
-def _local_options() -> Parser:
-    # SUPPRESS keeps an option given before the command (`hooklab --home X webhook ls`) from
-    # being overwritten by the subcommand's default.
-    options = Parser(add_help=False)
-    options.add_argument(
-        "--home",
-        type=Path,
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="hooklab home (default: $HOOKLAB_HOME, else ~/.hooklab)",
-    )
-    return options
-
-
-def _remote_options() -> Parser:
-    options = Parser(add_help=False, parents=[_local_options()])
-    options.add_argument(
-        "--api-url",
-        default=argparse.SUPPRESS,
-        metavar="URL",
-        help="a running hooklab API, e.g. http://127.0.0.1:8765 (default: $HOOKLAB_API_URL)",
-    )
-    options.add_argument(
-        "--api-key",
-        default=argparse.SUPPRESS,
-        metavar="KEY",
-        help="its admin key, see `hooklab admin-key` (default: $HOOKLAB_API_KEY)",
-    )
-    return options
-
-
-def output_option(parser: argparse.ArgumentParser, help: str = "table (default), or json") -> None:
-    parser.add_argument("-o", "--output", choices=["table", "json"], default="table", help=help)
-
-
-class Options:
-    """The parent parsers commands pick from: `local` (--home), `remote` (also --api-url/-key)."""
-
-    local = _local_options()
-    remote = _remote_options()
 
 
 def build_parser() -> Parser:
@@ -126,54 +46,22 @@ def build_parser() -> Parser:
 
 
 def _version() -> str:
-    from hooklab import __version__
+    # The installed distribution's, so the command line never imports the package root (and
+    # with it the notebook layer).
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("hooklab")
+    except PackageNotFoundError:
+        return "unknown"
 
 
-class Context:
-    """What a command needs from its invocation: the parsed arguments, the home, the API."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self._workspace: Workspace | None = None
-
-    @property
-    def home(self) -> Path:
-        home: Path | None = self.args.home
-        return home.expanduser() if home is not None else default_home()
-
-    def workspace(self) -> Workspace:
-        if self._workspace is None:
-            self._workspace = Workspace(self.home / "hooklab.db")
-        return self._workspace
-
-    def api(self) -> ManagementApi:
-        """The running API when --api-url (or $HOOKLAB_API_URL) is set, else the local home."""
-        url = self.args.api_url or os.environ.get("HOOKLAB_API_URL")
-        if not url:
-            return LocalApi(self.workspace())
-        key = self.args.api_key or os.environ.get("HOOKLAB_API_KEY")
-        if not key:
-            raise UsageError("--api-url needs an API key: give --api-key or set HOOKLAB_API_KEY")
-        from hooklab.cli.apiclient import ApiClient
-
-        try:
-            return ApiClient(url, key)
-        except ValueError as exc:
-            raise UsageError(f"argument --api-url: {exc}") from None
-
-    def reject_remote(self) -> None:
-        """For commands that read the local home only: an explicit --api-url is a mistake."""
-        if self.args.api_url or self.args.api_key:
-            raise UsageError("this command reads the local home; --api-url/--api-key do not apply")
-
-    def print(self, text: str = "") -> None:
-        print(text, file=sys.stdout, flush=True)
-
-    def close(self) -> None:
-        if self._workspace is not None:
-            self._workspace.close()
+def failure_message(exc: BaseException) -> str:
+    """What the CLI prints for an error of the map (local, or the API's answer)."""
+    answer = answer_for(exc)
+    assert answer is not None
+    detail = " ".join(answer.detail.split())
+    return f"Unauthorized: {detail}" if answer.status == 401 else detail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(exc.message, file=sys.stderr)
         return exc.code
+    except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, exit 1
+        print(failure_message(exc), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -1,15 +1,23 @@
-"""What the CLI shows and asks: errors with exit codes, confirmations, tables, progress lines."""
+"""What the CLI shows and asks: errors with exit codes, and, drawn by rich, confirmations,
+tables and progress bars.
+
+rich is imported only by the commands that draw something. Nothing here writes colour or
+box-drawing characters into a pipe: tables are plain text with a rule of dashes, colour goes
+only to a terminal, and progress shows only on one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import sys
-import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MIN_COLUMN_WIDTH = 10
 
@@ -65,6 +73,13 @@ def is_interactive(stream: TextIO | None = None) -> bool:
         return False
 
 
+def _console(stream: TextIO, width: int | None = None) -> Console:
+    from rich.console import Console
+
+    # No markup, emoji or highlighting: cells and questions are shown exactly as written.
+    return Console(file=stream, width=width, markup=False, emoji=False, highlight=False)
+
+
 def confirm(question: str, *, default: bool | None = None) -> bool:
     """Ask a yes/no question on stderr and read the answer from stdin.
 
@@ -72,24 +87,39 @@ def confirm(question: str, *, default: bool | None = None) -> bool:
     asks again. When stdin ends before an answer, the default applies, and without one the
     answer is no.
     """
+    from rich.prompt import Confirm, InvalidResponse
+    from rich.text import Text
+
+    class YesNo(Confirm):
+        validate_error_message = "Please enter Y or N"
+
+        def process_response(self, value: str) -> bool:
+            answer = value.strip().lower()
+            if answer not in ("y", "yes", "n", "no"):
+                raise InvalidResponse(self.validate_error_message)
+            return answer in ("y", "yes")
+
+        @classmethod
+        def get_input(cls, console: Any, prompt: Any, password: bool, stream: Any = None) -> str:
+            line = str(console.input(prompt, stream=sys.stdin))
+            if not is_interactive():
+                # A terminal echoes the answer; from a pipe, show it so the transcript reads well.
+                console.file.write(line if line.endswith("\n") else line + "\n")
+            if not line:
+                raise EOFError
+            return line.rstrip("\r\n")
+
     choices = "[y/n]" if default is None else f"[y/n] ({'y' if default else 'n'})"
-    while True:
-        sys.stderr.write(f"? {question} {choices}: ")
-        sys.stderr.flush()
-        line = sys.stdin.readline()
-        if not is_interactive():
-            # A terminal echoes the answer; from a pipe, show it so the transcript reads well.
-            sys.stderr.write(line if line.endswith("\n") else line + "\n")
-        if not line:
-            return bool(default)
-        answer = line.strip().lower()
-        if answer in ("y", "yes"):
-            return True
-        if answer in ("n", "no"):
-            return False
-        if not answer and default is not None:
-            return default
-        sys.stderr.write("Please enter Y or N\n")
+    ask = YesNo(
+        Text(f"{question} {choices}"),  # Text: "[y/n]" is not markup
+        console=_console(sys.stderr),
+        show_default=False,  # both are in the question already
+        show_choices=False,
+    )
+    try:
+        return bool(ask(default=... if default is None else default))
+    except EOFError:
+        return bool(default)
 
 
 def render_table(
@@ -100,77 +130,78 @@ def render_table(
     wrap: Sequence[int] | None = None,
     truncate: bool = False,
 ) -> str:
-    """An aligned text table; cells keep their own line breaks and wrap to fit `width`.
+    """An aligned text table under a rule of dashes; cells wrap to fit `width` (the terminal's,
+    or 100 columns in a pipe).
 
     Only the columns listed in `wrap` (all, by default) are narrowed to fit, so ids and
     slugs can stay whole on one line. With `truncate`, a long cell is cut short with "…"
-    instead, so that each row stays on one line.
+    instead, so that each row stays on one line. Rows that span lines are set apart by a
+    blank line.
 
     >>> print(render_table(["id", "name"], [["1", "models"]]))
     id  name
-    --  ------
+    -- ------
     1   models
     """
     width = width or shutil.get_terminal_size((100, 24)).columns
-    cells = [[str(value) for value in row] for row in rows]
-    widths = [
-        max([len(headers[i])] + [_longest_line(row[i]) for row in cells])
-        for i in range(len(headers))
-    ]
-    gap = 2
-    flexible = list(range(len(headers)) if wrap is None else wrap)
-    # Narrow the widest flexible column, one character at a time, until the table fits.
-    while flexible and sum(widths) + gap * (len(widths) - 1) > width:
-        widest = max(flexible, key=lambda i: widths[i])
-        if widths[widest] <= max(MIN_COLUMN_WIDTH, len(headers[widest])):
-            break
-        widths[widest] -= 1
+    text = _table_text(headers, rows, width, wrap, truncate, spaced=False)
+    if len(text.splitlines()) > len(rows) + 2:  # some row wraps: draw again, rows set apart
+        text = _table_text(headers, rows, width, wrap, truncate, spaced=True)
+    return text
 
-    if truncate:
-        cells = [[_shorten(value, widths[i]) for i, value in enumerate(row)] for row in cells]
 
-    def lines_of(row: Sequence[str]) -> list[str]:
-        wrapped = [_wrap(value, widths[i]) for i, value in enumerate(row)]
-        height = max(len(column) for column in wrapped)
-        out = []
-        for n in range(height):
-            parts = [
-                (column[n] if n < len(column) else "").ljust(widths[i])
-                for i, column in enumerate(wrapped)
-            ]
-            out.append((" " * gap).join(parts).rstrip())
-        return out
+def _table_text(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    wrap: Sequence[int] | None,
+    truncate: bool,
+    *,
+    spaced: bool,
+) -> str:
+    from rich.table import Table
+    from rich.text import Text
 
-    multiline = any(
-        "\n" in value or len(value) > widths[i] for row in cells for i, value in enumerate(row)
+    table = Table(
+        box=_rule_under_header(),
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        show_lines=spaced,
     )
-    output = lines_of(list(headers))
-    output.append((" " * gap).join("-" * w for w in widths))
-    for index, row in enumerate(cells):
-        if multiline and index:
-            output.append("")  # rows that span lines need a visible boundary
-        output.extend(lines_of(row))
-    return "\n".join(output)
+    cells = [[" ".join(str(v).split()) if truncate else str(v) for v in row] for row in rows]
+    least = 0  # the narrowest the table can be: ids and slugs whole, the rest at their minimum
+    for index, header in enumerate(headers):
+        narrowed = wrap is None or index in wrap
+        whole = max([len(header), *(len(line) for row in cells for line in row[index].split("\n"))])
+        smallest = min(whole, max(MIN_COLUMN_WIDTH, len(header))) if narrowed else whole
+        least += smallest + 2  # its right padding and the divider
+        table.add_column(
+            header,
+            no_wrap=not narrowed,  # rich narrows only the columns that may wrap
+            overflow="ellipsis" if truncate else "fold",
+            min_width=smallest,
+        )
+    for row in cells:
+        # A truncated cell keeps to one line, cut short with "…" where its column narrows.
+        overflow: Literal["ellipsis", "fold"] = "ellipsis" if truncate else "fold"
+        table.add_row(*(Text(cell, no_wrap=truncate, overflow=overflow) for cell in row))
+    out = io.StringIO()
+    # Wider than the terminal rather than cut an id short: the terminal wraps the line.
+    _console(out, max(width, least)).print(table)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
 
 
-def _longest_line(text: str) -> int:
-    return max((len(line) for line in text.splitlines()), default=0)
+def _rule_under_header() -> Any:
+    from rich.box import Box
 
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines: list[str] = []
-    for line in text.splitlines() or [""]:
-        lines.extend(textwrap.wrap(line, width, break_on_hyphens=False) or [""])
-    return lines
-
-
-def _shorten(text: str, width: int) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    # rich's box lines: top, head, head row, mid, row, foot row, foot, bottom; each is left,
+    # horizontal, divider, right. Only the line under the header is drawn, in dashes.
+    return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 
 
 class Progress:
-    """A one-line progress counter on stderr, shown only when stderr is a terminal.
+    """A progress bar on stderr, drawn by rich only when stderr is a terminal.
 
     >>> with Progress("Replaying", total=3) as progress:
     ...     for _ in range(3):
@@ -183,36 +214,33 @@ class Progress:
         self.done = 0
         self.stream = stream if stream is not None else sys.stderr
         self.visible = is_interactive(self.stream)
-        self._shown_at = 0.0
+        self._bar: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
-        self._show(force=True)
+        if self.visible:
+            from rich.progress import BarColumn, TextColumn
+            from rich.progress import Progress as Bar
+
+            counts = "{task.description}: {task.completed}/{task.total} ({task.percentage:.0f}%)"
+            self._bar = Bar(
+                TextColumn(counts, markup=False), BarColumn(), console=_console(self.stream)
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.visible:
-            self._show(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)
 
     def advance(self, count: int = 1) -> None:
-        self.done += count
-        self._show()
+        self.update(self.done + count)
 
     def update(self, done: int, total: int | None = None) -> None:
         """Set the count outright (for callbacks that report `done` of `total`)."""
         self.done = done
         if total is not None:
             self.total = total
-        self._show()
-
-    def _show(self, *, force: bool = False) -> None:
-        if not self.visible:
-            return
-        now = time.monotonic()
-        if not force and now - self._shown_at < 0.1 and self.done < self.total:
-            return  # redrawing costs more than the work for fast items
-        self._shown_at = now
-        percent = 100 * self.done // self.total if self.total else 100
-        self.stream.write(f"\r{self.label}: {self.done}/{self.total} ({percent}%)")
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=self.total)

@@ -4,44 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-import uuid
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from hooklab.cli.app import Context, Options, Parser
+from hooklab.cli.base import Context, Options, Parser, time_option
 from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, render_table
-from hooklab.core.times import parse_iso, utcnow
-from hooklab.workspace import WebhookNotFound
+from hooklab.store.filters import HistoryFilter
+from hooklab.store.values import is_missing, json_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = ("table", "json", "csv", "parquet")
 CHUNK_ROWS = 5_000
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def moment(text: str) -> datetime:
-    """An argparse type for --since/--until: an ISO time (UTC unless it says otherwise), or an
-    age such as 30m, 1h, 2d, 1w.
-
-    >>> moment("2026-01-02T03:04:05Z").isoformat()
-    '2026-01-02T03:04:05+00:00'
-    """
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = float(relative.group(1)), relative.group(2).lower()
-        return utcnow() - timedelta(**{_UNITS[unit]: amount})
-    try:
-        return parse_iso(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: use ISO 8601 (2026-05-01T12:00) or an age (30m, 1h, 2d)"
-        ) from None
 
 
 def events(context: Context) -> int:
@@ -55,18 +31,11 @@ def requests(context: Context) -> int:
 def history(context: Context, kind: str) -> int:
     context.reject_remote()
     args = context.args
-    workspace = context.workspace()
-    webhook = _webhook_filter(context, args.webhook)
-    if kind == "events":
-        frame = workspace.events(
-            webhook,
-            event=args.event,
-            since=args.since,
-            until=args.until,
-            failed=True if args.failed else None,
-        )
-    else:
-        frame = workspace.requests(webhook, since=args.since, until=args.until)
+    where = HistoryFilter(
+        args.webhook, args.event, args.since, args.until, True if args.failed else None
+    )
+    read = context.workspace().events if kind == "events" else context.workspace().requests
+    frame = read(where)
     if args.limit is not None:
         frame = frame.tail(args.limit).reset_index(drop=True)
     fmt = args.output or _format_of(args.file) or "table"
@@ -80,20 +49,6 @@ def history(context: Context, kind: str) -> int:
     return 0
 
 
-def _webhook_filter(context: Context, key: str | None) -> str | None:
-    """The webhook to filter on; an unknown name is an error, an unknown id may be a deleted
-    webhook whose history is kept (SPEC 1)."""
-    if key is None:
-        return None
-    try:
-        return context.workspace().get_webhook(key).id
-    except WebhookNotFound:
-        try:
-            return str(uuid.UUID(key))
-        except ValueError:
-            raise CommandError(f"Webhook '{key}' not found.") from None
-
-
 def _format_of(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -102,14 +57,13 @@ def _format_of(path: Path | None) -> str | None:
 
 
 def _time(value: Any) -> str:
-    return "" if value is None or value != value else value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if is_missing(value) else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _text(*values: Any) -> str:
     """The first value that is present, as text; missing values (None, NaN) read as ""."""
     for value in values:
-        missing = value is None or (isinstance(value, float) and value != value)
-        if not missing and value != "":
+        if not is_missing(value) and value != "":
             return str(value)
     return ""
 
@@ -179,7 +133,7 @@ def _write_json(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> Non
 
 
 def _write_csv(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
-    flat = _flattened(frame)
+    flat = _as_text(frame)
     if not len(flat):
         flat.to_csv(stream, index=False)
     for start in range(0, len(flat), CHUNK_ROWS):
@@ -196,7 +150,7 @@ def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> No
         raise CommandError("Parquet export needs pyarrow: pip install pyarrow") from None
     if path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: give --file PATH, or redirect stdout to a file")
-    flat = _flattened(frame, keep_times=True)
+    flat = _as_text(frame, keep_times=True)
     table = pa.Table.from_pandas(flat, preserve_index=False)
     target: Any = str(path) if path is not None else sys.stdout.buffer
     with (
@@ -211,7 +165,7 @@ def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> No
         sys.stdout.buffer.flush()
 
 
-def _flattened(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame:
+def _as_text(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame:
     """Nested cells as JSON text, and (unless kept) times as ISO 8601 text."""
     flat = frame if keep_times else _iso_times(frame)
     flat = flat.copy()
@@ -221,12 +175,8 @@ def _flattened(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame
         if stored is not None:
             flat[name] = stored
         elif column.dtype == object and any(isinstance(v, (dict, list)) for v in column):
-            flat[name] = [None if v is None else _compact_json(v) for v in column]
+            flat[name] = [None if v is None else json_text(v) for v in column]
     return flat
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _stored_json(column: pd.Series) -> list[str | None] | None:
@@ -290,17 +240,19 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
             example=example,
             parents=[Options.local],
         )
-        parser.add_argument("--webhook", metavar="NAME", help="only this webhook (name or id)")
         parser.add_argument(
-            "--since",
-            type=moment,
-            metavar="T",
-            help="only from this time on: ISO 8601, or an age like 30m, 1h, 2d",
+            "--webhook", metavar="NAME", help="only this webhook (name or id, a deleted one's id)"
         )
-        parser.add_argument("--until", type=moment, metavar="T", help="only before this time")
+        time_option(parser, "--since", "only from this time on: ISO 8601, or an age like 30m, 1h")
+        time_option(parser, "--until", "only before this time")
         if kind == "events":
             parser.add_argument("--event", metavar="NAME", help="only events with this name")
             parser.add_argument("--failed", action="store_true", help="only failure events")
+        else:
+            parser.add_argument(
+                "--event", metavar="NAME", help="only requests that made this event"
+            )
+            parser.add_argument("--failed", action="store_true", help="only failed requests")
         parser.add_argument(
             "--limit", type=positive_int, metavar="N", help="only the N most recent"
         )

@@ -7,13 +7,13 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from hooklab.cli.app import Context, Options, Parser
+from hooklab.cli.base import Context, Options, Parser, time_option
 from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, text_file
-from hooklab.cli.history import moment
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
-from hooklab.core.templates import TemplateError
-from hooklab.workspace import WebhookNotFound
+from hooklab.core.webhooks import Webhook
+from hooklab.store.filters import HistoryFilter
+from hooklab.store.values import is_missing
 
 MAX_FIELDS_SHOWN = 10
 REQUEST_KEYS = ("method", "path", "query", "headers", "body", "json", "form")
@@ -84,7 +84,7 @@ def replay(context: Context) -> int:
     args = context.args
     workspace = context.workspace()
     hook = _webhook(context, args.webhook)
-    captured = workspace.captured(hook.id, since=args.since, until=args.until)
+    captured = workspace.captured(HistoryFilter(hook.id, since=args.since, until=args.until))
     if args.limit is not None:
         captured = captured[-args.limit :]
     if not captured:
@@ -100,11 +100,8 @@ def replay(context: Context) -> int:
                 progress=lambda done, total: progress.update(done, total),
             )
 
-    try:
-        old = run(hook, "Replaying through the current template")
-        new = run(args.template, "Replaying through the new template")
-    except TemplateError as exc:  # the new template does not compile: one line, with its line
-        raise CommandError(f"Invalid template: {exc}") from None
+    old = run(hook, "Replaying through the current template")
+    new = run(args.template, "Replaying through the new template")  # a TemplateError: exit 1
     changes = diff(old, new)
     if args.output == "json":
         frame = changes.frame
@@ -126,7 +123,7 @@ def replay(context: Context) -> int:
 
 def _jsonable(value: Any) -> Any:
     """A diff cell as strict JSON: gaps (None, NaN) as null, anything exotic as text."""
-    if value is None or (isinstance(value, float) and value != value):
+    if is_missing(value):
         return None
     try:
         json.dumps(value, allow_nan=False)
@@ -135,11 +132,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _webhook(context: Context, key: str) -> Any:
-    try:
-        return context.workspace().get_webhook(key)
-    except WebhookNotFound:
-        raise CommandError(f"Webhook '{key}' not found.") from None
+def _webhook(context: Context, key: str) -> Webhook:
+    workspace = context.workspace()
+    return workspace.get_webhook(workspace.resolve_webhook(key))
 
 
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
@@ -192,13 +187,8 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         metavar="FILE",
         help="the new template file ('-' for stdin)",
     )
-    parser.add_argument(
-        "--since",
-        type=moment,
-        metavar="T",
-        help="only requests from this time on (ISO 8601, or 30m, 1h, 2d)",
-    )
-    parser.add_argument("--until", type=moment, metavar="T", help="only requests before this time")
+    time_option(parser, "--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)")
+    time_option(parser, "--until", "only requests before this time")
     parser.add_argument(
         "--limit", type=positive_int, metavar="N", help="only the N most recent requests"
     )

@@ -7,15 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from hooklab.cli.apiclient import ApiError
-from hooklab.cli.app import Context, Options, Parser, output_option
-from hooklab.cli.console import (
-    CommandError,
-    confirm,
-    is_interactive,
-    render_table,
-    text_file,
-)
+from hooklab.cli.base import Context, Options, Parser, output_option
+from hooklab.cli.console import CommandError, confirm, is_interactive, render_table, text_file
 
 # Prefect's own text, line breaks included, so the hint reads the same in both tools.
 MISSING_TEMPLATE = (
@@ -41,19 +34,6 @@ def template_text(text: str) -> str:
     return text_file(text[1:]) if text.startswith("@") else text
 
 
-def not_found(webhook: str) -> CommandError:
-    return CommandError(f"Webhook with id '{webhook}' not found.")
-
-
-def api_failure(exc: ApiError, webhook: str | None = None) -> CommandError:
-    """The message for an error answer; a 404 on a webhook reads as Prefect's 'not found'."""
-    if exc.status == 404 and webhook is not None:
-        return not_found(webhook)
-    if exc.status == 401:
-        return CommandError(f"Unauthorized: {exc.detail}")
-    return CommandError(exc.detail)
-
-
 def print_webhooks(context: Context, hooks: list[dict[str, Any]], as_json: Any) -> None:
     if as_json is not None:
         context.print(json.dumps(as_json, indent=2))
@@ -65,21 +45,18 @@ def print_webhooks(context: Context, hooks: list[dict[str, Any]], as_json: Any) 
     context.print(render_table(TABLE_COLUMNS, rows, wrap=[2, 4]))
 
 
+# Errors (not found, invalid template, refused, unreachable) reach `main`, which prints the one
+# map's message for them (hooklab.core.errors) and exits 1.
+
+
 def ls(context: Context) -> int:
-    try:
-        hooks = context.api().list_webhooks()
-    except ApiError as exc:
-        raise api_failure(exc) from None
+    hooks = context.api().list_webhooks()
     print_webhooks(context, hooks, hooks if context.args.output == "json" else None)
     return 0
 
 
 def get(context: Context) -> int:
-    hook_id = context.args.webhook_id
-    try:
-        hook = context.api().read_webhook(hook_id)
-    except ApiError as exc:
-        raise api_failure(exc, hook_id) from None
+    hook = context.api().read_webhook(context.args.webhook_id)
     print_webhooks(context, [hook], hook if context.args.output == "json" else None)
     return 0
 
@@ -88,12 +65,9 @@ def create(context: Context) -> int:
     args = context.args
     if not args.template:
         raise CommandError(MISSING_TEMPLATE)
-    try:
-        hook = context.api().create_webhook(
-            args.webhook_name, args.template, args.description, args.service_account
-        )
-    except ApiError as exc:
-        raise api_failure(exc) from None
+    hook = context.api().create_webhook(
+        args.webhook_name, args.template, args.description, args.service_account
+    )
     context.print(f"Successfully created webhook {hook['name']}")
     return 0
 
@@ -101,20 +75,17 @@ def create(context: Context) -> int:
 def update(context: Context) -> int:
     args = context.args
     api = context.api()
-    try:
-        current = api.read_webhook(args.webhook_id)
-        # Like Prefect's CLI: send all three, taking what was not given from the webhook.
-        api.replace_webhook(
-            args.webhook_id,
-            name=current["name"] if args.webhook_name is None else args.webhook_name,
-            description=current["description"] if args.description is None else args.description,
-            template=current["template"] if args.template is None else args.template,
-        )
-        if args.service_account is not None:
-            account = args.service_account or None  # "" detaches the account
-            api.patch_webhook(args.webhook_id, {"service_account_id": account})
-    except ApiError as exc:
-        raise api_failure(exc, args.webhook_id) from None
+    current = api.read_webhook(args.webhook_id)
+    # Like Prefect's CLI: send all three, taking what was not given from the webhook.
+    api.replace_webhook(
+        args.webhook_id,
+        name=current["name"] if args.webhook_name is None else args.webhook_name,
+        description=current["description"] if args.description is None else args.description,
+        template=current["template"] if args.template is None else args.template,
+    )
+    if args.service_account is not None:
+        account = args.service_account or None  # "" detaches the account
+        api.patch_webhook(args.webhook_id, {"service_account_id": account})
     context.print(f"Successfully updated webhook {args.webhook_id}")
     return 0
 
@@ -122,11 +93,8 @@ def update(context: Context) -> int:
 def toggle(context: Context) -> int:
     hook_id = context.args.webhook_id
     api = context.api()
-    try:
-        enabled = not api.read_webhook(hook_id)["enabled"]
-        api.patch_webhook(hook_id, {"enabled": enabled})
-    except ApiError as exc:
-        raise api_failure(exc, hook_id) from None
+    enabled = not api.read_webhook(hook_id)["enabled"]
+    api.patch_webhook(hook_id, {"enabled": enabled})
     context.print(f"Webhook is now {STATUS_WORDS[enabled]}")
     return 0
 
@@ -137,10 +105,7 @@ def rotate(context: Context) -> int:
     # Prefect asks even when stdin is not a terminal, so `echo y | hooklab webhook rotate` works.
     if not confirm("Are you sure you want to rotate? This will invalidate the old URL."):
         raise CommandError("Rotation aborted.")
-    try:
-        hook = api.rotate_webhook(hook_id)
-    except ApiError as exc:
-        raise api_failure(exc, hook_id) from None
+    hook = api.rotate_webhook(hook_id)
     context.print(f"Successfully rotated webhook URL to {hook['slug']}")
     return 0
 
@@ -153,10 +118,7 @@ def delete(context: Context) -> int:
         f"Are you sure you want to delete webhook with id '{hook_id}'?", default=False
     ):
         raise CommandError("Deletion aborted.")
-    try:
-        api.delete_webhook(hook_id)
-    except ApiError as exc:
-        raise api_failure(exc, hook_id) from None
+    api.delete_webhook(hook_id)
     context.print(f"Successfully deleted webhook {hook_id}")
     return 0
 
@@ -216,13 +178,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     )
     parser.add_argument("webhook_name", metavar="WEBHOOK_NAME", help="The name of the webhook.")
     parser.add_argument("-d", "--description", default="", help="Description of the webhook")
-    parser.add_argument(
-        "-t",
-        "--template",
-        type=template_text,
-        default=None,
-        help="Jinja2 template expression, or @FILE to read it from a file",
-    )
+    _template_option(parser)
     _service_account_option(parser)
 
     parser = root.command(
@@ -238,13 +194,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     )
     parser.add_argument("-n", "--name", dest="webhook_name", default=None, help="Webhook name")
     parser.add_argument("-d", "--description", default=None, help="Description of the webhook")
-    parser.add_argument(
-        "-t",
-        "--template",
-        type=template_text,
-        default=None,
-        help="Jinja2 template expression, or @FILE to read it from a file",
-    )
+    _template_option(parser)
     _service_account_option(parser, detach=True)
 
     for name, handler, summary, description in (
@@ -278,6 +228,16 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         parser.add_argument(
             "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help=f"The webhook ID to {name}."
         )
+
+
+def _template_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-t",
+        "--template",
+        type=template_text,
+        default=None,
+        help="Jinja2 template expression, or @FILE to read it from a file",
+    )
 
 
 def _service_account_option(parser: argparse.ArgumentParser, *, detach: bool = False) -> None:

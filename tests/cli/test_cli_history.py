@@ -210,3 +210,34 @@ def test_parquet_without_pyarrow_says_how_to_get_it(home: Path, tmp_path: Path) 
     # Without pyarrow the other formats still work, nested values still as JSON.
     rows = list(csv.DictReader(io.StringIO(run_cli(env, "events", "-o", "csv").stdout)))
     assert json.loads(rows[0]["payload"])["body"] == {"model": "a"}
+
+
+def test_requests_filter_by_the_events_they_made_and_by_failure(home: Path) -> None:
+    def bodies(*args: str) -> list[str]:
+        result = cli(home, "requests", "-o", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return [r["body"] for r in json.loads(result.stdout)]
+
+    assert bodies("--event", "other-update") == ['{"model":"z"}']
+    assert bodies("--failed") == ["{oops"]
+    assert bodies("--webhook", "models", "--until", "2024-05-01T13:00Z") == ["model=a"]
+
+
+def test_a_bad_time_names_the_value_and_the_accepted_forms(home: Path) -> None:
+    result = cli(home, "events", "--since", "yesterday")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        "hooklab events: error: argument --since: 'yesterday' is not a time: use ISO 8601"
+    )
+    assert "30m, 2h, 1d, 1w" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["events", "requests"])
+def test_tables_in_a_pipe_are_plain_text(home: Path, kind: str) -> None:
+    result = run_cli({**base_env(HOOKLAB_HOME=str(home)), "COLUMNS": "60"}, kind)
+    assert result.returncode == 0
+    assert "\x1b" not in result.stdout  # no colour or cursor codes
+    assert not any("\u2500" <= char <= "\u259f" for char in result.stdout)  # no box drawing
+    header, rule, *rows = result.stdout.splitlines()
+    assert set(rule) == {"-", " "} and len(rows) == 5
+    assert all(line == line.rstrip() for line in result.stdout.splitlines())
