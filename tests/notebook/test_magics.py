@@ -13,7 +13,8 @@ from IPython.core.interactiveshell import InteractiveShell
 import hooklab
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.core.request import HookRequest
-from hooklab.notebook.magics import HooklabMagics, curl_command, moment
+from hooklab.notebook.magics import HooklabMagics
+from hooklab.notebook.webhookview import curl_command
 
 
 @pytest.fixture
@@ -149,11 +150,6 @@ def test_curl_command_sends_the_fields_the_template_reads() -> None:
     assert '-d \'{"repo": {"name": "example"}}\'' in curl_command(nested, "http://h/x")
 
 
-def test_moment_reads_iso_and_durations() -> None:
-    assert moment("2024-05-01T12:00").isoformat() == "2024-05-01T12:00:00+00:00"
-    assert (hooklab.core.times.utcnow() - moment("2h")).total_seconds() == pytest.approx(7200, 5)
-
-
 def test_workspace_subcommand_hands_the_python_api_what_the_magics_created(
     shell: InteractiveShell, tmp_path: Path
 ) -> None:
@@ -162,3 +158,28 @@ def test_workspace_subcommand_hands_the_python_api_what_the_magics_created(
     assert isinstance(ws, hooklab.Workspace)
     assert ws.path == str(tmp_path / "hooklab.db")
     assert [hook.name for hook in ws.list_webhooks()] == ["models"]
+
+
+def test_the_extension_teaches_ipython_the_diffs_html_view(shell: InteractiveShell) -> None:
+    requests = [HookRequest.fake(method="POST", form={"model": "a"})]
+    changes = hooklab.diff(
+        hooklab.replay(requests, SEED), hooklab.replay(requests, SEED.replace("product.", "p."))
+    )
+    data, _ = shell.display_formatter.format(changes)
+    assert "<table>" in data["text/html"] and "p.models.a" in data["text/html"]
+
+
+def test_history_subcommands_read_a_deleted_webhooks_id_and_refuse_unknown_names(
+    shell: InteractiveShell,
+) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = magics_of(shell).workspace
+    hook = ws.get_webhook("models")
+    ws.receive(hook.slug, HookRequest.fake(method="POST", form={"model": "a"}))
+    shell.run_line_magic("hooklab", "delete models")
+    assert len(shell.run_line_magic("hooklab", f"events {hook.id} --since 1w")) == 1
+    assert len(shell.run_line_magic("hooklab", f"requests {hook.id}")) == 1
+    with pytest.raises(UsageError, match=r"^Webhook 'models' not found\.$"):
+        shell.run_line_magic("hooklab", "events models")
+    with pytest.raises(UsageError, match="'2 days' is not a time: use ISO 8601"):
+        shell.run_line_magic("hooklab", "failures --since '2 days'")

@@ -1,0 +1,243 @@
+"""The `%hooklab` subcommands: plain functions of (magics, words), in one dispatch table.
+
+Each parses its words, calls the Workspace (or replay), and returns what the cell shows.
+Errors of hooklab's map (not found, invalid template, ...) become one-line UsageErrors in
+`HooklabMagics.hooklab_magic`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from IPython.core.error import UsageError
+
+from hooklab.core.webhooks import Webhook
+from hooklab.store.filters import HistoryFilter, parse_time
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hooklab.server import Receiver
+    from hooklab.workspace import Workspace
+
+
+class HooklabMagics(Protocol):
+    """What the subcommands use of the magics (`hooklab.notebook.magics.HooklabMagics`)."""
+
+    shell: Any
+
+    @property
+    def workspace(self) -> Workspace: ...
+    @property
+    def receiver(self) -> Receiver | None: ...
+    def start_receiver(self) -> Receiver | None: ...
+    def stop_receiver(self) -> None: ...
+    def url_of(self, hook: Webhook) -> str | None: ...
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad line as IPython's one-line UsageError, never SystemExit."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise UsageError(message or self.format_usage().strip())
+
+
+def _webhook_arg(prog: str) -> Parser:
+    parser = Parser(prog=f"%hooklab {prog}", add_help=False)
+    parser.add_argument("name", help="the webhook's name, id or slug")
+    return parser
+
+
+def _hook(magics: HooklabMagics, ref: str) -> Webhook:
+    workspace = magics.workspace
+    return workspace.get_webhook(workspace.resolve_webhook(ref))
+
+
+def ls(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """ls: the webhooks, one row each."""
+    import pandas as pd
+
+    Parser(prog="%hooklab ls", add_help=False).parse_args(words)
+    rows = [
+        {
+            "name": hook.name,
+            "enabled": hook.enabled,
+            "url": magics.url_of(hook) or hook.path,
+            "description": hook.description,
+            "service_account_id": hook.service_account_id,
+            "created": hook.created,
+            "updated": hook.updated,
+            "id": hook.id,
+        }
+        for hook in magics.workspace.list_webhooks()
+    ]
+    columns = ["name", "enabled", "url", "description", "service_account_id", "created", "updated"]
+    return pd.DataFrame(rows, columns=[*columns, "id"])
+
+
+def get(magics: HooklabMagics, words: list[str]) -> Webhook:
+    """get NAME: the webhook (shown as a card)."""
+    return _hook(magics, _webhook_arg("get").parse_args(words).name)
+
+
+def toggle(magics: HooklabMagics, words: list[str]) -> None:
+    """toggle NAME: enable or disable the webhook."""
+    hook = _hook(magics, _webhook_arg("toggle").parse_args(words).name)
+    hook = magics.workspace.toggle_webhook(hook.id)
+    print(f"webhook {hook.name!r} is now {'enabled' if hook.enabled else 'disabled'}")
+
+
+def rotate(magics: HooklabMagics, words: list[str]) -> str:
+    """rotate NAME: a new URL; the old one stops working at once. Returns the new URL."""
+    hook = _hook(magics, _webhook_arg("rotate").parse_args(words).name)
+    hook = magics.workspace.rotate_webhook(hook.id)
+    return magics.url_of(hook) or hook.path
+
+
+def delete(magics: HooklabMagics, words: list[str]) -> None:
+    """delete NAME: the webhook goes; what it captured stays in the history."""
+    hook = _hook(magics, _webhook_arg("delete").parse_args(words).name)
+    magics.workspace.delete_webhook(hook.id)
+    print(f"webhook {hook.name!r} deleted; its history stays under id {hook.id}")
+
+
+def url(magics: HooklabMagics, words: list[str]) -> str:
+    """url NAME: the webhook's URL, as a string (`url = %hooklab url NAME`)."""
+    hook = _hook(magics, _webhook_arg("url").parse_args(words).name)
+    receiver = magics.receiver or magics.start_receiver()
+    if receiver is None:
+        raise UsageError("no receiver is running in this kernel: `%hooklab serve` first")
+    return receiver.webhook_url(hook)
+
+
+def _history_parser(prog: str, *, flatten: bool = True) -> Parser:
+    parser = Parser(prog=f"%hooklab {prog}", add_help=False)
+    parser.add_argument("name", nargs="?", default=None, help="only this webhook")
+    parser.add_argument("--event", default=None, help="only events with this name")
+    if flatten:
+        parser.add_argument("--flatten", action="store_true", help="payload.* columns")
+    parser.add_argument("--since", type=parse_time, help="ISO time, or an age: 15m, 2h, 1d, 1w")
+    parser.add_argument("--until", type=parse_time)
+    return parser
+
+
+def _history(args: argparse.Namespace, failed: bool | None = None) -> HistoryFilter:
+    return HistoryFilter(args.name, args.event, args.since, args.until, failed)
+
+
+def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame."""
+    args = _history_parser("events").parse_args(words)
+    return _events(magics, args, _history(args))
+
+
+def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """failures [NAME] [--since T] [--until T]: the failed requests' events, with their error."""
+    args = _history_parser("failures").parse_args(words)
+    return _events(magics, args, _history(args, failed=True))
+
+
+def _events(magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter) -> pd.DataFrame:
+    frame = magics.workspace.events(where)
+    if args.flatten:
+        from hooklab.store.frames import flatten_payload_columns
+
+        frame = flatten_payload_columns(frame)
+    return frame
+
+
+def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
+
+    With --event, the requests that produced an event of that name."""
+    args = _history_parser("requests", flatten=False).parse_args(words)
+    return magics.workspace.requests(_history(args))
+
+
+def replay(magics: HooklabMagics, words: list[str]) -> Any:
+    """replay NAME [--template VARIABLE] [--save]: NAME's captured requests, replayed.
+
+    Through NAME's own template, or the one held in a notebook variable; --save stores the
+    results as new requests."""
+    from hooklab.history.replay import replay as run_replay
+
+    parser = _webhook_arg("replay")
+    parser.add_argument("--template", default=None, help="a variable holding a template")
+    parser.add_argument("--save", action="store_true", help="store the results as new requests")
+    args = parser.parse_args(words)
+    hook = _hook(magics, args.name)
+    template: str | Webhook = hook
+    if args.template is not None:
+        value = magics.shell.user_ns.get(args.template) if magics.shell else None
+        if not isinstance(value, str):
+            raise UsageError(f"--template {args.template}: no string variable of that name")
+        template = value
+    captured = magics.workspace.captured(hook.id)
+    return run_replay(captured, template, workspace=magics.workspace, save=args.save)
+
+
+def serve(magics: HooklabMagics, words: list[str]) -> str | None:
+    """serve: start the in-kernel receiver (port from %config HooklabMagics.port); its URL."""
+    Parser(prog="%hooklab serve", add_help=False).parse_args(words)
+    receiver = magics.start_receiver()
+    return receiver.url if receiver is not None else None
+
+
+def stop(magics: HooklabMagics, words: list[str]) -> None:
+    """stop: stop the in-kernel receiver; what is pending is written first."""
+    Parser(prog="%hooklab stop", add_help=False).parse_args(words)
+    if magics.receiver is None:
+        print("hooklab: no receiver running")
+        return
+    magics.stop_receiver()
+    print("hooklab receiver stopped")
+
+
+def workspace(magics: HooklabMagics, words: list[str]) -> Workspace:
+    """workspace: the Workspace the magics use, for the Python API (`ws = %hooklab workspace`)."""
+    Parser(prog="%hooklab workspace", add_help=False).parse_args(words)
+    return magics.workspace
+
+
+def help_text() -> str:
+    lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
+    for name, function in SUBCOMMANDS.items():
+        first = (function.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {first}" if first.startswith(name) else f"  {name}: {first}")
+    return "\n".join(lines)
+
+
+class _Help:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def help_command(magics: HooklabMagics, words: list[str]) -> _Help:
+    """help: this list."""
+    return _Help(help_text())
+
+
+SUBCOMMANDS: dict[str, Callable[[HooklabMagics, list[str]], Any]] = {
+    "ls": ls,
+    "get": get,
+    "toggle": toggle,
+    "rotate": rotate,
+    "delete": delete,
+    "url": url,
+    "events": events,
+    "requests": requests,
+    "failures": failures,
+    "replay": replay,
+    "serve": serve,
+    "stop": stop,
+    "workspace": workspace,
+    "help": help_command,
+}
