@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -19,6 +19,7 @@ from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.migrations import MIGRATIONS, statements
+from hooklab.store.values import stored_json, stored_json_ascii
 
 WEBHOOK_COLUMNS = (
     "id, name, description, template, enabled, service_account_id, slug, created, updated, "
@@ -402,7 +403,7 @@ def _request_row(request: HookRequest, outcome: Outcome) -> tuple[Any, ...]:
         clean.method,
         clean.path,
         clean.query,
-        _dumps_ascii(clean.headers),
+        stored_json_ascii(clean.headers),
         clean.body,
         _iso(clean.received),
         clean.client,
@@ -426,31 +427,6 @@ def _stored_request(row: Sequence[Any]) -> StoredRequest:
     return StoredRequest(request, row[1], int(row[9]), row[10], row[11])
 
 
-def _encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
-    """`json.JSONEncoder(ensure_ascii=..., default=str).encode`, without building the C encoder
-    again for every value (which `encode` does): three values a request are written this way.
-    The values come from `json.loads` and the request parser, so they hold no cycles to check."""
-    reference = json.JSONEncoder(ensure_ascii=ensure_ascii, default=str)
-    make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if make_encoder is None:  # a Python without the C accelerator
-        return reference.encode
-    escape = (
-        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
-    )
-    chunks = make_encoder(None, str, escape, None, ": ", ", ", False, False, True)
-
-    def encode(value: Any) -> str:
-        if isinstance(value, str):
-            return str(escape(value))
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-_dumps = _encoder(ensure_ascii=False)
-_dumps_ascii = _encoder(ensure_ascii=True)  # what `json.dumps` gives, for the request headers
-
-
 def _iso(moment: datetime) -> str:
     """`iso`, quicker for the UTC times nearly every request and event carries."""
     if moment.tzinfo is timezone.utc:
@@ -467,9 +443,9 @@ def _event_row(request_id: str, outcome: Outcome, event: ReceivedEvent) -> tuple
         event.event,
         _iso(event.occurred),
         _iso(event.received),
-        _dumps(event.resource.root),
-        _dumps([r.root for r in event.related]),
-        _dumps(event.payload),
+        stored_json(event.resource.root),
+        stored_json([r.root for r in event.related]),
+        stored_json(event.payload),
         str(event.follows) if event.follows else None,
         int(failed),
         outcome.error if failed else None,

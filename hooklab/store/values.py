@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 # pd.NA and pd.NaT, known by their type's name so that reading a cell never imports pandas.
@@ -38,3 +38,30 @@ def flatten_paths(value: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, 
             yield from flatten_paths(item, path)
         else:
             yield path, item
+
+
+def _encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
+    """`json.JSONEncoder(ensure_ascii=..., default=str).encode`, without building the C encoder
+    again for every value (which `encode` does): three values a request are written this way.
+    The values come from `json.loads` and the request parser, so they hold no cycles to check."""
+    reference = json.JSONEncoder(ensure_ascii=ensure_ascii, default=str)
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # a Python without the C accelerator
+        return reference.encode
+    escape = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    chunks = make_encoder(None, str, escape, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return str(escape(value))
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+stored_json = _encoder(ensure_ascii=False)
+"""JSON text as the store writes payloads, resources and related resources."""
+stored_json_ascii = _encoder(ensure_ascii=True)
+"""What `json.dumps` gives: the store writes request headers so."""
