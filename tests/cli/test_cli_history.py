@@ -239,5 +239,6 @@ def test_tables_in_a_pipe_are_plain_text(home: Path, kind: str) -> None:
     assert "\x1b" not in result.stdout  # no colour or cursor codes
     assert not any("\u2500" <= char <= "\u259f" for char in result.stdout)  # no box drawing
     header, rule, *rows = result.stdout.splitlines()
+    assert header.split()[:2] == ["received", "(UTC)"]
     assert set(rule) == {"-", " "} and len(rows) == 5
     assert all(line == line.rstrip() for line in result.stdout.splitlines())
