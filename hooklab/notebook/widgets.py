@@ -5,6 +5,7 @@ Widgets only hold state and react to callbacks; they never call `display()` from
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
@@ -212,11 +213,15 @@ def _error_line(template: str, line: int | None) -> str:
 
 
 class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """The latest events, newest first, updated by the receiver as requests arrive.
+    """The latest events, newest first, following the workspace as requests arrive.
 
     >>> EventFeed(webhook="models")  # doctest: +SKIP
 
-    With neither a workspace nor a receiver, it follows the receiver the magics started.
+    It shows what any process stores on the same file (this kernel's receiver, another
+    notebook's, `hooklab serve`): it looks every `interval` seconds while the kernel's loop
+    runs (one look at the newest event number when nothing came), and at once when the
+    receiver it was given stores a request. With neither a workspace nor a receiver, it follows
+    the workspace of the receiver the magics started. `close()` stops it.
     """
 
     def __init__(
@@ -226,16 +231,20 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         *,
         webhook: str | Webhook | None = None,
         limit: int = 20,
+        interval: float = 0.5,
     ) -> None:
         if workspace is None and receiver is None:
             from hooklab.notebook.sending import local_receiver
 
             receiver = local_receiver()
-            workspace = receiver.workspace if receiver is not None else None
+        if workspace is None and receiver is not None:
+            workspace = receiver.workspace
         if isinstance(webhook, str) and workspace is not None:
             webhook = workspace.get_webhook(webhook)
         self.webhook_id = webhook.id if isinstance(webhook, Webhook) else webhook
+        self.workspace = workspace
         self.limit = limit
+        self.interval = interval
         self.rows: list[dict[str, Any]] = []
         self.received = 0
         self.failed = 0
@@ -243,35 +252,56 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.header = widgets.HTML()
         self.table = widgets.HTML()
         super().__init__([self.header, self.table])
-        if workspace is not None:
-            self._load(workspace)
-        self._refresh()
+        self._seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.poll()
         if receiver is not None:
             receiver.add_listener(self.on_outcome)
+        self._schedule()
 
-    def _load(self, workspace: Workspace) -> None:
-        frame = workspace.events(self.webhook_id).tail(self.limit)
-        for record in frame.to_dict("records"):
-            self._add(record["received"], record["event"], record["resource.id"], record["error"])
+    def poll(self) -> int:
+        """Show what was stored since the last look; returns how many events came."""
+        if self.workspace is None:
+            self._refresh()
+            return 0
+        self._seq, count, failed, rows = self.workspace.store.events_after(
+            self._seq, webhook_id=self.webhook_id, limit=self.limit
+        )
+        self.received += count
+        self.failed += failed
+        for row in rows:
+            entry = {
+                "received": f"{row.received:%Y-%m-%d %H:%M:%S}",  # seconds: enough to scan
+                "event": row.event,
+                "resource": row.resource_id,
+                "error": row.error,
+            }
+            self.rows.insert(0, entry)
+        del self.rows[self.limit :]
+        if count or not self.header.value:
+            self._refresh()
+        return count
 
     def on_outcome(self, outcome: Outcome) -> None:
-        """Receiver callback: add the outcome's events (only widget state changes here)."""
-        if outcome.reason is Reason.NOT_FOUND:
-            return
-        if self.webhook_id and outcome.webhook_id != self.webhook_id:
-            return
-        for event in outcome.events:
-            self._add(event.received, event.event, event.resource.id, outcome.error)
-        self._refresh()
+        """Receiver callback, once a request is stored: look now rather than at the next tick."""
+        if outcome.reason is not Reason.NOT_FOUND:
+            self.poll()
 
-    def _add(self, received: Any, event: str, resource: str, error: Any) -> None:
-        reason = error if isinstance(error, str) else None  # a frame's gap is NaN, not None
-        self.received += 1
-        self.failed += reason is not None
-        # Stored times are UTC; seconds are what a person scanning a feed needs.
-        row = {"received": f"{received:%Y-%m-%d %H:%M:%S}", "event": event, "resource": resource}
-        self.rows.insert(0, {**row, "error": reason})
-        del self.rows[self.limit :]
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (plain Python): call poll() to look
+            return
+        self._timer = loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self.poll()
+        except Exception as exc:  # the file went away or broke: say so and stop looking
+            self.header.value = f"<b>event feed stopped</b>: {escape(str(exc))}"
+            return
+        self._schedule()
 
     def _refresh(self) -> None:
         self.header.value = f"<b>{self.received} events</b>, {self.failed} failed"
@@ -279,7 +309,15 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             ("received", "event", "resource", "error"), (list(r.values()) for r in self.rows)
         )
 
+    @property
+    def following(self) -> bool:
+        """True while it looks for new events on its own."""
+        return self._timer is not None
+
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.receiver is not None:
             self.receiver.remove_listener(self.on_outcome)
             self.receiver = None

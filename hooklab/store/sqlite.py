@@ -38,6 +38,16 @@ class ServiceAccount:
 
 
 @dataclass(frozen=True)
+class FeedRow:
+    """One event as a live feed shows it."""
+
+    received: datetime
+    event: str
+    resource_id: str
+    error: str | None
+
+
+@dataclass(frozen=True)
 class Recorded:
     """One request and what it produced, ready to be written in the same transaction."""
 
@@ -241,6 +251,30 @@ class Store:
                 event_rows,
             )
         return len(request_rows)
+
+    def events_after(
+        self, seq: int, *, webhook_id: str | None = None, limit: int = 20
+    ) -> tuple[int, int, int, list[FeedRow]]:
+        """What was stored after the event numbered `seq`, by any process, for a live feed:
+        the newest number, how many events and failures came, and the newest `limit` of them
+        (oldest first). When nothing came, one look at the primary key answers it."""
+        newest = int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+        if newest <= seq:
+            return seq, 0, 0, []
+        where = "seq > ? AND seq <= ?"
+        params: list[object] = [seq, newest]
+        if webhook_id is not None:
+            where, params = where + " AND webhook_id = ?", [*params, webhook_id]
+        count, failed = self._query(
+            f"SELECT count(*), coalesce(sum(failed), 0) FROM events WHERE {where}", params
+        )[0]
+        rows = self._query(
+            "SELECT received, event, json_extract(resource, '$.\"prefect.resource.id\"'), error "
+            f"FROM events WHERE {where} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        feed = [FeedRow(parse_iso(r[0]), str(r[1]), str(r[2]), r[3]) for r in reversed(rows)]
+        return newest, int(count), int(failed), feed
 
     def event_rows(
         self, where: HistoryFilter = EVERYTHING, *, limit: int | None = None, **fields: Any

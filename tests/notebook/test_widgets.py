@@ -106,9 +106,10 @@ def test_feed_follows_a_real_receiver_as_requests_arrive(ws) -> None:
 
 def test_feed_counts_failures(ws) -> None:
     hook = ws.create_webhook("models", SEED)
-    feed = EventFeed()
+    feed = EventFeed(ws)
     bad = HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")
-    feed.on_outcome(ws.receive(hook.slug, bad))
+    ws.receive(hook.slug, bad)
+    assert feed.poll() == 1
     assert (feed.received, feed.failed) == (1, 1)
     assert "Invalid JSON body" in feed.table.value
 
