@@ -9,9 +9,10 @@ from hooklab.core.webhooks import Webhook
 from hooklab.history.replay import diff, replay
 from hooklab.notebook.deterministic import deterministic
 from hooklab.notebook.sending import send
-from hooklab.workspace import WebhookNotFound, Workspace
+from hooklab.workspace import AmbiguousWebhook, WebhookNotFound, Workspace
 
 __all__ = [
+    "AmbiguousWebhook",
     "Event",
     "HookRequest",
     "Outcome",

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hooklab.core import keys, signatures
-from hooklab.core.errors import EnforcementError, ServiceAccountNotFound, WebhookNotFound
+from hooklab.core.errors import (
+    AmbiguousWebhook,
+    EnforcementError,
+    ServiceAccountNotFound,
+    WebhookNotFound,
+)
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome, Reason, failure, not_found
 from hooklab.core.pipeline import DEFAULT_BUDGETS, Budgets, render_events
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
 Moment = datetime | str | None  # a time, or text for `parse_time` ("1h", ISO 8601)
 
 __all__ = [
+    "AmbiguousWebhook",
     "EnforcementError",
     "HistoryFilter",
     "ServiceAccountNotFound",
@@ -132,12 +138,21 @@ class Workspace:
         return hook
 
     def get_webhook(self, key: str) -> Webhook:
-        """A webhook by id, or else by name, or else by slug."""
-        for column in ("id", "name", "slug"):
-            hook = self.store.webhook_by(column, str(key))
-            if hook is not None:
-                return hook
-        raise WebhookNotFound(str(key))
+        """A webhook by id, or else by name, or else by slug. A name that several webhooks
+        share raises `AmbiguousWebhook`, listing their ids."""
+        key = str(key)
+        hook = self.store.webhook_by("id", key)
+        if hook is not None:
+            return hook
+        named = self.store.webhooks_named(key)
+        if len(named) > 1:
+            raise AmbiguousWebhook(key, [hook.id for hook in named])
+        if named:
+            return named[0]
+        hook = self.store.webhook_by("slug", key)
+        if hook is not None:
+            return hook
+        raise WebhookNotFound(key)
 
     def resolve_webhook(self, ref: str, *, deleted: bool = False) -> str:
         """The id a person means by `ref`: a webhook's id, name or slug, or (with `deleted`)

@@ -481,3 +481,18 @@ def test_history_reads_take_one_filter_with_times_as_text(workspace: hooklab.Wor
     assert workspace.requests(event="other")["body"].tolist() == ["model=m2"]
     assert workspace.requests(failed=True)["body"].tolist() == ["{"]
     assert [r.request.body for r in workspace.captured(where)] == [b"model=m1", b"{"]
+
+
+def test_a_name_two_webhooks_share_is_refused_with_their_ids(
+    workspace: hooklab.Workspace,
+) -> None:
+    first = workspace.create_webhook("twins", TEMPLATE)
+    second = workspace.create_webhook("twins", TEMPLATE)
+    with pytest.raises(hooklab.AmbiguousWebhook) as caught:
+        workspace.get_webhook("twins")
+    assert str(caught.value) == (
+        f"Webhook name 'twins' is ambiguous: 2 webhooks have it ({first.id}, {second.id}); "
+        "use an id."
+    )
+    assert workspace.get_webhook(second.id) == second  # an id still says which
+    assert workspace.get_webhook(first.slug) == first

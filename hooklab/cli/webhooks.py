@@ -7,8 +7,10 @@ import json
 import uuid
 from typing import Any
 
+from hooklab.cli.backend import ManagementApi
 from hooklab.cli.base import Context, Options, Parser, output_option
 from hooklab.cli.console import CommandError, confirm, is_interactive, render_table, text_file
+from hooklab.core.errors import AmbiguousWebhook, WebhookNotFound
 
 # Prefect's own text, line breaks included, so the hint reads the same in both tools.
 MISSING_TEMPLATE = (
@@ -21,12 +23,26 @@ TABLE_COLUMNS = ["webhook id", "url slug", "name", "enabled?", "template"]
 STATUS_WORDS = {True: "enabled", False: "disabled"}
 
 
-def webhook_id(text: str) -> str:
-    """An argparse type: a webhook id must be a UUID, as in Prefect's CLI."""
+def webhook_ref(text: str) -> str:
+    """An argparse type: a webhook id (a UUID, as in Prefect's CLI) or, as a hooklab extension,
+    a name that only one webhook has."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a webhook id or name cannot be empty")
+    return text
+
+
+def resolve(api: ManagementApi, ref: str) -> str:
+    """The id `ref` names: itself when it is a UUID, else the one webhook with that name."""
     try:
-        return str(uuid.UUID(text))
+        return str(uuid.UUID(ref))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a webhook id (a UUID)") from None
+        pass
+    ids = [hook["id"] for hook in api.list_webhooks() if hook["name"] == ref]
+    if len(ids) > 1:
+        raise AmbiguousWebhook(ref, ids)
+    if not ids:
+        raise WebhookNotFound(ref, reference=True)
+    return str(ids[0])
 
 
 def template_text(text: str) -> str:
@@ -56,7 +72,8 @@ def ls(context: Context) -> int:
 
 
 def get(context: Context) -> int:
-    hook = context.api().read_webhook(context.args.webhook_id)
+    api = context.api()
+    hook = api.read_webhook(resolve(api, context.args.webhook_id))
     print_webhooks(context, [hook], hook if context.args.output == "json" else None)
     return 0
 
@@ -75,24 +92,25 @@ def create(context: Context) -> int:
 def update(context: Context) -> int:
     args = context.args
     api = context.api()
-    current = api.read_webhook(args.webhook_id)
+    hook_id = resolve(api, args.webhook_id)
+    current = api.read_webhook(hook_id)
     # Like Prefect's CLI: send all three, taking what was not given from the webhook.
     api.replace_webhook(
-        args.webhook_id,
+        hook_id,
         name=current["name"] if args.webhook_name is None else args.webhook_name,
         description=current["description"] if args.description is None else args.description,
         template=current["template"] if args.template is None else args.template,
     )
     if args.service_account is not None:
         account = args.service_account or None  # "" detaches the account
-        api.patch_webhook(args.webhook_id, {"service_account_id": account})
-    context.print(f"Successfully updated webhook {args.webhook_id}")
+        api.patch_webhook(hook_id, {"service_account_id": account})
+    context.print(f"Successfully updated webhook {hook_id}")
     return 0
 
 
 def toggle(context: Context) -> int:
-    hook_id = context.args.webhook_id
     api = context.api()
+    hook_id = resolve(api, context.args.webhook_id)
     enabled = not api.read_webhook(hook_id)["enabled"]
     api.patch_webhook(hook_id, {"enabled": enabled})
     context.print(f"Webhook is now {STATUS_WORDS[enabled]}")
@@ -100,8 +118,8 @@ def toggle(context: Context) -> int:
 
 
 def rotate(context: Context) -> int:
-    hook_id = context.args.webhook_id
     api = context.api()
+    hook_id = resolve(api, context.args.webhook_id)
     # Prefect asks even when stdin is not a terminal, so `echo y | hooklab webhook rotate` works.
     if not confirm("Are you sure you want to rotate? This will invalidate the old URL."):
         raise CommandError("Rotation aborted.")
@@ -111,8 +129,8 @@ def rotate(context: Context) -> int:
 
 
 def delete(context: Context) -> int:
-    hook_id = context.args.webhook_id
     api = context.api()
+    hook_id = resolve(api, context.args.webhook_id)
     # Prefect asks only when a person is at the terminal; scripts delete without a prompt.
     if is_interactive() and not confirm(
         f"Are you sure you want to delete webhook with id '{hook_id}'?", default=False
@@ -159,7 +177,10 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         parents=remote,
     )
     parser.add_argument(
-        "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help="The webhook ID to retrieve."
+        "webhook_id",
+        type=webhook_ref,
+        metavar="WEBHOOK_ID",
+        help="The webhook ID to retrieve (or a name that one webhook has).",
     )
     output_option(parser, "table (default), or json: the API's JSON")
 
@@ -190,7 +211,10 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         example=f"hooklab webhook update {example_id} --description 'Model updates, v2'",
     )
     parser.add_argument(
-        "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help="The webhook ID to update."
+        "webhook_id",
+        type=webhook_ref,
+        metavar="WEBHOOK_ID",
+        help="The webhook ID to update (or a name that one webhook has).",
     )
     parser.add_argument("-n", "--name", dest="webhook_name", default=None, help="Webhook name")
     parser.add_argument("-d", "--description", default=None, help="Description of the webhook")
@@ -226,7 +250,10 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
             example=f"hooklab webhook {name} {example_id}",
         )
         parser.add_argument(
-            "webhook_id", type=webhook_id, metavar="WEBHOOK_ID", help=f"The webhook ID to {name}."
+            "webhook_id",
+            type=webhook_ref,
+            metavar="WEBHOOK_ID",
+            help=f"The webhook ID to {name} (or a name that one webhook has).",
         )
 
 

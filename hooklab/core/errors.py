@@ -38,6 +38,26 @@ class WebhookNotFound(KeyError):
         return f"Webhook with id '{self.key}' not found."
 
 
+class AmbiguousWebhook(LookupError):
+    """A name shared by several webhooks (Prefect allows that): an id says which one.
+
+    >>> str(AmbiguousWebhook("models", ["a1", "b2"]))
+    "Webhook name 'models' is ambiguous: 2 webhooks have it (a1, b2); use an id."
+    """
+
+    def __init__(self, name: str, ids: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.ids = ids
+
+    def __str__(self) -> str:
+        listed = ", ".join(self.ids)
+        return (
+            f"Webhook name '{self.name}' is ambiguous: {len(self.ids)} webhooks have it "
+            f"({listed}); use an id."
+        )
+
+
 class ServiceAccountNotFound(KeyError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -67,6 +87,7 @@ class ApiError(Exception):
 # The map, most specific first: what an error answers, and how its detail reads.
 STATUSES: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]], ...] = (
     (WebhookNotFound, 404, str),
+    (AmbiguousWebhook, 409, str),
     (ServiceAccountNotFound, 404, str),
     (TemplateError, 422, lambda exc: f"Invalid template: {exc}"),
     (ValidationError, 422, lambda exc: describe_validation_error(exc)),  # type: ignore[arg-type]

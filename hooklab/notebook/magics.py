@@ -140,6 +140,8 @@ class HooklabMagics(Magics, Configurable):
                 verb = "updated"
         except TemplateError as exc:
             raise UsageError(f"webhook {args.name!r} not saved: {exc}") from None
+        except EXPECTED as exc:  # a name several webhooks share, say
+            raise UsageError(_detail(exc)) from None
         self.start_receiver()
         from IPython.display import display
 
@@ -158,8 +160,12 @@ class HooklabMagics(Magics, Configurable):
         try:
             return command(self, words[1:])
         except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, one line
-            answer = answer_for(exc)
-            raise UsageError(answer.detail if answer else str(exc)) from None
+            raise UsageError(_detail(exc)) from None
+
+
+def _detail(exc: BaseException) -> str:
+    answer = answer_for(exc)
+    return answer.detail if answer else str(exc)
 
 
 def load(ipython: Any) -> HooklabMagics:

@@ -158,6 +158,13 @@ class Store:
         )
         return _webhook(rows[0]) if rows else None
 
+    def webhooks_named(self, name: str) -> list[Webhook]:
+        """Every webhook with this name, oldest first (names need not be unique)."""
+        rows = self._query(
+            f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE name=? ORDER BY created", (name,)
+        )
+        return [_webhook(row) for row in rows]
+
     def webhooks(self) -> list[Webhook]:
         rows = self._query(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created, name")
         return [_webhook(row) for row in rows]

@@ -224,12 +224,16 @@ def test_an_unknown_id_exits_1_with_prefects_message(cli: Run, command: list[str
 
 
 @pytest.mark.parametrize("command", ["get", "toggle", "update", "delete", "rotate"])
-def test_an_id_that_is_not_a_uuid_is_a_bad_argument(cli: Run, command: str) -> None:
-    result = cli("webhook", command, "models")
-    assert (result.returncode, result.stdout) == (2, "")
-    [line] = result.stderr.splitlines()
-    assert line.startswith(f"hooklab webhook {command}: error: argument WEBHOOK_ID: 'models'")
-    assert "UUID" in line
+def test_a_name_no_webhook_has_is_not_found_and_an_empty_one_is_a_bad_argument(
+    cli: Run, command: str
+) -> None:
+    unknown = cli("webhook", command, "models", input="y\n")
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr.splitlines()[-1] == "Webhook 'models' not found."
+    empty = cli("webhook", command, " ")
+    assert (empty.returncode, empty.stdout) == (2, "")
+    [line] = empty.stderr.splitlines()
+    assert line.startswith(f"hooklab webhook {command}: error: argument WEBHOOK_ID: a webhook id")
     assert f"'hooklab webhook {command} --help'" in line
 
 
@@ -456,3 +460,30 @@ def test_python_dash_m_and_the_console_script_agree(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr == f"Webhook with id '{uuid.UUID(int=1)}' not found.\n"
+
+
+def test_a_name_that_one_webhook_has_works_where_an_id_does(cli: Run) -> None:
+    hook = create(cli, "models")
+    got = json.loads(cli("webhook", "get", "models", "-o", "json").stdout)
+    assert got["id"] == hook["id"]
+    updated = cli("webhook", "update", "models", "--description", "v2")
+    assert updated.stdout == f"Successfully updated webhook {hook['id']}\n"
+    assert cli("webhook", "toggle", "models").stdout == "Webhook is now disabled\n"
+    assert cli("webhook", "rotate", "models", input="y\n").returncode == 0
+    assert (
+        cli("webhook", "delete", "models").stdout == f"Successfully deleted webhook {hook['id']}\n"
+    )
+    gone = cli("webhook", "get", "models")
+    assert (gone.returncode, gone.stderr) == (1, "Webhook 'models' not found.\n")
+
+
+def test_a_name_two_webhooks_share_is_refused_with_their_ids(cli: Run) -> None:
+    first, second = create(cli, "twins"), create(cli, "twins")
+    for command in (["get"], ["update", "-d", "x"], ["toggle"], ["delete"]):
+        result = cli("webhook", *command[:1], "twins", *command[1:])
+        assert result.returncode == 1, command
+        assert result.stderr == (
+            f"Webhook name 'twins' is ambiguous: 2 webhooks have it "
+            f"({first['id']}, {second['id']}); use an id.\n"
+        )
+    assert len(json.loads(cli("webhook", "ls", "-o", "json").stdout)) == 2  # nothing changed

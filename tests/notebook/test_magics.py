@@ -183,3 +183,21 @@ def test_history_subcommands_read_a_deleted_webhooks_id_and_refuse_unknown_names
         shell.run_line_magic("hooklab", "events models")
     with pytest.raises(UsageError, match="'2 days' is not a time: use ISO 8601"):
         shell.run_line_magic("hooklab", "failures --since '2 days'")
+
+
+def test_a_name_two_webhooks_share_is_refused_by_the_cell_and_the_subcommands(
+    shell: InteractiveShell,
+) -> None:
+    ws = magics_of(shell).workspace
+    first = ws.create_webhook("twins", SEED)
+    second = ws.create_webhook("twins", SEED)
+    ids = rf"\({first.id}, {second.id}\); use an id\.$"
+    with pytest.raises(
+        UsageError, match=r"^Webhook name 'twins' is ambiguous: 2 webhooks .*" + ids
+    ):
+        shell.run_cell_magic("webhook", "twins", SEED.replace("model-update", "changed"))
+    for line in ("delete twins", "get twins", "events twins", "url twins"):
+        with pytest.raises(UsageError, match=ids):
+            shell.run_line_magic("hooklab", line)
+    assert all("changed" not in hook.template for hook in ws.list_webhooks())
+    assert len(ws.list_webhooks()) == 2
