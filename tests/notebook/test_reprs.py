@@ -16,6 +16,7 @@ from hooklab.notebook.reprs import (
     table,
     webhook_html,
 )
+from hooklab.notebook.webhookview import WebhookView
 
 
 def as_json(text: str) -> str:
@@ -77,3 +78,17 @@ def test_a_table_escapes_its_headers_and_cells_and_shows_json_cells_as_json() ->
     text = shown_text(html)
     assert text == f"{HOSTILE}value{HOSTILE}{json.dumps({'k': HOSTILE}, ensure_ascii=False)}"
     assert html.count("<tr>") == 3  # the header row and two rows; gaps show empty
+
+
+def test_the_webhook_cell_view_shows_the_name_url_and_curl_command_as_text(ws) -> None:
+    header = "{{ headers['X-" + SCRIPT + "'] }}"
+    field = '{{ body["' + SCRIPT + '"]|tojson }}'
+    resource = '{"prefect.resource.id": "' + header + '"}'
+    template = '{"event": "e", "resource": ' + resource + ', "payload": {"v": ' + field + "}}"
+    hook = ws.create_webhook(HOSTILE, template)
+    url = f"http://127.0.0.1:8765/hooks/{HOSTILE}"
+    text = shown_text(WebhookView(hook, "created", url)._repr_html_())
+    assert text.startswith(f"webhook {HOSTILE} created")
+    # The curl command sends the header and the body field the template reads.
+    assert f"-H 'X-{SCRIPT}: example' -d '{SCRIPT}=example'" in text
+    assert f"await hooklab.send({url!r}, ...)" in text
