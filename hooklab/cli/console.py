@@ -53,6 +53,21 @@ def text_file(path: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot read {path!r}: {reason}") from None
 
 
+def template_file(path: str) -> str:
+    """An argparse type: a template file, named as `FILE` or, as `-t` takes it, `@FILE`."""
+    return text_file(path[1:] if path.startswith("@") else path)
+
+
+def warn_findings(template: str) -> None:
+    """The compatibility check a notebook shows for a template, as warnings on stderr (a
+    syntax error is the command's own error, reported by it)."""
+    from hooklab.history.lint import check_template
+
+    for finding in check_template(template):
+        if finding.level != "error":
+            print(finding, file=sys.stderr)
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:

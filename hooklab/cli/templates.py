@@ -8,7 +8,15 @@ from dataclasses import replace
 from typing import Any
 
 from hooklab.cli.base import Context, Options, Parser, time_option
-from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, text_file
+from hooklab.cli.console import (
+    CommandError,
+    Progress,
+    UsageError,
+    positive_int,
+    template_file,
+    text_file,
+    warn_findings,
+)
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
@@ -68,9 +76,13 @@ def render(context: Context) -> int:
         hook = draft_webhook(args.template)
     else:
         raise UsageError("give --template FILE, or --webhook NAME to use a webhook's template")
+    warn_findings(hook.template)
     outcome = render_events(hook, args.request)
     if outcome.failed:
-        raise CommandError(outcome.error or "the request failed")
+        from hooklab.history.lint import quote_line
+
+        quoted = quote_line(hook.template, outcome.line)
+        raise CommandError("\n".join(filter(None, [outcome.error or "the request failed", quoted])))
     events = [event.model_dump(mode="json") for event in outcome.events]
     context.print(json.dumps(events[0] if len(events) == 1 else events, indent=2))
     return 0
@@ -152,7 +164,10 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         example="hooklab render --template template.j2 --request request.json",
     )
     parser.add_argument(
-        "--template", type=text_file, metavar="FILE", help="the template file ('-' for stdin)"
+        "--template",
+        type=template_file,
+        metavar="FILE",
+        help="the template file, as FILE or @FILE ('-' for stdin)",
     )
     parser.add_argument(
         "--request",

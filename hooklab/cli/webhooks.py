@@ -9,7 +9,14 @@ from typing import Any
 
 from hooklab.cli.backend import ManagementApi
 from hooklab.cli.base import Context, Options, Parser, output_option
-from hooklab.cli.console import CommandError, confirm, is_interactive, render_table, text_file
+from hooklab.cli.console import (
+    CommandError,
+    confirm,
+    is_interactive,
+    render_table,
+    text_file,
+    warn_findings,
+)
 from hooklab.core.errors import AmbiguousWebhook, WebhookNotFound
 
 # Prefect's own text, line breaks included, so the hint reads the same in both tools.
@@ -86,6 +93,7 @@ def create(context: Context) -> int:
         args.webhook_name, args.template, args.description, args.service_account
     )
     context.print(f"Successfully created webhook {hook['name']}")
+    warn_findings(args.template)
     return 0
 
 
@@ -105,6 +113,8 @@ def update(context: Context) -> int:
         account = args.service_account or None  # "" detaches the account
         api.patch_webhook(hook_id, {"service_account_id": account})
     context.print(f"Successfully updated webhook {hook_id}")
+    if args.template is not None:
+        warn_findings(args.template)
     return 0
 
 

@@ -40,6 +40,18 @@ class Finding:
         return f"{self.level}: {where}{self.message}{tag}"
 
 
+def quote_line(template: str, line: int | None) -> str:
+    """The template line an error names, to show under the error; "" when it names none.
+
+    >>> quote_line('{"event": "{{ body.x }"}', 1)
+    '  1 | {"event": "{{ body.x }"}'
+    """
+    lines = template.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return ""
+    return f"  {line} | {lines[line - 1]}"
+
+
 def hooklab_only_filters() -> frozenset[str]:
     """Filters hooklab's environment has that Prefect Cloud's does not."""
     names = {name for name in ENVIRONMENT.filters if not name.startswith("humanize_")}

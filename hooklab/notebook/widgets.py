@@ -165,7 +165,7 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         if outcome.failed:
             self.result.value = (
                 f"<pre style='{_ERROR}'>{escape(outcome.error or '')}"
-                f"{escape(_error_line(text, outcome.line))}</pre>"
+                f"{escape(_quoted(text, outcome.line))}</pre>"
             )
         else:
             shown = [event.model_dump(mode="json") for event in outcome.events]
@@ -204,12 +204,11 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         return f"TemplateEditor(webhook={self.name!r}, {where}, {state})"
 
 
-def _error_line(template: str, line: int | None) -> str:
-    """The template line an error names, quoted under the error, when it names one."""
-    lines = template.splitlines()
-    if line is None or not 0 < line <= len(lines):
-        return ""
-    return f"\n  {line} | {lines[line - 1]}"
+def _quoted(template: str, line: int | None) -> str:
+    from hooklab.history.lint import quote_line
+
+    quoted = quote_line(template, line)
+    return f"\n{quoted}" if quoted else ""
 
 
 class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped

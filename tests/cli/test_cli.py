@@ -487,3 +487,13 @@ def test_a_name_two_webhooks_share_is_refused_with_their_ids(cli: Run) -> None:
             f"({first['id']}, {second['id']}); use an id.\n"
         )
     assert len(json.loads(cli("webhook", "ls", "-o", "json").stdout)) == 2  # nothing changed
+
+
+def test_create_and_update_warn_as_the_notebook_does_and_still_succeed(cli: Run) -> None:
+    repr_body = '{"event": "e", "resource": {"prefect.resource.id": "r"}, "payload": {{ body }}}'
+    created = cli("webhook", "create", "loose", "-t", repr_body)
+    assert (created.returncode, created.stdout) == (0, "Successfully created webhook loose\n")
+    [warning] = created.stderr.splitlines()
+    assert warning.startswith("warning: line 1:") and "{{ body }}" in warning
+    updated = cli("webhook", "update", "loose", "-t", TEMPLATE)
+    assert (updated.returncode, updated.stderr) == (0, "")  # a clean template: nothing to say

@@ -64,13 +64,28 @@ def test_render_reads_every_kind_of_request(tmp_path: Path, spec: dict[str, obje
     )
 
 
-def test_render_failure_is_one_line_with_the_template_line(tmp_path: Path) -> None:
+def test_render_failure_is_one_line_then_the_template_line_it_names(tmp_path: Path) -> None:
     template = write(tmp_path / "t.j2", '{"event": "x",\n "resource": {{ body.model }\n}')
     request = write(tmp_path / "r.json", '{"form": {"model": "m"}}')
     result = cli(tmp_path, "render", "--template", template, "--request", request)
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.startswith("line 2: ")
-    assert len(result.stderr.splitlines()) == 1
+    error, quoted = result.stderr.splitlines()
+    assert error.startswith("line 2: Template syntax error")
+    assert quoted == '  2 |  "resource": {{ body.model }'
+
+
+def test_render_takes_the_template_as_at_file_and_warns_as_the_notebook_does(
+    tmp_path: Path,
+) -> None:
+    template = write(
+        tmp_path / "t.j2",
+        '{"event": "x", "resource": {"prefect.resource.id": "r"}, "payload": {{ body }}}',
+    )
+    request = write(tmp_path / "r.json", '{"json": {"model": "m"}}')
+    result = cli(tmp_path, "render", "--template", f"@{template}", "--request", request)
+    assert result.returncode == 1  # a dict renders as a Python repr: not JSON
+    assert "{{ body }}" in result.stderr.splitlines()[0]  # the notebook's warning comes first
+    assert result.stderr.startswith("warning: line 1:")
 
 
 def test_render_reports_an_invalid_event_like_prefect(tmp_path: Path) -> None:
