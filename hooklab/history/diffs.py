@@ -10,6 +10,7 @@ from hooklab.store.values import flatten_paths, is_missing
 if TYPE_CHECKING:
     import pandas as pd
 
+MAX_SHOWN = 50  # differences `str(diff)` lists; `.frame` has them all
 IGNORED_FIELDS = ("id", "occurred", "received", "webhook_id", "webhook_name", "request_id")
 
 
@@ -47,6 +48,23 @@ class Diff:
 
     def __repr__(self) -> str:
         return f"<Diff: {self.summary()}>"
+
+    def __str__(self) -> str:
+        """The summary, then each difference under its request (the first `MAX_SHOWN`)."""
+        lines = [self.summary()]
+        shown = self.frame.head(MAX_SHOWN)
+        for request_id, changes in shown.groupby("request_id", sort=False):
+            lines.append(f"request {request_id}:")
+            for change in changes.itertuples(index=False):
+                if change.change == "changed":
+                    lines.append(f"  {change.field}: {change.old!r} -> {change.new!r}")
+                elif change.change == "added":
+                    lines.append(f"  added event {change.new!r}")
+                else:
+                    lines.append(f"  dropped event {change.old!r}")
+        if len(self.frame) > MAX_SHOWN:
+            lines.append(f"... and {len(self.frame) - MAX_SHOWN} more differences in .frame")
+        return "\n".join(lines)
 
 
 def diff(
