@@ -6,6 +6,8 @@ the kernel's own loop. Settings go through traitlets: `%config HooklabMagics.por
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,15 @@ from hooklab.workspace import WebhookNotFound, Workspace, default_home
 
 if TYPE_CHECKING:
     from hooklab.server import Receiver
+    from hooklab.server.registry import Served
+
+SHARED_CHECK_SECONDS = 2.0
+_ACTIVE: list[HooklabMagics] = []  # the magics `%load_ext hooklab` registered in this kernel
+
+
+def active() -> HooklabMagics | None:
+    """The magics of this kernel, once `%load_ext hooklab` has run."""
+    return _ACTIVE[0] if _ACTIVE else None
 
 
 @magics_class
@@ -34,7 +45,13 @@ class HooklabMagics(Magics, Configurable):
         "", help="Folder of the workspace file; default $HOOKLAB_HOME or ~/.hooklab"
     ).tag(config=True)
     host = Unicode("127.0.0.1", help="Address the in-kernel receiver listens on").tag(config=True)
-    port = Integer(0, help="Port of the in-kernel receiver; 0 picks a free one").tag(config=True)
+    port = Integer(
+        0, help="Port of the in-kernel receiver; 0: the one this home had last, else a free one"
+    ).tag(config=True)
+    public_url = Unicode(
+        "",
+        help="Base of every URL shown, for a tunnel to this receiver (https://....trycloudflare.com)",
+    ).tag(config=True)
     verbose = Bool(False, help="Put the error text in the body of 400 answers").tag(config=True)
     deterministic = Bool(
         False, help="Seeded ids and a fixed clock, so saved outputs stay the same (nbval)"
@@ -46,20 +63,26 @@ class HooklabMagics(Magics, Configurable):
         shell.configurables.append(self)  # so that %config lists and sets these traits
         self._workspace: Workspace | None = None
         self._receiver: Receiver | None = None
+        self._shared: Served | None = None  # another process's receiver serving this home
+        self._watch: asyncio.TimerHandle | None = None
+        _ACTIVE[:] = [self]
 
     # What the magics share, made on first use
 
     @property
+    def folder(self) -> Path:
+        """The hooklab home: the folder of the workspace file."""
+        return Path(self.home).expanduser() if self.home else default_home()
+
+    @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            folder = Path(self.home).expanduser() if self.home else default_home()
             if self.deterministic:
-                from hooklab.notebook.deterministic import deterministic
+                from hooklab.notebook.deterministic import deterministic_workspace
 
-                clock, new_id = deterministic()
-                self._workspace = Workspace(folder / "hooklab.db", clock=clock, new_id=new_id)
+                self._workspace = deterministic_workspace(self.folder / "hooklab.db")
             else:
-                self._workspace = Workspace(folder / "hooklab.db")
+                self._workspace = Workspace(self.folder / "hooklab.db")
         return self._workspace
 
     @property
@@ -67,36 +90,95 @@ class HooklabMagics(Magics, Configurable):
         return self._receiver if self._receiver is not None and self._receiver.running else None
 
     def start_receiver(self) -> Receiver | None:
-        """Start the receiver on the running loop once; None (with a note) when there is none."""
+        """Make sure this home is served, once: by the receiver another kernel or `hooklab
+        serve` runs for it (then its URL is used), else by one started here on the kernel's
+        loop, on the port the home had last. None (with a note) when there is no loop."""
         if self.receiver is not None:
             return self.receiver
-        from hooklab.notebook import sending
-        from hooklab.server import NoRunningLoop, Receiver, ReceiverError
+        from hooklab.server import NoRunningLoop, PortInUse, Receiver, ReceiverError, registry
 
-        receiver = Receiver(self.workspace, host=self.host, port=self.port, verbose=self.verbose)
+        self.workspace  # noqa: B018  # opens (and creates) the home before it is claimed
+        served = registry.running(self.folder)
+        if served is not None and served.pid != os.getpid():
+            if self._shared != served:
+                print(f"hooklab: this home is served at {served.url} (process {served.pid})")
+            self._shared = served
+            self._watch_shared()
+            return None
+        self._shared = None
+        remembered = None if self.port else registry.remembered_port(self.folder, self.host)
+        port = self.port or remembered or 0
         try:
-            receiver.start()
+            receiver = self._listen(Receiver, port)
         except NoRunningLoop as exc:
             print(f"hooklab: receiver not started: {exc}")
             return None
+        except PortInUse as exc:
+            if remembered is None:
+                raise UsageError(str(exc)) from None
+            print(f"hooklab: port {port}, this home's last, is taken by another program")
+            receiver = self._listen(Receiver, 0)
         except ReceiverError as exc:
             raise UsageError(str(exc)) from None
-        sending.watch(receiver)
-        self._receiver = receiver
         print(f"hooklab receiver listening at {receiver.url}")
         return receiver
+
+    def _listen(self, receiver_class: type[Receiver], port: int) -> Receiver:
+        from hooklab.notebook import sending
+
+        receiver = receiver_class(self.workspace, host=self.host, port=port, verbose=self.verbose)
+        receiver.start()
+        sending.watch(receiver)
+        self._receiver = receiver
+        return receiver
+
+    def _watch_shared(self) -> None:
+        """While another process serves the home, look every few seconds whether it still does;
+        when it is gone, serve the home from here, on the same port: the URLs stay."""
+        if self._watch is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._watch = loop.call_later(SHARED_CHECK_SECONDS, self._check_shared)
+
+    def _check_shared(self) -> None:
+        self._watch = None
+        shared = self._shared
+        if shared is None:
+            return
+        if shared.is_alive():
+            self._watch_shared()
+            return
+        self._shared = None
+        self.start_receiver()
 
     def stop_receiver(self) -> None:
         from hooklab.notebook import sending
 
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        self._shared = None
         if self._receiver is not None:
             self._receiver.stop()
             sending.unwatch(self._receiver)
             self._receiver = None
 
+    @property
+    def base_url(self) -> str | None:
+        """Where senders reach this home: the public URL when one is set (a tunnel), else the
+        receiver serving the home, here or in another process."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.receiver is not None:
+            return self.receiver.url
+        return self._shared.url if self._shared is not None else None
+
     def url_of(self, hook: Webhook) -> str | None:
-        receiver = self.receiver
-        return receiver.webhook_url(hook) if receiver is not None else None
+        base = self.base_url
+        return f"{base}/hooks/{hook.slug}" if base is not None else None
 
     @observe("home", "deterministic")
     def _new_workspace(self, _change: Any) -> None:
@@ -182,3 +264,4 @@ def unload(ipython: Any) -> None:
     for configurable in list(getattr(ipython, "configurables", [])):
         if isinstance(configurable, HooklabMagics):
             configurable.stop_receiver()
+    _ACTIVE.clear()

@@ -35,6 +35,8 @@ class HooklabMagics(Protocol):
     def start_receiver(self) -> Receiver | None: ...
     def stop_receiver(self) -> None: ...
     def url_of(self, hook: Webhook) -> str | None: ...
+    @property
+    def base_url(self) -> str | None: ...
 
 
 class Parser(argparse.ArgumentParser):
@@ -109,10 +111,12 @@ def delete(magics: HooklabMagics, words: list[str]) -> None:
 def url(magics: HooklabMagics, words: list[str]) -> str:
     """url NAME: the webhook's URL, as a string (`url = %hooklab url NAME`)."""
     hook = _hook(magics, _webhook_arg("url").parse_args(words).name)
-    receiver = magics.receiver or magics.start_receiver()
-    if receiver is None:
-        raise UsageError("no receiver is running in this kernel: `%hooklab serve` first")
-    return receiver.webhook_url(hook)
+    if magics.base_url is None:
+        magics.start_receiver()
+    found = magics.url_of(hook)
+    if found is None:
+        raise UsageError("no receiver serves this home: `%hooklab serve` first")
+    return found
 
 
 def _history_parser(prog: str, *, flatten: bool = True) -> Parser:
@@ -182,10 +186,11 @@ def replay(magics: HooklabMagics, words: list[str]) -> Any:
 
 
 def serve(magics: HooklabMagics, words: list[str]) -> str | None:
-    """serve: start the in-kernel receiver (port from %config HooklabMagics.port); its URL."""
+    """serve: serve this home from the kernel (on the port it had last, or %config
+    HooklabMagics.port), unless another kernel or `hooklab serve` already does; the URL."""
     Parser(prog="%hooklab serve", add_help=False).parse_args(words)
-    receiver = magics.start_receiver()
-    return receiver.url if receiver is not None else None
+    magics.start_receiver()
+    return magics.base_url
 
 
 def stop(magics: HooklabMagics, words: list[str]) -> None:

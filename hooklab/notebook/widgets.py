@@ -220,7 +220,7 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     notebook's, `hooklab serve`): it looks every `interval` seconds while the kernel's loop
     runs (one look at the newest event number when nothing came), and at once when the
     receiver it was given stores a request. With neither a workspace nor a receiver, it follows
-    the workspace of the receiver the magics started. `close()` stops it.
+    the magics' workspace (and their receiver, when this kernel runs it). `close()` stops it.
     """
 
     def __init__(
@@ -233,9 +233,13 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         interval: float = 0.5,
     ) -> None:
         if workspace is None and receiver is None:
+            from hooklab.notebook.magics import active
             from hooklab.notebook.sending import local_receiver
 
             receiver = local_receiver()
+            magics = active()
+            if receiver is None and magics is not None:
+                workspace = magics.workspace  # the home another process serves, say
         if workspace is None and receiver is not None:
             workspace = receiver.workspace
         if isinstance(webhook, str) and workspace is not None:

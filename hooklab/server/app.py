@@ -10,10 +10,15 @@ What a notebook (`%hooklab`) and `hooklab serve` start:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes
 from hooklab.server.receiver import DEFAULT_MAX_BODY, HookReceiver, Rule
 from hooklab.workspace import Workspace, default_home
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 class Receiver(HookReceiver):
@@ -38,6 +43,21 @@ class Receiver(HookReceiver):
         if self._admin_key is None:
             self._admin_key = admin_key(workspace_home(self.workspace))
         return self._admin_key
+
+    def start(self) -> Self:
+        """Bind and serve, and record in the home that this process serves it there (so other
+        kernels use this URL, and a restart takes the same port)."""
+        started = not self.running
+        super().start()
+        if started and self.workspace.path != ":memory:" and self.port is not None:
+            registry.claim(workspace_home(self.workspace), self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        port = self.port if self.running else None
+        super().stop()
+        if port is not None and self.workspace.path != ":memory:":
+            registry.release(workspace_home(self.workspace), port)
 
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.

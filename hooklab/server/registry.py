@@ -70,11 +70,11 @@ def claim(home: Path, host: str, port: int, pid: int | None = None) -> Served:
     return served
 
 
-def release(home: Path, pid: int | None = None) -> None:
-    """Record that this process no longer serves the home, keeping its port for next time.
-    Nothing changes when another process has claimed the home since."""
+def release(home: Path, port: int, pid: int | None = None) -> None:
+    """Record that this process no longer serves the home on `port`, keeping the port for
+    next time. Nothing changes when another receiver has claimed the home since."""
     served = read(home)
-    if served is None or served.pid != (os.getpid() if pid is None else pid):
+    if served is None or (served.pid, served.port) != (os.getpid() if pid is None else pid, port):
         return
     _write(Path(home), Served(served.host, served.port, served.pid, running=False))
 

@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from hooklab.server import registry
 from hooklab.server.api import admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
@@ -81,6 +82,14 @@ async def serve(
     max_body: int = DEFAULT_MAX_BODY,
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit."""
+    served = registry.running(home)
+    if served is not None:  # one URL per home: senders keep the one they were given
+        print(
+            f"hooklab: {home} is already served at {served.url} (process {served.pid}): "
+            "stop that one first, or give another --home",
+            file=sys.stderr,
+        )
+        return 1
     workspace = Workspace(home / DATABASE)
     receiver = Receiver(
         workspace,

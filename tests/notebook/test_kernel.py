@@ -9,47 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernel_support import Kernel, kernel_on
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 
 
-class Kernel:
-    """One live kernel; `run(source)` executes a cell and returns its text output."""
-
-    def __init__(self, client: NotebookClient) -> None:
-        self.client = client
-        self.count = 0
-
-    def run_outputs(self, source: str) -> list[dict[str, Any]]:
-        cell = nbformat.v4.new_code_cell(source)
-        self.client.nb.cells.append(cell)
-        self.client.execute_cell(cell, len(self.client.nb.cells) - 1)
-        return list(cell.outputs)
-
-    def run(self, source: str) -> str:
-        text = []
-        for output in self.run_outputs(source):
-            if output.get("output_type") == "stream":
-                text.append(output["text"])
-            elif "data" in output:
-                text.append(output["data"].get("text/plain", ""))
-        return "".join(text)
-
-
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    home = tmp_path_factory.mktemp("hooklab-home")
-    nb = nbformat.v4.new_notebook()
-    # kernel "python3" with argv[0] "python" runs the interpreter running these tests (.venv).
-    client = NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=False)
-    with client.setup_kernel():
-        kernel = Kernel(client)
-        kernel.run(f"%load_ext hooklab\n%config HooklabMagics.home = {str(home)!r}")
+    with kernel_on(tmp_path_factory.mktemp("hooklab-home")) as kernel:
         yield kernel
 
 

@@ -34,7 +34,7 @@ def test_a_home_claimed_by_a_process_that_is_gone_is_not_served(tmp_path: Path) 
 
 def test_release_keeps_the_port_for_the_next_start(tmp_path: Path) -> None:
     registry.claim(tmp_path, "127.0.0.1", 8765)
-    registry.release(tmp_path)
+    registry.release(tmp_path, 8765)
     assert registry.running(tmp_path) is None
     assert registry.remembered_port(tmp_path, "127.0.0.1") == 8765
     assert registry.remembered_port(tmp_path, "0.0.0.0") is None  # another host: not that port
@@ -46,7 +46,10 @@ def test_release_by_a_process_that_no_longer_owns_the_home_changes_nothing(
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         registry.claim(tmp_path, "127.0.0.1", port, pid=os.getppid())
-        registry.release(tmp_path)  # this process never claimed it
+        registry.release(tmp_path, port)  # this process never claimed it
+        assert registry.running(tmp_path) is not None
+        registry.claim(tmp_path, "127.0.0.1", port)
+        registry.release(tmp_path, port + 1)  # another receiver of this process: not this one
         assert registry.running(tmp_path) is not None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
+from hooklab.server import registry
 from hooklab.workspace import Workspace
 
 ADMIN = "server-test-key"
@@ -105,6 +106,28 @@ def test_a_port_in_use_exits_with_a_clear_message(tmp_path: Path) -> None:
         result.stderr.strip()
         == f"hooklab: Cannot listen on 127.0.0.1:{port}: address already in use"
     )
+
+
+def test_a_home_already_served_is_refused_and_its_port_kept_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    with hooklab_serve(tmp_path) as (process, base):
+        second = subprocess.run(
+            [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"hooklab: {tmp_path} is already served at {base} (process {process.pid}): "
+            "stop that one first, or give another --home"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    record = registry.read(tmp_path)
+    assert record is not None and not record.running and record.url == base
+    assert registry.running(tmp_path) is None  # gone: the next receiver may take the home
 
 
 async def _load(host: str, port: int, path: str, acked: list[str], stop: asyncio.Event) -> None:
