@@ -121,9 +121,20 @@ class Event(BaseModel):
 
 
 class ReceivedEvent(Event):
-    """An event as stored: with the time hooklab received the request that produced it."""
+    """An event as stored: with the time hooklab received the request that produced it, and
+    the webhook that produced it as the last of its related resources (SPEC 5.5), which may
+    be one more than Prefect lets a template give."""
 
     received: datetime
+
+    @field_validator("related")
+    @classmethod
+    def enforce_maximum_related(cls, value: list[RelatedResource]) -> list[RelatedResource]:
+        if len(value) > MAXIMUM_RELATED_RESOURCES + 1:
+            raise ValueError(
+                f"The maximum number of related resources is {MAXIMUM_RELATED_RESOURCES}"
+            )
+        return value
 
 
 class EventError(ValueError):

@@ -1,23 +1,22 @@
-"""Replay captured requests through a template, and compare two replays event by event."""
+"""Replay captured requests through a template, exactly as the receiver would have answered them."""
 
 from __future__ import annotations
 
+import functools
 import gc
-import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
-from uuid import UUID
+from typing import TYPE_CHECKING, Union
 
-from hooklab.core.events import ReceivedEvent, RelatedResource, Resource, uuid7
+from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
-from hooklab.core.pipeline import Budgets, is_plain_event, render_events
-from hooklab.core.request import BodyError, HookRequest, template_context
-from hooklab.core.templates import Template, TemplateError, compile_template
+from hooklab.core.pipeline import Budgets, Pipeline, PlainEvent
+from hooklab.core.request import HookRequest
+from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
@@ -29,53 +28,37 @@ if TYPE_CHECKING:
     from hooklab.store.frames import EventColumns
     from hooklab.workspace import Workspace
 
-__all__ = ["Diff", "ReplayResult", "diff", "draft_webhook", "replay"]
+__all__ = ["Diff", "ReplayResult", "diff", "draft_webhook", "replay", "show_progress_with"]
 
 Requests = Union[Sequence[HookRequest | StoredRequest], "pd.DataFrame"]
 Progress = Callable[[int, int], None]
+# Makes the progress display of a replay of `total` requests (or None, where it cannot show one).
+ProgressFactory = Callable[[int], Progress | None]
 
 # Below this many requests a replay is quick enough that a progress bar would only flicker.
 PROGRESS_THRESHOLD = 1_000
 DRAFT_WEBHOOK_ID = "00000000-0000-0000-0000-000000000000"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_default_progress: ProgressFactory | None = None
 
 
-class _PlainEvent(NamedTuple):
-    """An event that passed the plain-event check: everything an Outcome needs, unboxed
-    (a tuple, because a replay makes one per request and nothing else)."""
-
-    request: HookRequest
-    webhook: Webhook
-    rendered: str
-    id: UUID
-    occurred: datetime
-    event: str
-    resource: dict[str, str]
-    related: list[dict[str, str]]
-    payload: dict[str, Any]
-
-    def outcome(self) -> Outcome:
-        event = ReceivedEvent.model_construct(
-            occurred=self.occurred,
-            event=self.event,
-            resource=Resource.model_construct(self.resource),
-            related=[RelatedResource.model_construct(item) for item in self.related],
-            payload=self.payload,
-            id=self.id,
-            follows=None,
-            received=self.request.received,
-        )
-        return Outcome(204, (event,), None, self.rendered, self.webhook.id, self.request)
+def show_progress_with(factory: ProgressFactory | None) -> None:
+    """Show every long replay's progress through `factory(total)`, unless the caller passes
+    its own `progress`; the notebook layer registers its progress bar here when it loads.
+    A progress display with a `close()` method is closed when the replay ends."""
+    global _default_progress
+    _default_progress = factory
 
 
 class ReplayResult:
     """What a replay produced: `.events`, `.failures` (DataFrames) and `.outcomes`.
 
     `.frame` holds both, one row per event, in request order, with the columns of
-    `Workspace.events()`.
+    `Workspace.events()`. Plain events stay `PlainEvent`s until `.outcomes` is read: the frame
+    takes their values as they are.
     """
 
-    def __init__(self, items: list[_PlainEvent | Outcome], webhook_names: dict[str, str]) -> None:
+    def __init__(self, items: list[Outcome | PlainEvent], webhook_names: dict[str, str]) -> None:
         self._items = items
         self._webhook_names = webhook_names
 
@@ -89,32 +72,10 @@ class ReplayResult:
     @cached_property
     def frame(self) -> pd.DataFrame:
         """Every event, failures included, one row each."""
+        from hooklab.store.frames import events_from_columns
+
         with _gc_paused():
-            return self._frame()
-
-    def _frame(self) -> pd.DataFrame:
-        from hooklab.store.frames import EventColumns, events_from_columns
-
-        items = self._items
-        if all(type(item) is _PlainEvent for item in items):
-            return events_from_columns(_plain_columns(items), self._webhook_names)  # type: ignore[arg-type]
-        columns = EventColumns()
-        for item in items:
-            if isinstance(item, _PlainEvent):
-                columns.append(
-                    str(item.id), item.occurred, item.request.received, item.event,
-                    item.resource, item.related, item.payload, item.webhook.id,
-                    item.request.id, False, None,
-                )  # fmt: skip
-                continue
-            request_id = item.request.id if item.request else None
-            for event in item.events:
-                columns.append(
-                    str(event.id), event.occurred, event.received, event.event,
-                    event.resource.root, [r.root for r in event.related], event.payload,
-                    item.webhook_id, request_id, item.failed, item.error,
-                )  # fmt: skip
-        return events_from_columns(columns, self._webhook_names)
+            return events_from_columns(_columns(self._items), self._webhook_names)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -143,33 +104,50 @@ class ReplayResult:
     def __repr__(self) -> str:
         return f"<ReplayResult: {self.summary()}>"
 
-    def _repr_html_(self) -> str:
-        from hooklab.notebook.reprs import replay_html
 
-        return replay_html(self)
+def _columns(items: list[Outcome | PlainEvent]) -> EventColumns:
+    """The frame's columns: a plain event's values as they are, any other outcome's events."""
+    from hooklab.store.frames import EventColumns
+
+    if all(type(item) is PlainEvent for item in items):
+        return _plain_columns(items)  # type: ignore[arg-type]
+    columns = EventColumns()
+    for item in items:
+        if isinstance(item, PlainEvent):
+            item = item.outcome()
+        request_id = item.request.id if item.request else None
+        for event in item.events:
+            columns.append(
+                str(event.id), event.occurred, event.received, event.event,
+                event.resource.root, [r.root for r in event.related], event.payload,
+                item.webhook_id, request_id, item.failed, item.error,
+            )  # fmt: skip
+    return columns
 
 
-_FIELDS = {name: operator.itemgetter(i) for i, name in enumerate(_PlainEvent._fields)}
+_ID = operator.attrgetter("id")
+_OCCURRED = operator.attrgetter("occurred")
+_EVENT = operator.attrgetter("event")
+_RESOURCE = operator.attrgetter("resource")
+_RELATED = operator.attrgetter("related")
+_PAYLOAD = operator.attrgetter("payload")
 _RECEIVED = operator.attrgetter("request.received")
 _REQUEST_ID = operator.attrgetter("request.id")
-_WEBHOOK_ID = operator.attrgetter("webhook.id")
+_WEBHOOK_ID = operator.attrgetter("pipeline.webhook.id")
 
 
-def _plain_columns(items: list[_PlainEvent]) -> EventColumns:
+def _plain_columns(items: list[PlainEvent]) -> EventColumns:
     """Columns of plain events, one C-level pass per column."""
     from hooklab.store.frames import EventColumns
 
-    def field(name: str) -> list[Any]:
-        return list(map(_FIELDS[name], items))
-
     return EventColumns(
-        id=list(map(str, field("id"))),
-        occurred=field("occurred"),
+        id=list(map(str, map(_ID, items))),
+        occurred=list(map(_OCCURRED, items)),
         received=list(map(_RECEIVED, items)),
-        event=field("event"),
-        resource=field("resource"),
-        related=field("related"),
-        payload=field("payload"),
+        event=list(map(_EVENT, items)),
+        resource=list(map(_RESOURCE, items)),
+        related=list(map(_RELATED, items)),
+        payload=list(map(_PAYLOAD, items)),
         webhook_id=list(map(_WEBHOOK_ID, items)),
         request_id=list(map(_REQUEST_ID, items)),
         failed=[False] * len(items),
@@ -186,7 +164,7 @@ def replay(
     clock: Clock | None = None,
     new_id: IdSource | None = None,
     budgets: Budgets | None = None,
-    progress: bool | Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> ReplayResult:
     """Run captured requests through a template (or a webhook's), exactly as the receiver would.
 
@@ -197,8 +175,11 @@ def replay(
 
     The history is left alone unless `save=True` (then the results are stored as new requests
     in `workspace`). A template string keeps each captured request's original webhook (its id and
-    name in `related`) when `workspace` knows it. `progress` is a bar in the notebook past 1,000
-    requests (`None`), always/never (`True`/`False`), or a `callback(done, total)`.
+    name in `related`) when `workspace` knows it. `progress` is a `callback(done, total)`;
+    left out, a replay of 1,000 requests or more shows the progress display registered with
+    `show_progress_with` (in a notebook, a bar), and `False` shows none.
+
+    Raises `TemplateError` at once, with its line, for a template that does not compile.
     """
     if save and workspace is None:
         raise ValueError("replay(..., save=True) needs the workspace to save into")
@@ -206,19 +187,18 @@ def replay(
     new_id = new_id or (workspace.new_id if workspace else uuid7)
     budgets = budgets or (workspace.budgets if workspace else Budgets())
     pairs = _requests_with_webhooks(requests, workspace)
-    hooks = _WebhookChooser(template_or_webhook, workspace)
+    pipelines = _Pipelines(template_or_webhook, workspace, clock, new_id, budgets)
+    compile_template(pipelines.template)  # a broken template fails here, not once per request
 
-    items: list[_PlainEvent | Outcome] = []
+    items: list[Outcome | PlainEvent] = []
     total = len(pairs)
     report = _progress_reporter(progress, total)
     every = max(1, total // 100)
-    fixed, choose, keep = hooks.fixed, hooks.for_request, items.append
-    template = compile_template(hooks.template)  # the same for every request: compiled once
+    keep, fixed, choose = items.append, pipelines.fixed, pipelines.for_request
     try:
         with _gc_paused():
             for done, (request, webhook_id) in enumerate(pairs, 1):
-                hook = fixed or choose(webhook_id)
-                keep(_replay_one(hook, template, request, clock, new_id, budgets))
+                keep((fixed or choose(webhook_id)).draft(request))
                 if report is not None and (done % every == 0 or done == total):
                     report(done, total)
     finally:
@@ -227,7 +207,7 @@ def replay(
             close()
 
     names = dict(workspace._webhook_names()) if workspace else {}
-    names.update(hooks.names())
+    names.update(pipelines.names())
     result = ReplayResult(items, names)
     if save and workspace is not None:
         workspace.record(_as_new_requests(result.outcomes, new_id))
@@ -238,10 +218,10 @@ def replay(
 def _gc_paused() -> Iterator[None]:
     """Pause cyclic garbage collection while a replay builds its results.
 
-    A replay makes only acyclic dicts, lists and tuples, by the hundred thousand; every few
-    hundred allocations Python would otherwise walk all of them again, and find nothing to free.
-    At the end they join the oldest generation as they are (freeze, then unfreeze), rather than
-    being walked once more by the first collection after the pause.
+    A replay makes only acyclic objects, by the hundred thousand; every few hundred allocations
+    Python would otherwise walk all of them again, and find nothing to free. At the end they
+    join the oldest generation as they are (freeze, then unfreeze), rather than being walked
+    once more by the first collection after the pause.
     """
     collecting = gc.isenabled()
     gc.disable()
@@ -254,83 +234,35 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _replay_one(
-    hook: Webhook,
-    template: Template,
-    request: HookRequest,
-    clock: Clock,
-    new_id: IdSource,
-    budgets: Budgets,
-) -> _PlainEvent | Outcome:
-    """The receiver's pipeline, with a fast lane for the common plain event.
+class _Pipelines:
+    """The pipeline each request replays through: the webhook given, or the request's own
+    webhook with the new template; each compiled once."""
 
-    When the rendered JSON is a plain event (`hooklab.core.pipeline.is_plain_event`, the check the
-    receiver's pipeline makes too), pydantic is skipped, and the result is the same event
-    `render_events` builds. Anything else, failures included, goes
-    through `render_events` itself, so every error text stays the receiver's.
-    """
-    try:
-        context = template_context(request)
-        rendered = template.render(
-            context.as_dict(), max_output=budgets.max_output, max_seconds=budgets.max_seconds
-        )
-        value = json.loads(rendered)
-    except (BodyError, TemplateError, ValueError):
-        value = None
-    if type(value) is not dict or not is_plain_event(value, rendered, request):
-        return render_events(hook, request, clock=clock, new_id=new_id, budgets=budgets)
-    # The same order of clock and id readings as the pipeline, so seeded runs agree.
-    occurred = _in_utc(clock())
-    event_id = new_id()
-    payload = value.get("payload")
-    if payload is None:
-        payload = {
-            "method": context.method,
-            "headers": context.headers.to_dict(),
-            "body": context.body,
-        }
-    else:
-        payload = dict(payload)  # pydantic's copy
-    related = value.get("related")
-    related = [*related, hook.related_resource()] if related else [hook.related_resource()]
-    return _PlainEvent(
-        request, hook, rendered, event_id, occurred, value["event"], value["resource"],
-        related, payload,
-    )  # fmt: skip
-
-
-def _in_utc(moment: datetime) -> datetime:
-    if type(moment) is not datetime:
-        raise TypeError(f"the clock gave {moment!r}, not a datetime")
-    if moment.tzinfo is timezone.utc:
-        return moment  # what astimezone(timezone.utc) would return, but for the object
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-class _WebhookChooser:
-    """The webhook each request replays through: the one given, or its own with the new template."""
-
-    def __init__(self, template_or_webhook: str | Webhook, workspace: Workspace | None) -> None:
+    def __init__(
+        self,
+        template_or_webhook: str | Webhook,
+        workspace: Workspace | None,
+        clock: Clock,
+        new_id: IdSource,
+        budgets: Budgets,
+    ) -> None:
         self.workspace = workspace
-        self.fixed: Webhook | None = None
-        self._by_id: dict[str | None, Webhook] = {}
+        self._pipeline = functools.partial(Pipeline, clock=clock, new_id=new_id, budgets=budgets)
+        self.fixed: Pipeline | None = None
+        self._by_id: dict[str | None, Pipeline] = {}
         if isinstance(template_or_webhook, Webhook):
-            self.fixed = template_or_webhook
+            self.fixed = self._pipeline(template_or_webhook)
             self.template = template_or_webhook.template
         elif isinstance(template_or_webhook, str):
             self.template = template_or_webhook
         else:
             raise TypeError("replay() needs a template string or a Webhook")
 
-    def for_request(self, webhook_id: str | None) -> Webhook:
-        if self.fixed is not None:
-            return self.fixed
-        hook = self._by_id.get(webhook_id)
-        if hook is None:
-            hook = self._by_id[webhook_id] = self._original(webhook_id)
-        return hook
+    def for_request(self, webhook_id: str | None) -> Pipeline:
+        pipeline = self._by_id.get(webhook_id)
+        if pipeline is None:
+            pipeline = self._by_id[webhook_id] = self._pipeline(self._original(webhook_id))
+        return pipeline
 
     def _original(self, webhook_id: str | None) -> Webhook:
         if webhook_id and self.workspace is not None:
@@ -340,8 +272,8 @@ class _WebhookChooser:
         return draft_webhook(self.template, webhook_id or DRAFT_WEBHOOK_ID)
 
     def names(self) -> dict[str, str]:
-        hooks = [self.fixed] if self.fixed else list(self._by_id.values())
-        return {hook.id: hook.name for hook in hooks}
+        pipelines = [self.fixed] if self.fixed else list(self._by_id.values())
+        return {p.webhook.id: p.webhook.name for p in pipelines}
 
 
 def draft_webhook(
@@ -408,11 +340,9 @@ def _as_new_requests(outcomes: Iterable[Outcome], new_id: IdSource) -> list[Outc
     return saved
 
 
-def _progress_reporter(progress: bool | Progress | None, total: int) -> Progress | None:
+def _progress_reporter(progress: Progress | bool | None, total: int) -> Progress | None:
     if callable(progress):
         return progress
     if progress is False or (progress is None and total < PROGRESS_THRESHOLD):
         return None
-    from hooklab.notebook.widgets import NotebookProgress
-
-    return NotebookProgress.open(total, "replaying")
+    return _default_progress(total) if _default_progress is not None else None

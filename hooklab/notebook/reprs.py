@@ -143,3 +143,6 @@ def register(ipython: Any, url_of: Any = None) -> None:
     from hooklab.history.diffs import Diff
 
     formatter.for_type(Diff, diff_html)
+    from hooklab.history.replay import ReplayResult
+
+    formatter.for_type(ReplayResult, replay_html)

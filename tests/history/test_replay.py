@@ -8,11 +8,18 @@ from pathlib import Path
 import pytest
 
 import hooklab
+import hooklab.history.replay as replay_module
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.templates import TemplateError
-from hooklab.history.replay import diff, draft_webhook, replay
+from hooklab.history.replay import (
+    PROGRESS_THRESHOLD,
+    diff,
+    draft_webhook,
+    replay,
+    show_progress_with,
+)
 from hooklab.notebook.deterministic import deterministic
 
 RENAMED = SEED.replace("product.models.", "models.")
@@ -227,13 +234,27 @@ def test_diff_of_a_failure_shows_the_error_appearing() -> None:
     assert fields["error"].startswith("Template output is not valid JSON")
 
 
-def test_replay_html_shows_summary_failures_and_events() -> None:
-    result = replay(
-        [post("a"), json_post([1])],
-        '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}',
-    )
-    html = result._repr_html_()
-    assert "2 requests replayed" in html and "Failures" in html and "Events" in html
+def test_a_registered_progress_display_shows_long_replays_and_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[tuple[int, int]] = []
+    closed: list[bool] = []
+
+    class Bar:
+        def __call__(self, done: int, total: int) -> None:
+            shown.append((done, total))
+
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(replay_module, "_default_progress", None)
+    show_progress_with(lambda total: Bar())
+    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD - 1)], SEED)
+    assert shown == [] and closed == []
+    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD)], SEED)
+    assert shown[-1] == (PROGRESS_THRESHOLD, PROGRESS_THRESHOLD) and closed == [True]
+    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD)], SEED, progress=False)
+    assert closed == [True]
 
 
 def github_requests(shared: Path) -> list[HookRequest]:
