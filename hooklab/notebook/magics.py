@@ -7,8 +7,10 @@ the kernel's own loop. Settings go through traitlets: `%config HooklabMagics.por
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,10 @@ class HooklabMagics(Magics, Configurable):
         self._receiver: Receiver | None = None
         self._shared: Served | None = None  # another process's receiver serving this home
         self._watch: asyncio.TimerHandle | None = None
+        # Why the receiver could not store a request, each cause once: shown after the next
+        # cell runs, in its output (a callback's own output would land under an old cell).
+        self._store_warnings: list[str] = []
+        shell.events.register("post_run_cell", self._show_store_warnings)
         _ACTIVE[:] = [self]
 
     # What the magics share, made on first use
@@ -127,10 +133,22 @@ class HooklabMagics(Magics, Configurable):
         from hooklab.notebook import sending
 
         receiver = receiver_class(self.workspace, host=self.host, port=port, verbose=self.verbose)
+        receiver.on_store_error = self._store_warnings.append
         receiver.start()
         sending.watch(receiver)
         self._receiver = receiver
         return receiver
+
+    def _show_store_warnings(self, _result: object = None) -> None:
+        warnings = list(self._store_warnings)
+        self._store_warnings.clear()  # the same list: the receiver appends to it
+        for cause in warnings:
+            print(
+                "hooklab warning: a request to this kernel's receiver could not be stored and "
+                f"was answered 503, so its sender will retry ({cause})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _watch_shared(self) -> None:
         """While another process serves the home, look every few seconds whether it still does;
@@ -264,4 +282,6 @@ def unload(ipython: Any) -> None:
     for configurable in list(getattr(ipython, "configurables", [])):
         if isinstance(configurable, HooklabMagics):
             configurable.stop_receiver()
+            with contextlib.suppress(ValueError):  # already gone at an earlier unload
+                ipython.events.unregister("post_run_cell", configurable._show_store_warnings)
     _ACTIVE.clear()

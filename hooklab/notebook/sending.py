@@ -204,7 +204,10 @@ async def send(
             raise ConnectionError(f"Could not reach {url}: {exc}") from None
         if response.code == 599:
             raise ConnectionError(f"Could not reach {url}: {response.error}")
-        outcome = await waiter.result(timeout) if waiter is not None else None
+        # The receiver hands its listeners the outcome before the answer leaves, so the wait
+        # is short; a 503 (the store refused it) has no outcome to wait for.
+        stored = waiter is not None and response.code != 503
+        outcome = await waiter.result(timeout) if stored and waiter is not None else None
         text = response.body.decode("utf-8", errors="replace") if response.body else ""
         return Sent(response.code, text, outcome)
     finally:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 1_500_000
+RETRY_AFTER_SECONDS = 5  # what a 503 asks a sender to wait before it tries again
 Listener = Callable[[Outcome], object]
 # A Tornado rule: a path pattern, its handler class and the handler's `initialize` arguments.
 Rule = tuple[str, type[RequestHandler], dict[str, Any]]
@@ -80,6 +81,10 @@ class HookReceiver:
         self.port: int | None = None
         self._server: HTTPServer | None = None
         self._listeners: list[Listener] = []
+        # Why requests could not be stored, each cause once with how often: for the person
+        # (`on_store_error`, called the first time a cause is seen) and `hooklab serve`.
+        self.store_errors: dict[str, int] = {}
+        self.on_store_error: Callable[[str], object] | None = None
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
         self._checked_this_turn = False
@@ -209,6 +214,17 @@ class HookReceiver:
     def remove_listener(self, callback: Listener) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
+
+    def store_failed(self, error: Exception) -> None:
+        """Count a request the store refused; tell `on_store_error` of a cause seen first."""
+        cause = f"{type(error).__name__}: {error}"
+        first = cause not in self.store_errors
+        self.store_errors[cause] = self.store_errors.get(cause, 0) + 1
+        if first and self.on_store_error is not None:
+            try:
+                self.on_store_error(cause)
+            except Exception:
+                log.exception("hooklab could not report a storage error")
 
     def notify(self, outcome: Outcome) -> None:
         for callback in list(self._listeners):
@@ -397,9 +413,10 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 too_large=receiver.max_body if self.too_large else None,
                 check_other_writers=receiver.first_in_this_turn(),
             )
-        except Exception:
+        except Exception as exc:  # a bug, or the file failing while the webhook was read
             log.exception("hooklab could not process a request to /hooks/%s", self.slug)
-            self.reply(500, "")
+            self.reply(503, "", retry_after=RETRY_AFTER_SECONDS)
+            self.receiver.store_failed(exc)
             return
         self.outcome = outcome
         if outcome.reason is Reason.NOT_FOUND:
@@ -408,9 +425,11 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         receiver.commits.commit_then(outcome, self.done)
 
     def done(self, error: Exception | None) -> None:
-        """Answer once the outcome is durable; a write that failed is a 500, never a 204."""
+        """Answer once the outcome is durable. A request the store could not write is a 503
+        with Retry-After, never a 204: the sender keeps it and tries again (SPEC 12)."""
         if error is not None:
-            self.reply(500, "")
+            self.reply(503, "", retry_after=RETRY_AFTER_SECONDS)
+            self.receiver.store_failed(error)
             return
         outcome = self.outcome
         assert outcome is not None  # set by answer() before anything is committed
@@ -418,8 +437,10 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         self.reply(outcome.status, text)
         self.receiver.notify(outcome)
 
-    def reply(self, status: int, text: str) -> None:
+    def reply(self, status: int, text: str, *, retry_after: int | None = None) -> None:
         headers = httputil.HTTPHeaders({"Date": _http_date()})
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         body = b""
         if status != 204:
             body = (text + "\n").encode() if text else b""
@@ -448,7 +469,7 @@ def _remote_ip(connection: httputil.HTTPConnection) -> str:
 # The answers a hook gives, made once (a status line is an immutable tuple).
 _START_LINES = {
     status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
-    for status in (204, 400, 401, 404, 405, 413, 500)
+    for status in (204, 400, 401, 404, 405, 413, 500, 503)
 }
 _date_cache: tuple[int, str] = (0, "")
 

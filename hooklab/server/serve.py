@@ -91,6 +91,8 @@ async def serve(
         )
         return 1
     workspace = Workspace(home / DATABASE)
+    # Made (and written) before serving, so that nothing after the first line needs the file.
+    api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,
         host=host,
@@ -105,15 +107,14 @@ async def serve(
         print(f"hooklab: {exc}", file=sys.stderr)
         workspace.close()
         return 1
+    receiver.on_store_error = _report_store_error
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     print(f"hooklab serving at {receiver.url}", flush=True)
     print(
-        f"management API at {receiver.url}/api/accounts/{workspace.account_id}"
-        f"/workspaces/{workspace.workspace_id} (admin key: `hooklab admin-key`)",
-        flush=True,
+        f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
     )
     try:
         await stopping.wait()
@@ -125,7 +126,18 @@ async def serve(
         f"hooklab stopped: {commits.written} requests stored in {commits.batches} transactions",
         flush=True,
     )
+    for cause, count in receiver.store_errors.items():
+        print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
+
+
+def _report_store_error(cause: str) -> None:
+    print(
+        f"hooklab: a request could not be stored and was answered 503 ({cause}); "
+        "requests with the same cause are counted until the end",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -95,9 +96,10 @@ class GroupCommit:
         try:
             self._write(batch)
         except Exception as exc:
-            if len(batch) == 1:
-                log.error("hooklab could not store a request: %s", exc)
-                return [exc]
+            # A locked, read-only or full file refuses every request alike: no use retrying.
+            if len(batch) == 1 or isinstance(exc, sqlite3.OperationalError):
+                log.error("hooklab could not store %d request(s): %s", len(batch), exc)
+                return [exc] * len(batch)
             return [self._write_batch([outcome])[0] for outcome in batch]
         self.batches += 1
         self.written += len(batch)

@@ -4,6 +4,7 @@ event feed follows requests another kernel stored, and deterministic sessions ne
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -115,3 +116,27 @@ def test_three_deterministic_sessions_on_one_home_store_every_request(tmp_path: 
     assert sorted(ws.requests()["status"]) == [204] * 6
     assert ws.events()["failed"].sum() == 0
     ws.close()
+
+
+def test_a_request_the_store_refuses_is_a_503_the_notebook_is_told_of_once(
+    tmp_path: Path,
+) -> None:
+    with kernel_on(tmp_path) as kernel:
+        kernel.run(f"%%webhook models\n{SEED}")
+        kernel.run("import hooklab\nu = %hooklab url models")
+        holder = sqlite3.connect(tmp_path / "hooklab.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another program holds the file
+        outputs = kernel.run_outputs(
+            "first = await hooklab.send(u, form={'model': 'a'})\n"
+            "second = await hooklab.send(u, form={'model': 'b'})\n"
+            "print(first.status, second.status)"
+        )
+        holder.execute("ROLLBACK")
+        holder.close()
+        streams = [(o["name"], o["text"]) for o in outputs if o["output_type"] == "stream"]
+        warnings = "".join(text for name, text in streams if name == "stderr")
+        assert warnings.count("hooklab warning: a request") == 1
+        assert "answered 503" in warnings and "database is locked" in warnings
+        assert "".join(text for name, text in streams if name == "stdout").strip() == "503 503"
+        after = kernel.run("print((await hooklab.send(u, form={'model': 'c'})).status)")
+        assert after.strip() == "204"
