@@ -428,8 +428,9 @@ class Workspace:
         return self.store.request_records(where, ids=ids)
 
     def _history(self, webhook: str | HistoryFilter | None, **fields: Any) -> HistoryFilter:
-        """The filter with its webhook reference resolved to the id the store keeps."""
-        where = HistoryFilter.of(webhook, **fields)
+        """The filter with its webhook reference resolved to the id the store keeps; ages
+        (`since="1h"`) count back from this workspace's clock."""
+        where = HistoryFilter.of(webhook, now=self.clock(), **fields)
         if where.webhook is None:
             return where
         return replace(where, webhook=self.resolve_webhook(where.webhook, deleted=True))

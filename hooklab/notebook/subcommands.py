@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import UsageError
 
 from hooklab.core.webhooks import Webhook
-from hooklab.store.filters import HistoryFilter, parse_time
+from hooklab.store.filters import HistoryFilter, checked_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,25 +125,38 @@ def _history_parser(prog: str, *, flatten: bool = True) -> Parser:
     parser.add_argument("--event", default=None, help="only events with this name")
     if flatten:
         parser.add_argument("--flatten", action="store_true", help="payload.* columns")
-    parser.add_argument("--since", type=parse_time, help="ISO time, or an age: 15m, 2h, 1d, 1w")
-    parser.add_argument("--until", type=parse_time)
+    parser.add_argument(
+        "--since", type=checked_time, help="ISO time, or an age (15m, 2h, 1d, 1w) on the clock"
+    )
+    parser.add_argument("--until", type=checked_time)
     return parser
 
 
-def _history(args: argparse.Namespace, failed: bool | None = None) -> HistoryFilter:
-    return HistoryFilter(args.name, args.event, args.since, args.until, failed)
+def _history(
+    magics: HooklabMagics, args: argparse.Namespace, failed: bool | None = None
+) -> HistoryFilter:
+    """The filter a history subcommand asks for. Ages count back from the workspace's clock,
+    so that in deterministic mode `--since 1h` finds what this session stored."""
+    return HistoryFilter.of(
+        args.name,
+        event=args.event,
+        since=args.since,
+        until=args.until,
+        failed=failed,
+        now=magics.workspace.clock(),
+    )
 
 
 def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame."""
     args = _history_parser("events").parse_args(words)
-    return _events(magics, args, _history(args))
+    return _events(magics, args, _history(magics, args))
 
 
 def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     """failures [NAME] [--since T] [--until T]: the failed requests' events, with their error."""
     args = _history_parser("failures").parse_args(words)
-    return _events(magics, args, _history(args, failed=True))
+    return _events(magics, args, _history(magics, args, failed=True))
 
 
 def _events(magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter) -> pd.DataFrame:
@@ -160,7 +173,7 @@ def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
 
     With --event, the requests that produced an event of that name."""
     args = _history_parser("requests", flatten=False).parse_args(words)
-    return magics.workspace.requests(_history(args))
+    return magics.workspace.requests(_history(magics, args))
 
 
 def replay(magics: HooklabMagics, words: list[str]) -> Any:

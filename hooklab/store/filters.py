@@ -24,6 +24,13 @@ class TimeFormatError(argparse.ArgumentTypeError, ValueError):
     argparse (the CLI's and the magics') reports its message as it is, on one line."""
 
 
+def checked_time(text: str) -> str:
+    """An argparse type: a time `parse_time` reads, kept as text so that an age is counted
+    back from the clock of the workspace it is applied to (a deterministic one, say)."""
+    parse_time(text)
+    return text
+
+
 def parse_time(text: str | datetime, *, now: datetime | None = None) -> datetime:
     """A time given as ISO 8601 (UTC unless it gives an offset), or as an age: a number and
     s, m, h, d or w (`30m`, `1.5h`, `2d`, `1w`), counted back from `now` (default: the clock).
@@ -72,14 +79,15 @@ class HistoryFilter:
         since: str | datetime | None = None,
         until: str | datetime | None = None,
         failed: bool | None = None,
+        now: datetime | None = None,
     ) -> HistoryFilter:
-        """A filter from keywords, times as text or datetimes; a filter given first is
-        narrowed by the keywords that are given."""
+        """A filter from keywords, times as text or datetimes (ages count back from `now`,
+        the workspace's clock); a filter given first is narrowed by the keywords given."""
         base = webhook if isinstance(webhook, HistoryFilter) else cls(webhook)
         given: dict[str, Any] = {
             "event": event,
-            "since": None if since is None else parse_time(since),
-            "until": None if until is None else parse_time(until),
+            "since": None if since is None else parse_time(since, now=now),
+            "until": None if until is None else parse_time(until, now=now),
             "failed": failed,
         }
         return replace(base, **{k: v for k, v in given.items() if v is not None})

@@ -201,3 +201,16 @@ def test_a_name_two_webhooks_share_is_refused_by_the_cell_and_the_subcommands(
             shell.run_line_magic("hooklab", line)
     assert all("changed" not in hook.template for hook in ws.list_webhooks())
     assert len(ws.list_webhooks()) == 2
+
+
+def test_ages_count_back_from_the_workspace_clock_in_deterministic_mode(
+    shell: InteractiveShell,
+) -> None:
+    shell.run_line_magic("config", "HooklabMagics.deterministic = True")
+    ws = magics_of(shell).workspace
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, HookRequest.fake(method="POST", form={"model": "a"}))
+    assert ws.clock().year == 2024  # the fixed clock, far from today
+    assert len(shell.run_line_magic("hooklab", "events models --since 1h")) == 1
+    assert len(shell.run_line_magic("hooklab", "requests --since 1h")) == 1
+    assert len(shell.run_line_magic("hooklab", "events --until 1h")) == 0
