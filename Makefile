@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test lint bench install clean
 
-$(STAMP): pyproject.toml
+# A path-based editable install (compat): Python started in the folder above a clone named
+# `hooklab` then still imports the package, not the clone's folder as a namespace package.
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
