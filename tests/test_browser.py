@@ -200,8 +200,9 @@ def test_quickstart_runs_in_jupyterlab_with_widgets_and_event_table(
             widgets = notebook.locator(".jupyter-widgets")
             assert widgets.count() > 0, "no widget rendered: the widget front end is missing"
             expect(widgets.first).to_be_visible()
-            # The quickstart sends two requests, one bad: the feed shows both as they arrive.
-            expect(widgets.first).to_contain_text("2 events, 1 failed")
+            # The quickstart sends two requests from cells, one bad, and one from another
+            # process standing in for a terminal: the feed shows all three as they arrive.
+            expect(widgets.first).to_contain_text("3 events, 1 failed")
             table = notebook.locator("table.dataframe").first
             table.scroll_into_view_if_needed()
             expect(table).to_be_visible()
