@@ -196,9 +196,10 @@ def _iso_times(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     times = [n for n in frame.columns if isinstance(frame[n].dtype, pd.DatetimeTZDtype)]
-    return frame.assign(
-        **{n: [None if t is pd.NaT else t.isoformat() for t in frame[n]] for n in times}
-    )
+    iso: dict[str, Any] = {
+        n: [None if t is pd.NaT else t.isoformat() for t in frame[n]] for n in times
+    }
+    return frame.assign(**iso)
 
 
 class _unclosed:

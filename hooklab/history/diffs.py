@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hooklab.store.values import flatten_paths, is_missing
 
@@ -104,9 +104,10 @@ def diff(
 
 
 def _events_by_request(source: HasEvents | pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    frame: pd.DataFrame = getattr(source, "frame", source)  # a ReplayResult, or a frame
+    frame = cast("pd.DataFrame", getattr(source, "frame", source))  # a ReplayResult, or a frame
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for record in frame.to_dict("records"):
+    # An events frame's column names are strings.
+    for record in cast("list[dict[str, Any]]", frame.to_dict("records")):
         grouped.setdefault(str(record.get("request_id")), []).append(_comparable(record))
     return grouped
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
@@ -289,7 +289,7 @@ def _requests_with_webhooks(
     if isinstance(requests, (HookRequest, StoredRequest)):
         requests = [requests]
     if hasattr(requests, "columns"):  # a requests DataFrame
-        return _from_frame(requests, workspace)
+        return _from_frame(cast("pd.DataFrame", requests), workspace)
     pairs: list[tuple[HookRequest, str | None]] = []
     for item in requests:
         if isinstance(item, StoredRequest):
@@ -315,6 +315,7 @@ def _from_frame(
         if len(stored) == len(set(ids)):
             return [(stored[i].request, stored[i].webhook_id) for i in ids]
     pairs = []
+    row: Any  # a requests frame's row: its columns hold the stored fields
     for row in frame.itertuples(index=False):
         request = HookRequest(
             method=row.method,

@@ -6,7 +6,7 @@ Replay and lint read them through `requests_with_webhooks`, so each accepts the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from hooklab.core.request import HookRequest
 from hooklab.store.sqlite import StoredRequest
@@ -30,7 +30,7 @@ def requests_with_webhooks(
     if isinstance(requests, (HookRequest, StoredRequest)):
         requests = [requests]
     if hasattr(requests, "columns"):  # a requests DataFrame
-        return _from_frame(requests, workspace)
+        return _from_frame(cast("pd.DataFrame", requests), workspace)
     pairs: list[tuple[HookRequest, str | None]] = []
     for item in requests:
         if isinstance(item, StoredRequest):
@@ -56,6 +56,7 @@ def _from_frame(
         if len(stored) == len(set(ids)):
             return [(stored[i].request, stored[i].webhook_id) for i in ids]
     pairs = []
+    row: Any  # a requests frame's row: its columns hold the stored fields
     for row in frame.itertuples(index=False):
         request = HookRequest(
             method=row.method,

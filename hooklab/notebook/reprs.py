@@ -115,6 +115,7 @@ def diff_html(diff: Diff) -> str:
     if len(frame):
         colour = {"added": "#070", "dropped": "#b00", "changed": "#a60"}
         rows = []
+        row: Any  # a diff row's fields are strings and any values
         for row in frame.head(PREVIEW_ROWS * 5).itertuples(index=False):
             change = f"<span style='color:{colour[row.change]}'>{escape(row.change)}</span>"
             cells = [

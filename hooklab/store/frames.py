@@ -6,7 +6,7 @@ import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,7 @@ def flatten_payload_columns(frame: pd.DataFrame) -> pd.DataFrame:
             if column is None:
                 column = flat[path] = [None] * len(payloads)
             column[row] = value
-    position = frame.columns.get_loc("payload")
+    position = cast(int, frame.columns.get_loc("payload"))  # column names are unique
     before, after = frame.iloc[:, :position], frame.iloc[:, position + 1 :]
     spread = pd.DataFrame(flat, index=frame.index)
     return pd.concat([before, spread, after], axis=1)

@@ -23,7 +23,7 @@ from hooklab.store.values import is_missing, json_text
 
 
 @register_extension_dtype
-class JSONDtype(ExtensionDtype):  # type: ignore[misc]  # pandas' base classes are untyped here
+class JSONDtype(ExtensionDtype):
     """The dtype of a `JSONArray`: JSON text, read as Python values."""
 
     name = "json"
@@ -39,7 +39,7 @@ class JSONDtype(ExtensionDtype):  # type: ignore[misc]  # pandas' base classes a
         return "json"
 
 
-class JSONArray(ExtensionArray):  # type: ignore[misc]
+class JSONArray(ExtensionArray):
     """JSON texts in a (chunked) Arrow string array; `array[i]` is the parsed value."""
 
     _dtype = JSONDtype()
