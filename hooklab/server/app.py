@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes
-from hooklab.server.receiver import DEFAULT_MAX_BODY, HookReceiver, Rule
+from hooklab.server.receiver import HookReceiver, ReceiverOptions, Rule
 from hooklab.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self from Python 3.11
+    from typing_extensions import Self, Unpack  # typing's own from Python 3.11
 
 
 class Receiver(HookReceiver):
@@ -28,13 +28,10 @@ class Receiver(HookReceiver):
         self,
         workspace: Workspace,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        verbose: bool = False,
-        max_body: int = DEFAULT_MAX_BODY,
         admin_key: str | None = None,
+        **options: Unpack[ReceiverOptions],
     ) -> None:
-        super().__init__(workspace, host=host, port=port, verbose=verbose, max_body=max_body)
+        super().__init__(workspace, **options)
         self._admin_key = admin_key
 
     @property

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
@@ -43,6 +43,15 @@ RETRY_AFTER_SECONDS = 5  # what a 503 asks a sender to wait before it tries agai
 Listener = Callable[[Outcome], object]
 # A Tornado rule: a path pattern, its handler class and the handler's `initialize` arguments.
 Rule = tuple[str, type[RequestHandler], dict[str, Any]]
+
+
+class ReceiverOptions(TypedDict, total=False):
+    """The keyword arguments of `HookReceiver`, for the servers built on it to pass along."""
+
+    host: str
+    port: int
+    verbose: bool
+    max_body: int
 
 
 class ReceiverError(RuntimeError):
