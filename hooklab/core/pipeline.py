@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -95,6 +95,7 @@ class Pipeline:
         except TemplateError as exc:
             self._broken = exc
         self._related = webhook.related_resource()
+        self._max_output, self._max_seconds = budgets.max_output, budgets.max_seconds
 
     def render(self, request: HookRequest) -> Outcome:
         """The outcome of one request: its events and a 204, or a failure event and why."""
@@ -107,21 +108,24 @@ class Pipeline:
         outcome (built on first use)."""
         return self._run(request, lazy=True)
 
+    def draft_many(self, requests: Iterable[HookRequest]) -> Iterator[Outcome | PlainEvent]:
+        """`draft` of each request, in order."""
+        return map(self.draft, requests)
+
     def _run(self, request: HookRequest, *, lazy: bool) -> Outcome | PlainEvent:
         rendered: str | None = None
         try:
             context = template_context(request)
-            template = self._compiled()
+            template = self.template or self._broken_template()
             rendered = template.render(
-                context.as_dict(),
-                max_output=self.budgets.max_output,
-                max_seconds=self.budgets.max_seconds,
+                context.as_dict(), max_output=self._max_output, max_seconds=self._max_seconds
             )
             parsed = _parse_output(rendered, allow_list=template.renders_batches)
             if isinstance(parsed, dict):
                 if lazy:
+                    own_payload = "payload" in parsed
                     fields = self._with_defaults(parsed, context)
-                    if is_plain_event(fields, rendered, request):
+                    if is_plain_event(fields, rendered, request, own_payload=own_payload):
                         return PlainEvent(
                             self, request, rendered, fields["id"], fields["occurred"],
                             fields["event"], fields["resource"],
@@ -162,11 +166,9 @@ class Pipeline:
         """The outcome of each request, in order."""
         return map(self.render, requests)
 
-    def _compiled(self) -> Template:
-        if self.template is None:
-            assert self._broken is not None
-            raise self._broken
-        return self.template
+    def _broken_template(self) -> NoReturn:
+        assert self._broken is not None
+        raise self._broken
 
     def _events(
         self,
@@ -357,14 +359,17 @@ class PlainEvent(NamedTuple):
         return self.pipeline._outcome_of(self)
 
 
-def is_plain_event(fields: dict[str, Any], rendered: str, request: HookRequest) -> bool:
+def is_plain_event(
+    fields: dict[str, Any], rendered: str, request: HookRequest, *, own_payload: bool = False
+) -> bool:
     """True when Prefect's validation takes this event (its defaults filled in, rendered from
     `request`) as it is, and its size check cannot fail: then the values are the event's.
 
     A plain event has no `occurred`, `id` or `follows` of its own (a UTC time and a UUID from
     the pipeline's clock and id source), a name and string labels within Prefect's limits, an
     object as payload, and comes from text small enough that its JSON is surely under the size
-    limit. Anything else is validated, and fails with Prefect's texts.
+    limit. Anything else is validated, and fails with Prefect's texts. `own_payload`: the
+    template gave the payload, so the request's body and headers are not in the event.
     """
     occurred = fields["occurred"]
     if type(occurred) is not datetime or occurred.tzinfo is not timezone.utc:
@@ -384,7 +389,7 @@ def is_plain_event(fields: dict[str, Any], rendered: str, request: HookRequest) 
             return False
     if type(fields["payload"]) is not dict:
         return False
-    return surely_within_limits(rendered, request)
+    return surely_within_limits(rendered, None if own_payload else request)
 
 
 def _is_plain_resource(resource: Any, *, role: bool) -> bool:
@@ -411,18 +416,21 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _BRACKETS_SURELY_SHALLOW = 200
 
 
-def surely_within_limits(rendered: str, request: HookRequest) -> bool:
-    """True when every event rendered from `request` as `rendered` surely serializes to JSON
-    under Prefect's size limit: then validating it is all the checking it needs.
+def surely_within_limits(rendered: str, request: HookRequest | None) -> bool:
+    """True when every event rendered as `rendered` (with the default payload of `request`;
+    None: the template gave the payload) surely serializes to JSON under Prefect's size limit:
+    then validating it is all the checking it needs.
 
     Everything in an event comes from the rendered text, the body or the headers (and the
     clock, the id source and the webhook, a few hundred bytes), and a character becomes at most
     6 bytes of JSON (a \\uXXXX escape). Pydantic cannot write lone surrogates nor values nested
     past its depth limit, so text that may hold either is measured too.
     """
-    body = request.body
-    header_chars = sum(map(len, itertools.chain.from_iterable(request.headers)))
-    if 6 * (len(rendered) + len(body) + header_chars) + 4096 >= MAXIMUM_SIZE_BYTES:
+    body = b"" if request is None else request.body
+    chars = len(rendered) + len(body)
+    if request is not None:
+        chars += sum(map(len, itertools.chain.from_iterable(request.headers)))
+    if 6 * chars + 4096 >= MAXIMUM_SIZE_BYTES:
         return False
     # (ASCII text holds no raw surrogate, and without a backslash-u-d no escape of one either;
     # `tojson` writes many \\u003c-like escapes, none of them of a surrogate.)
@@ -431,5 +439,7 @@ def surely_within_limits(rendered: str, request: HookRequest) -> bool:
         return False
     if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
         return False
+    if len(rendered) + len(body) < _BRACKETS_SURELY_SHALLOW:
+        return True  # (fewer characters than that, so fewer brackets)
     brackets = rendered.count("{") + rendered.count("[") + body.count(b"{") + body.count(b"[")
     return brackets < _BRACKETS_SURELY_SHALLOW

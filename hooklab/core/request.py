@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -222,7 +221,7 @@ def parse_form(text: str) -> dict[str, str]:
     does not decode is replaced alike either way: a separator is ASCII, and ends it.)
     """
     form = {}
-    if "%" not in text or not _ESCAPED_SEPARATOR.search(text):
+    if "%" not in text or not ("%26" in text or "%3D" in text or "%3d" in text):
         if "%" in text:
             text = _unquote(text.replace("+", " "))
         elif "+" in text:
@@ -238,9 +237,6 @@ def parse_form(text: str) -> dict[str, str]:
             name = _unquote(name.replace("+", " "))
             form[name] = _unquote(value.replace("+", " "))
     return form
-
-
-_ESCAPED_SEPARATOR = re.compile(r"%(26|3[dD])")
 
 
 def _unquote(text: str) -> str:

@@ -125,6 +125,7 @@ def _columns(items: list[Outcome | PlainEvent]) -> EventColumns:
     return columns
 
 
+_REQUEST = operator.itemgetter(0)
 _ID = operator.attrgetter("id")
 _OCCURRED = operator.attrgetter("occurred")
 _EVENT = operator.attrgetter("event")
@@ -194,13 +195,17 @@ def replay(
     total = len(pairs)
     report = _progress_reporter(progress, total)
     every = max(1, total // 100)
-    keep, fixed, choose = items.append, pipelines.fixed, pipelines.for_request
+    fixed, choose = pipelines.fixed, pipelines.for_request
     try:
         with _gc_paused():
-            for done, (request, webhook_id) in enumerate(pairs, 1):
-                keep((fixed or choose(webhook_id)).draft(request))
-                if report is not None and (done % every == 0 or done == total):
-                    report(done, total)
+            for start in range(0, total, every):
+                chunk = pairs[start : start + every]
+                if fixed is not None:
+                    items.extend(fixed.draft_many(map(_REQUEST, chunk)))
+                else:
+                    items.extend(choose(webhook_id).draft(request) for request, webhook_id in chunk)
+                if report is not None:
+                    report(start + len(chunk), total)
     finally:
         close = getattr(report, "close", None)
         if close is not None:
