@@ -14,7 +14,7 @@ import pytest
 import hooklab.core.pipeline
 from hooklab.core.events import ReceivedEvent
 from hooklab.core.outcome import FAILED_EVENT, Outcome, Reason
-from hooklab.core.pipeline import Budgets, render_events, surely_within_limits
+from hooklab.core.pipeline import Budgets, render_events, render_many, surely_within_limits
 from hooklab.core.request import HookRequest, template_context
 from hooklab.core.templates import compile_template
 from hooklab.core.webhooks import Webhook
@@ -554,3 +554,18 @@ def test_a_failure_says_its_reason_and_template_line(
 def test_a_produced_event_has_no_reason() -> None:
     outcome = render_events(hook(), form_post())
     assert (outcome.status, outcome.reason, outcome.line) == (204, None, None)
+
+
+def test_a_list_is_a_batch_only_for_a_template_that_uses_from_cloud_event() -> None:
+    mentions = '[{"event": "from_cloud_event", "resource": {"prefect.resource.id": "a"}}]'
+    outcome = failed(mentions, form_post())
+    assert outcome.error == "Template output must be a JSON object, not an array"
+
+
+def test_render_many_compiles_once_and_answers_each_request_in_order() -> None:
+    requests = [form_post(), HookRequest.fake(headers=JSON_TYPE, body="{"), form_post()]
+    outcomes = list(render_many(hook(), requests, clock=lambda: START, new_id=lambda: UUID(int=1)))
+    assert [o.status for o in outcomes] == [204, 400, 204]
+    assert [o.request for o in outcomes] == requests
+    assert outcomes[0] == render_events(hook(), requests[0], clock=lambda: START,
+                                        new_id=lambda: UUID(int=1))  # fmt: skip

@@ -154,3 +154,11 @@ def test_form_parsing_is_exactly_parse_qsl() -> None:
     ]
     for text in samples:
         assert parse_form(text) == dict(parse_qsl(text, keep_blank_values=True)), text
+
+
+def test_headers_get_is_case_insensitive_with_a_default() -> None:
+    headers = Headers([("Content-Type", "text/plain"), ("X-A", "1"), ("x-a", "2")])
+    assert headers.get("CONTENT-TYPE") == "text/plain"
+    assert headers.get("x-A") == "1, 2"
+    assert headers.get("missing") is None and headers.get("missing", "d") == "d"
+    assert headers.get(5) is None  # type: ignore[arg-type]

@@ -287,3 +287,25 @@ def test_headers_render_as_json_with_tojson() -> None:
     headers = json.loads(rendered)
     assert headers["X-GitHub-Event"] == "push"
     assert "Authorization" not in headers and "secret" not in rendered
+
+
+def test_a_batch_is_allowed_by_the_filter_in_the_syntax_tree_not_by_the_text() -> None:
+    assert compile_template("{{ body|from_cloud_event(headers) }}").renders_batches
+    assert compile_template(
+        "{% filter from_cloud_event(headers) %}{{ body }}{% endfilter %}"
+    ).renders_batches
+    assert not compile_template('[{"note": "from_cloud_event"}]').renders_batches
+    assert not compile_template("{# from_cloud_event #}[{{ body|tojson }}]").renders_batches
+
+
+def test_the_output_budget_holds_for_a_template_without_loops() -> None:
+    body = {"s": "x" * 30}
+    template = compile_template("{{ body.s }}{{ body.s }}")
+    assert template.render({"body": body}, max_output=60) == "x" * 60
+    with pytest.raises(RenderBudgetExceeded, match="larger than the limit of 59 bytes"):
+        template.render({"body": body}, max_output=59)
+
+
+def test_globals_are_there_only_for_templates_that_name_them() -> None:
+    assert render("{{ range(3)|list }}|{{ namespace(a=1).a }}") == "[0, 1, 2]|1"
+    assert render("{{ body.range }}", body={"range": "r"}) == "r"
