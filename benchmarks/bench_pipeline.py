@@ -1,6 +1,7 @@
 """The core's cost: hooklab's render and pipeline against Prefect's plain environment, same run.
 
-Prints two ratios (higher is better, 1.0 = as fast as the baseline):
+Prints two ratios per workload of `benchmarks/workloads.py` (higher is better, 1.0 = as fast
+as the baseline):
 - render: `Template.render` (sandbox + render budgets) / a plain `ImmutableSandboxedEnvironment`
   render of the same template, as Prefect builds it;
 - pipeline: `render_events` (context, render, json.loads, validation, defaults, related webhook) /
@@ -15,26 +16,22 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from uuid import uuid4
 
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or a module
+
+from benchmarks.workloads import WORKLOADS, Workload
 from hooklab.core.events import Event
 from hooklab.core.pipeline import render_events
-from hooklab.core.request import HookRequest, template_context
+from hooklab.core.request import template_context
 from hooklab.core.templates import compile_template
 from hooklab.core.times import utcnow
 from hooklab.core.webhooks import Webhook
 
-TEMPLATE = """{
-    "event": "model.refreshed",
-    "resource": {
-        "prefect.resource.id": "product.models.{{ body.model }}",
-        "prefect.resource.name": "{{ body.friendly_name|default(body.model) }}",
-        "producing-team": "Data Science"
-    }
-}"""
 ROUNDS = 7
 CALLS = 3_000
 
@@ -53,19 +50,17 @@ def median_ratio(candidate: Callable[[], object], baseline: Callable[[], object]
     return statistics.median(ratios)
 
 
-def main() -> int:
-    request = HookRequest.fake(
-        method="POST", form={"model": "recommendations", "friendly_name": "Recommendations"}
-    )
+def race(workload: Workload) -> None:
+    request = workload.request(1)
     context = template_context(request).as_dict()
     plain_env = ImmutableSandboxedEnvironment(
         undefined=ChainableUndefined, extensions=["jinja2_humanize_extension.HumanizeExtension"]
     )
-    plain = plain_env.from_string(TEMPLATE)
-    ours = compile_template(TEMPLATE)
+    plain = plain_env.from_string(workload.template)
+    ours = compile_template(workload.template)
     assert ours.render(context) == plain.render(context)
 
-    hook = Webhook(str(uuid4()), "models", TEMPLATE, "slug", utcnow(), utcnow())
+    hook = Webhook(str(uuid4()), workload.name, workload.template, "slug", utcnow(), utcnow())
 
     def by_hand() -> object:
         data = json.loads(plain.render(template_context(request).as_dict()))
@@ -75,8 +70,16 @@ def main() -> int:
 
     render_ratio = median_ratio(lambda: ours.render(context), lambda: plain.render(context))
     pipeline_ratio = median_ratio(lambda: render_events(hook, request), by_hand)
-    print(f"render with budgets / plain Prefect environment: {render_ratio:.2f}x")
-    print(f"render_events / hand-written pipeline without hooklab's extras: {pipeline_ratio:.2f}x")
+    print(f"{workload.name}:")
+    print(f"  render with budgets / plain Prefect environment: {render_ratio:.2f}x")
+    print(
+        f"  render_events / hand-written pipeline without hooklab's extras: {pipeline_ratio:.2f}x"
+    )
+
+
+def main() -> int:
+    for workload in WORKLOADS.values():
+        race(workload)
     return 0
 
 

@@ -1,12 +1,14 @@
 """Load benchmark: `hooklab serve` against a bare Tornado 204 handler, both driven by wrk.
 
-wrk sends form POSTs through the seed's dynamic template (Prefect's docs example) over loopback
-with 16 connections. The two servers run as separate processes and take turns, several rounds
-each, so that both see the same machine. Printed: requests/s of each (median of rounds), their
-ratio (the bar is 0.70), p99 latency, and a check that every request wrk saw acknowledged with
-a 2xx is in the SQLite file.
+For each workload of `benchmarks/workloads.py` (the seed's dynamic template over form posts,
+`default` over percent-escaped form bodies, a filter chain, nested lookups and `tojson` over
+JSON, `if` blocks), wrk sends its POSTs over loopback with 16 connections to a webhook with its
+template. The two servers run as separate processes and take turns, several rounds each, so
+that both see the same machine. Printed per workload: requests/s of each (median of rounds),
+their ratio, p99 latency, CPU time per request; and a check that every request wrk saw
+acknowledged with a 2xx is in the SQLite file.
 
-    python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5]
+    python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5] [--workload NAME]
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
-
 HERE = Path(__file__).resolve().parent
-BAR = 0.70
+sys.path.insert(0, str(HERE.parent))  # run as a script or a module
+
+from benchmarks.workloads import WORKLOADS, Workload  # noqa: E402
+
+# The least each workload must reach (issue 9): the seed no lower than before the one-pipeline
+# work (0.80 measured then on this machine), `default` over escaped form bodies 0.75.
+BARS = {"seed": 0.80, "escaped-form-default": 0.75}
 CONNECTIONS = 16
 ADMIN_KEY = "bench-admin-key"
 
@@ -64,10 +70,10 @@ def start(
     return process, match.group(0)
 
 
-def create_webhook(base: str) -> str:
+def create_webhook(base: str, workload: Workload) -> str:
     request = urllib.request.Request(
         f"{base}/api/webhooks/",
-        data=json.dumps({"name": "models", "template": SEED_TEMPLATE}).encode(),
+        data=json.dumps({"name": workload.name, "template": workload.template}).encode(),
         headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
         method="POST",
     )
@@ -75,11 +81,13 @@ def create_webhook(base: str) -> str:
         return f"{base}/hooks/{json.load(response)['slug']}"
 
 
-def wrk(url: str, seconds: int) -> Run:
+def wrk(url: str, seconds: int, workload: Workload) -> Run:
+    extra = [f"{name}: {value}" for name, value in workload.headers.items()]
     output = subprocess.run(
         [
             "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-            "-s", str(HERE / "form_post.lua"), url,
+            "-s", str(HERE / "post.lua"), url, "--", workload.content_type, workload.body_pattern,
+            *extra,
         ],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
@@ -98,11 +106,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(server: subprocess.Popen[str], url: str, seconds: int) -> Run:
+def measured(server: subprocess.Popen[str], url: str, seconds: int, workload: Workload) -> Run:
     """A wrk round, with the server's CPU time per request: other jobs on the machine move
     it less than they move requests per second."""
     before = cpu_seconds(server.pid)
-    run = wrk(url, seconds)
+    run = wrk(url, seconds, workload)
     after = cpu_seconds(server.pid)
     if before is not None and after is not None and run.responses:
         run.cpu_us_per_request = (after - before) / run.responses * 1e6
@@ -118,25 +126,34 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
+    options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
     args = options.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)")
         return 1
+    workloads = [WORKLOADS[name] for name in args.workload or WORKLOADS]
     home = Path(tempfile.mkdtemp(prefix="hooklab-bench-"))
     hooklab, base = start(
         [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
         env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY},
     )
+    results: dict[str, dict[str, list[Run]]] = {}
+    acknowledged = 0
     try:
         bare, bare_base = start([sys.executable, str(HERE / "bare_tornado.py")])
         try:
-            hook_url = create_webhook(base)
             bare_url = f"{bare_base}/hooks/baseline"
-            warm = [wrk(hook_url, 1), wrk(bare_url, 1)]
-            runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
-            for _ in range(args.rounds):
-                runs["bare"].append(measured(bare, bare_url, args.seconds))
-                runs["hooklab"].append(measured(hooklab, hook_url, args.seconds))
+            for workload in workloads:
+                hook_url = create_webhook(base, workload)
+                acknowledged += wrk(hook_url, 1, workload).acknowledged  # warm-up
+                wrk(bare_url, 1, workload)
+                runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
+                for _ in range(args.rounds):
+                    runs["bare"].append(measured(bare, bare_url, args.seconds, workload))
+                    runs["hooklab"].append(measured(hooklab, hook_url, args.seconds, workload))
+                acknowledged += sum(run.acknowledged for run in runs["hooklab"])
+                results[workload.name] = runs
+                report(workload.name, runs)
         finally:
             # SIGTERM, not SIGINT: a benchmark started in the background has SIGINT ignored.
             bare.terminate()
@@ -149,20 +166,28 @@ def main() -> int:
         stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
     shutil.rmtree(home, ignore_errors=True)
 
-    acknowledged = warm[0].acknowledged + sum(run.acknowledged for run in runs["hooklab"])
-    report(runs, acknowledged, stored)
-    return 1 if acknowledged > stored else 0
+    lost = max(acknowledged - stored, 0)
+    print(f"{'durability':25s}: wrk saw {acknowledged} 2xx, {stored} stored with 204, lost {lost}")
+    missed = [name for name, runs in results.items() if ratio_of(runs) < BARS.get(name, 0.0)]
+    return 1 if lost or missed else 0
 
 
-def report(runs: dict[str, list[Run]], acknowledged: int, stored: int) -> None:
+def ratio_of(runs: dict[str, list[Run]]) -> float:
+    rps = {name: statistics.median(r.requests_per_second for r in rs) for name, rs in runs.items()}
+    return rps["hooklab"] / rps["bare"]
+
+
+def report(workload: str, runs: dict[str, list[Run]]) -> None:
+    print(f"== {workload}")
     rps = {name: statistics.median(r.requests_per_second for r in rs) for name, rs in runs.items()}
     p99 = {name: statistics.median(r.p99_ms for r in rs) for name, rs in runs.items()}
     for name, label in (("bare", "bare Tornado 204 handler"), ("hooklab", "hooklab serve")):
         rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in runs[name])
         print(f"{label:25s}: {rps[name]:7.0f} req/s, p99 {p99[name]:.1f} ms (rounds: {rounds})")
-    ratio = rps["hooklab"] / rps["bare"]
-    verdict = "met" if ratio >= BAR else "NOT met"
-    print(f"{'throughput ratio':25s}: {ratio:.2f} of the bare handler (bar {BAR:.2f}: {verdict})")
+    ratio = ratio_of(runs)
+    bar = BARS.get(workload)
+    verdict = f" (bar {bar:.2f}: {'met' if ratio >= bar else 'NOT met'})" if bar else ""
+    print(f"{'throughput ratio':25s}: {ratio:.2f} of the bare handler{verdict}")
     print(f"{'p99 latency ratio':25s}: {p99['hooklab'] / p99['bare']:.1f}x the bare handler")
     cpu: dict[str, float] = {}
     for name, rs in runs.items():
@@ -172,10 +197,9 @@ def report(runs: dict[str, list[Run]], acknowledged: int, stored: int) -> None:
     if len(cpu) == 2:
         print(
             f"{'CPU per request':25s}: hooklab {cpu['hooklab']:.0f} µs, bare {cpu['bare']:.0f} µs: "
-            f"ratio {cpu['bare'] / cpu['hooklab']:.2f} (the throughput one process can reach)"
+            f"ratio {cpu['bare'] / cpu['hooklab']:.2f} (the throughput one process can reach)",
+            flush=True,
         )
-    lost = max(acknowledged - stored, 0)
-    print(f"{'durability':25s}: wrk saw {acknowledged} 2xx, {stored} stored with 204, lost {lost}")
 
 
 if __name__ == "__main__":
