@@ -25,6 +25,7 @@ from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook, new_slug
 from hooklab.store.filters import HistoryFilter
+from hooklab.store.outbox import Destination, Outbox, destination_url
 from hooklab.store.sqlite import Recorded, ServiceAccount, Store, StoredRequest
 
 if TYPE_CHECKING:
@@ -372,6 +373,19 @@ class Workspace:
         outcome = self.process(slug, request)
         self.record([outcome])
         return outcome
+
+    # Forwarding to Prefect (SPEC 11)
+
+    def forward_to(self, url: str) -> Destination:
+        """Forward every event stored from now on, failed ones included, to a Prefect API.
+
+        Only the URL is recorded (credentials come from the environment of whatever delivers:
+        `hooklab serve`, a notebook, or `hooklab.prefect.Forwarding(ws.store).start()`)."""
+        outbox = Outbox(self.store)
+        try:
+            return outbox.add(destination_url(url), now=self.clock())
+        finally:
+            outbox.close()
 
     # History
 

@@ -30,7 +30,7 @@ management commands take --api-url/--api-key to work against a running `hooklab 
 
 
 def build_parser() -> Parser:
-    from hooklab.cli import accounts, history, templates, webhooks
+    from hooklab.cli import accounts, forward, history, templates, webhooks
 
     parser = Parser(prog="hooklab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--home", type=Path, default=None, metavar="DIR", help=argparse.SUPPRESS)
@@ -42,6 +42,7 @@ def build_parser() -> Parser:
     accounts.register(parser, commands)
     history.register(parser, commands)
     templates.register(parser, commands)
+    forward.register(parser, commands)
     return parser
 
 

@@ -12,10 +12,12 @@ import signal
 import sys
 from pathlib import Path
 
+from hooklab.prefect.forwarding import Forwarding
 from hooklab.server import registry
 from hooklab.server.api import admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
+from hooklab.store.outbox import destination_url
 from hooklab.workspace import Workspace, default_home
 
 __all__ = ["DEFAULT_PORT", "admin_key", "main", "parser", "serve"]
@@ -53,6 +55,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help=f"largest request body accepted (default: {DEFAULT_MAX_BODY})",
     )
+    p.add_argument(
+        "--forward-to",
+        metavar="URL",
+        default=None,
+        help="also forward every stored event to this Prefect API "
+        "(http://127.0.0.1:4200/api, say); "
+        "credentials from PREFECT_API_KEY or PREFECT_API_AUTH_STRING, never stored",
+    )
     return p
 
 
@@ -63,10 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_body <= 0:
         print("hooklab: --max-body must be a positive number of bytes", file=sys.stderr)
         return 2
+    if args.forward_to is not None:
+        try:
+            destination_url(args.forward_to)
+        except ValueError as exc:
+            print(f"hooklab: --forward-to: {exc}", file=sys.stderr)
+            return 2
     try:
         return asyncio.run(
             serve(
-                home, host=args.host, port=args.port, verbose=args.verbose, max_body=args.max_body
+                home,
+                host=args.host,
+                port=args.port,
+                verbose=args.verbose,
+                max_body=args.max_body,
+                forward_to=args.forward_to,
             )
         )
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
@@ -80,8 +101,10 @@ async def serve(
     port: int = DEFAULT_PORT,
     verbose: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
+    forward_to: str | None = None,
 ) -> int:
-    """Serve `home` until a stop signal; every acknowledged request is stored before exit."""
+    """Serve `home` until a stop signal; every acknowledged request is stored before exit.
+    Every forwarding destination the home records (and `forward_to`) is delivered meanwhile."""
     served = registry.running(home)
     if served is not None:  # one URL per home: senders keep the one they were given
         print(
@@ -108,6 +131,9 @@ async def serve(
         workspace.close()
         return 1
     receiver.on_store_error = _report_store_error
+    if forward_to is not None:
+        workspace.forward_to(forward_to)
+    forwarding = Forwarding(workspace.store, on_error=_report_forward_error).start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -116,10 +142,13 @@ async def serve(
     print(
         f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
     )
+    for url in forwarding.outbox.urls():
+        print(f"forwarding events to {url}", flush=True)
     try:
         await stopping.wait()
     finally:
         await receiver.shutdown()
+        forwarding.close()
         workspace.close()
     commits = receiver.commits
     print(
@@ -129,6 +158,11 @@ async def serve(
     for cause, count in receiver.store_errors.items():
         print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
+
+
+def _report_forward_error(url: str, line: str) -> None:
+    """One line per failed attempt; the events wait in the outbox and are sent again."""
+    print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
 
 
 def _report_store_error(cause: str) -> None:

@@ -84,6 +84,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP INDEX IF EXISTS requests_by_time;
         """,
     ),
+    (
+        # The forwarding outbox (SPEC 11). The events table is the queue: an event is pending
+        # for a destination while its seq is above the destination's `after_seq`, so it is
+        # enqueued by the very transaction that stores it, at no cost to the receiver. SQLite
+        # hands out seq in commit order (one writer at a time), so nothing commits behind the
+        # mark. Credentials are never stored: only the URL.
+        "0003_forwarding",
+        """
+        CREATE TABLE forward_destinations (
+            url TEXT PRIMARY KEY,
+            after_seq INTEGER NOT NULL,
+            delivered INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            last_delivered TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            created TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,179 @@
+"""`hooklab forward` (status of forwarding, or a one-off backfill) and `hooklab prefect events`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from hooklab.cli.base import Context, Options, Parser, output_option, time_option
+from hooklab.cli.console import Progress, UsageError, positive_int, render_table
+from hooklab.core.times import iso, utcnow
+from hooklab.store.filters import HistoryFilter
+from hooklab.store.outbox import Destination, Outbox
+
+
+def forward(context: Context) -> int:
+    args = context.args
+    if args.what == "status":
+        if args.to is not None:
+            raise UsageError("`forward status` takes no --to")
+        return status(context)
+    if args.to is None:
+        raise UsageError("give --to URL (send the history once), or `status`")
+    from hooklab.prefect.client import Credentials
+    from hooklab.prefect.forwarding import forward_history
+
+    workspace = context.workspace()
+    webhook = args.webhook and workspace.resolve_webhook(args.webhook, deleted=True)
+    where = HistoryFilter(webhook=webhook, since=args.since, until=args.until)
+    total = workspace.store.count("events")
+    with Progress(f"Forwarding to {args.to}", total=total) as bar:
+        sent = forward_history(
+            workspace.store,
+            args.to,
+            where,
+            credentials=Credentials.resolve(args.api_key),
+            progress=bar.update,
+        )
+    context.print(f"Sent {sent} event(s) to {args.to}.")
+    return 0
+
+
+def status(context: Context) -> int:
+    outbox = Outbox(context.workspace().store)
+    try:
+        found = outbox.destinations()
+    finally:
+        outbox.close()
+    now = utcnow()
+    if context.args.output == "json":
+        context.print(json.dumps([status_record(d, now) for d in found], indent=2))
+        return 0
+    if not found:
+        context.print("Not forwarding: `hooklab serve --forward-to URL` starts it.")
+        return 0
+    headers = ["destination", "pending", "delivered", "lag", "last error", "at"]
+    rows = [
+        [
+            d.url,
+            str(d.pending),
+            str(d.delivered),
+            _seconds(d.lag(now)),
+            d.last_error or "",
+            d.last_error_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_error_at else "",
+        ]
+        for d in found
+    ]
+    context.print(render_table(headers, rows, wrap=[4]))
+    return 0
+
+
+def status_record(destination: Destination, now: Any) -> dict[str, Any]:
+    """A destination's state as plain JSON values (the CLI's `-o json`, the notebook's view)."""
+    lag = destination.lag(now)
+    return {
+        "destination": destination.url,
+        "pending": destination.pending,
+        "delivered": destination.delivered,
+        "lag_seconds": None if lag is None else round(lag, 3),
+        "last_error": destination.last_error,
+        "last_error_at": iso(destination.last_error_at) if destination.last_error_at else None,
+        "last_delivered": iso(destination.last_delivered) if destination.last_delivered else None,
+    }
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f} s"
+
+
+def prefect_events(context: Context) -> int:
+    from hooklab.cli.history import SUMMARIES, export
+    from hooklab.prefect.events import read_events
+
+    args = context.args
+    url = args.url or os.environ.get("PREFECT_API_URL")
+    if not url:
+        raise UsageError("give the Prefect API URL, or set PREFECT_API_URL")
+    if args.since is None:
+        raise UsageError("give --since: Prefect reads events in a time window")
+    with Progress("Reading Prefect's events", total=0) as bar:
+        frame = read_events(
+            url,
+            since=args.since,
+            until=args.until,
+            event=args.event,
+            resource=args.resource,
+            limit=args.limit,
+            api_key=args.api_key,
+            progress=bar.update,
+        )
+    if args.output == "table":
+        headers, rows, wrap = SUMMARIES["events"](frame)
+        context.print(render_table(headers, rows, wrap=wrap, truncate=True))
+    else:
+        export(frame, args.output, None, label="Exporting events")
+    return 0
+
+
+def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
+    parser = root.command(
+        commands,
+        "forward",
+        forward,
+        summary="Forwarding to Prefect: its status, or send the stored history once.",
+        description=(
+            "`hooklab forward status` shows, per Prefect API this home forwards to, the events "
+            "pending and delivered, the lag and the last error. `hooklab forward --to URL` sends "
+            "the stored events (since T) to a Prefect API once and exits; the event ids stay, "
+            "so Prefect keeps each once. Credentials: --api-key, or PREFECT_API_KEY / "
+            "PREFECT_API_AUTH_STRING. Continuous forwarding: `hooklab serve --forward-to URL`."
+        ),
+        example="hooklab forward status\nhooklab forward --to http://127.0.0.1:4200/api --since 1d",
+        parents=[Options.local],
+    )
+    parser.add_argument("what", nargs="?", choices=["status"], help="show the forwarding state")
+    parser.add_argument("--to", metavar="URL", help="the Prefect API to send the history to")
+    parser.add_argument("--webhook", metavar="NAME", help="only this webhook's events")
+    time_option(parser, "--since", "only events received from this time on (30m, 1d, ISO 8601)")
+    time_option(parser, "--until", "only events received before this time")
+    parser.add_argument(
+        "--api-key", default=argparse.SUPPRESS, metavar="KEY", help="Prefect Cloud API key"
+    )
+    output_option(parser)
+
+    group = root.command(
+        commands,
+        "prefect",
+        None,
+        summary="Read from a Prefect API.",
+        example="hooklab prefect events http://127.0.0.1:4200/api --since 1h",
+    )
+    below = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    events = group.command(
+        below,
+        "events",
+        prefect_events,
+        summary="List or export a Prefect API's events (Prefect Cloud's or a server's).",
+        example=(
+            "hooklab prefect events http://127.0.0.1:4200/api --since 1h\n"
+            "hooklab prefect events --since 1d --event 'prefect.flow-run.*' -o csv > runs.csv"
+        ),
+    )
+    events.add_argument("url", nargs="?", help="the Prefect API (default: $PREFECT_API_URL)")
+    time_option(events, "--since", "events that occurred from this time on (required)")
+    time_option(events, "--until", "events that occurred before this time (default: now)")
+    events.add_argument("--event", metavar="NAME", help="one event name; NAME* is a prefix")
+    events.add_argument("--resource", metavar="ID", help="one resource id")
+    events.add_argument("--limit", type=positive_int, metavar="N", help="at most N events")
+    events.add_argument(
+        "--api-key", default=argparse.SUPPRESS, metavar="KEY", help="Prefect Cloud API key"
+    )
+    events.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="table, json or csv",
+    )

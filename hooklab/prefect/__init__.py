@@ -1,0 +1,16 @@
+"""The Prefect bridge (SPEC 11): forward events to a Prefect API, read its events back as
+DataFrames, and export, push and pull webhooks."""
+
+from hooklab.prefect.client import Credentials, PrefectApi, PrefectError
+from hooklab.prefect.events import read_events
+from hooklab.prefect.forwarding import Forwarding, forward_history, forward_outcomes
+
+__all__ = [
+    "Credentials",
+    "Forwarding",
+    "PrefectApi",
+    "PrefectError",
+    "forward_history",
+    "forward_outcomes",
+    "read_events",
+]

@@ -1,0 +1,155 @@
+"""Talking to a Prefect API: its URL, the credentials Prefect's own client uses, one-line errors.
+
+Credentials come from options or, as for Prefect's client, from `PREFECT_API_KEY` (a Bearer key,
+Prefect Cloud) or `PREFECT_API_AUTH_STRING` (`user:password`, HTTP basic auth for a server that
+sets `PREFECT_SERVER_API_AUTH_STRING`). They live in memory only: never stored, never shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from hooklab.core.errors import ApiError
+from hooklab.store.outbox import destination_url as api_url
+
+__all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url"]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class PrefectError(ApiError):
+    """A Prefect API refused a call or could not be reached (status 0), in one line.
+    `retry` tells a forwarder whether trying again later may succeed."""
+
+    def __init__(self, status: int, detail: str, *, retry: bool = True) -> None:
+        super().__init__(status, detail)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A Bearer key or a basic-auth `user:password`; `repr` never shows them."""
+
+    api_key: str | None = field(default=None, repr=False)
+    auth_string: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(cls, api_key: str | None = None, auth_string: str | None = None) -> Credentials:
+        """The options given, else Prefect's environment variables."""
+        if api_key or auth_string:
+            return cls(api_key or None, auth_string or None)
+        return cls(
+            os.environ.get("PREFECT_API_KEY") or None,
+            os.environ.get("PREFECT_API_AUTH_STRING") or None,
+        )
+
+    def authorization(self) -> str | None:
+        """The Authorization header Prefect's client would send, or None."""
+        if self.api_key:
+            return f"Bearer {self.api_key}"
+        if self.auth_string:
+            return "Basic " + base64.b64encode(self.auth_string.encode()).decode()
+        return None
+
+
+class PrefectApi:
+    """JSON calls to one Prefect API (a server's `/api`, or a Cloud workspace's URL).
+
+    >>> PrefectApi("http://127.0.0.1:4200/api").post("/events/filter", {...})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str,
+        credentials: Credentials | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.url = api_url(url)
+        self.credentials = credentials if credentials is not None else Credentials.resolve()
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"PrefectApi({self.url!r})"
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path_or_url: str, body: Any = None) -> Any:
+        """Call the API; the answer's JSON (None for an empty answer). Raises `PrefectError`
+        with one line for every failure: unreachable, refused credentials, not a Prefect API."""
+        url = path_or_url if "://" in path_or_url else self.url + path_or_url
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        auth = self.credentials.authorization()
+        if auth is not None and _same_origin(url, self.url):  # a next-page link elsewhere: no key
+            request.add_header("Authorization", auth)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as exc:
+            raise self.refusal(exc.code, exc.read(), method, url) from None
+        except OSError as exc:  # URLError and timeouts too
+            reason = getattr(exc, "reason", exc)
+            raise PrefectError(0, f"cannot reach Prefect at {self.url}: {reason}") from None
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise self.not_prefect(method, url, "its answer is not JSON") from None
+
+    def refusal(self, status: int, body: bytes, method: str, url: str) -> PrefectError:
+        """The one line for an error answer."""
+        if status in (401, 403):
+            return PrefectError(
+                status,
+                f"Prefect at {self.url} refused the credentials ({status}): set "
+                "PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING (user:password), "
+                "or pass --api-key",
+            )
+        if status in (404, 405):
+            return self.not_prefect(method, url, f"{status} for {method} {_path(url)}")
+        detail = _detail(body)
+        return PrefectError(
+            status,
+            f"Prefect at {self.url} answered {status} to {method} {_path(url)}"
+            + (f": {detail}" if detail else ""),
+            retry=status >= 500 or status in (408, 429),
+        )
+
+    def not_prefect(self, method: str, url: str, why: str) -> PrefectError:
+        return PrefectError(
+            404,
+            f"{self.url} does not look like a Prefect API ({why}): give the API URL, e.g. "
+            "http://127.0.0.1:4200/api or https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>",
+            retry=False,
+        )
+
+
+def _same_origin(url: str, base: str) -> bool:
+    one, two = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    return (one.scheme, one.netloc) == (two.scheme, two.netloc)
+
+
+def _path(url: str) -> str:
+    return urllib.parse.urlsplit(url).path or "/"
+
+
+def _detail(body: bytes) -> str:
+    """Prefect's `detail`, on one line and short."""
+    try:
+        detail: Any = json.loads(body).get("detail", "")
+    except (ValueError, AttributeError):
+        detail = body.decode("utf-8", "replace")
+    text = " ".join(str(detail).split())
+    return text[:300] + ("..." if len(text) > 300 else "")

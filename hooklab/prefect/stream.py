@@ -1,0 +1,158 @@
+"""Events into Prefect over the websocket Prefect's own client uses: `<api>/events/in`.
+
+One transport for both kinds of Prefect: Prefect Cloud takes events on this socket with the
+Bearer key in the upgrade request; a self-hosted server takes them after an `auth` message
+(and, with `PREFECT_SERVER_API_AUTH_STRING` set, basic auth on the upgrade). The socket has no
+per-event answer, so a batch counts as taken when the server answers a ping sent after it, as
+Prefect's client checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+from hooklab.prefect.client import PrefectApi, PrefectError
+
+__all__ = ["EventStream"]
+
+
+class EventStream:
+    """A websocket to one Prefect API, opened on first use and again after any failure.
+
+    >>> stream = EventStream(PrefectApi("http://127.0.0.1:4200/api"))   # doctest: +SKIP
+    >>> await stream.send(['{"id": "...", "event": "...", ...}'])        # doctest: +SKIP
+    """
+
+    def __init__(self, api: PrefectApi, *, timeout: float = 10.0) -> None:
+        self.api = api
+        self.timeout = timeout
+        self._socket: WebSocketClientConnection | None = None
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}
+        self._pings = 0
+        self._closed: asyncio.Future[Any] | None = None  # done when the server closes
+
+    @property
+    def url(self) -> str:
+        base = self.api.url
+        return ("wss" + base[5:] if base.startswith("https") else "ws" + base[4:]) + "/events/in"
+
+    async def send(self, texts: list[str]) -> None:
+        """Send events (Prefect's JSON texts) and wait until the server has them all. Raises
+        `PrefectError` (one line) and drops the socket on any failure."""
+        try:
+            socket = await self._connected()
+            for text in texts:
+                await socket.write_message(text)
+            await self._confirm(socket)
+        except PrefectError:
+            self.close()
+            raise
+        except (WebSocketClosedError, TimeoutError, OSError) as exc:
+            self.close()
+            raise PrefectError(
+                0, f"lost the connection to Prefect at {self.api.url}: {exc!r}"
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the socket and wait (a moment) until the server has closed its side too."""
+        socket, closed = self._socket, self._closed
+        self._closed = None
+        self.close()
+        if socket is not None and closed is not None and not closed.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(closed, 2.0)
+        if socket is not None and socket.protocol is not None:
+            socket.protocol._abort()  # whatever is left of the connection, now
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._closed is not None:
+            self._closed.cancel()
+            self._closed = None
+        for waiting in self._pongs.values():
+            waiting.cancel()
+        self._pongs.clear()
+
+    async def _connected(self) -> WebSocketClientConnection:
+        if self._socket is not None:
+            return self._socket
+        credentials = self.api.credentials
+        headers = {}
+        authorization = credentials.authorization()
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        request = HTTPRequest(
+            self.url,
+            headers=headers,
+            connect_timeout=self.timeout,
+            request_timeout=self.timeout,
+        )
+        cloud = credentials.api_key is not None  # Cloud: the header only, no auth message
+        try:
+            socket = await websocket_connect(
+                request,
+                subprotocols=None if cloud else ["prefect"],
+                on_message_callback=None,
+            )
+        except HTTPClientError as exc:
+            raise self.api.refusal(exc.code, b"", "GET", self.url) from None
+        except OSError as exc:
+            raise PrefectError(0, f"cannot reach Prefect at {self.api.url}: {exc}") from None
+        # Pongs answer the checkpoints of `_confirm`.
+        socket.on_pong = self._pong  # type: ignore[method-assign]
+        if not cloud:
+            token = credentials.auth_string
+            await socket.write_message(json.dumps({"type": "auth", "token": token}))
+            answer = await asyncio.wait_for(socket.read_message(), self.timeout)
+            reply: Any = _json(answer)
+            if not isinstance(reply, dict) or reply.get("type") != "auth_success":
+                reason = socket.close_reason or (reply or {}).get("reason")
+                socket.close()
+                raise PrefectError(
+                    401,
+                    f"Prefect at {self.api.url} refused the credentials on its event socket"
+                    + (f" ({reason})" if reason else "")
+                    + ": set PREFECT_API_AUTH_STRING (user:password) or PREFECT_API_KEY",
+                )
+        # The server sends nothing more on this socket: a read ends only when it closes.
+        self._closed = asyncio.ensure_future(socket.read_message())
+        self._socket = socket
+        return socket
+
+    def _pong(self, data: bytes) -> None:
+        waiting = self._pongs.pop(data, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def _confirm(self, socket: WebSocketClientConnection) -> None:
+        self._pings += 1
+        key = str(self._pings).encode()
+        waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs[key] = waiting
+        socket.ping(key)
+        assert self._closed is not None
+        done, _ = await asyncio.wait(
+            {waiting, self._closed},
+            timeout=self.timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if waiting not in done:
+            reason = socket.close_reason or "no answer to a ping"
+            raise PrefectError(0, f"Prefect at {self.api.url} did not take the events: {reason}")
+
+
+def _json(message: str | bytes | None) -> Any:
+    if message is None:
+        return None
+    try:
+        return json.loads(message)
+    except ValueError:
+        return None

@@ -1,0 +1,227 @@
+"""Forwarding into a real Prefect server with basic auth on: outages, restarts, automations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prefect_support import AUTH, PrefectServer, free_port
+
+from hooklab.core.request import HookRequest
+from hooklab.prefect import Credentials, Forwarding, forward_history
+from hooklab.prefect.client import PrefectError
+from hooklab.store.outbox import Outbox
+from hooklab.workspace import Workspace
+
+TEMPLATE = (
+    '{"event": "{{ body.kind }}", "resource": {"prefect.resource.id": "item.{{ body.n }}"}, '
+    '"payload": {"n": {{ body.n }}}}'
+)
+
+
+def store_events(ws: Workspace, slug: str, kind: str, numbers: range) -> None:
+    for n in numbers:
+        ws.receive(slug, HookRequest.fake(method="POST", json={"kind": kind, "n": n}))
+
+
+def forwarding(ws: Workspace, url: str, **options: object) -> Forwarding:
+    creds = {url: Credentials(auth_string=AUTH)}
+    return Forwarding(ws.store, credentials=creds, backoff_cap=1.0, **options).start()  # type: ignore[arg-type]
+
+
+def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("outage", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    errors: list[str] = []
+    sender = forwarding(ws, prefect_server.url, on_error=lambda _url, line: errors.append(line))
+    try:
+        store_events(ws, hook.slug, "outage.before", range(40))
+        broken = HookRequest.fake(method="POST", json={"kind": "outage.x", "n": "oops"})
+        assert ws.receive(hook.slug, broken).status == 400  # a failure goes too
+        assert sender.wait_until_delivered(60)
+        prefect_server.stop()  # Prefect goes away in the middle of the traffic
+        store_events(ws, hook.slug, "outage.during", range(40, 100))
+        deadline = time.monotonic() + 30
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [state] = Outbox(ws.store).destinations()
+        assert state.pending == 60 and state.last_error is not None
+        assert (
+            "cannot reach Prefect" in state.last_error or "lost the connection" in state.last_error
+        )
+        prefect_server.start()  # the same database
+        assert sender.wait_until_delivered(90)
+    finally:
+        sender.close()
+    ids = prefect_server.wait_for_events("outage.", 100)
+    stored = ws.events()
+    assert Counter(ids) == Counter(stored[stored["event"].str.startswith("outage.")]["id"])
+    failed = prefect_server.wait_for_events("prefect-cloud.webhook.failed", 1)
+    assert len(failed) == 1 and failed == list(stored[stored["failed"]]["id"])
+    [state] = Outbox(ws.store).destinations()
+    assert (state.pending, state.delivered) == (0, 101)
+    ws.close()
+
+
+def test_a_hooklab_restart_with_events_pending_loses_none(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("restart", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    store_events(ws, hook.slug, "restart.pending", range(25))  # stored, nobody delivering
+    ws.close()
+    env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+    serve = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        url = serve.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:")
+        assert f"forwarding events to {prefect_server.url}" in serve.stdout.readline() + (
+            serve.stdout.readline()
+        )
+        # And what arrives over HTTP while it serves goes the same way.
+        request = urllib.request.Request(
+            f"{url}/hooks/{hook.slug}",
+            data=b'{"kind": "restart.served", "n": 99}',
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 204
+        assert len(prefect_server.wait_for_events("restart.", 26)) == 26
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
+        if serve.stdout:
+            serve.stdout.close()
+    check = Workspace(tmp_path / "hooklab.db")
+    [state] = Outbox(check.store).destinations()
+    assert (state.pending, state.delivered) == (0, 26)
+    check.close()
+
+
+def test_an_automation_fires_on_a_forwarded_event(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    automation = prefect_server.call(
+        "POST",
+        "/automations/",
+        {
+            "name": "on-hooklab-deploy",
+            "trigger": {
+                "type": "event",
+                "expect": ["hooklab.deploy"],
+                "posture": "Reactive",
+                "threshold": 1,
+                "within": 0,
+            },
+            "actions": [{"type": "do-nothing"}],
+        },
+    )
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("deploys", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    sender = forwarding(ws, prefect_server.url)
+    try:
+        # A new automation takes a few seconds to listen: send until it has fired.
+        deadline, fired = time.monotonic() + 60, []
+        n = 0
+        while not fired and time.monotonic() < deadline:
+            store_events(ws, hook.slug, "hooklab.deploy", range(n, n + 1))
+            n += 1
+            time.sleep(1)
+            fired = [
+                e
+                for e in prefect_server.event_ids("prefect.automation.triggered")
+                if e  # ids only; the resource below says which automation
+            ]
+    finally:
+        sender.close()
+    body = {
+        "filter": {
+            "occurred": {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"},
+            "event": {"name": ["prefect.automation.triggered"]},
+            "resource": {"id": [f"prefect.automation.{automation['id']}"]},
+        },
+        "limit": 50,
+    }
+    assert prefect_server.call("POST", "/events/filter", body)["events"]
+    ws.close()
+
+
+def test_a_wrong_key_is_reported_and_retried_never_a_crash(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("badkey", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    store_events(ws, hook.slug, "badkey.one", range(3))
+    errors: list[str] = []
+    creds = {prefect_server.url: Credentials(auth_string="user:wrong")}
+    sender = Forwarding(
+        ws.store,
+        credentials=creds,
+        backoff_cap=0.5,
+        on_error=lambda _url, line: errors.append(line),
+    ).start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(errors) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sender.running  # still trying, with backoff
+    finally:
+        sender.close()
+    assert len(errors) >= 3
+    assert "refused the credentials" in errors[0] and "\n" not in errors[0]
+    assert "wrong" not in errors[0]  # the credentials are never shown
+    [state] = Outbox(ws.store).destinations()
+    assert state.pending == 3 and state.last_error == errors[-1]
+    ws.close()
+
+
+def test_backfill_to_an_unreachable_url_or_not_prefect_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("nowhere", TEMPLATE)
+    store_events(ws, hook.slug, "nowhere.one", range(2))
+    with pytest.raises(
+        PrefectError, match=r"cannot reach Prefect at http://127\.0\.0\.1:"
+    ) as unreachable:
+        forward_history(ws.store, f"http://127.0.0.1:{free_port()}/api")
+    assert "\n" not in str(unreachable.value)
+    with pytest.raises(ValueError, match="not a Prefect API URL"):
+        ws.forward_to("ftp://example")
+    ws.close()
+
+
+def test_backfill_to_a_server_that_is_not_prefect(tmp_path: Path) -> None:
+    """A hooklab server stands in for any web server that is not a Prefect API."""
+    ws = Workspace(tmp_path / "other" / "hooklab.db")
+    hook = ws.create_webhook("other", TEMPLATE)
+    store_events(ws, hook.slug, "other.one", range(2))
+    ws.close()
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path / "s"), "--port", "0"]
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        base = serve.stdout.readline().split()[-1]
+        ws = Workspace(tmp_path / "other" / "hooklab.db")
+        with pytest.raises(PrefectError, match="does not look like a Prefect API"):
+            forward_history(ws.store, f"{base}/not-an-api")
+        ws.close()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
+        if serve.stdout:
+            serve.stdout.close()
