@@ -35,8 +35,8 @@ from hooklab.core.request import HookRequest
 from hooklab.history.replay import replay
 
 # The least each workload must reach (issue 9): the seed no lower than before the one-pipeline
-# work (1.12x measured then on this machine), the others 1.3x.
-BARS = {"seed": 1.12, "json-nested-tojson": 1.3, "form-filter-chain": 1.3}
+# work (1.16x to 1.18x measured then, this script, this machine), the others 1.3x.
+BARS = {"seed": 1.16, "json-nested-tojson": 1.3, "form-filter-chain": 1.3}
 
 
 def by_hand(workload: Workload, requests: Sequence[HookRequest]) -> pd.DataFrame:

@@ -27,15 +27,16 @@ MAXIMUM_SIZE_BYTES = 1_500_000
 
 
 def uuid7() -> UUID:
-    """A time-ordered UUID (RFC 9562 version 7), as Prefect uses for event ids."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return UUID(int=value)
+    """A time-ordered UUID (RFC 9562 version 7), as Prefect uses for event ids: 48 bits of
+    Unix milliseconds, then 80 random bits but for the version and variant bits."""
+    millis = (time.time_ns() // 1_000_000) & _UUID7_MILLIS
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return UUID(int=value & _UUID7_CLEAR | _UUID7_SET)
+
+
+_UUID7_MILLIS = (1 << 48) - 1
+_UUID7_CLEAR = ~((0xF << 76) | (0b11 << 62))
+_UUID7_SET = (0x7 << 76) | (0b10 << 62)
 
 
 class Resource(RootModel[dict[str, str]]):
