@@ -27,6 +27,7 @@ from hooklab.notebook.webhookview import WebhookView
 from hooklab.workspace import WebhookNotFound, Workspace, default_home
 
 if TYPE_CHECKING:
+    from hooklab.prefect import Credentials, Forwarding
     from hooklab.server import Receiver
     from hooklab.server.registry import Served
 
@@ -58,6 +59,11 @@ class HooklabMagics(Magics, Configurable):
     deterministic = Bool(
         False, help="Seeded ids and a fixed clock, so saved outputs stay the same (nbval)"
     ).tag(config=True)
+    forward_to = Unicode(
+        "",
+        help="A Prefect API to forward every stored event to (credentials: PREFECT_API_KEY or "
+        "PREFECT_API_AUTH_STRING, never stored)",
+    ).tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
@@ -70,6 +76,7 @@ class HooklabMagics(Magics, Configurable):
         # Why the receiver could not store a request, each cause once: shown after the next
         # cell runs, in its output (a callback's own output would land under an old cell).
         self._store_warnings: list[str] = []
+        self._forwarding: Forwarding | None = None
         shell.events.register("post_run_cell", self._show_store_warnings)
         _ACTIVE[:] = [self]
 
@@ -201,6 +208,9 @@ class HooklabMagics(Magics, Configurable):
     @observe("home", "deterministic")
     def _new_workspace(self, _change: Any) -> None:
         self.stop_receiver()
+        if self._forwarding is not None:
+            self._forwarding.close()
+            self._forwarding = None
         if self._workspace is not None:
             self._workspace.close()
             self._workspace = None
@@ -208,6 +218,21 @@ class HooklabMagics(Magics, Configurable):
     @observe("host", "port")
     def _new_address(self, _change: Any) -> None:
         self.stop_receiver()
+
+    @observe("forward_to")
+    def _new_destination(self, change: Any) -> None:
+        if change["new"]:
+            self.forward(change["new"])
+
+    def forward(self, url: str, credentials: Credentials | None = None) -> None:
+        """Record `url` as a destination of this home and deliver from this kernel (a thread)."""
+        from hooklab.prefect import Forwarding
+
+        destination = self.workspace.forward_to(url)
+        if self._forwarding is None:
+            self._forwarding = Forwarding(self.workspace.store)
+        self._forwarding.add(destination.url, credentials)
+        self._forwarding.start()
 
     @observe("verbose")
     def _new_verbosity(self, change: Any) -> None:

@@ -19,6 +19,7 @@ from hooklab.store.filters import HistoryFilter, checked_time
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hooklab.prefect import Credentials
     from hooklab.server import Receiver
     from hooklab.workspace import Workspace
 
@@ -37,6 +38,7 @@ class HooklabMagics(Protocol):
     def url_of(self, hook: Webhook) -> str | None: ...
     @property
     def base_url(self) -> str | None: ...
+    def forward(self, url: str, credentials: Credentials | None = None) -> None: ...
 
 
 class Parser(argparse.ArgumentParser):
@@ -222,6 +224,64 @@ def workspace(magics: HooklabMagics, words: list[str]) -> Workspace:
     return magics.workspace
 
 
+def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """forward [--to URL] [--api-key K]: forward this home's events to a Prefect API from now on
+    (delivered from this kernel); without --to, the state: pending, delivered, lag, last error."""
+    import pandas as pd
+
+    from hooklab.prefect import Credentials
+    from hooklab.store.outbox import Outbox
+
+    parser = Parser(prog="%hooklab forward", add_help=False)
+    parser.add_argument("--to", default=None, help="a Prefect API URL")
+    parser.add_argument("--api-key", default=None, help="a Prefect Cloud API key (not stored)")
+    args = parser.parse_args(words)
+    if args.to is not None:
+        magics.forward(args.to, Credentials.resolve(args.api_key))
+    outbox = Outbox(magics.workspace.store)
+    try:
+        found = outbox.destinations()
+    finally:
+        outbox.close()
+    now = magics.workspace.clock()
+    columns = ["destination", "pending", "delivered", "lag", "last_error", "last_error_at"]
+    rows = [
+        [d.url, d.pending, d.delivered, d.lag(now), d.last_error, d.last_error_at] for d in found
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def prefect_events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+    """prefect-events [URL] --since T [--until T] [--event NAME] [--resource ID] [--limit N]:
+    a Prefect API's events (default $PREFECT_API_URL), with the columns of `events`."""
+    import os
+
+    from hooklab.prefect import read_events
+
+    parser = Parser(prog="%hooklab prefect-events", add_help=False)
+    parser.add_argument("url", nargs="?", default=os.environ.get("PREFECT_API_URL"))
+    parser.add_argument("--since", type=checked_time, required=True)
+    parser.add_argument("--until", type=checked_time, default=None)
+    parser.add_argument("--event", default=None)
+    parser.add_argument("--resource", default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args(words)
+    if not args.url:
+        raise UsageError(
+            "%hooklab prefect-events: give the Prefect API URL, or set PREFECT_API_URL"
+        )
+    return read_events(
+        args.url,
+        since=args.since,
+        until=args.until,
+        event=args.event,
+        resource=args.resource,
+        limit=args.limit,
+        api_key=args.api_key,
+    )
+
+
 def help_text() -> str:
     lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
     for name, function in SUBCOMMANDS.items():
@@ -256,6 +316,8 @@ SUBCOMMANDS: dict[str, Callable[[HooklabMagics, list[str]], Any]] = {
     "replay": replay,
     "serve": serve,
     "stop": stop,
+    "forward": forward,
+    "prefect-events": prefect_events,
     "workspace": workspace,
     "help": help_command,
 }

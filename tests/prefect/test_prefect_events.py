@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_support import base_env, run_cli
 from prefect_support import AUTH, PrefectServer
 
@@ -105,3 +106,36 @@ def test_cli_forward_status_backfill_and_prefect_events(
     assert denied.returncode == 1
     assert denied.stderr.strip().startswith("Unauthorized: Prefect at")
     assert len(denied.stderr.strip().splitlines()) == 1
+
+
+def test_magics_forward_and_read_prefect_events(
+    prefect_server: PrefectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from hooklab.notebook.magics import HooklabMagics
+
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", AUTH)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "hooklab")
+    ip.run_line_magic("config", f"HooklabMagics.home = {str(tmp_path)!r}")
+    try:
+        ip.run_line_magic("config", f"HooklabMagics.forward_to = {prefect_server.url!r}")
+        ws = ip.run_line_magic("hooklab", "workspace")
+        hook = ws.create_webhook("magic", TEMPLATE)
+        for n in range(2):
+            ws.receive(hook.slug, HookRequest.fake(method="POST", json={"kind": "magic.x", "n": n}))
+        prefect_server.wait_for_events("magic.", 2)
+        status = ip.run_line_magic("hooklab", "forward")
+        assert list(status["destination"]) == [prefect_server.url]
+        frame = ip.run_line_magic(
+            "hooklab", f"prefect-events {prefect_server.url} --since 1h --event magic.x"
+        )
+        assert list(frame["id"]) == list(ws.events()["id"])
+    finally:
+        ip.run_line_magic("unload_ext", "hooklab")
+        for magics in list(ip.configurables):
+            if isinstance(magics, HooklabMagics):
+                magics._new_workspace(None)
+                ip.configurables.remove(magics)
+        InteractiveShell.clear_instance()
