@@ -30,7 +30,7 @@ management commands take --api-url/--api-key to work against a running `hooklab 
 
 
 def build_parser() -> Parser:
-    from hooklab.cli import accounts, forward, history, templates, webhooks
+    from hooklab.cli import accounts, cases, forward, history, templates, webhooks
 
     parser = Parser(prog="hooklab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--home", type=Path, default=None, metavar="DIR", help=argparse.SUPPRESS)
@@ -43,6 +43,7 @@ def build_parser() -> Parser:
     history.register(parser, commands)
     templates.register(parser, commands)
     forward.register(parser, commands)
+    cases.register(parser, commands)
     return parser
 
 

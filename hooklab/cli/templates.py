@@ -20,11 +20,11 @@ from hooklab.cli.console import (
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
+from hooklab.history.cases import CaseError, request_from_spec
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.values import is_missing
 
 MAX_FIELDS_SHOWN = 10
-REQUEST_KEYS = ("method", "path", "query", "headers", "body", "json", "form")
 REQUEST_FORMAT = """\
 The request file is JSON:
   {"method": "POST", "headers": {"X-Source": "ci"}, "json": {"model": "recs"}}
@@ -42,25 +42,10 @@ def request_file(path: str) -> HookRequest:
         raise argparse.ArgumentTypeError(f"{path!r} is not JSON: {exc}") from None
     if not isinstance(spec, dict):
         raise argparse.ArgumentTypeError(f"{path!r} must hold a JSON object")
-    unknown = sorted(set(spec) - set(REQUEST_KEYS))
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"{path!r} has unknown keys {', '.join(unknown)}; use {', '.join(REQUEST_KEYS)}"
-        )
-    if sum(key in spec for key in ("body", "json", "form")) > 1:
-        raise argparse.ArgumentTypeError(f"{path!r}: give only one of body, json and form")
     try:
-        return HookRequest.fake(
-            method=str(spec.get("method", "POST")),
-            path=str(spec.get("path", "/hooks/render")),
-            headers={str(k): str(v) for k, v in dict(spec.get("headers") or {}).items()},
-            json=spec.get("json"),
-            form=spec.get("form"),
-            body=spec.get("body"),
-            query=spec.get("query") or "",
-        )
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise argparse.ArgumentTypeError(f"{path!r}: {exc}") from None
+        return request_from_spec(spec, repr(path))
+    except CaseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def render(context: Context) -> int:

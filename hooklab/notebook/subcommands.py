@@ -282,6 +282,32 @@ def prefect_events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     )
 
 
+def cases(magics: HooklabMagics, words: list[str]) -> str:
+    """cases export NAME --to DIR [--since T] [--until T] [--limit N] [--dedupe]: NAME's captured
+    requests as webhook cases (SPEC 13), expecting what its template produces now."""
+    from hooklab.history.cases import export_cases
+
+    parser = Parser(prog="%hooklab cases", add_help=False)
+    parser.add_argument("action", choices=["export"])
+    parser.add_argument("name", help="the webhook's name, id or slug")
+    parser.add_argument("--to", required=True, help="the folder, e.g. webhooks/NAME")
+    parser.add_argument("--since", type=checked_time)
+    parser.add_argument("--until", type=checked_time)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--dedupe", action="store_true")
+    args = parser.parse_args(words)
+    written = export_cases(
+        magics.workspace,
+        args.name,
+        args.to,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+        dedupe=args.dedupe,
+    )
+    return f"Wrote {len(written)} cases for {args.name} to {args.to}"
+
+
 def help_text() -> str:
     lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
     for name, function in SUBCOMMANDS.items():
@@ -314,6 +340,7 @@ SUBCOMMANDS: dict[str, Callable[[HooklabMagics, list[str]], Any]] = {
     "requests": requests,
     "failures": failures,
     "replay": replay,
+    "cases": cases,
     "serve": serve,
     "stop": stop,
     "forward": forward,

@@ -214,3 +214,22 @@ def test_ages_count_back_from_the_workspace_clock_in_deterministic_mode(
     assert len(shell.run_line_magic("hooklab", "events models --since 1h")) == 1
     assert len(shell.run_line_magic("hooklab", "requests --since 1h")) == 1
     assert len(shell.run_line_magic("hooklab", "events --until 1h")) == 0
+
+
+def test_cases_export_subcommand_writes_cases_that_pass(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    from hooklab.history.cases import run_cases
+
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = magics_of(shell).workspace
+    slug = ws.get_webhook("models").slug
+    for model in ("a", "b"):
+        ws.receive(slug, HookRequest.fake(method="POST", form={"model": model}))
+    target = tmp_path / "webhooks" / "models"
+    said = shell.run_line_magic("hooklab", f"cases export models --to {target} --dedupe")
+    assert said == f"Wrote 1 cases for models to {target}"
+    (result,) = run_cases(target)
+    assert result.passed and result.case.spec["form"] == {"model": "a"}
+    with pytest.raises(UsageError, match="--to"):
+        shell.run_line_magic("hooklab", "cases export models")

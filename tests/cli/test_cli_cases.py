@@ -1,0 +1,74 @@
+"""`hooklab cases export` and `hooklab cases run`, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from cli_support import base_env, run_cli
+
+from hooklab import HookRequest, Workspace
+
+TEMPLATE = """{
+  "event": "order",
+  "resource": {"prefect.resource.id": "o.{{ body.id }}"},
+  "payload": {"qty": {{ body.qty }}}
+}"""
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(base_env(HOOKLAB_HOME=str(home)), *args)
+
+
+def captured_home(home: Path) -> None:
+    ws = Workspace(home / "hooklab.db")
+    hook = ws.create_webhook("orders", TEMPLATE)
+    for body in ({"id": 1, "qty": 2}, {"id": 2, "qty": 3}, {"id": 3}):
+        ws.receive(hook.slug, HookRequest.fake("POST", json=body))
+    ws.close()
+
+
+def test_export_then_run_passes_then_a_changed_template_fails_then_update(tmp_path: Path) -> None:
+    captured_home(tmp_path)
+    target = tmp_path / "webhooks" / "orders"
+    exported = cli(tmp_path, "cases", "export", "orders", "--to", str(target), "--dedupe")
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.strip() == f"Wrote 2 cases for orders to {target}"
+    ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
+    assert (ran.returncode, ran.stdout.strip()) == (0, "2 cases: 2 passed, 0 failed")
+
+    (target / "template.j2").write_text(TEMPLATE.replace('"order"', '"order.v2"'))
+    ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
+    assert ran.returncode == 1
+    assert 'events[0].event: expected "order", got "order.v2"' in ran.stdout
+    assert ran.stdout.strip().endswith("2 cases: 1 passed, 1 failed")
+
+    updated = cli(tmp_path, "cases", "run", str(target), "--update")
+    assert updated.returncode == 0
+    assert cli(tmp_path, "cases", "run", str(target)).returncode == 0
+
+
+def test_export_limit_and_an_unknown_webhook(tmp_path: Path) -> None:
+    captured_home(tmp_path)
+    target = tmp_path / "w"
+    assert (
+        cli(tmp_path, "cases", "export", "orders", "--to", str(target), "--limit", "1").returncode
+        == 0
+    )
+    (case,) = (target / "cases").glob("*.json")
+    assert json.loads(case.read_text())["request"]["json"] == {"id": 3}
+    missing = cli(tmp_path, "cases", "export", "nope", "--to", str(target))
+    assert (missing.returncode, missing.stderr.strip()) == (1, "Webhook 'nope' not found.")
+
+
+def test_run_a_malformed_case_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    cases = tmp_path / "webhooks" / "x" / "cases"
+    cases.mkdir(parents=True)
+    (cases.parent / "template.j2").write_text(TEMPLATE)
+    (cases / "bad.json").write_text("{nope")
+    ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
+    assert ran.returncode == 1
+    assert ran.stderr.count("\n") == 1 and str(cases / "bad.json") in ran.stderr
+    empty = cli(tmp_path, "cases", "run", str(tmp_path / "nothing"))
+    assert empty.returncode == 1 and "No cases under" in empty.stderr
