@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from hooklab.cli.backend import ManagementApi
+from hooklab.cli.apiclient import ApiClient
+from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.base import Context, Options, Parser, output_option
 from hooklab.cli.console import (
     CommandError,
+    UsageError,
     confirm,
     is_interactive,
     render_table,
     text_file,
     warn_findings,
 )
-from hooklab.core.errors import AmbiguousWebhook, WebhookNotFound
+from hooklab.core.errors import AmbiguousWebhook, ApiError, WebhookNotFound, answer_for
 
 # Prefect's own text, line breaks included, so the hint reads the same in both tools.
 MISSING_TEMPLATE = (
@@ -151,6 +157,104 @@ def delete(context: Context) -> int:
     return 0
 
 
+def export(context: Context) -> int:
+    from hooklab.prefect.deploy import export_webhook
+
+    api = context.api()
+    hook = api.read_webhook(resolve(api, context.args.webhook_id))
+    context.print(export_webhook(hook, context.args.format))
+    if context.args.format == "prefect-cli":
+        # `prefect cloud webhook create` takes neither; say so rather than drop them silently.
+        if hook.get("service_account_id"):
+            print("note: set the service account in Prefect Cloud after creating", file=sys.stderr)
+        if not hook.get("enabled", True):
+            print(
+                "note: the webhook is disabled here; `prefect cloud webhook toggle` it",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def push(context: Context) -> int:
+    from hooklab.prefect.deploy import push_webhook, webhook_url
+
+    local = LocalApi(context.workspace())
+    hook = local.read_webhook(resolve(local, context.args.webhook_id))
+    remote = remote_api(context.args.to, context.args.api_key, "--to")
+    with remote_errors(remote):
+        found, created = push_webhook(hook, remote)
+    if created:
+        context.print(f"Successfully created webhook {found['name']}")
+    else:
+        context.print(f"Successfully updated webhook {found['id']}")
+    context.print(webhook_url(remote.base, found["slug"]))
+    return 0
+
+
+def pull(context: Context) -> int:
+    from hooklab.prefect.deploy import pull_webhooks
+
+    remote = remote_api(context.args.source, context.args.api_key, "--from")
+    local = LocalApi(context.workspace())
+    with remote_errors(remote):
+        results = pull_webhooks(remote, local, describe_error=_local_error)
+    failed = 0
+    for result in results:
+        if result.error is not None:
+            failed += 1
+            print(f"Could not import webhook {result.name}: {result.error}", file=sys.stderr)
+        elif result.created:
+            context.print(f"Successfully created webhook {result.name}")
+        else:
+            context.print(f"Successfully updated webhook {result.local_id}")
+    if not results:
+        context.print(f"No webhooks at {remote.base}.")
+    return 1 if failed else 0
+
+
+def _local_error(exc: BaseException) -> str | None:
+    answer = answer_for(exc)
+    return None if answer is None or isinstance(exc, ApiError) else answer.detail
+
+
+def remote_api(url: str, api_key: str | None, option: str) -> ApiClient:
+    """The Prefect-Cloud-shaped webhook API at `url`, with --api-key or PREFECT_API_KEY."""
+    key = api_key or os.environ.get("PREFECT_API_KEY")
+    if not key:
+        raise UsageError(f"{option} needs an API key: give --api-key or set PREFECT_API_KEY")
+    try:
+        return ApiClient(url, key)
+    except ValueError as exc:
+        raise UsageError(f"argument {option}: {exc}") from None
+
+
+@contextmanager
+def remote_errors(remote: ApiClient) -> Iterator[None]:
+    """One line for each way a remote webhook API fails: unreachable, a refused key, a URL
+    that is not such an API (an unknown path, an answer that is not its JSON)."""
+    url = remote.base
+    not_api = (
+        f"{url} does not look like a Prefect Cloud webhook API ({{}}): give the workspace's API "
+        "URL, e.g. https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>"
+    )
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 0:
+            raise CommandError(
+                f"Cannot reach the webhook API at {url}: {exc.detail.split(': ', 1)[-1]}"
+            ) from None
+        if exc.status in (401, 403):
+            raise CommandError(
+                f"{url} refused the API key ({exc.status}): give --api-key or set PREFECT_API_KEY"
+            ) from None
+        if exc.status in (404, 405):
+            raise CommandError(not_api.format(f"{exc.status}: {exc.detail}")) from None
+        raise CommandError(f"{url} answered {exc.status}: {exc.detail}") from None
+    except (ValueError, KeyError, TypeError):  # the local side's errors never get here
+        raise CommandError(not_api.format("its answer is not webhook JSON")) from None
+
+
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
     group = root.command(
         commands,
@@ -265,6 +369,87 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
             metavar="WEBHOOK_ID",
             help=f"The webhook ID to {name} (or a name that one webhook has).",
         )
+
+    parser = root.command(
+        sub,
+        "export",
+        export,
+        summary="Print a webhook for Prefect: its JSON, a prefect CLI line, or Terraform.",
+        description=(
+            "Print a webhook for Prefect Cloud (a hooklab extension): json is Prefect's webhook\n"
+            "JSON; prefect-cli a `prefect cloud webhook create` line quoted for a POSIX shell;\n"
+            'terraform a resource "prefect_webhook" block for the Prefect provider.'
+        ),
+        parents=remote,
+        example=(
+            "hooklab webhook export models --format prefect-cli | sh\n"
+            "hooklab webhook export models --format terraform >> webhooks.tf"
+        ),
+    )
+    parser.add_argument(
+        "webhook_id",
+        type=webhook_ref,
+        metavar="WEBHOOK_ID",
+        help="The webhook ID to export (or a name that one webhook has).",
+    )
+    parser.add_argument(
+        "-f", "--format", choices=["json", "prefect-cli", "terraform"], default="json"
+    )
+
+    parser = root.command(
+        sub,
+        "push",
+        push,
+        summary="Create or update a local webhook on Prefect Cloud (or any webhook API).",
+        description=(
+            "Create the webhook on a Prefect-Cloud-shaped webhook API, or update the one there\n"
+            "with the same name (never a duplicate; a name two webhooks there share is refused),\n"
+            "and print its URL there. Name, description, template and enabled go; the key is\n"
+            "--api-key or PREFECT_API_KEY (a hooklab extension)."
+        ),
+        parents=[Options.local],
+        example=(
+            "hooklab webhook push models "
+            "--to https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>"
+        ),
+    )
+    parser.add_argument(
+        "webhook_id",
+        type=webhook_ref,
+        metavar="WEBHOOK_ID",
+        help="The local webhook ID to push (or a name that one webhook has).",
+    )
+    parser.add_argument("--to", required=True, metavar="URL", help="the webhook API's URL")
+    _destination_key_option(parser)
+
+    parser = root.command(
+        sub,
+        "pull",
+        pull,
+        summary="Import the webhooks of Prefect Cloud (or any webhook API) into the local home.",
+        description=(
+            "Import each remote webhook's name, description, template and enabled flag into\n"
+            "the local home: a local webhook of the same name is updated, the rest created.\n"
+            "Then replay captured traffic through them (a hooklab extension)."
+        ),
+        parents=[Options.local],
+        example=(
+            "hooklab webhook pull --from https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>"
+        ),
+    )
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="the webhook API's URL"
+    )
+    _destination_key_option(parser)
+
+
+def _destination_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        default=argparse.SUPPRESS,
+        metavar="KEY",
+        help="its API key (default: $PREFECT_API_KEY)",
+    )
 
 
 def _template_option(parser: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 DataFrames, and export, push and pull webhooks."""
 
 from hooklab.prefect.client import Credentials, PrefectApi, PrefectError
+from hooklab.prefect.deploy import export_webhook, pull_webhooks, push_webhook
 from hooklab.prefect.events import read_events
 from hooklab.prefect.forwarding import Forwarding, forward_history, forward_outcomes
 
@@ -10,7 +11,10 @@ __all__ = [
     "Forwarding",
     "PrefectApi",
     "PrefectError",
+    "export_webhook",
     "forward_history",
     "forward_outcomes",
+    "pull_webhooks",
+    "push_webhook",
     "read_events",
 ]
