@@ -37,14 +37,16 @@ def run(context: Context) -> int:
         raise CommandError(str(exc)) from None
     if not results:
         raise CommandError(f"No cases under {args.path} (webhooks/<name>/cases/*.json)")
-    for result in results:
-        if args.update:
-            update_case(result)
-        elif not result.passed:
-            context.print(result.report())
+    failed = [result for result in results if not result.passed]
     if args.update:
-        context.print(f"Updated {len(results)} cases from what the templates produce now")
+        for result in failed:
+            update_case(result)
+        context.print(
+            f"Updated {len(failed)} of {len(results)} cases to what the templates produce"
+        )
         return 0
+    for result in failed:
+        context.print(result.report())
     context.print(summary(results))
     return 0 if all(result.passed for result in results) else 1
 
@@ -94,5 +96,5 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     parser.add_argument(
         "--update",
         action="store_true",
-        help="rewrite each case's expectation from what its template produces now",
+        help="rewrite each failing case's expectation from what its template produces now",
     )

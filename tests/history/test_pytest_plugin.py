@@ -1,0 +1,107 @@
+"""The pytest plugin, run by pytest's own pytester over real case folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TEMPLATE = """{
+  "event": "order.{{ body.kind }}",
+  "resource": {"prefect.resource.id": "order.{{ body.id }}"},
+  "payload": {"qty": {{ body.qty }}}
+}"""
+PAID = {"json": {"kind": "paid", "id": 7, "qty": 2}}
+EXPECT = {"status": 204, "events": [{"event": "order.paid", "payload": {"qty": 2}}]}
+
+
+def case_folder(pytester: pytest.Pytester, **cases: object) -> None:
+    folder = pytester.path / "webhooks" / "orders"
+    (folder / "cases").mkdir(parents=True)
+    (folder / "template.j2").write_text(TEMPLATE)
+    for name, case in cases.items():
+        text = case if isinstance(case, str) else json.dumps(case)
+        (folder / "cases" / f"{name}.json").write_text(text)
+
+
+def test_a_passing_case_is_one_passing_test(pytester: pytest.Pytester) -> None:
+    case_folder(pytester, paid={"request": PAID, "expect": EXPECT})
+    result = pytester.runpytest("-v")
+    result.stdout.fnmatch_lines(["*webhooks/orders/cases/paid.json::paid PASSED*"])
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_case_names_the_fields_with_both_values_not_a_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    wrong = {"status": 204, "events": [{"event": "order.refund", "payload": {"qty": 3}}]}
+    case_folder(pytester, paid={"request": PAID, "expect": wrong})
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*events[[]0[]].event: expected "order.refund", got "order.paid"',
+            '*events[[]0[]].payload[[]"qty"[]]: expected 3, got 2',
+            "*rendered:",
+            '*"payload": {"qty": 2}',
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() and "def runtest" not in result.stdout.str()
+
+
+def test_a_failing_render_quotes_the_template_line(pytester: pytest.Pytester) -> None:
+    case_folder(pytester, noqty={"request": {"json": {"kind": "paid", "id": 1}}, "expect": EXPECT})
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*status: expected 204, got 400", '*4 |   "payload": {"qty": {{ body.qty }}}']
+    )
+
+
+def test_update_rewrites_failing_expectations_then_they_pass(pytester: pytest.Pytester) -> None:
+    stale = {"status": 204, "events": [{"event": "order.old"}]}
+    case_folder(pytester, paid={"request": PAID, "expect": stale})
+    pytester.runpytest("--hooklab-update").assert_outcomes(passed=1)
+    written = json.loads((pytester.path / "webhooks/orders/cases/paid.json").read_text())
+    assert written["request"] == PAID
+    (event,) = written["expect"]["events"]
+    assert event["event"] == "order.paid" and not {"id", "occurred", "received"} & set(event)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_malformed_case_is_a_one_line_error_naming_the_file(pytester: pytest.Pytester) -> None:
+    case_folder(pytester, broken="{not json", paid={"request": PAID, "expect": EXPECT})
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["malformed case: *webhooks/orders/cases/broken.json: not JSON*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_other_json_files_and_plain_tests_are_left_alone(pytester: pytest.Pytester) -> None:
+    case_folder(pytester, paid={"request": PAID, "expect": EXPECT})
+    (pytester.path / "data").mkdir()
+    (pytester.path / "data" / "cases").mkdir()
+    (pytester.path / "data" / "cases" / "x.json").write_text("{broken")
+    (pytester.path / "package.json").write_text("{broken")
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_plain.py::test_plain PASSED*", "*paid.json::paid PASSED*"])
+
+
+def test_the_projects_own_collection_is_the_same_with_the_plugin() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def collected(*extra: str) -> list[str]:
+        command = [sys.executable, "-m", "pytest", "--collect-only", "-q", *extra]
+        found = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+        return [line for line in found.stdout.splitlines() if "::" in line]
+
+    with_plugin = collected()
+    assert with_plugin and with_plugin == collected("-p", "no:hooklab")
