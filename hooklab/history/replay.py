@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from hooklab.store.frames import EventColumns
     from hooklab.workspace import Workspace
 
-__all__ = ["Diff", "ReplayResult", "diff", "draft_webhook", "replay", "show_progress_with"]
+__all__ = [
+    "Diff",
+    "ReplayResult",
+    "diff",
+    "draft_webhook",
+    "forward_with",
+    "replay",
+    "show_progress_with",
+]
 
 Requests = Union[Sequence[HookRequest | StoredRequest], "pd.DataFrame"]
 Progress = Callable[[int, int], None]
@@ -48,6 +56,18 @@ def show_progress_with(factory: ProgressFactory | None) -> None:
     A progress display with a `close()` method is closed when the replay ends."""
     global _default_progress
     _default_progress = factory
+
+
+# Sends outcomes' events to a Prefect API: `forwarder(outcomes, url, **options) -> count`.
+Forwarder = Callable[..., int]
+_forwarder: Forwarder | None = None
+
+
+def forward_with(forwarder: Forwarder | None) -> None:
+    """Send `ReplayResult.forward`'s events through `forwarder`; the Prefect bridge
+    (`hooklab.prefect`, a layer above this one) registers its sender here when imported."""
+    global _forwarder
+    _forwarder = forwarder
 
 
 class ReplayResult:
@@ -94,6 +114,15 @@ class ReplayResult:
     @property
     def failed_count(self) -> int:
         return sum(1 for item in self._items if isinstance(item, Outcome) and item.failed)
+
+    def forward(self, url: str, **options: Any) -> int:
+        """Send this replay's events, failures included, to the Prefect API at `url` (options:
+        `api_key`, `auth_string`); returns how many. They carry the replay's own ids, new ones:
+        a Prefect that has the stored originals gets them again as other events, and each new
+        replay is new events; sending this same result twice sends the same ids, kept once."""
+        if _forwarder is None:
+            raise RuntimeError("forwarding needs the Prefect bridge: import hooklab.prefect first")
+        return _forwarder(self.outcomes, url, **options)
 
     def summary(self) -> str:
         failed = self.failed_count

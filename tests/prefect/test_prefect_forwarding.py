@@ -225,3 +225,31 @@ def test_backfill_to_a_server_that_is_not_prefect(tmp_path: Path) -> None:
         serve.wait(timeout=20)
         if serve.stdout:
             serve.stdout.close()
+
+
+def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    import hooklab
+
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("replayed", TEMPLATE)
+    store_events(ws, hook.slug, "replay.original", range(5))
+    ws.receive(hook.slug, HookRequest.fake(method="POST", json={"kind": "replay.x", "n": "no"}))
+    assert forward_history(ws.store, prefect_server.url, credentials=Credentials(None, AUTH)) == 6
+    originals = set(prefect_server.wait_for_events("replay.original", 5))
+
+    result = hooklab.replay(ws.requests(webhook="replayed"), hook.template, workspace=ws)
+    assert result.forward(prefect_server.url, auth_string=AUTH) == 6  # the failure goes too
+    replayed = [str(e.id) for outcome in result.outcomes for e in outcome.events]
+    ids = set(prefect_server.wait_for_events("replay.original", 10))
+    assert len(ids) == 10 and originals < ids  # new ids: the same events again, as others
+    failed = set(prefect_server.wait_for_events("prefect-cloud.webhook.failed", 1))
+    assert set(replayed) <= ids | failed
+
+    result.forward(prefect_server.url, auth_string=AUTH)  # the same result: the same ids
+    # A later event, sent on after it, marks when Prefect has handled the second send.
+    store_events(ws, hook.slug, "replay.marker", range(1))
+    forward_history(ws.store, prefect_server.url, credentials=Credentials(None, AUTH))
+    prefect_server.wait_for_events("replay.marker", 1)
+    assert Counter(prefect_server.event_ids("replay.original")) == Counter(ids)
