@@ -13,10 +13,11 @@ Its shortcuts are chosen by the template's syntax tree and by the event, never b
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, NoReturn
@@ -35,7 +36,7 @@ from hooklab.core.events import (
     validate_event,
 )
 from hooklab.core.outcome import IdSource, Outcome, Reason, failure
-from hooklab.core.request import BodyError, HookRequest, TemplateContext, template_context
+from hooklab.core.request import BodyError, HookRequest, template_variables
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -45,6 +46,9 @@ from hooklab.core.templates import (
 )
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
+
+# What a template is rendered with (`hooklab.core.request.template_variables`).
+Variables = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -110,15 +114,15 @@ class Pipeline:
 
     def draft_many(self, requests: Iterable[HookRequest]) -> Iterator[Outcome | PlainEvent]:
         """`draft` of each request, in order."""
-        return map(self.draft, requests)
+        return map(functools.partial(self._run, lazy=True), requests)
 
     def _run(self, request: HookRequest, *, lazy: bool) -> Outcome | PlainEvent:
         rendered: str | None = None
         try:
-            context = template_context(request)
+            context = template_variables(request)
             template = self.template or self._broken_template()
             rendered = template.render(
-                context.as_dict(), max_output=self._max_output, max_seconds=self._max_seconds
+                context, max_output=self._max_output, max_seconds=self._max_seconds
             )
             parsed = _parse_output(rendered, allow_list=template.renders_batches)
             if isinstance(parsed, dict):
@@ -126,11 +130,11 @@ class Pipeline:
                     own_payload = "payload" in parsed
                     fields = self._with_defaults(parsed, context)
                     if is_plain_event(fields, rendered, request, own_payload=own_payload):
-                        return PlainEvent(
+                        return _new_plain(PlainEvent, (
                             self, request, rendered, fields["id"], fields["occurred"],
                             fields["event"], fields["resource"],
                             [*fields.get("related", ()), self._related.copy()], fields["payload"],
-                        )  # fmt: skip
+                        ))  # fmt: skip
                 partials = [parsed]
             else:
                 partials = parsed
@@ -173,7 +177,7 @@ class Pipeline:
     def _events(
         self,
         partials: list[dict[str, Any]],
-        context: TemplateContext,
+        context: Variables,
         rendered: str,
         request: HookRequest,
     ) -> tuple[ReceivedEvent, ...]:
@@ -192,7 +196,7 @@ class Pipeline:
     def _event(
         self,
         partial: dict[str, Any],
-        context: TemplateContext | None,
+        context: Variables | None,
         request: HookRequest,
         quick: bool,
     ) -> ReceivedEvent:
@@ -207,9 +211,7 @@ class Pipeline:
         event = validate_event(fields)
         return self._received(dict(event), event.related, request)
 
-    def _with_defaults(
-        self, partial: dict[str, Any], context: TemplateContext | None
-    ) -> dict[str, Any]:
+    def _with_defaults(self, partial: dict[str, Any], context: Variables | None) -> dict[str, Any]:
         """A partial event (fresh from json.loads, so ours to fill in) with the fields the
         template left out: now, a new id and the default payload (None: filled in already)."""
         # Read in this order, so that seeded clocks and ids give the same events everywhere.
@@ -322,10 +324,18 @@ def _json_kind(value: Any) -> str:
     return "an array"
 
 
-def default_payload(context: TemplateContext) -> dict[str, Any]:
-    """The payload of an event whose template gave none (SPEC 5.4): what the template saw,
-    but for hooklab's `query` extension."""
-    return {"method": context.method, "headers": context.headers.to_dict(), "body": context.body}
+def default_payload(variables: Variables) -> dict[str, Any]:
+    """The payload of an event whose template gave none (SPEC 5.4): what the template saw
+    (its variables), but for hooklab's `query` extension."""
+    return {
+        "method": variables["method"],
+        "headers": variables["headers"].to_dict(),
+        "body": variables["body"],
+    }
+
+
+# A PlainEvent from its values in order, without the keyword handling of its __new__.
+_new_plain = tuple.__new__
 
 
 class PlainEvent(NamedTuple):

@@ -278,12 +278,20 @@ class TemplateContext(NamedTuple):
         }
 
 
-def template_context(request: HookRequest) -> TemplateContext:
-    """Build the template context; raises `BodyError` when a JSON or form body cannot be read."""
+def template_variables(request: HookRequest) -> dict[str, Any]:
+    """The variables a template is rendered with: `method`, `headers`, `body` and `query`.
+
+    Raises `BodyError` when a JSON or form body cannot be read.
+    """
     headers = request.visible_headers  # built once: Content-Type is never hidden
-    return TemplateContext(
-        request.method.upper(),
-        headers,
-        parse_body(media_type(headers.get("content-type")), request.body),
-        query_mapping(request.query) if request.query else {},
-    )
+    return {
+        "method": request.method.upper(),
+        "headers": headers,
+        "body": parse_body(media_type(headers.get("content-type")), request.body),
+        "query": query_mapping(request.query) if request.query else {},
+    }
+
+
+def template_context(request: HookRequest) -> TemplateContext:
+    """The template context; raises `BodyError` when a JSON or form body cannot be read."""
+    return TemplateContext(**template_variables(request))

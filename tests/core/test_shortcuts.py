@@ -37,7 +37,7 @@ from hooklab.history.replay import ReplayResult, replay
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 HOOK_ID = "8a1b8f4e-0000-4000-8000-000000000009"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def reference_environment() -> ImmutableSandboxedEnvironment:
@@ -189,7 +189,7 @@ def slow_path(template: str, request: HookRequest) -> tuple[int, Any]:
         return 400, "not an object"
     value.setdefault("occurred", START)
     value.setdefault("id", UUID(int=7))
-    value.setdefault("payload", default_payload(context))
+    value.setdefault("payload", default_payload(context.as_dict()))
     try:
         event = validate_event(value)
     except EventError as exc:
