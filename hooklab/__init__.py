@@ -6,6 +6,7 @@ from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.templates import TemplateError, compile_template
 from hooklab.core.webhooks import Webhook
+from hooklab.history.fuzz import fuzz
 from hooklab.history.replay import diff, replay
 from hooklab.notebook.deterministic import deterministic
 from hooklab.notebook.sending import send
@@ -24,6 +25,7 @@ __all__ = [
     "compile_template",
     "deterministic",
     "diff",
+    "fuzz",
     "load_ipython_extension",
     "render_events",
     "replay",

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from hooklab.cli.base import Context, Options, Parser, time_option
-from hooklab.cli.console import CommandError, positive_int
+from hooklab.cli.console import CommandError, UsageError, positive_int, template_file
+
+CAPTURED_EXAMPLES = 50  # a webhook's most recent requests, as fuzzing's starting points
 
 
 def export(context: Context) -> int:
@@ -49,6 +51,33 @@ def run(context: Context) -> int:
         context.print(result.report())
     context.print(summary(results))
     return 0 if all(result.passed for result in results) else 1
+
+
+def fuzz(context: Context) -> int:
+    context.reject_remote()
+    from hooklab.history.cases import CaseError
+    from hooklab.history.fuzz import Example
+    from hooklab.history.fuzz import fuzz as fuzz_template
+
+    args = context.args
+    examples: list[Example] = list(args.example or [])
+    if args.webhook is not None:
+        workspace = context.workspace()
+        hook = workspace.get_webhook(workspace.resolve_webhook(args.webhook))
+        template = args.template if args.template is not None else hook.template
+        examples += workspace.captured(hook.id)[-CAPTURED_EXAMPLES:]
+    elif args.template is not None:
+        template = args.template
+    else:
+        raise UsageError("give a webhook NAME, or --template @FILE")
+    try:
+        report = fuzz_template(
+            template, examples=examples, max_examples=args.max_examples, seed=args.seed
+        )
+    except CaseError as exc:
+        raise CommandError(str(exc)) from None
+    context.print(str(report))
+    return 0 if report.passed else 1
 
 
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
@@ -98,3 +127,37 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         action="store_true",
         help="rewrite each failing case's expectation from what its template produces now",
     )
+
+    parser = root.command(
+        commands,
+        "fuzz",
+        fuzz,
+        parents=[Options.local],
+        summary="Look for requests that break a template; print them; exit 1 when one does.",
+        description=(
+            "Generate requests from examples (the webhook's captured requests, case files, "
+            "request files) varying what senders vary: fields missing, null, empty or very long, "
+            "numbers and strings swapped, unicode and control characters, lists empty or long, "
+            "nesting, headers missing or recased. Each distinct error is printed with the "
+            "simplest request that causes it and the template line. The same --seed and "
+            "--max-examples find the same requests."
+        ),
+        example=(
+            "hooklab fuzz orders\n"
+            "hooklab fuzz --template @template.j2 --example webhooks/orders/cases/case-001.json"
+        ),
+    )
+    parser.add_argument("webhook", nargs="?", metavar="NAME", help="the webhook to fuzz")
+    parser.add_argument(
+        "--template", type=template_file, metavar="@FILE", help="the template (FILE or @FILE)"
+    )
+    parser.add_argument(
+        "--example",
+        action="append",
+        metavar="FILE",
+        help="a case file or request file to start from (repeatable)",
+    )
+    parser.add_argument(
+        "--max-examples", type=positive_int, default=200, metavar="N", help="requests per search"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the random seed (default 0)")

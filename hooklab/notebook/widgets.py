@@ -6,6 +6,7 @@ Widgets only hold state and react to callbacks; they never call `display()` from
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
@@ -24,6 +25,7 @@ from hooklab.store.sqlite import StoredRequest
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
+    from hooklab.history.fuzz import FuzzReport
     from hooklab.workspace import Workspace
 
 _WIDE = widgets.Layout(width="100%")
@@ -130,12 +132,15 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         self.findings = widgets.HTML()
         self.save_button = widgets.Button(description="Save", icon="save")
         self.status = widgets.HTML()
+        self.fuzz_button = widgets.Button(description="fuzz", icon="bug")
+        self.fuzz_findings = widgets.HTML()
         self.editor.observe(self._changed, names="value")
         self.picker.observe(self._changed, names="value")
         self.save_button.on_click(lambda _button: self.save())
+        self.fuzz_button.on_click(lambda _button: self.fuzz())
         super().__init__(
             [self.editor, self.picker, self.result, self.findings,
-             widgets.HBox([self.save_button, self.status])]
+             widgets.HBox([self.save_button, self.fuzz_button, self.status]), self.fuzz_findings]
         )  # fmt: skip
         self.render()
 
@@ -191,6 +196,28 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
             return None
         self.status.value = f"saved {escape(self.webhook.name)}"
         return self.webhook
+
+    def fuzz(self, max_examples: int = 200, seed: int = 0) -> FuzzReport:
+        """Look for requests that break the text being edited, starting from the editor's
+        requests; list each distinct error with the simplest request that causes it."""
+        from hooklab.history.fuzz import fuzz
+
+        report = fuzz(
+            self.editor.value,
+            examples=[request for request, _ in self.requests],
+            max_examples=max_examples,
+            seed=seed,
+        )
+        if report.passed:
+            self.fuzz_findings.value = escape(report.summary())
+        else:
+            rows = [
+                [row["error"], row["template_line"], json.dumps(row["request"], ensure_ascii=False)]
+                for row in report.found
+            ]
+            found = table(["error", "template line", "request"], rows)
+            self.fuzz_findings.value = f"<b>{escape(report.summary())}</b>{found}"
+        return report
 
     def __repr__(self) -> str:
         outcome = self.outcome

@@ -72,3 +72,36 @@ def test_run_a_malformed_case_is_one_line_naming_the_file(tmp_path: Path) -> Non
     assert ran.stderr.count("\n") == 1 and str(cases / "bad.json") in ran.stderr
     empty = cli(tmp_path, "cases", "run", str(tmp_path / "nothing"))
     assert empty.returncode == 1 and "No cases under" in empty.stderr
+
+
+# fuzz
+
+WEAK = """{
+  "event": "e",
+  "resource": {"prefect.resource.id": "x"},
+  "payload": {"qty": {{ body.qty }}}
+}"""
+
+
+def test_fuzz_a_template_file_prints_the_breaking_request_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text(WEAK)
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"request": {"json": {"qty": 1}}, "expect": {}}))
+    args = ("fuzz", "--template", f"@{tmp_path / 't.j2'}", "--example", str(case), "--seed", "1")
+    found = cli(tmp_path, *args)
+    assert found.returncode == 1, found.stderr
+    assert "Template output is not valid JSON" in found.stdout
+    assert '4 |   "payload": {"qty": {{ body.qty }}}' in found.stdout
+    assert "request: {" in found.stdout
+    assert cli(tmp_path, *args).stdout == found.stdout  # the same seed, the same findings
+
+
+def test_fuzz_a_webhook_from_its_captured_requests(tmp_path: Path) -> None:
+    captured_home(tmp_path)
+    found = cli(tmp_path, "fuzz", "orders", "--max-examples", "50")
+    assert found.returncode == 1 and '"qty": {{ body.qty }}' in found.stdout
+    robust = WEAK.replace("{{ body.qty }}", '{{ body.get("qty") | tojson }}')
+    (tmp_path / "r.j2").write_text(robust)
+    passed = cli(tmp_path, "fuzz", "orders", "--template", str(tmp_path / "r.j2"))
+    assert passed.returncode == 0 and passed.stdout.startswith("No failing request found")
+    assert cli(tmp_path, "fuzz").returncode == 2

@@ -199,3 +199,21 @@ def test_inspector_shows_path_client_headers_body_error_and_output_as_text(ws) -
     assert f'"note": {json.dumps(HOSTILE)}' in shown  # the body
     assert f'got "{SCRIPT}"' in shown  # the error
     assert f'"prefect.resource.id": "r.{SCRIPT}"' in shown  # what the template rendered
+
+
+def test_editor_fuzz_button_lists_the_breaking_requests(ws) -> None:
+    hook = ws.create_webhook("models", SEED)
+    ws.receive(hook.slug, post("m"))
+    editor = TemplateEditor(ws, hook)
+    editor.fuzz_button.click()
+    shown = editor.fuzz_findings.value
+    assert "distinct error(s) found" in shown
+    assert "Template output is not valid JSON" in shown
+    assert "product.models.{{ body.model }}" in shown  # the template line
+    editor.editor.value = SEED.replace('"{{ body.model }}', "{{ body.model | tojson }}")
+    editor.editor.value = """{
+  "event": "model-update",
+  "resource": {"prefect.resource.id": {{ ("product.models." ~ body.model) | tojson }}}
+}"""
+    assert editor.fuzz(max_examples=50).passed
+    assert editor.fuzz_findings.value.startswith("No failing request found")

@@ -1,0 +1,343 @@
+"""Fuzzing a template: which request would break it, found by hypothesis before a sender does.
+
+Requests start from examples (captured requests, case files, request files) and vary what
+senders vary: a field missing, null, empty or very long; a number where a string was and the
+reverse; unicode and control characters; lists empty or long; a value nested one level deeper;
+a header missing or in another case. Each runs through the receiver's path (as a case does); a
+request that fails is shrunk to the simplest that fails the same way, and reported once per
+distinct error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from hooklab.core.outcome import Outcome
+from hooklab.core.request import HookRequest
+from hooklab.core.webhooks import Webhook
+from hooklab.history.cases import (
+    CaseError,
+    CaseFolder,
+    CaseRunner,
+    read_case,
+    request_from_spec,
+    spec_from_request,
+    template_line,
+)
+from hooklab.history.lint import quote_line, referenced_fields
+from hooklab.store.sqlite import StoredRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_MAX_EXAMPLES = 200
+MAX_ROUNDS = 8  # distinct errors looked for, one shrunk request each
+LONG_TEXT = "x" * 5000
+LONG_LIST = 100
+# The characters a sender's text may hold that a template may not expect; the first is the
+# plainest, so a shrunk request shows the character that matters.
+TRICKY = ["a", '"', "\\", "\n", "\t", "\x00", "\x1f", "\u2028", "é", "ü", "😀", "{", "}", "<", "'"]
+MUTATIONS = ("missing", "null", "empty", "long", "retype", "text", "list", "nested")
+HEADER_MUTATIONS = ("missing", "recase")
+
+Example = HookRequest | StoredRequest | dict[str, Any] | str | Path
+
+
+@dataclass
+class FuzzReport:
+    """What fuzzing found: `.failures`, one row per distinct error, with the shrunk request."""
+
+    template: str
+    found: list[dict[str, Any]] = field(default_factory=list)
+    tried: int = 0
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Columns: error, reason, line, template_line, request (a request file, as a dict)."""
+        import pandas as pd
+
+        columns = ["error", "reason", "line", "template_line", "request"]
+        frame = pd.DataFrame(self.found, columns=columns)
+        frame["line"] = frame["line"].astype("Int64")  # a line number, or <NA>
+        return frame
+
+    @property
+    def passed(self) -> bool:
+        return not self.found
+
+    def summary(self) -> str:
+        if not self.found:
+            return f"No failing request found in {self.tried} tried."
+        return f"{len(self.found)} distinct error(s) found in {self.tried} requests tried."
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for number, row in enumerate(self.found, start=1):
+            lines.append(f"{number}. {row['error']}")
+            if row["template_line"]:
+                lines.append(f"  {row['template_line']}")
+            lines.append(f"   request: {json.dumps(row['request'], ensure_ascii=False)}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<FuzzReport: {self.summary()}>"
+
+
+def example_spec(example: Example) -> dict[str, Any]:
+    """An example as a request file: a request, a stored one, a request file's dict, or the
+    path of a case file or request file."""
+    if isinstance(example, StoredRequest):
+        example = example.request
+    if isinstance(example, HookRequest):
+        return spec_from_request(example)
+    if isinstance(example, dict):
+        request_from_spec(example, "an example")
+        return copy.deepcopy(example)
+    path = Path(example)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{path}: not a JSON request or case file: {exc}") from None
+    if isinstance(data, dict) and "request" in data:
+        return read_case(path).spec
+    request_from_spec(data, str(path))
+    return dict(data)
+
+
+def default_example(template: str) -> dict[str, Any]:
+    """A JSON request holding each `body.x` the template reads, as text, for a template fuzzed
+    without examples."""
+    body: dict[str, Any] = {}
+    for root, keys in referenced_fields(template):
+        if root != "body" or not keys:
+            continue
+        place = body
+        for key in keys[:-1]:
+            nested = place.setdefault(str(key), {})
+            if not isinstance(nested, dict):
+                break
+            place = nested
+        else:
+            place.setdefault(str(keys[-1]), "example")
+    return {"method": "POST", "json": body}
+
+
+def fuzz(
+    template_or_webhook: str | Webhook,
+    examples: Iterable[Example] = (),
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    seed: int = 0,
+) -> FuzzReport:
+    """Look for requests that break a template, starting from `examples`; the same seed and
+    limits find the same requests.
+
+    >>> report = fuzz('{"event": "e", "resource": {"prefect.resource.id": "x"}}', max_examples=20)
+    >>> report.passed
+    True
+    """
+    template = (
+        template_or_webhook.template
+        if isinstance(template_or_webhook, Webhook)
+        else template_or_webhook
+    )
+    specs = [example_spec(example) for example in examples] or [default_example(template)]
+    folder = CaseFolder(Path("fuzz"), template)
+    runner = CaseRunner(folder)
+    report = FuzzReport(template)
+    known: set[Any] = set()
+    try:
+        for _ in range(MAX_ROUNDS):
+            found = _one_round(runner, specs, known, report, max_examples, seed)
+            if found is None:
+                break
+            spec, outcome = found
+            known.add(error_key(template, outcome))
+            line = template_line(template, outcome)
+            report.found.append(
+                {
+                    "error": outcome.error,
+                    "reason": outcome.reason.value if outcome.reason else None,
+                    "line": line,
+                    "template_line": quote_line(template, line).strip(),
+                    "request": spec,
+                }
+            )
+    finally:
+        runner.close()
+    return report
+
+
+class _Found(Exception):
+    def __init__(self, spec: dict[str, Any], outcome: Outcome) -> None:
+        super().__init__(outcome.error)
+        self.spec, self.outcome = spec, outcome
+
+
+def _one_round(
+    runner: CaseRunner,
+    specs: list[dict[str, Any]],
+    known: set[Any],
+    report: FuzzReport,
+    max_examples: int,
+    seed: int,
+) -> tuple[dict[str, Any], Outcome] | None:
+    """The simplest request failing with an error not in `known`, or None within the budget."""
+    template = runner.folder.template
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        report_multiple_bugs=False,
+        phases=[Phase.generate, Phase.shrink],
+    )
+    @given(requests(specs))
+    def check(spec: dict[str, Any]) -> None:
+        report.tried += 1
+        outcome = runner.outcome(request_from_spec(spec, "a fuzzed request"))
+        if outcome.failed and error_key(template, outcome) not in known:
+            raise _Found(spec, outcome)
+
+    try:
+        check()
+    except _Found as found:
+        return found.spec, found.outcome
+    return None
+
+
+_NUMBERS = re.compile(r"\d+")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def error_key(template: str, outcome: Outcome) -> tuple[Any, ...]:
+    """What makes two errors the same: the reason and the template line; where no line is
+    known, the error's words (numbers and quoted values aside)."""
+    line = template_line(template, outcome)
+    if line is not None:
+        return (outcome.reason, line)
+    return (outcome.reason, _QUOTED.sub("'…'", _NUMBERS.sub("N", outcome.error or "")))
+
+
+# Generating requests
+
+
+def requests(examples: Sequence[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Request files: an example as it is, or with up to three of the changes senders make."""
+    return st.sampled_from(list(examples)).flatmap(
+        lambda example: st.integers(0, 3).flatmap(lambda count: _mutated(example, count))
+    )
+
+
+def _mutated(example: dict[str, Any], count: int) -> st.SearchStrategy[dict[str, Any]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        spec = copy.deepcopy(example)
+        for _ in range(count):
+            _mutate(draw, spec)
+        return spec
+
+    return build()
+
+
+def _mutate(draw: st.DrawFn, spec: dict[str, Any]) -> None:
+    kind = "json" if "json" in spec else "form" if "form" in spec else None
+    paths = _paths(spec[kind]) if kind else []
+    headers = sorted(spec.get("headers") or {})
+    targets = [("body", path) for path in paths] + [("header", name) for name in headers]
+    if not targets:
+        return
+    where, target = draw(st.sampled_from(targets))
+    if where == "header":
+        _mutate_header(draw, spec, target)
+        return
+    assert kind is not None
+    value = _get(spec[kind], target)
+    mutation = draw(st.sampled_from(MUTATIONS))
+    if mutation == "missing":
+        _delete(spec[kind], target)
+        return
+    if kind == "form" and mutation in ("list", "nested"):
+        mutation = "text"  # a form holds text only
+    new = _changed(draw, mutation, value)
+    if kind == "form":
+        new = "" if new is None else new if isinstance(new, str) else json.dumps(new)
+    _set(spec[kind], target, new)
+
+
+def _changed(draw: st.DrawFn, mutation: str, value: Any) -> Any:
+    if mutation == "null":
+        return None
+    if mutation == "empty":
+        return [] if isinstance(value, list) else {} if isinstance(value, dict) else ""
+    if mutation == "long":
+        return LONG_TEXT
+    if mutation == "retype":
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (int, float)):
+            return str(value)
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else 0
+            except ValueError:
+                return draw(st.integers(-(10**6), 10**6))
+        return str(value)
+    if mutation == "text":
+        return draw(st.text(st.sampled_from(TRICKY), min_size=1, max_size=8))
+    if mutation == "list":
+        return draw(st.sampled_from([[], [value] * LONG_LIST]))
+    return draw(st.sampled_from([{"value": value}, [value]]))  # nested
+
+
+def _mutate_header(draw: st.DrawFn, spec: dict[str, Any], name: str) -> None:
+    headers = dict(spec["headers"])
+    value = headers.pop(name)
+    if draw(st.sampled_from(HEADER_MUTATIONS)) == "recase":
+        headers[draw(st.sampled_from([name.lower(), name.upper()]))] = value
+    spec["headers"] = headers
+
+
+Path_ = tuple[Any, ...]
+
+
+def _paths(value: Any, prefix: Path_ = ()) -> list[Path_]:
+    """Every place in a JSON value below its root, parents before children."""
+    found: list[Path_] = []
+    items: Iterable[tuple[Any, Any]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found.append((*prefix, key))
+        found.extend(_paths(item, (*prefix, key)))
+    return found
+
+
+def _get(value: Any, path: Path_) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _set(value: Any, path: Path_, new: Any) -> None:
+    _get(value, path[:-1])[path[-1]] = new
+
+
+def _delete(value: Any, path: Path_) -> None:
+    del _get(value, path[:-1])[path[-1]]
