@@ -21,6 +21,7 @@ TOUR = [
     "04-github-webhooks",
     "05-replay-and-diff",
     "06-event-history",
+    "08-templates-under-test",
 ]
 # Paths that would tie a saved output to one machine.
 MACHINE_PATH = re.compile(r"/(?:work|root|home|tmp|Users)/[\w.-]+")

@@ -350,7 +350,7 @@ class CaseResult:
     def report(self) -> str:
         """The failure as people read it: the fields with both values, the rendered text and
         the template line it names."""
-        lines = [f"case {self.case.path}: {len(self.differences)} field(s) differ"]
+        lines = [f"case {_shown(self.case.path)}: {len(self.differences)} field(s) differ"]
         lines += [f"  {difference}" for difference in self.differences]
         if self.outcome.error and not any(d.field == "error" for d in self.differences):
             lines.append(f"  error: {self.outcome.error}")
@@ -363,21 +363,31 @@ class CaseResult:
         return "\n".join(lines)
 
 
-_JSON_ERROR_LINE = re.compile(r"not valid JSON: .* at line (\d+) column")
+_JSON_ERROR_AT = re.compile(r"not valid JSON: .* at line \d+ column \d+ \(char (\d+)\)")
 
 
 def template_line(template: str, outcome: Outcome) -> int | None:
     """The template line an outcome's failure comes from: the one the render error names, or
-    for output that is not JSON the line it breaks on, when the template renders line for line
-    (each of its lines one line of output)."""
+    for output that is not JSON the line of the last thing before where it breaks (a value
+    missing at the end of a line is noticed on the next one), when the template renders line
+    for line (each of its lines one line of output)."""
     if outcome.line is not None:
         return outcome.line
-    found = _JSON_ERROR_LINE.search(outcome.error or "")
-    if found is None or outcome.rendered is None:
+    found = _JSON_ERROR_AT.search(outcome.error or "")
+    rendered = outcome.rendered
+    if found is None or rendered is None:
         return None
-    if len(outcome.rendered.splitlines()) != len(template.splitlines()):
+    if len(rendered.splitlines()) != len(template.splitlines()):
         return None
-    return int(found.group(1))
+    return rendered[: int(found.group(1))].rstrip().count("\n") + 1
+
+
+def _shown(path: Path) -> Path:
+    """A path as people read it: relative to the working directory when it is below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def run_cases(root: Path | str) -> list[CaseResult]:
