@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,18 @@ __all__ = [
 ]
 
 ENFORCEMENT_SETTING = "enforce_service_accounts"
+# What writes a webhook's captured requests as cases: given by hooklab.history.cases, which sits
+# above the workspace (see `Workspace.export_cases`).
+CaseExporter = Callable[..., list[Path]]
+_case_exporter: CaseExporter | None = None
+
+
+def export_cases_with(exporter: CaseExporter) -> None:
+    """Give `Workspace.export_cases` its implementation (hooklab.history.cases does, on import)."""
+    global _case_exporter
+    _case_exporter = exporter
+
+
 _UNSET: Any = object()
 
 
@@ -386,6 +398,20 @@ class Workspace:
             return outbox.add(destination_url(url), now=self.clock())
         finally:
             outbox.close()
+
+    # Templates under test (SPEC 13)
+
+    def export_cases(self, webhook: str, to: str | os.PathLike[str], **options: Any) -> list[Path]:
+        """Write a webhook's captured requests as cases under `to` (`template.j2`,
+        `webhook.json`, one case per request expecting what the template produces now);
+        `since`, `until`, `limit` and `dedupe` as `hooklab cases export` takes them.
+
+        The cases live in `hooklab.history.cases`, a layer above the workspace, which hands
+        its exporter down when imported (as `import hooklab` does).
+        """
+        if _case_exporter is None:
+            raise RuntimeError("import hooklab.history.cases to export cases")
+        return _case_exporter(self, webhook, to, **options)
 
     # History
 

@@ -22,6 +22,7 @@ from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest, is_json_type, parse_form
 from hooklab.core.webhooks import Webhook
 from hooklab.history.lint import quote_line
+from hooklab.workspace import export_cases_with
 
 if TYPE_CHECKING:
     from hooklab.workspace import Workspace
@@ -438,7 +439,7 @@ def export_cases(
     """Write a webhook's captured requests as cases under `to`: `template.j2`, `webhook.json`
     and one case per request, expecting what the template produces now. Returns the case files.
 
-    A function rather than a Workspace method: the workspace sits below history (see README).
+    Also `Workspace.export_cases(webhook, to, ...)`: this module hands it down when imported.
     """
     hook = workspace.get_webhook(workspace.resolve_webhook(webhook))
     captured = workspace.captured(hook.id, since=since, until=until)
@@ -468,6 +469,9 @@ def export_cases(
     finally:
         runner.close()
     return written
+
+
+export_cases_with(export_cases)
 
 
 def summary(results: Sequence[CaseResult]) -> str:
