@@ -5,22 +5,21 @@ from __future__ import annotations
 import functools
 import gc
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any
 
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
 from hooklab.core.pipeline import Budgets, Pipeline, PlainEvent
-from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
-from hooklab.store.sqlite import StoredRequest
+from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +37,6 @@ __all__ = [
     "show_progress_with",
 ]
 
-Requests = Union[Sequence[HookRequest | StoredRequest], "pd.DataFrame"]
 Progress = Callable[[int, int], None]
 # Makes the progress display of a replay of `total` requests (or None, where it cannot show one).
 ProgressFactory = Callable[[int], Progress | None]
@@ -216,7 +214,7 @@ def replay(
     clock = clock or (workspace.clock if workspace else utcnow)
     new_id = new_id or (workspace.new_id if workspace else uuid7)
     budgets = budgets or (workspace.budgets if workspace else Budgets())
-    pairs = _requests_with_webhooks(requests, workspace)
+    pairs = requests_with_webhooks(requests, workspace)
     pipelines = _Pipelines(template_or_webhook, workspace, clock, new_id, budgets)
     compile_template(pipelines.template)  # a broken template fails here, not once per request
 
@@ -318,54 +316,6 @@ def draft_webhook(
 ) -> Webhook:
     """A webhook that exists only to try a template: no slug, never stored."""
     return Webhook(webhook_id, name, template, "", _EPOCH, _EPOCH)
-
-
-def _requests_with_webhooks(
-    requests: Requests, workspace: Workspace | None
-) -> list[tuple[HookRequest, str | None]]:
-    if isinstance(requests, (HookRequest, StoredRequest)):
-        requests = [requests]
-    if hasattr(requests, "columns"):  # a requests DataFrame
-        return _from_frame(cast("pd.DataFrame", requests), workspace)
-    pairs: list[tuple[HookRequest, str | None]] = []
-    for item in requests:
-        if isinstance(item, StoredRequest):
-            pairs.append((item.request, item.webhook_id))
-        elif isinstance(item, HookRequest):
-            pairs.append((item, None))
-        else:
-            raise TypeError(f"cannot replay {type(item).__name__}: give HookRequests or a frame")
-    return pairs
-
-
-def _from_frame(
-    frame: pd.DataFrame, workspace: Workspace | None
-) -> list[tuple[HookRequest, str | None]]:
-    """Requests of a `Workspace.requests()` frame: the stored bytes when the workspace has them."""
-    if "body" not in frame.columns or "headers" not in frame.columns:
-        raise ValueError(
-            "replay() needs a requests frame (Workspace.requests()), not an events frame"
-        )
-    ids = [str(i) for i in frame["id"]]
-    if workspace is not None:
-        stored = {record.request.id: record for record in workspace.captured(ids=ids)}
-        if len(stored) == len(set(ids)):
-            return [(stored[i].request, stored[i].webhook_id) for i in ids]
-    pairs = []
-    row: Any  # a requests frame's row: its columns hold the stored fields
-    for row in frame.itertuples(index=False):
-        request = HookRequest(
-            method=row.method,
-            path=row.path,
-            query=row.query,
-            headers=tuple(dict(row.headers).items()),
-            body=str(row.body).encode(),
-            received=row.received.to_pydatetime(),
-            client=row.client,
-            id=str(row.id),
-        )
-        pairs.append((request, row.webhook_id if isinstance(row.webhook_id, str) else None))
-    return pairs
 
 
 def _as_new_requests(outcomes: Iterable[Outcome], new_id: IdSource) -> list[Outcome]:
