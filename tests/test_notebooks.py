@@ -21,6 +21,7 @@ TOUR = [
     "04-github-webhooks",
     "05-replay-and-diff",
     "06-event-history",
+    "07-to-prefect",
     "08-templates-under-test",
 ]
 # Paths that would tie a saved output to one machine.
