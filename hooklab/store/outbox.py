@@ -19,12 +19,12 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from hooklab.core.times import iso, parse_iso, utcnow
+from hooklab.store.connection import Connected
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.sqlite import Store
 
@@ -86,7 +86,7 @@ class OutboxBatch:
         return len(self.texts)
 
 
-class Outbox:
+class Outbox(Connected):
     """The outbox of one store. It reads and writes on a connection of its own (the same file),
     so a forwarder thread never waits for the receiver's writer, nor the writer for it."""
 
@@ -104,26 +104,11 @@ class Outbox:
             with self._lock:
                 self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
     def add(self, url: str, *, now: datetime | None = None) -> Destination:
         """Forward to `url` every event stored from now on (a URL already added keeps its
         place)."""
         stamp = iso(now) if now is not None else _now()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO forward_destinations (url, after_seq, created) "
                 "SELECT ?, coalesce(max(seq), 0), ? FROM events "
@@ -135,7 +120,7 @@ class Outbox:
         return found
 
     def remove(self, url: str) -> bool:
-        with self._transaction() as db:
+        with self.transaction() as db:
             return db.execute("DELETE FROM forward_destinations WHERE url=?", (url,)).rowcount > 0
 
     def get(self, url: str) -> Destination | None:
@@ -194,7 +179,7 @@ class Outbox:
 
     def delivered(self, url: str, batch: OutboxBatch, *, rejected: int = 0) -> None:
         """Prefect took `batch` (`rejected` of its events refused for good): move the mark."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE forward_destinations SET after_seq = max(after_seq, ?), "
                 "delivered = delivered + ?, rejected = rejected + ?, last_delivered = ? "
@@ -204,7 +189,7 @@ class Outbox:
 
     def failed(self, url: str, error: str) -> None:
         """Record why the last attempt failed (one line) and when; the mark stays."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE forward_destinations SET last_error = ?, last_error_at = ? WHERE url = ?",
                 (error, _now(), url),

@@ -6,7 +6,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +16,7 @@ from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
 from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook
+from hooklab.store.connection import Connected
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.migrations import MIGRATIONS, statements
 from hooklab.store.values import stored_json, stored_json_ascii
@@ -55,7 +55,7 @@ class Recorded:
     outcome: Outcome
 
 
-class Store:
+class Store(Connected):
     """One SQLite file in WAL mode. Safe to share between the event loop and a writer thread."""
 
     def __init__(self, path: str | Path) -> None:
@@ -74,21 +74,6 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     def _migrate(self) -> None:
         with self.transaction() as db:

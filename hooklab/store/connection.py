@@ -1,0 +1,32 @@
+"""One SQLite connection and its lock, shared by the Store and the forwarding outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+class Connected:
+    """One SQLite connection and the lock its users take turns with: reads, and transactions
+    that roll back on any error. The Store and the forwarding outbox each hold one."""
+
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
