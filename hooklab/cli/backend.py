@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hooklab.prefect.deploy import WebhookApi
 from hooklab.workspace import Workspace
 
 
-class ManagementApi(Protocol):
-    """The operations `hooklab webhook` and `hooklab service-account` need."""
+class ManagementApi(WebhookApi, Protocol):
+    """The operations `hooklab webhook` and `hooklab service-account` need: Prefect Cloud's
+    webhook calls (what push and pull use too), and the rest of hooklab's management API."""
 
-    def list_webhooks(self) -> list[dict[str, Any]]: ...
-    def read_webhook(self, webhook_id: str) -> dict[str, Any]: ...
-    def create_webhook(
-        self,
-        name: str,
-        template: str,
-        description: str = "",
-        service_account_id: str | None = None,
-    ) -> dict[str, Any]: ...
-    def replace_webhook(
-        self, webhook_id: str, name: str, description: str, template: str
-    ) -> None: ...
-    def patch_webhook(self, webhook_id: str, changes: dict[str, Any]) -> None: ...
     def rotate_webhook(self, webhook_id: str) -> dict[str, Any]: ...
     def delete_webhook(self, webhook_id: str) -> None: ...
     def list_service_accounts(self) -> list[dict[str, Any]]: ...
