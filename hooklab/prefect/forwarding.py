@@ -141,7 +141,9 @@ class Forwarding:
                         continue
                     failures.pop(url, None)
                     self.outbox.delivered(url, batch)
-                    sent = True
+                    # A full batch: more may be waiting. Otherwise wait a poll, so that under
+                    # steady traffic events go in batches, not one read, send and ping each.
+                    sent = sent or len(batch) >= self.batch
                 if not sent:
                     await asyncio.sleep(self.poll)
         finally:
