@@ -1,5 +1,7 @@
 """hooklab: Prefect Cloud webhooks in Jupyter, and beyond."""
 
+# The bridge hands ReplayResult.forward down to history, which cannot import a layer above it.
+import hooklab.prefect  # noqa: F401
 from hooklab.core.events import Event, ReceivedEvent
 from hooklab.core.outcome import Outcome
 from hooklab.core.pipeline import render_events

@@ -6,6 +6,8 @@ import doctest
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,18 @@ def test_the_examples_in_core_docstrings_hold() -> None:
         assert result.failed == 0, name
         tried += result.attempted
     assert tried >= 5
+
+
+def test_a_replay_forwards_after_a_plain_import_hooklab() -> None:
+    script = (
+        "import hooklab\n"
+        "result = hooklab.replay([hooklab.HookRequest.fake()], "
+        "'{\"event\": \"e\", \"resource\": {\"prefect.resource.id\": \"r\"}}')\n"
+        "try:\n"
+        "    result.forward('http://127.0.0.1:9/api')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    # Nothing listens on port 9: the bridge is there and says so, in one line.
+    assert ran.stdout.startswith("PrefectError cannot reach Prefect at http://127.0.0.1:9/api")
