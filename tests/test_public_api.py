@@ -77,7 +77,7 @@ def test_a_replay_forwards_after_a_plain_import_hooklab() -> None:
     script = (
         "import hooklab\n"
         "result = hooklab.replay([hooklab.HookRequest.fake()], "
-        "'{\"event\": \"e\", \"resource\": {\"prefect.resource.id\": \"r\"}}')\n"
+        '\'{"event": "e", "resource": {"prefect.resource.id": "r"}}\')\n'
         "try:\n"
         "    result.forward('http://127.0.0.1:9/api')\n"
         "except Exception as exc:\n"
