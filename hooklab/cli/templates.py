@@ -182,10 +182,10 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     parser.add_argument("webhook", metavar="WEBHOOK", help="the webhook (name or id)")
     parser.add_argument(
         "--template",
-        type=text_file,
+        type=template_file,
         required=True,
         metavar="FILE",
-        help="the new template file ('-' for stdin)",
+        help="the new template file, as FILE or @FILE ('-' for stdin)",
     )
     time_option(parser, "--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)")
     time_option(parser, "--until", "only requests before this time")

@@ -36,7 +36,7 @@ from hooklab.core.events import (
     validate_event,
 )
 from hooklab.core.outcome import IdSource, Outcome, Reason, failure
-from hooklab.core.request import BodyError, HookRequest, template_variables
+from hooklab.core.request import BodyError, HookRequest, json_error, template_variables
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -298,10 +298,7 @@ def _parse_output(rendered: str, *, allow_list: bool) -> dict[str, Any] | list[d
     try:
         value = json.loads(rendered)
     except json.JSONDecodeError as exc:
-        raise OutputError(
-            f"Template output is not valid JSON: {exc.msg} at line {exc.lineno} column "
-            f"{exc.colno} (char {exc.pos})"
-        ) from None
+        raise OutputError(f"Template output is not valid JSON: {json_error(exc)}") from None
     if isinstance(value, dict):
         return value
     # A CloudEvents batch renders a list: one event per CloudEvent (a hooklab extension).

@@ -178,6 +178,20 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def json_error(exc: json.JSONDecodeError) -> str:
+    """Where JSON text breaks, in one line: the reason, then its line, column and character.
+
+    >>> try:
+    ...     json.loads('{"a": "x' + chr(10) + 'y"}')  # a raw newline inside a string
+    ... except json.JSONDecodeError as exc:
+    ...     print(json_error(exc))
+    Invalid control character at line 1 column 9 (char 8)
+    """
+    # Some of json's reasons end in "at" already ("Invalid control character at").
+    reason = exc.msg.removesuffix(" at")
+    return f"{reason} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+
+
 class BodyError(ValueError):
     """The body cannot be read as its Content-Type says it should be."""
 
@@ -196,10 +210,7 @@ def parse_body(content_type: str, body: bytes) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise BodyError(
-                f"Invalid JSON body: {exc.msg} at line {exc.lineno} column {exc.colno} "
-                f"(char {exc.pos})"
-            ) from None
+            raise BodyError(f"Invalid JSON body: {json_error(exc)}") from None
     if content_type == "application/x-www-form-urlencoded":
         return parse_form(_decode_strict(body))
     if not body:

@@ -225,12 +225,9 @@ _QUOTED = re.compile(r"'[^']*'")
 
 
 def error_key(template: str, outcome: Outcome) -> tuple[Any, ...]:
-    """What makes two errors the same: the reason and the template line; where no line is
-    known, the error's words (numbers and quoted values aside)."""
-    line = template_line(template, outcome)
-    if line is not None:
-        return (outcome.reason, line)
-    return (outcome.reason, _QUOTED.sub("'…'", _NUMBERS.sub("N", outcome.error or "")))
+    """What makes two errors the same: their reason and the template line they come from
+    (None where no line is known, as when a value's newline breaks the rendered text)."""
+    return (outcome.reason, template_line(template, outcome))
 
 
 # Generating requests

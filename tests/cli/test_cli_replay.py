@@ -92,6 +92,15 @@ def test_replay_through_the_same_template_changes_nothing(home: Path, tmp_path: 
     assert "4 unchanged" in result.stdout.splitlines()[2]
 
 
+def test_replay_takes_the_template_as_at_file_like_render_and_create(
+    home: Path, tmp_path: Path
+) -> None:
+    same = write(tmp_path / "same.j2", TEMPLATE)
+    result = cli(home, "replay", "models", "--template", f"@{same}")
+    assert result.returncode == 0, result.stderr
+    assert "4 unchanged" in result.stdout.splitlines()[2]
+
+
 def test_replay_shows_progress_on_a_terminal(home: Path, tmp_path: Path) -> None:
     template = write(tmp_path / "v2.j2", NEW_TEMPLATE)
     status, shown = run_with_terminal_stderr(

@@ -181,8 +181,9 @@ def slow_path(template: str, request: HookRequest) -> tuple[int, Any]:
     try:
         value = json.loads(rendered)
     except json.JSONDecodeError as exc:
+        reason = exc.msg.removesuffix(" at")  # "Invalid control character at" reads once
         return 400, (
-            f"Template output is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"Template output is not valid JSON: {reason} at line {exc.lineno} column "
             f"{exc.colno} (char {exc.pos})"
         )
     if not isinstance(value, dict):
