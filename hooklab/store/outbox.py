@@ -26,7 +26,7 @@ from typing import Any
 from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.store.connection import Connected
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.sqlite import Store
+from hooklab.store.sqlite import Store, event_filters
 
 __all__ = ["Destination", "Outbox", "OutboxBatch", "destination_url", "prefect_event_json"]
 
@@ -201,17 +201,7 @@ def history_batches(
 ) -> Iterator[OutboxBatch]:
     """Stored events matching `where` (the filter's webhook is an id), oldest first, as batches
     of Prefect's JSON: a backfill, which moves no destination's mark."""
-    clauses, params = [], []
-    for value, clause in (
-        (where.webhook, "webhook_id=?"),
-        (where.event, "event=?"),
-        (None if where.since is None else iso(where.since), "received>=?"),
-        (None if where.until is None else iso(where.until), "received<?"),
-        (None if where.failed is None else int(where.failed), "failed=?"),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
+    clauses, params = event_filters(where)
     after = 0
     outbox = Outbox(store)
     try:

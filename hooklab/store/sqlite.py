@@ -299,9 +299,9 @@ class Store(Connected):
     ) -> list[StoredRequest]:
         """Stored requests, oldest first, with the status and error each got; `where.event` and
         `where.failed` keep the requests that produced such events."""
-        clauses, params = _filters(replace(where, event=None, failed=None))
+        clauses, params = event_filters(replace(where, event=None, failed=None))
         if where.event is not None or where.failed is not None:
-            produced, more = _filters(HistoryFilter(event=where.event, failed=where.failed))
+            produced, more = event_filters(HistoryFilter(event=where.event, failed=where.failed))
             clauses.append(f"id IN (SELECT request_id FROM events{_where(produced)})")
             params.extend(more)
         if ids is not None:
@@ -337,7 +337,7 @@ EVENT_COLUMNS = (
 
 
 def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any]]:
-    clauses, params = _filters(where)
+    clauses, params = event_filters(where)
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(clauses)} ORDER BY seq"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
@@ -367,7 +367,7 @@ class StoredRequest:
     rendered: str | None
 
 
-def _filters(where: HistoryFilter) -> tuple[list[str], list[Any]]:
+def event_filters(where: HistoryFilter) -> tuple[list[str], list[Any]]:
     """SQL conditions for a filter, on the columns requests and events share (the event name
     and `failed` are the events table's)."""
     clauses: list[str] = []
