@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 TEMPLATE = (
     '{"event": "model-update", "resource": {"prefect.resource.id": '
@@ -76,3 +79,28 @@ def run_with_terminal_stderr(env: dict[str, str], *args: str) -> tuple[int, str]
         shown += chunk
     os.close(controller)
     return process.wait(timeout=60), shown.decode()
+
+
+@contextmanager
+def hooklab_server(home: Path, admin_key: str) -> Iterator[str]:
+    """A real `python -m hooklab.server` on a free loopback port; yields its base URL, and
+    stops it (SIGINT, then a kill if it lingers) however the test ends, startup failures too."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=base_env(HOOKLAB_ADMIN_KEY=admin_key),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("hooklab serving at "), line
+        yield line.split()[-1]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

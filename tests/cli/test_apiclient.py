@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from cli_support import TEMPLATE, base_env
+from cli_support import TEMPLATE, hooklab_server
 
 from hooklab.cli.apiclient import ApiClient, ApiError, api_base
 
@@ -18,20 +15,8 @@ ADMIN_KEY = "hlak_client-test"
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("server")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=base_env(HOOKLAB_ADMIN_KEY=ADMIN_KEY),
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("hooklab serving at "), line
-    yield line.split()[-1]
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    with hooklab_server(tmp_path_factory.mktemp("server"), ADMIN_KEY) as base:
+        yield base
 
 
 @pytest.fixture

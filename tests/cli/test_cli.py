@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from cli_support import TEMPLATE, Run, base_env, run_cli, run_with_terminal_stdin
+from cli_support import TEMPLATE, Run, base_env, hooklab_server, run_cli, run_with_terminal_stdin
 
 from hooklab.cli.app import build_parser
 
@@ -35,19 +35,8 @@ Completed = subprocess.CompletedProcess[str]
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real `python -m hooklab.server` on a free loopback port; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path / "server"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=base_env(HOOKLAB_ADMIN_KEY=ADMIN_KEY),
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("hooklab serving at "), line + process.stderr.read()  # type: ignore[union-attr]
-    yield line.split()[-1]
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    with hooklab_server(tmp_path / "server", ADMIN_KEY) as base:
+        yield base
 
 
 @pytest.fixture(params=["local", "remote"])

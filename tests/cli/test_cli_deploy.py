@@ -7,15 +7,13 @@ import json
 import re
 import shlex
 import shutil
-import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import base_env, run_cli
+from cli_support import base_env, hooklab_server, run_cli
 from prefect_support import free_port
 
 CLOUD_KEY = "hlak_cloud-admin-key"
@@ -36,19 +34,8 @@ def home(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[str]:
     """A second real `hooklab serve`: the Prefect-Cloud-shaped webhook API; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path / "cloud"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=base_env(HOOKLAB_ADMIN_KEY=CLOUD_KEY),
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("hooklab serving at "), line
-    yield line.split()[-1]
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    with hooklab_server(tmp_path / "cloud", CLOUD_KEY) as base:
+        yield base
 
 
 def ok(env: dict[str, str], *args: str) -> str:
