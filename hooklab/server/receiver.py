@@ -15,10 +15,7 @@ import errno
 import logging
 import re
 import socket
-import time
 from collections.abc import Awaitable, Callable
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from tornado import httputil
@@ -30,6 +27,15 @@ from tornado.web import Application, RequestHandler
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
+from hooklab.server.connections import (
+    DEFAULT_IDLE_TIMEOUT,
+    IdleConnections,
+    QuietNotFound,
+    http_date,
+    no_access_log,
+    remote_ip,
+    start_line,
+)
 from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.workspace import Workspace
 
@@ -52,6 +58,7 @@ class ReceiverOptions(TypedDict, total=False):
     port: int
     verbose: bool
     max_body: int
+    idle_timeout: float
 
 
 class ReceiverError(RuntimeError):
@@ -81,12 +88,15 @@ class HookReceiver:
         port: int = 0,
         verbose: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.workspace = workspace
         self.host = host
         self.requested_port = port
         self.verbose = verbose
         self.max_body = max_body
+        # Connections that keep the receiver waiting this long are closed (see `connections`).
+        self.connections = IdleConnections(idle_timeout)
         self.port: int | None = None
         self._server: HTTPServer | None = None
         self._listeners: list[Listener] = []
@@ -145,7 +155,7 @@ class HookReceiver:
         listener.setblocking(False)
         sockets = [listener]
         server = HTTPServer(
-            ReceiverRouter(self, self.application()),
+            ReceiverRouter(self, self.application(), self.connections),
             # Bodies are streamed and counted by the hook handler, which keeps at most
             # `max_body` bytes; this only stops a sender that never ends its chunked body.
             max_body_size=max(self.max_body * 64, 100_000_000),
@@ -154,6 +164,7 @@ class HookReceiver:
             self._checkpoints = BackgroundCheckpoint(self.workspace.store)
             self._checkpoint_timer = PeriodicCallback(self._checkpoints.start, 5000)
             self._checkpoint_timer.start()
+        self.connections.attach(server)
         server.add_sockets(sockets)
         self._server = server
         self.port = int(sockets[0].getsockname()[1])
@@ -172,8 +183,7 @@ class HookReceiver:
             self.routes(),
             default_handler_class=QuietNotFound,
             compress_response=False,
-            # One log line per request would cost more than the request under load.
-            log_function=_no_access_log,
+            log_function=no_access_log,
         )
 
     def stop(self) -> None:
@@ -182,6 +192,7 @@ class HookReceiver:
         if server is None:
             return
         server.stop()
+        self.connections.stop()
         self.commits.flush()
         if self._checkpoint_timer is not None:
             self._checkpoint_timer.stop()
@@ -243,10 +254,6 @@ class HookReceiver:
                 log.exception("A hooklab receiver listener failed; it is ignored")
 
 
-def _no_access_log(handler: RequestHandler) -> None:
-    pass
-
-
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -261,32 +268,20 @@ async def _close_after_answers(
     await server.close_all_connections()
 
 
-class QuietHandler(RequestHandler):
-    """Never a traceback or an HTML page: errors are a status with an empty body."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish()
-
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-
-
-class QuietNotFound(QuietHandler):
-    def prepare(self) -> None:
-        self.set_status(404)
-        self.finish()
-
-
 class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
     """`/hooks/<slug>` to a lean message delegate (the hot path); everything else to the app."""
 
-    def __init__(self, receiver: HookReceiver, app: Application) -> None:
+    def __init__(
+        self, receiver: HookReceiver, app: Application, connections: IdleConnections
+    ) -> None:
         self.receiver = receiver
         self.app = app
+        self.connections = connections
 
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
+        self.connections.waiting(server_conn)
         return _Dispatch(self, server_conn, request_conn)
 
 
@@ -326,6 +321,7 @@ class _Dispatch(httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         assert self.delegate is not None
+        self.router.connections.arrived(self.server_conn)
         self.delegate.finish()
 
     def on_connection_close(self) -> None:
@@ -412,7 +408,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 headers=tuple(self.headers.get_all()),
                 body=b"" if self.too_large else b"".join(self.chunks),
                 received=workspace.clock(),
-                client=_remote_ip(self.connection),
+                client=remote_ip(self.connection),
                 # Time-ordered ids keep the store's indexes appending at one end.
                 id=str(workspace.new_id()),
             )
@@ -447,7 +443,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         self.receiver.notify(outcome)
 
     def reply(self, status: int, text: str, *, retry_after: int | None = None) -> None:
-        headers = httputil.HTTPHeaders({"Date": _http_date()})
+        headers = httputil.HTTPHeaders({"Date": http_date()})
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = b""
@@ -458,34 +454,10 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 headers["Content-Type"] = "text/plain; charset=utf-8"
         if self.method == "HEAD":
             body = b""
-        start_line = _START_LINES.get(status) or httputil.ResponseStartLine(
-            "HTTP/1.1", status, HTTPStatus(status).phrase
-        )
         try:
-            self.connection.write_headers(start_line, headers, body or None)
+            self.connection.write_headers(start_line(status), headers, body or None)
             self.connection.finish()
         except StreamClosedError:
             pass  # the sender left; what it sent is stored all the same
         finally:
             self.receiver.in_progress.discard(self)
-
-
-def _remote_ip(connection: httputil.HTTPConnection) -> str:
-    """The sender's address, as Tornado's `HTTPServerRequest.remote_ip` would give it."""
-    return getattr(getattr(connection, "context", None), "remote_ip", None) or ""
-
-
-# The answers a hook gives, made once (a status line is an immutable tuple).
-_START_LINES = {
-    status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
-    for status in (204, 400, 401, 404, 405, 413, 500, 503)
-}
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]

@@ -16,6 +16,7 @@ from hooklab.prefect.forwarding import Forwarding
 from hooklab.server import registry
 from hooklab.server.api import admin_key
 from hooklab.server.app import Receiver
+from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
 from hooklab.store.outbox import destination_url
 from hooklab.workspace import Workspace, default_home
@@ -56,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
         help=f"largest request body accepted (default: {DEFAULT_MAX_BODY})",
     )
     p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection idle, or sending its request, this long "
+        f"(default: {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    p.add_argument(
         "--forward-to",
         metavar="URL",
         default=None,
@@ -73,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_body <= 0:
         print("hooklab: --max-body must be a positive number of bytes", file=sys.stderr)
         return 2
+    if args.idle_timeout <= 0:
+        print("hooklab: --idle-timeout must be a positive number of seconds", file=sys.stderr)
+        return 2
     if args.forward_to is not None:
         try:
             destination_url(args.forward_to)
@@ -87,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 port=args.port,
                 verbose=args.verbose,
                 max_body=args.max_body,
+                idle_timeout=args.idle_timeout,
                 forward_to=args.forward_to,
             )
         )
@@ -101,6 +114,7 @@ async def serve(
     port: int = DEFAULT_PORT,
     verbose: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     forward_to: str | None = None,
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
@@ -122,6 +136,7 @@ async def serve(
         port=port,
         verbose=verbose,
         max_body=max_body,
+        idle_timeout=idle_timeout,
         admin_key=admin_key(home),
     )
     try:

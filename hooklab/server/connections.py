@@ -1,0 +1,129 @@
+"""The receiver's HTTP plumbing: idle connections closed by one sweep, and quiet answers.
+
+Tornado guards each wait for a request with a timer of its own (`idle_connection_timeout`, an
+hour unless set), scheduled and cancelled for every request on a keep-alive connection. On the
+receiver's hot path that timer cost about a sixth of the whole request (benchmarks/
+bench_receiver.py). `IdleConnections` keeps the guard and drops the timers: each connection's
+wait is stamped in a table, and one periodic sweep closes those that waited too long.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from tornado import httputil
+from tornado.http1connection import HTTP1ServerConnection
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
+from tornado.web import RequestHandler
+
+DEFAULT_IDLE_TIMEOUT = 300.0  # seconds a connection may wait between or inside requests
+
+
+class IdleConnections:
+    """Closes a connection that keeps the server waiting for `timeout` seconds: idle between
+    requests, or sending its headers or body slowly (a slowloris sender). A connection whose
+    request has arrived whole is never closed by this, however long its answer takes.
+
+    Each wait starts in `waiting` and ends in `arrived`; `close_idle` runs every quarter of
+    the timeout, so a connection is closed between 1 and 1.25 timeouts after its wait began.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+        if timeout <= 0:
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {timeout}")
+        self.timeout = timeout
+        # Weak keys: a connection that closes while it waits leaves the table by itself.
+        self._waiting: WeakKeyDictionary[HTTP1ServerConnection, float] = WeakKeyDictionary()
+        self._sweeper: PeriodicCallback | None = None
+
+    def attach(self, server: HTTPServer) -> None:
+        """Take over the idle guard of `server` (whose own per-request timer is switched off)
+        and start sweeping on the running loop."""
+        server.conn_params.header_timeout = None
+        if self._sweeper is None:
+            self._sweeper = PeriodicCallback(self._sweep, self.timeout * 1000 / 4)
+            self._sweeper.start()
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+
+    def waiting(self, connection: object) -> None:
+        """The server now waits for the next request on `connection`."""
+        if isinstance(connection, HTTP1ServerConnection):
+            self._waiting[connection] = time.monotonic()
+
+    def arrived(self, connection: object) -> None:
+        """The request on `connection` has arrived whole."""
+        self._waiting.pop(connection, None)  # type: ignore[call-overload]
+
+    @property
+    def count(self) -> int:
+        """How many connections the server is waiting on."""
+        return len(self._waiting)
+
+    def _sweep(self) -> None:
+        self.close_idle()
+
+    def close_idle(self) -> int:
+        """Close every connection that has waited `timeout` seconds or more; returns how many."""
+        cutoff = time.monotonic() - self.timeout
+        idle = [connection for connection, since in self._waiting.items() if since <= cutoff]
+        for connection in idle:
+            self._waiting.pop(connection, None)
+            connection.stream.close()
+        return len(idle)
+
+
+class QuietHandler(RequestHandler):
+    """Never a traceback or an HTML page: errors are a status with an empty body."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish()
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+
+class QuietNotFound(QuietHandler):
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.finish()
+
+
+def no_access_log(handler: RequestHandler) -> None:
+    """One log line per request would cost more than the request under load."""
+
+
+def remote_ip(connection: httputil.HTTPConnection) -> str:
+    """The sender's address, as Tornado's `HTTPServerRequest.remote_ip` would give it."""
+    return getattr(getattr(connection, "context", None), "remote_ip", None) or ""
+
+
+def start_line(status: int) -> httputil.ResponseStartLine:
+    """The status line of an answer, made once for the statuses a hook gives (it is a tuple)."""
+    return _START_LINES.get(status) or httputil.ResponseStartLine(
+        "HTTP/1.1", status, HTTPStatus(status).phrase
+    )
+
+
+_START_LINES = {
+    status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
+    for status in (204, 400, 401, 404, 405, 413, 500, 503)
+}
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header's value, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
