@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import struct
+from collections.abc import Sequence
 from typing import Any
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from hooklab.prefect.client import PrefectApi, PrefectError
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "client_frames"]
 
 
 class EventStream:
@@ -47,13 +51,17 @@ class EventStream:
         `PrefectError` (one line) and drops the socket on any failure."""
         try:
             socket = await self._connected()
-            for text in texts:
-                await socket.write_message(text)
+            stream = socket.protocol.stream if socket.protocol is not None else None
+            if stream is None:
+                raise WebSocketClosedError()
+            # One write for the whole batch: `write_message` would make a task, a write and a
+            # send(2) of each event, which cost the receiver beside it ~50 µs per event.
+            await stream.write(client_frames(texts))
             await self._confirm(socket)
         except PrefectError:
             self.close()
             raise
-        except (WebSocketClosedError, TimeoutError, OSError) as exc:
+        except (WebSocketClosedError, StreamClosedError, TimeoutError, OSError) as exc:
             self.close()
             raise PrefectError(
                 0, f"lost the connection to Prefect at {self.api.url}: {exc!r}"
@@ -156,3 +164,28 @@ def _json(message: str | bytes | None) -> Any:
         return json.loads(message)
     except ValueError:
         return None
+
+
+def client_frames(texts: Sequence[str]) -> bytes:
+    """Websocket text frames of `texts`, masked as a client's must be (RFC 6455 section 5),
+    each with a fresh random mask, joined for one write.
+
+    >>> len(client_frames(["{}", "x" * 200]))  # 2+4+2 bytes, then 2+2+4+200
+    216
+    """
+    masks = os.urandom(4 * len(texts))
+    parts: list[bytes] = []
+    for index, text in enumerate(texts):
+        data = text.encode()
+        mask = masks[4 * index : 4 * index + 4]
+        size = len(data)
+        if size < 126:
+            head = struct.pack("!BB", 0x81, 0x80 | size)
+        elif size <= 0xFFFF:
+            head = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+        # XOR with the mask repeated, as one big-integer operation.
+        key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+        parts += (head, mask, (int.from_bytes(data, "big") ^ key).to_bytes(size, "big"))
+    return b"".join(parts)
