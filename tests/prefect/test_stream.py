@@ -1,0 +1,66 @@
+"""The event socket against a real Tornado websocket server on loopback, shaped as Prefect's
+`/api/events/in`: events of every frame size arrive whole and in order, batch after batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+from receiver_helpers import run
+from tornado.httpserver import HTTPServer
+from tornado.web import Application
+from tornado.websocket import WebSocketHandler
+
+from hooklab.prefect.client import Credentials, PrefectApi
+from hooklab.prefect.stream import EventStream
+
+
+class EventsIn(WebSocketHandler):
+    """What hooklab needs of Prefect's socket: the subprotocol, the auth message, pongs."""
+
+    received: list[str]
+
+    def initialize(self, received: list[str]) -> None:
+        self.received = received
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "prefect" if "prefect" in subprotocols else None
+
+    def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, str)  # a text frame, unmasked by the server
+        found: Any = json.loads(message)
+        if found.get("type") == "auth":
+            self.write_message(json.dumps({"type": "auth_success"}))
+        else:
+            self.received.append(message)
+
+
+def test_events_of_every_frame_size_arrive_whole_and_in_order() -> None:
+    # Frame lengths take 7 bits up to 125 bytes, 16 bits up to 65535, then 64 bits.
+    texts = [
+        json.dumps({"id": str(number), "note": "é" * size})
+        for number, size in enumerate([0, 50, 108, 109, 200, 40_000, 70_000, 1])
+    ]
+
+    async def scenario() -> list[str]:
+        received: list[str] = []
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        server = HTTPServer(Application([(r"/api/events/in", EventsIn, {"received": received})]))
+        server.add_sockets([listener])
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
+        stream = EventStream(PrefectApi(url, Credentials(auth_string="user:pass")))
+        try:
+            await stream.send(texts[:5])
+            await stream.send(texts[5:])
+        finally:
+            await stream.aclose()
+            server.stop()
+            await asyncio.wait_for(server.close_all_connections(), 5)
+        return received
+
+    assert run(scenario()) == texts
