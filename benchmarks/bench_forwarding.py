@@ -188,7 +188,7 @@ def main() -> int:
     }
     print(
         f"{'CPU per request':25s}: {cpu['plain']:.0f} µs without forwarding, "
-        f"{cpu['forwarding']:.0f} µs with it (the forwarding thread's share included)"
+        f"{cpu['forwarding']:.0f} µs with it (the forwarding process's share included)"
     )
     failures = 0
     for name, home in homes.items():

@@ -98,12 +98,26 @@ def wrk(url: str, seconds: int, workload: Workload) -> Run:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system, all threads) a process has used; None off Linux."""
+    """CPU time (user + system, all threads) a process and the children it runs now have used
+    (`hooklab serve` forwards from a child process); None off Linux."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        total += cpu_seconds(child) or 0.0
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 def measured(server: subprocess.Popen[str], url: str, seconds: int, workload: Workload) -> Run:

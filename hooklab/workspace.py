@@ -399,6 +399,14 @@ class Workspace:
         finally:
             outbox.close()
 
+    def forwarding(self) -> list[Destination]:
+        """Every Prefect API this home forwards to, with what is pending, oldest first."""
+        outbox = Outbox(self.store)
+        try:
+            return outbox.destinations()
+        finally:
+            outbox.close()
+
     # Templates under test (SPEC 13)
 
     def export_cases(self, webhook: str, to: str | os.PathLike[str], **options: Any) -> list[Path]:

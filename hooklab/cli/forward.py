@@ -11,7 +11,7 @@ from hooklab.cli.base import Context, Options, Parser, output_option, time_optio
 from hooklab.cli.console import Progress, UsageError, positive_int, render_table
 from hooklab.core.times import iso, utcnow
 from hooklab.store.filters import HistoryFilter
-from hooklab.store.outbox import Destination, Outbox
+from hooklab.store.outbox import Destination
 
 
 def forward(context: Context) -> int:
@@ -42,11 +42,7 @@ def forward(context: Context) -> int:
 
 
 def status(context: Context) -> int:
-    outbox = Outbox(context.workspace().store)
-    try:
-        found = outbox.destinations()
-    finally:
-        outbox.close()
+    found = context.workspace().forwarding()
     now = utcnow()
     if context.args.output == "json":
         context.print(json.dumps([status_record(d, now) for d in found], indent=2))

@@ -230,7 +230,6 @@ def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     import pandas as pd
 
     from hooklab.prefect import Credentials
-    from hooklab.store.outbox import Outbox
 
     parser = Parser(prog="%hooklab forward", add_help=False)
     parser.add_argument("--to", default=None, help="a Prefect API URL")
@@ -238,11 +237,7 @@ def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     args = parser.parse_args(words)
     if args.to is not None:
         magics.forward(args.to, Credentials.resolve(args.api_key))
-    outbox = Outbox(magics.workspace.store)
-    try:
-        found = outbox.destinations()
-    finally:
-        outbox.close()
+    found = magics.workspace.forwarding()
     now = magics.workspace.clock()
     columns = ["destination", "pending", "delivered", "lag", "last_error", "last_error_at"]
     rows = [

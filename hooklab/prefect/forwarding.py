@@ -91,6 +91,16 @@ class Forwarding:
             self._thread.start()
         return self
 
+    def run(self) -> None:
+        """Deliver in this thread until `stop_soon` (the body of `hooklab.prefect.process`)."""
+        self._stop.clear()
+        asyncio.run(self._run())
+
+    def stop_soon(self) -> None:
+        """Ask the delivery to stop after the batch in flight, from any thread or a signal
+        handler, without waiting."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the batch in flight; what is pending stays in the outbox."""
         self._stop.set()
@@ -145,10 +155,16 @@ class Forwarding:
                     # steady traffic events go in batches, not one read, send and ping each.
                     sent = sent or len(batch) >= self.batch
                 if not sent:
-                    await asyncio.sleep(self.poll)
+                    await self._pause(self.poll)
         finally:
             for stream in streams.values():
                 await stream.aclose()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake within a tenth of a second of a stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, deadline - time.monotonic()))
 
 
 def forward_history(

@@ -12,7 +12,9 @@ import signal
 import sys
 from pathlib import Path
 
-from hooklab.prefect.forwarding import Forwarding
+from tornado.ioloop import PeriodicCallback
+
+from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
 from hooklab.server.api import admin_key
 from hooklab.server.app import Receiver
@@ -148,7 +150,12 @@ async def serve(
     receiver.on_store_error = _report_store_error
     if forward_to is not None:
         workspace.forward_to(forward_to)
-    forwarding = Forwarding(workspace.store, on_error=_report_forward_error).start()
+    # In a process of its own (a delivery thread here would take CPU from the answers), started
+    # once the home forwards anywhere, even if a notebook adds the destination later.
+    forwarding = ForwardingProcess(workspace.store)
+    forwarding.keep_running()
+    supervisor = PeriodicCallback(forwarding.keep_running, 1000)
+    supervisor.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -157,11 +164,12 @@ async def serve(
     print(
         f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
     )
-    for url in forwarding.outbox.urls():
-        print(f"forwarding events to {url}", flush=True)
+    for destination in workspace.forwarding():
+        print(f"forwarding events to {destination.url}", flush=True)
     try:
         await stopping.wait()
     finally:
+        supervisor.stop()
         await receiver.shutdown()
         forwarding.close()
         workspace.close()
@@ -173,11 +181,6 @@ async def serve(
     for cause, count in receiver.store_errors.items():
         print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
-
-
-def _report_forward_error(url: str, line: str) -> None:
-    """One line per failed attempt; the events wait in the outbox and are sent again."""
-    print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
 
 
 def _report_store_error(cause: str) -> None:

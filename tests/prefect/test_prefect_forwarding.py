@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 import pytest
 from prefect_support import AUTH, PrefectServer, free_port
@@ -253,3 +255,67 @@ def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
     forward_history(ws.store, prefect_server.url, credentials=Credentials(None, AUTH))
     prefect_server.wait_for_events("replay.marker", 1)
     assert Counter(prefect_server.event_ids("replay.original")) == Counter(ids)
+
+
+def children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").glob("*")
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def line_within(stream: IO[str], seconds: float) -> str:
+    """The next line of a child's pipe, or "" if none comes in time (never a hung test)."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else ""
+
+
+def post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return int(answer.status)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
+def test_serve_forwards_from_a_child_it_restarts_and_that_dies_with_it(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("child", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    ws.close()
+    env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+    serve = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert serve.stdout is not None and serve.stderr is not None
+        hook_url = f"{serve.stdout.readline().split()[-1]}/hooks/{hook.slug}"
+        [child] = children(serve.pid)
+        assert post(hook_url, b'{"kind": "child.first", "n": 1}') == 204
+        assert len(prefect_server.wait_for_events("child.", 1)) == 1
+        os.kill(child, 9)  # the forwarder dies: serve answers on, and starts another
+        assert post(hook_url, b'{"kind": "child.second", "n": 2}') == 204
+        said = line_within(serve.stderr, 30)
+        assert "the forwarding process ended (status -9); starting it again" in said
+        assert len(prefect_server.wait_for_events("child.", 2)) == 2
+        [second] = children(serve.pid)
+        assert second != child
+        serve.kill()  # and a forwarder whose server dies stops by itself
+        serve.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (
+            not Path(f"/proc/{second}").exists()
+            or "Z" in Path(f"/proc/{second}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        )
+    finally:
+        if serve.poll() is None:
+            serve.terminate()
+            serve.wait(timeout=20)
+        for stream in (serve.stdout, serve.stderr):
+            if stream is not None:
+                stream.close()

@@ -42,6 +42,36 @@ def test_requests_ready_in_one_loop_turn_share_one_transaction(tmp_path: Path) -
     ws.close()
 
 
+def test_requests_ready_a_turn_apart_share_one_transaction(tmp_path: Path) -> None:
+    """Tornado reads a request over several turns of the loop: requests sent together become
+    ready a turn apart, and one transaction takes them all."""
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    writes: list[int] = []
+
+    def write(outcomes: Sequence[Outcome]) -> None:
+        writes.append(len(outcomes))
+        ws.record(outcomes)
+
+    async def scenario(commits: GroupCommit) -> None:
+        done = []
+        for turn in range(3):
+            done += [
+                commits.commit(ws.process(hook.slug, HookRequest.fake("POST", form={"t": str(t)})))
+                for t in range(turn + 1)
+            ]
+            await asyncio.sleep(0)
+        await asyncio.gather(*done)
+
+    asyncio.run(scenario(GroupCommit(write)))
+    assert writes == [3, 3]  # the first two turns together, then the third
+    writes.clear()
+    asyncio.run(scenario(GroupCommit(write, turns=1)))
+    assert writes == [1, 2, 3]
+    assert ws.store.count("requests") == 12
+    ws.close()
+
+
 def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None:
     def write(outcomes: Sequence[Outcome]) -> None:
         raise OSError("disk full")
@@ -110,7 +140,8 @@ def test_commit_then_calls_back_once_the_batch_is_in_the_file(tmp_path: Path) ->
             outcome = ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)}))
             commits.commit_then(outcome, committed)
         assert seen == []  # nothing is answered before the write
-        await asyncio.sleep(0)
+        for _ in range(commits.turns):  # the batch gathers for this many turns of the loop
+            await asyncio.sleep(0)
 
     asyncio.run(scenario())
     assert seen == [(None, 3)] * 3

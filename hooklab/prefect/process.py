@@ -1,0 +1,134 @@
+"""Forwarding in a process of its own: what `hooklab serve` runs beside its receiver.
+
+In the receiver's process, the delivery thread shares the GIL with the event loop, and every
+event it sends takes CPU from the loop's answers: with forwarding on, `hooklab serve` kept 0.92
+of its throughput at best (benchmarks/bench_forwarding.py). A child process reads the outbox
+from the same SQLite file (WAL lets it read while the receiver writes) and sends on its own CPU.
+
+The server starts the child once the home forwards anywhere (`keep_running`, called every
+second), and again if it dies. The child stops after the batch in flight when the server sends
+it SIGTERM, and by itself when the server dies (its parent changes). It ignores SIGINT: Ctrl-C
+reaches the whole terminal, and the server stops it in order. Its failures go to the server's
+stderr, one line each.
+
+    python -m hooklab.prefect.process PATH/hooklab.db
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from hooklab.prefect.forwarding import Forwarding, backoff
+from hooklab.store.outbox import Outbox
+from hooklab.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["ForwardingProcess", "main"]
+
+
+class ForwardingProcess:
+    """Runs `Forwarding` for the database of `store` in a child process; credentials come from
+    the environment it inherits (PREFECT_API_KEY, PREFECT_API_AUTH_STRING)."""
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.path
+        self.outbox = Outbox(store)
+        self.restarts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._not_before = 0.0
+
+    def __repr__(self) -> str:
+        return f"ForwardingProcess({self.path!r}, running={self.running})"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> Self:
+        if not self.running:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "hooklab.prefect.process", self.path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        return self
+
+    def keep_running(self) -> None:
+        """Start the child if the home forwards anywhere and it is not running: the first
+        time, and again (waiting longer each time) if it died."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            return
+        if time.monotonic() < self._not_before or not self.outbox.urls():
+            return
+        if process is not None:
+            self.restarts += 1
+            self._not_before = time.monotonic() + backoff(self.restarts)
+            print(
+                f"hooklab: the forwarding process ended (status {process.returncode}); "
+                "starting it again",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._process = None
+        self.start()
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop after the batch in flight (what is pending stays in the outbox)."""
+        process, self._process = self._process, None
+        self.outbox.close()
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def report_error(url: str, line: str) -> None:
+    """One line per failed attempt; the events wait in the outbox and are sent again."""
+    print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m hooklab.prefect.process PATH/hooklab.db", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    store = Store(args[0])
+    forwarding = Forwarding(store, on_error=report_error)
+    signal.signal(signal.SIGTERM, lambda *_: forwarding.stop_soon())
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        forwarding.stop_soon()
+
+    threading.Thread(target=watch_parent, name="hooklab-parent", daemon=True).start()
+    try:
+        forwarding.run()
+    finally:
+        forwarding.outbox.close()
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
