@@ -139,6 +139,15 @@ def test_uuid7_is_version_7_and_time_ordered() -> None:
     assert first.int >> 80 <= second.int >> 80
 
 
+def test_uuid7_ids_are_unique_whole_uuids_across_refills_of_the_random_pool() -> None:
+    ids = [uuid7() for _ in range(2000)]  # the 4 KiB pool is refilled four times
+    assert len(set(ids)) == len(ids)
+    for made in ids[::97]:
+        again = UUID(str(made))
+        assert (made, hash(made), made.version) == (again, hash(again), 7)
+        assert made.int >> 80 == again.int >> 80
+
+
 def test_received_events_built_without_validation_dump_without_warnings() -> None:
     built = ReceivedEvent.model_construct(
         occurred=WHEN,
