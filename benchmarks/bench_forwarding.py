@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE.parent))  # run as a script or a module
 
 from benchmarks.bench_receiver import (  # noqa: E402
     ADMIN_KEY,
+    BARS,
     Run,
     create_webhook,
     measured,
@@ -119,7 +120,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
-    options.add_argument("--workload", choices=sorted(WORKLOADS), default="seed")
+    options.add_argument("--workload", choices=sorted(WORKLOADS), default="escaped-form-default")
     options.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.sink:
@@ -175,6 +176,7 @@ def main() -> int:
     for name, label in labels.items():
         rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in runs[name])
         print(f"{label:25s}: {rps[name]:7.0f} req/s (rounds: {rounds})")
+    failures = 0
     without, with_forwarding = rps["plain"] / rps["bare"], rps["forwarding"] / rps["bare"]
     kept = with_forwarding / without
     print(f"{'ratio without forwarding':25s}: {without:.2f} of the bare handler")
@@ -182,6 +184,15 @@ def main() -> int:
         f"{'ratio with forwarding':25s}: {with_forwarding:.2f} of the bare handler "
         f"({kept:.2f} of the ratio without; bar {BAR:.2f}: {'met' if kept >= BAR else 'NOT met'})"
     )
+    # Issue 11: the receiver's own bar for this workload holds with forwarding on.
+    receiver_bar = BARS.get(workload.name)
+    if receiver_bar is not None:
+        held = with_forwarding >= receiver_bar
+        print(
+            f"{'receiver bar, forwarding':25s}: {with_forwarding:.2f} against "
+            f"{receiver_bar:.2f}: {'met' if held else 'NOT met'}"
+        )
+        failures += 0 if held else 1
     cpu = {
         name: statistics.median(r.cpu_us_per_request or 0.0 for r in runs[name])
         for name in ("plain", "forwarding")
@@ -190,7 +201,6 @@ def main() -> int:
         f"{'CPU per request':25s}: {cpu['plain']:.0f} µs without forwarding, "
         f"{cpu['forwarding']:.0f} µs with it (the forwarding process's share included)"
     )
-    failures = 0
     for name, home in homes.items():
         answered, events = stored(home)
         lost = max(acknowledged[name] - answered, 0)
