@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +37,29 @@ def store_events(ws: Workspace, slug: str, kind: str, numbers: range) -> None:
 def forwarding(ws: Workspace, url: str, **options: object) -> Forwarding:
     creds = {url: Credentials(auth_string=AUTH)}
     return Forwarding(ws.store, credentials=creds, backoff_cap=1.0, **options).start()  # type: ignore[arg-type]
+
+
+@contextmanager
+def hooklab_serve(home: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`hooklab serve` on `home` with Prefect's credentials in its environment, as a team would
+    run it: the process (stdout and stderr piped) and its base URL; always stopped after."""
+    env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"]
+    serve = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert serve.stdout is not None
+        base = serve.stdout.readline().split()[-1]
+        assert base.startswith("http://127.0.0.1:")
+        yield serve, base
+    finally:
+        if serve.poll() is None:
+            serve.terminate()
+            serve.wait(timeout=20)
+        for stream in (serve.stdout, serve.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
@@ -82,30 +107,14 @@ def test_a_hooklab_restart_with_events_pending_loses_none(
     ws.forward_to(prefect_server.url)
     store_events(ws, hook.slug, "restart.pending", range(25))  # stored, nobody delivering
     ws.close()
-    env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
-    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
-    serve = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
+    with hooklab_serve(tmp_path) as (serve, base):
         assert serve.stdout is not None
-        url = serve.stdout.readline().split()[-1]
-        assert url.startswith("http://127.0.0.1:")
         assert f"forwarding events to {prefect_server.url}" in serve.stdout.readline() + (
             serve.stdout.readline()
         )
         # And what arrives over HTTP while it serves goes the same way.
-        request = urllib.request.Request(
-            f"{url}/hooks/{hook.slug}",
-            data=b'{"kind": "restart.served", "n": 99}',
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 204
+        assert post(f"{base}/hooks/{hook.slug}", b'{"kind": "restart.served", "n": 99}') == 204
         assert len(prefect_server.wait_for_events("restart.", 26)) == 26
-    finally:
-        serve.terminate()
-        serve.wait(timeout=20)
-        if serve.stdout:
-            serve.stdout.close()
     check = Workspace(tmp_path / "hooklab.db")
     [state] = Outbox(check.store).destinations()
     assert (state.pending, state.delivered) == (0, 26)
@@ -285,14 +294,9 @@ def test_serve_forwards_from_a_child_it_restarts_and_that_dies_with_it(
     hook = ws.create_webhook("child", TEMPLATE)
     ws.forward_to(prefect_server.url)
     ws.close()
-    env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
-    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
-    serve = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert serve.stdout is not None and serve.stderr is not None
-        hook_url = f"{serve.stdout.readline().split()[-1]}/hooks/{hook.slug}"
+    with hooklab_serve(tmp_path) as (serve, base):
+        assert serve.stderr is not None
+        hook_url = f"{base}/hooks/{hook.slug}"
         [child] = children(serve.pid)
         assert post(hook_url, b'{"kind": "child.first", "n": 1}') == 204
         assert len(prefect_server.wait_for_events("child.", 1)) == 1
@@ -312,10 +316,3 @@ def test_serve_forwards_from_a_child_it_restarts_and_that_dies_with_it(
             not Path(f"/proc/{second}").exists()
             or "Z" in Path(f"/proc/{second}/stat").read_text().rsplit(")", 1)[1].split()[0]
         )
-    finally:
-        if serve.poll() is None:
-            serve.terminate()
-            serve.wait(timeout=20)
-        for stream in (serve.stdout, serve.stderr):
-            if stream is not None:
-                stream.close()

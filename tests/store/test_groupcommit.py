@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,14 +16,21 @@ from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
 from hooklab.workspace import Workspace
 
 
-def test_requests_ready_in_one_loop_turn_share_one_transaction(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "hooklab.db")
-    hook = ws.create_webhook("models", SEED_TEMPLATE)
+def counted(ws: Workspace) -> tuple[list[int], Callable[[Sequence[Outcome]], None]]:
+    """A write into `ws` that notes the size of each batch it is given."""
     writes: list[int] = []
 
     def write(outcomes: Sequence[Outcome]) -> None:
         writes.append(len(outcomes))
         ws.record(outcomes)
+
+    return writes, write
+
+
+def test_requests_ready_in_one_loop_turn_share_one_transaction(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    writes, write = counted(ws)
 
     commits = GroupCommit(write)
 
@@ -47,11 +54,7 @@ def test_requests_ready_a_turn_apart_share_one_transaction(tmp_path: Path) -> No
     ready a turn apart, and one transaction takes them all."""
     ws = Workspace(tmp_path / "hooklab.db")
     hook = ws.create_webhook("models", SEED_TEMPLATE)
-    writes: list[int] = []
-
-    def write(outcomes: Sequence[Outcome]) -> None:
-        writes.append(len(outcomes))
-        ws.record(outcomes)
+    writes, write = counted(ws)
 
     async def scenario(commits: GroupCommit) -> None:
         done = []
