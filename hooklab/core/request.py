@@ -73,7 +73,16 @@ def media_type(content_type: str | None) -> str:
     """The media type of a Content-Type value, lowercased, without parameters such as charset."""
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()
+    # A sender sends the same few values again and again: each is worked out once.
+    found = _media_types.get(content_type)
+    if found is None:
+        found = content_type.split(";", 1)[0].strip().lower()
+        if len(_media_types) < 256:
+            _media_types[content_type] = found
+    return found
+
+
+_media_types: dict[str, str] = {}
 
 
 def is_json_type(mtype: str) -> bool:
@@ -254,7 +263,17 @@ def _unquote(text: str) -> str:
     # Exactly `unquote(text)`, which decodes each run of ASCII characters as bytes and keeps
     # the other characters as they are: ASCII text, as form bodies nearly always are, is one run.
     if text.isascii():
-        return unquote_to_bytes(text).decode("utf-8", "replace")
+        # Its escapes decoded at C speed: %XX becomes \xXX for the unicode_escape codec (its
+        # own backslashes doubled first), which gives each escape's byte as one character;
+        # latin-1 turns those back into the bytes, and UTF-8 decodes them as unquote does. A
+        # `%` without two hex digits after it is not an escape: unquote keeps it, and the codec
+        # refuses it, so that text takes unquote's own way.
+        try:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\x")
+            raw = escaped.encode("ascii").decode("unicode_escape").encode("latin-1")
+        except UnicodeDecodeError:
+            return unquote_to_bytes(text).decode("utf-8", "replace")
+        return raw.decode("utf-8", "replace")
     return unquote(text)
 
 

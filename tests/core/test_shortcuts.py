@@ -24,7 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hooklab.core.events import EventError, validate_event
 from hooklab.core.outcome import Outcome, Reason
-from hooklab.core.pipeline import Pipeline, PlainEvent, default_payload
+from hooklab.core.pipeline import Pipeline, PlainEvent, _json_loads, default_payload
 from hooklab.core.request import (
     HookRequest,
     TemplateContext,
@@ -258,7 +258,8 @@ def test_a_replays_plain_events_are_the_pipelines_events(
 
 FORM_PIECES = st.sampled_from(
     ["a", "b", "=", "&", "+", "%", "%2", "%25", "%26", "%3D", "%3d", "%20", "%C3", "%A9",
-     "%c3%a9", "é", "%E2%82", "%FF", " ", "%41", "%2B", "%zz", "\u2603", ";"]
+     "%c3%a9", "é", "%E2%82", "%FF", " ", "%41", "%2B", "%zz", "\u2603", ";", "\\", "\\x",
+     "\\n", "\\u00", "%5C", "%5Cx41", "%0"]
 )  # fmt: skip
 
 
@@ -283,3 +284,23 @@ def test_errors_of_output_and_events_read_as_the_slow_paths() -> None:
     status, error = fast_path(missing_id, request)
     assert (status, error) == slow_path(missing_id, request)
     assert error == "resource: Resources must include the prefect.resource.id label"
+
+
+JSON_PIECES = st.sampled_from(
+    ['{', '}', '[', ']', '"a"', ":", ",", " ", "\n", "\t", "1", "-2.5e3", "null", "true", "NaN",
+     '"\\u00e9"', '"\\ud800"', "\ufeff", "x", '"', "\\"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.lists(JSON_PIECES, max_size=14).map("".join), st.from_regex(r"\s*\{.*")))
+def test_rendered_output_parses_exactly_as_json_loads(text: str) -> None:
+    try:
+        expected: object = ("value", repr(json.loads(text)))
+    except json.JSONDecodeError as exc:
+        expected = ("error", str(exc))
+    try:
+        found: object = ("value", repr(_json_loads(text)))
+    except json.JSONDecodeError as exc:
+        found = ("error", str(exc))
+    assert found == expected
