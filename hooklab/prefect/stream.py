@@ -185,7 +185,18 @@ def client_frames(texts: Sequence[str]) -> bytes:
             head = struct.pack("!BBH", 0x81, 0x80 | 126, size)
         else:
             head = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
-        # XOR with the mask repeated, as one big-integer operation.
-        key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
-        parts += (head, mask, (int.from_bytes(data, "big") ^ key).to_bytes(size, "big"))
+        parts += (head, mask, _masked(mask, data))
     return b"".join(parts)
+
+
+def _masked_by_int(mask: bytes, data: bytes) -> bytes:
+    """`data` XOR the mask repeated, as one big-integer operation."""
+    size = len(data)
+    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    return (int.from_bytes(data, "big") ^ key).to_bytes(size, "big")
+
+
+try:  # Tornado's C masking, ten times quicker, where its wheel has it
+    from tornado.speedups import websocket_mask as _masked
+except ImportError:  # pragma: no cover (a Tornado built without its C extension)
+    _masked = _masked_by_int

@@ -64,3 +64,16 @@ def test_events_of_every_frame_size_arrive_whole_and_in_order() -> None:
         return received
 
     assert run(scenario()) == texts
+
+
+def test_the_python_masking_is_the_same_as_tornados_own() -> None:
+    """What a Tornado without its C extension falls back to, against the C masking."""
+    import os
+
+    from tornado.util import _websocket_mask_python
+
+    from hooklab.prefect.stream import _masked_by_int
+
+    for size in (0, 1, 3, 4, 5, 125, 126, 1000, 70_001):
+        data, mask = os.urandom(size), os.urandom(4)
+        assert _masked_by_int(mask, data) == _websocket_mask_python(mask, data)
