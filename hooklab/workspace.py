@@ -26,7 +26,7 @@ from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook, new_slug
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.outbox import Destination, Outbox, destination_url
-from hooklab.store.sqlite import Recorded, ServiceAccount, Store, StoredRequest
+from hooklab.store.sqlite import ServiceAccount, Store, StoredRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -367,11 +367,7 @@ class Workspace:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """Store requests with their outcomes in one transaction. 404s are not stored."""
-        items = [
-            Recorded(outcome.request, outcome)
-            for outcome in outcomes
-            if outcome.status != 404 and outcome.request is not None
-        ]
+        items = [o for o in outcomes if o.status != 404 and o.request is not None]
         return self.store.record(items) if items else 0
 
     def receive(self, slug: str, request: HookRequest) -> Outcome:

@@ -47,14 +47,6 @@ class FeedRow:
     error: str | None
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """One request and what it produced, ready to be written in the same transaction."""
-
-    request: HookRequest
-    outcome: Outcome
-
-
 class Store(Connected):
     """One SQLite file in WAL mode. Safe to share between the event loop and a writer thread."""
 
@@ -221,15 +213,18 @@ class Store(Connected):
 
     # Requests and events
 
-    def record(self, items: Iterable[Recorded]) -> int:
-        """Write requests and their outcomes, all in one transaction; returns how many."""
+    def record(self, outcomes: Iterable[Outcome]) -> int:
+        """Write requests (each outcome's own) and their outcomes, all in one transaction;
+        returns how many."""
         request_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
-        for item in items:
-            request_rows.append(_request_row(item.request, item.outcome))
-            event_rows.extend(
-                _event_row(item.request.id, item.outcome, e) for e in item.outcome.events
-            )
+        for outcome in outcomes:
+            request = outcome.request
+            if request is None:
+                raise ValueError("an outcome without its request cannot be stored")
+            row = _request_row(request, outcome)
+            request_rows.append(row)
+            event_rows.extend(_event_row(request, row[7], outcome, e) for e in outcome.events)
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO requests (id, webhook_id, method, path, query, headers, body, "
@@ -460,15 +455,19 @@ def _iso(moment: datetime) -> str:
     return iso(moment)
 
 
-def _event_row(request_id: str, outcome: Outcome, event: ReceivedEvent) -> tuple[Any, ...]:
+def _event_row(
+    request: HookRequest, received: str, outcome: Outcome, event: ReceivedEvent
+) -> tuple[Any, ...]:
+    """An event's row; `received` is the request's time as its row has it (an event received
+    with its request, as every event is, takes that text instead of writing it again)."""
     failed = outcome.failed
     return (
         str(event.id),
-        request_id,
+        request.id,
         outcome.webhook_id,
         event.event,
         _iso(event.occurred),
-        _iso(event.received),
+        received if event.received == request.received else _iso(event.received),
         stored_json(event.resource.root),
         stored_json([r.root for r in event.related]),
         stored_json(event.payload),
