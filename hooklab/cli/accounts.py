@@ -84,6 +84,8 @@ def serve(context: Context) -> int:
         ("--host", args.host),
         ("--port", args.port),
         ("--max-body", args.max_body),
+        ("--idle-timeout", args.idle_timeout),
+        ("--forward-to", args.forward_to),
     ):
         if value is not None:
             argv += [option, str(value)]
@@ -184,6 +186,18 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     parser.add_argument("--verbose", action="store_true", help="put error texts in 400 answers")
     parser.add_argument(
         "--max-body", type=positive_int, metavar="BYTES", help="largest request body accepted"
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection idle, or sending its request, this long (default: 300)",
+    )
+    parser.add_argument(
+        "--forward-to",
+        metavar="URL",
+        help="also forward every stored event to this Prefect API; credentials from "
+        "PREFECT_API_KEY or PREFECT_API_AUTH_STRING, never stored",
     )
 
     root.command(

@@ -189,12 +189,13 @@ def _expression(end_line: int, tokens: list[tuple[int, str, str]]) -> _Expressio
     line = tokens[0][0] if tokens else end_line
     source = " ".join(value for _, kind, value in tokens if kind != "whitespace")
     source = re.sub(r"\s*([.\[\]|()])\s*", r"\1", source).replace(" ,", ",")
-    filters = tuple(
-        tokens[i + 1][2]
-        for i, (_, _kind, value) in enumerate(tokens[:-1])
-        if value == "|" and tokens[i + 1][1] == "name"
-    )
     significant = [t for t in tokens if t[1] != "whitespace"]
+    # `x|tojson` and `x | tojson` alike: the filter is the name after the bar.
+    filters = tuple(
+        significant[i + 1][2]
+        for i, (_, _kind, value) in enumerate(significant[:-1])
+        if value == "|" and significant[i + 1][1] == "name"
+    )
     bare = significant[0][2] if len(significant) == 1 and significant[0][1] == "name" else None
     return _Expression(line, source, filters, bare)
 

@@ -34,7 +34,7 @@ class IdleConnections:
     """
 
     def __init__(self, timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
-        if timeout <= 0:
+        if not timeout > 0:  # (NaN too)
             raise ValueError(f"idle_timeout must be a positive number of seconds, not {timeout}")
         self.timeout = timeout
         # Weak keys: a connection that closes while it waits leaves the table by itself.

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_body <= 0:
         print("hooklab: --max-body must be a positive number of bytes", file=sys.stderr)
         return 2
-    if args.idle_timeout <= 0:
+    if not args.idle_timeout > 0:  # (NaN too)
         print("hooklab: --idle-timeout must be a positive number of seconds", file=sys.stderr)
         return 2
     if args.forward_to is not None:

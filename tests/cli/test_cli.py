@@ -4,6 +4,7 @@ and against a running `hooklab serve`; service accounts, enforcement, serve and 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -350,6 +351,34 @@ def test_serve_runs_the_server_that_the_cli_then_manages(tmp_path: Path) -> None
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "hooklab stopped" in out
+
+
+def test_serve_takes_every_option_of_the_server_and_passes_it_on(tmp_path: Path) -> None:
+    env = base_env(HOOKLAB_HOME=str(tmp_path / "home"))
+    server_help = subprocess.run(
+        [sys.executable, "-m", "hooklab.server", "--help"],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    cli_help = run_cli(env, "serve", "--help").stdout
+    assert set(re.findall(r"--[a-z][a-z-]+", server_help)) <= set(
+        re.findall(r"--[a-z][a-z-]+", cli_help)
+    )
+    refused = run_cli(env, "serve", "--port", "0", "--idle-timeout", "nan")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "hooklab: --idle-timeout must be a positive number of seconds"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hooklab", "serve", "--port", "0", "--idle-timeout", "30",
+         "--forward-to", "http://127.0.0.1:9/api"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        said = [process.stdout.readline() for _ in range(3)]
+        assert said[-1].strip() == "forwarding events to http://127.0.0.1:9/api"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
 
 
 # Arguments and help

@@ -45,6 +45,16 @@ def test_tojson_outside_quotes_is_fine() -> None:
     assert check_template(template) == []
 
 
+def test_tojson_after_a_spaced_bar_is_tojson_too() -> None:
+    """The README's form for a label with a prefix, `{{ (...) | tojson }}`, is fine unquoted,
+    and quoted it is the mistake it is without the spaces."""
+    label = '{{ ("product.models." ~ body.model) | tojson }}'
+    template = '{"event": "e", "resource": {"prefect.resource.id": %s}}'
+    assert check_template(template % label) == []
+    [finding] = check_template(template % f'"{label}"')
+    assert "inside quotes" in finding.message
+
+
 def test_unquoted_labels_are_flagged_expressions_and_literals() -> None:
     template = """{
   "event": "e",

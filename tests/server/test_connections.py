@@ -110,9 +110,10 @@ def test_a_connection_in_steady_use_outlives_many_timeouts(ws: Workspace) -> Non
     assert len(ws.captured()) == 12
 
 
-def test_the_timeout_must_be_positive() -> None:
+@pytest.mark.parametrize("timeout", [0, -1, float("nan")])
+def test_the_timeout_must_be_positive(timeout: float) -> None:
     with pytest.raises(ValueError, match="idle_timeout must be a positive number of seconds"):
-        IdleConnections(0)
+        IdleConnections(timeout)
 
 
 def test_hooklab_serve_refuses_a_timeout_that_is_not_positive(tmp_path: Path) -> None:
