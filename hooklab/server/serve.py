@@ -175,12 +175,18 @@ async def serve(
         workspace.close()
     commits = receiver.commits
     print(
-        f"hooklab stopped: {commits.written} requests stored in {commits.batches} transactions",
+        f"hooklab stopped: {_count(commits.written, 'request')} stored in "
+        f"{_count(commits.batches, 'transaction')}",
         flush=True,
     )
     for cause, count in receiver.store_errors.items():
         print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 request`, `3 requests`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _report_store_error(cause: str) -> None:
