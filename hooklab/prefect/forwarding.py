@@ -92,8 +92,9 @@ class Forwarding:
         return self
 
     def run(self) -> None:
-        """Deliver in this thread until `stop_soon` (the body of `hooklab.prefect.process`)."""
-        self._stop.clear()
+        """Deliver in this thread until `stop_soon` (the body of `hooklab.prefect.process`).
+        A stop asked for before this starts is kept: a SIGTERM that arrives while the child
+        process is still starting up ends it as soon as it is up."""
         asyncio.run(self._run())
 
     def stop_soon(self) -> None:
