@@ -12,7 +12,6 @@ import pytest
 
 import hooklab
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
@@ -51,11 +50,3 @@ def workspace(tmp_path: Path) -> Iterator[hooklab.Workspace]:
     ws = hooklab.Workspace(tmp_path / "hooklab.db")
     yield ws
     ws.close()
-
-
-@pytest.fixture
-def shared() -> Path:
-    """The shared folder beside the checkout, or a clean skip where it is absent."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared is absent beside the checkout")
-    return SHARED

@@ -77,10 +77,9 @@ def test_postbuild_is_executable_and_installs_hooklab_from_the_checkout() -> Non
 def test_binder_environment_runs_the_notebooks(tmp_path: Path) -> None:
     if not (os.environ.get("CI") or os.environ.get("HOOKLAB_BINDER_CHECK")):
         pytest.skip(
-            "rebuilds JupyterLab in a fresh virtualenv: set HOOKLAB_BINDER_CHECK=1 (CI does)"
+            "slow: rebuilds the Binder environment in a fresh virtualenv; "
+            "set HOOKLAB_BINDER_CHECK=1 to run it (CI does)"
         )
-    if not any((ROOT / "notebooks").glob("*.ipynb")):
-        pytest.skip("no notebooks yet")
     checkout = tmp_path / "checkout"
     shutil.copytree(ROOT, checkout, ignore=NOT_IN_A_CHECKOUT)
     venv = tmp_path / "binder-env"

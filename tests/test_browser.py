@@ -98,8 +98,6 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     pytest.importorskip(
         "playwright.sync_api", reason="Playwright's Python package is not installed"
     )
-    if not (NOTEBOOKS / QUICKSTART).exists():
-        pytest.skip(f"notebooks/{QUICKSTART} does not exist yet")
     root = tmp_path / "notebooks"
     root.mkdir()
     _copy_without_outputs(NOTEBOOKS / QUICKSTART, root)

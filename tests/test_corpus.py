@@ -1,4 +1,4 @@
-"""Real GitHub deliveries (../shared/corpus/github, 60 event types) through GitHub-shaped templates.
+"""Real GitHub deliveries (tests/corpus/github, 60 event types) through GitHub-shaped templates.
 
 Each delivery goes in twice, as GitHub can send it: as application/json, and form-encoded as a
 single `payload=<json>` field.
@@ -12,11 +12,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from corpus_support import github_deliveries
 
 import hooklab
 from hooklab import HookRequest
-
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "github"
 
 # The event name from the header, the action when the payload has one; the resource is the
 # repository, else the organization, else the sender, else the event type itself.
@@ -48,10 +47,7 @@ FORM_TEMPLATE = """{
 
 
 def deliveries() -> list[Any]:
-    if not CORPUS.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason="../shared/corpus is absent"))]
-    files = sorted(CORPUS.glob("*/*.json"))
-    return [pytest.param(path, id=path.parent.name) for path in files]
+    return [pytest.param(path, id=path.parent.name) for path in github_deliveries()]
 
 
 def headers_for(path: Path) -> dict[str, str]:
@@ -72,9 +68,8 @@ def expected_resource_id(payload: dict[str, Any], event_type: str) -> str:
     return f"github.{event_type}"
 
 
-def test_the_corpus_has_sixty_event_types(shared: Path) -> None:
-    folders = [p for p in (shared / "corpus" / "github").iterdir() if p.is_dir()]
-    assert len(folders) == 60
+def test_the_corpus_has_sixty_event_types() -> None:
+    assert len({path.parent.name for path in github_deliveries()}) == 60
 
 
 @pytest.mark.parametrize("path", deliveries())

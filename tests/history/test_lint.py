@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
+from corpus_support import github_deliveries
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.core.request import HookRequest
@@ -118,17 +117,14 @@ def test_header_lookups_ignore_case() -> None:
     assert missing_fields(template, [request]).empty
 
 
-def test_missing_fields_on_the_github_corpus(shared: Path) -> None:
-    corpus = shared / "corpus" / "github"
-    if not corpus.is_dir():
-        pytest.skip("the GitHub corpus is absent")
+def test_missing_fields_on_the_github_corpus() -> None:
     requests = [
         HookRequest.fake(
             method="POST",
             headers={"X-GitHub-Event": path.parent.name},
             json=json.loads(path.read_text()),
         )
-        for path in sorted(corpus.glob("*/*.json"))
+        for path in github_deliveries()
     ]
     template = (
         '{"event": "github.{{ headers["X-GitHub-Event"] }}", "resource": '

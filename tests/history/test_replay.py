@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from corpus_support import github_deliveries
 
 import hooklab
 import hooklab.history.replay as replay_module
@@ -255,17 +255,14 @@ def test_a_registered_progress_display_shows_long_replays_and_is_closed(
     assert closed == [True]
 
 
-def github_requests(shared: Path) -> list[HookRequest]:
-    corpus = shared / "corpus" / "github"
-    if not corpus.is_dir():
-        pytest.skip("the GitHub corpus is absent")
+def github_requests() -> list[HookRequest]:
     return [
         HookRequest.fake(
             method="POST",
             headers={"X-GitHub-Event": path.parent.name, "X-GitHub-Delivery": path.parent.name},
             json=json.loads(path.read_text()),
         )
-        for path in sorted(corpus.glob("*/*.json"))
+        for path in github_deliveries()
     ]
 
 
@@ -279,8 +276,8 @@ GITHUB = """{
 }"""
 
 
-def test_replay_and_diff_on_the_github_corpus(shared: Path) -> None:
-    requests = github_requests(shared)
+def test_replay_and_diff_on_the_github_corpus() -> None:
+    requests = github_requests()
     clock, new_id = deterministic()
     old = replay(requests, GITHUB, clock=clock, new_id=new_id)
     # The same requests through the receiver's own pipeline give the same outcomes.
