@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -109,3 +111,10 @@ def stored_events(workspace: Workspace, *, failed: bool | None = None) -> list[d
         for key in ("resource", "related", "payload"):
             event[key] = json.loads(event[key])
     return events
+
+
+def locked(path: Path) -> sqlite3.Connection:
+    """Another program's connection holding the SQLite file in an exclusive transaction."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder

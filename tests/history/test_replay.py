@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from corpus_support import github_deliveries
 
@@ -132,13 +133,21 @@ def test_replay_returns_events_and_failures_and_leaves_history_alone(ws: hooklab
     hook = ws.create_webhook("models", SEED)
     ws.receive(hook.slug, post("a"))
     ws.receive(hook.slug, json_post({"model": 1}))
-    broken = '{"event": "x", "resource": {"prefect.resource.id": {{ body.model }}}}'
-    result = replay(ws.captured(), broken, workspace=ws)
-    assert len(result) == 2
-    assert result.events["resource.id"].tolist() == ["1"] or result.events.empty
-    assert len(result.failures) >= 1 and result.failures["error"].notna().all()
-    assert result.summary().startswith("2 requests replayed")
-    assert ws.store.count("requests") == 2 and len(ws.events()) == 2
+    ws.receive(hook.slug, json_post({"model": '"m1"'}))
+    history = ws.events()
+    # The value is written unquoted: text is not JSON, a number is JSON but not a label, and
+    # only a value that carries its own quotes makes an event.
+    unquoted = '{"event": "x", "resource": {"prefect.resource.id": {{ body.model }}}}'
+    result = replay(ws.captured(), unquoted, workspace=ws)
+    assert len(result) == 3
+    assert result.events["resource.id"].tolist() == ["m1"]
+    assert result.failures["error"].tolist() == [
+        "Template output is not valid JSON: Expecting value at line 1 column 52 (char 51)",
+        'resource["prefect.resource.id"]: Input should be a valid string, got 1',
+    ]
+    assert result.summary().startswith("3 requests replayed: 1 produced events, 2 failed")
+    assert ws.store.count("requests") == 3
+    pd.testing.assert_frame_equal(ws.events(), history)
 
 
 def test_a_template_keeps_each_request_with_its_own_webhook(ws: hooklab.Workspace) -> None:

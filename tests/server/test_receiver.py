@@ -6,12 +6,23 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from receiver_helpers import STATIC_TEMPLATE, run, send, serving, stored_events
+from receiver_helpers import (
+    STATIC_TEMPLATE,
+    Reply,
+    api,
+    locked,
+    run,
+    send,
+    serving,
+    stored_events,
+)
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.core.outcome import Outcome
+from hooklab.core.webhooks import Webhook
 from hooklab.server import NoRunningLoop, PortInUse, Receiver
 from hooklab.workspace import Workspace
 
@@ -250,16 +261,68 @@ async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> i
     return int(status_line.split()[1])
 
 
-def test_no_traceback_reaches_a_client(ws: Workspace) -> None:
-    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+class BuggyWorkspace(Workspace):
+    """A bug below the server: processing a request or listing webhooks raises."""
 
-    async def scenario() -> None:
+    def process(self, *args: Any, **kwargs: Any) -> Outcome:
+        raise RuntimeError("a bug in hooklab")
+
+    def list_webhooks(self) -> list[Webhook]:
+        raise RuntimeError("a bug in hooklab")
+
+
+def looks_like_a_traceback(body: bytes) -> bool:
+    return b"Traceback" in body or b'File "' in body or b"RuntimeError" in body
+
+
+def test_no_traceback_reaches_a_client(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    static = ws.create_webhook("static", STATIC_TEMPLATE)
+    loops = '{% for i in range(1000) %}{% endfor %}{"event": "e", "resource": {}}'
+    too_long = ws.create_webhook("too-long", loops)
+
+    async def answers() -> dict[str, Reply]:
         async with serving(ws, verbose=True) as receiver:
-            reply = await send(receiver.webhook_url(hook), "OPTIONS")
-            assert reply.status == 405
-            assert b"Traceback" not in reply.body
+            replies = {
+                "method not allowed": await send(receiver.webhook_url(static), "OPTIONS"),
+                "render error": await send(receiver.webhook_url(too_long), "POST"),
+            }
+            holder = locked(tmp_path / "hooklab.db")
+            replies["store cannot write"] = await send(receiver.webhook_url(static), "POST")
+            holder.execute("ROLLBACK")
+            holder.close()
+            return replies
 
-    run(scenario())
+    async def bug_answers() -> dict[str, Reply]:
+        buggy = BuggyWorkspace(tmp_path / "hooklab.db")
+        try:
+            async with serving(buggy, verbose=True) as receiver:
+                return {
+                    "bug in a hook": await send(receiver.webhook_url(static), "POST"),
+                    "bug in the API": await api(receiver, "POST", "/webhooks/filter", {}),
+                }
+        finally:
+            buggy.close()
+
+    replies = run(answers())
+    (failure,) = stored_events(ws, failed=True)
+    ws.close()
+    replies.update(run(bug_answers()))
+    assert {name: reply.status for name, reply in replies.items()} == {
+        "method not allowed": 405,
+        "render error": 400,
+        "store cannot write": 503,
+        "bug in a hook": 503,
+        "bug in the API": 500,
+    }
+    assert not [name for name, reply in replies.items() if looks_like_a_traceback(reply.body)]
+    # What each does say: nothing, the one-line reason (verbose mode), or a JSON detail.
+    assert replies["method not allowed"].body == b""
+    assert replies["render error"].body == f"{failure['error']}\n".encode()
+    assert "range" in failure["error"] and "\n" not in failure["error"]
+    assert replies["store cannot write"].body == replies["bug in a hook"].body == b""
+    assert replies["bug in a hook"].headers["Retry-After"] == "5"
+    assert replies["bug in the API"].json() == {"detail": "Internal Server Error"}
 
 
 def test_the_receiver_binds_loopback_picks_a_free_port_and_starts_once(ws: Workspace) -> None:

@@ -5,7 +5,6 @@ goes on storing as soon as the file is free again (SPEC 12)."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,19 +12,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from receiver_helpers import run, send, serving
+from receiver_helpers import locked, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.workspace import Workspace
 
 FORM = {"model": "m", "friendly_name": "M"}
-
-
-def lock(path: Path) -> sqlite3.Connection:
-    """Another program's connection holding the file in an exclusive transaction."""
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    return holder
 
 
 def test_a_locked_file_is_a_503_with_retry_after_reported_once(tmp_path: Path) -> None:
@@ -37,7 +29,7 @@ def test_a_locked_file_is_a_503_with_retry_after_reported_once(tmp_path: Path) -
         async with serving(ws) as receiver:
             receiver.on_store_error = causes.append
             url = receiver.webhook_url(hook)
-            holder = lock(tmp_path / "hooklab.db")
+            holder = locked(tmp_path / "hooklab.db")
             refused = [await send(url, "POST", form=FORM) for _ in range(2)]
             holder.execute("ROLLBACK")
             holder.close()
@@ -63,7 +55,7 @@ def test_hooklab_serve_prints_why_a_request_was_not_stored(tmp_path: Path) -> No
     )
     assert server.stdout is not None and server.stderr is not None
     base = server.stdout.readline().split()[-1]
-    holder = lock(tmp_path / "hooklab.db")
+    holder = locked(tmp_path / "hooklab.db")
     request = urllib.request.Request(f"{base}/hooks/{hook.slug}", data=b"model=m")
     started = time.monotonic()
     try:
