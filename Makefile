@@ -23,7 +23,8 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# CI runs this before the tests (.ci/run): style, types, and the import contracts of the layers.
+# CI runs this before the tests (.ci/run): style, types (the package and its tests, see
+# pyproject.toml), and the import contracts of the layers.
 lint: $(STAMP)
 	$(BIN)/ruff check hooklab tests benchmarks
 	$(BIN)/ruff format --check hooklab tests benchmarks

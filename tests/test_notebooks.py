@@ -29,7 +29,7 @@ MACHINE_PATH = re.compile(r"/(?:work|root|home|tmp|Users)/[\w.-]+")
 
 
 def saved(name: str) -> Any:
-    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
 
 
 def code_cells(notebook: Any) -> list[Any]:

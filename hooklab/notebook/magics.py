@@ -270,7 +270,7 @@ class HooklabMagics(Magics, Configurable):
         self.start_receiver()
         from IPython.display import display
 
-        display(WebhookView(hook, verb, self.url_of(hook)))  # type: ignore[no-untyped-call]
+        display(WebhookView(hook, verb, self.url_of(hook)))
 
     @line_magic("hooklab")  # type: ignore[arg-type]  # IPython's decorator types its own name
     def hooklab_magic(self, line: str) -> Any:

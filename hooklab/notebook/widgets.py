@@ -78,7 +78,7 @@ class NotebookProgress:
         from IPython.display import display
 
         progress = cls(total, description)
-        progress._handle = display(progress.bar, display_id=True)  # type: ignore[no-untyped-call]
+        progress._handle = display(progress.bar, display_id=True)
         return progress
 
     def __call__(self, done: int, total: int) -> None:
@@ -88,7 +88,7 @@ class NotebookProgress:
     def close(self) -> None:
         self.bar.close()
         if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)  # type: ignore[no-untyped-call]
+            self._handle.update({"text/plain": ""}, raw=True)
             self._handle = None
 
     def __repr__(self) -> str:

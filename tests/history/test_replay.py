@@ -166,8 +166,9 @@ def test_save_stores_the_replay_as_new_requests(ws: hooklab.Workspace) -> None:
     result = replay(ws.captured(), RENAMED, workspace=ws, save=True)
     events = ws.events()
     assert events["resource.id"].tolist() == ["product.models.a", "models.a"]
-    assert events.loc[1, "request_id"] != events.loc[0, "request_id"]
-    assert result.events.loc[0, "request_id"] == events.loc[0, "request_id"]
+    request_ids = events["request_id"].tolist()
+    assert request_ids[1] != request_ids[0]
+    assert result.events["request_id"].tolist() == request_ids[:1]
     with pytest.raises(ValueError, match="needs the workspace"):
         replay([post("a")], SEED, save=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import hooklab
 from hooklab.core.request import HookRequest
@@ -30,7 +31,7 @@ def run_once(tmp_path_file: str) -> list[tuple[str, str, str]]:
     )
 
 
-def test_two_runs_give_identical_events(tmp_path) -> None:
+def test_two_runs_give_identical_events(tmp_path: Path) -> None:
     assert run_once(str(tmp_path / "a.db")) == run_once(str(tmp_path / "b.db"))
 
 
@@ -53,7 +54,7 @@ def test_the_clock_is_fixed_unless_given_a_step() -> None:
     assert stepping() == datetime(2025, 1, 1, 0, 0, 2, tzinfo=timezone.utc)
 
 
-def test_webhook_ids_follow_the_seed(tmp_path) -> None:
+def test_webhook_ids_follow_the_seed(tmp_path: Path) -> None:
     hook_ids = []
     for name in ("a.db", "b.db"):
         ws = hooklab.Workspace(tmp_path / name, new_id=SeededIds(3))
@@ -79,7 +80,7 @@ def _session(path: str, models: int) -> list[str]:
     return ids
 
 
-def test_three_sessions_on_one_file_store_every_request_under_new_ids(tmp_path) -> None:
+def test_three_sessions_on_one_file_store_every_request_under_new_ids(tmp_path: Path) -> None:
     path = str(tmp_path / "home.db")
     sessions = [_session(path, 3) for _ in range(3)]
     ws = hooklab.Workspace(path)
@@ -90,7 +91,7 @@ def test_three_sessions_on_one_file_store_every_request_under_new_ids(tmp_path) 
     assert sessions[0] == _session(str(tmp_path / "fresh.db"), 3)  # the first is reproducible
 
 
-def test_a_later_session_sorts_after_an_earlier_one(tmp_path) -> None:
+def test_a_later_session_sorts_after_an_earlier_one(tmp_path: Path) -> None:
     path = str(tmp_path / "home.db")
     first = deterministic_workspace(path)
     second = deterministic_workspace(path)

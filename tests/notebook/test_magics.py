@@ -62,7 +62,9 @@ def test_webhook_cell_with_a_broken_template_says_where(shell: InteractiveShell)
         shell.run_cell_magic("webhook", "broken", '{\n"event": "{{ body.x "\n}')
 
 
-def test_subcommands_manage_webhooks(shell: InteractiveShell, capsys) -> None:
+def test_subcommands_manage_webhooks(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
     shell.run_cell_magic("webhook", "models", SEED)
     listing = shell.run_line_magic("hooklab", "ls")
     assert isinstance(listing, pd.DataFrame) and listing["name"].tolist() == ["models"]
@@ -165,6 +167,7 @@ def test_the_extension_teaches_ipython_the_diffs_html_view(shell: InteractiveShe
     changes = hooklab.diff(
         hooklab.replay(requests, SEED), hooklab.replay(requests, SEED.replace("product.", "p."))
     )
+    assert shell.display_formatter is not None
     data, _ = shell.display_formatter.format(changes)
     assert "<table>" in data["text/html"] and "p.models.a" in data["text/html"]
 

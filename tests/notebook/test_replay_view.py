@@ -35,6 +35,7 @@ def test_a_replay_shows_as_html_once_the_extension_is_loaded(shell: InteractiveS
         HookRequest.fake(method="POST", json=[1]),
     ]
     result = hooklab.replay(requests, TEMPLATE)
+    assert shell.display_formatter is not None
     shown, _ = shell.display_formatter.format(result)
     html = shown["text/html"]
     assert "2 requests replayed" in html and "Failures" in html and "Events" in html

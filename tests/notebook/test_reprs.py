@@ -17,6 +17,7 @@ from hooklab.notebook.reprs import (
     webhook_html,
 )
 from hooklab.notebook.webhookview import WebhookView
+from hooklab.workspace import Workspace
 
 
 def as_json(text: str) -> str:
@@ -25,7 +26,7 @@ def as_json(text: str) -> str:
 
 
 def test_a_webhook_card_shows_its_name_url_description_template_and_findings_as_text(
-    ws,
+    ws: Workspace,
 ) -> None:
     quoted = f'{{{{ body["{SCRIPT}"]|tojson }}}}'  # quoted tojson: a finding that quotes it
     template = HOSTILE_TEMPLATE.replace("{{ body.note|tojson }}", f'"{quoted}"')
@@ -38,7 +39,7 @@ def test_a_webhook_card_shows_its_name_url_description_template_and_findings_as_
     assert f"{quoted} is inside quotes" in text
 
 
-def test_an_event_shows_its_name_resource_and_payload_as_text(ws) -> None:
+def test_an_event_shows_its_name_resource_and_payload_as_text(ws: Workspace) -> None:
     hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
     outcome = ws.receive(hook.slug, hostile_post())
     assert outcome.status == 204 and outcome.event is not None
@@ -47,7 +48,7 @@ def test_an_event_shows_its_name_resource_and_payload_as_text(ws) -> None:
     assert f'"note": {as_json(HOSTILE)}' in text
 
 
-def test_an_outcome_shows_its_status_and_error_as_text(ws) -> None:
+def test_an_outcome_shows_its_status_and_error_as_text(ws: Workspace) -> None:
     hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
     outcome = ws.receive(hook.slug, hostile_post(when=SCRIPT))
     assert outcome.error is not None and SCRIPT in outcome.error  # pydantic quotes the input
@@ -80,7 +81,7 @@ def test_a_table_escapes_its_headers_and_cells_and_shows_json_cells_as_json() ->
     assert html.count("<tr>") == 3  # the header row and two rows; gaps show empty
 
 
-def test_the_webhook_cell_view_shows_the_name_url_and_curl_command_as_text(ws) -> None:
+def test_the_webhook_cell_view_shows_the_name_url_and_curl_command_as_text(ws: Workspace) -> None:
     header = "{{ headers['X-" + SCRIPT + "'] }}"
     field = '{{ body["' + SCRIPT + '"]|tojson }}'
     resource = '{"prefect.resource.id": "' + header + '"}'

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from receiver_helpers import run
 
 import hooklab
 from hooklab.notebook import sending
@@ -45,10 +46,6 @@ async def watched(ws: Workspace) -> AsyncIterator[Receiver]:
     finally:
         sending.unwatch(receiver)
         await receiver.shutdown()
-
-
-def run(scenario):  # type: ignore[no-untyped-def]
-    return asyncio.run(asyncio.wait_for(scenario, timeout=60))
 
 
 def test_send_form_returns_status_and_the_outcome(ws: Workspace) -> None:

@@ -12,6 +12,7 @@ from hooklab.core.request import HookRequest
 from hooklab.notebook.sending import send
 from hooklab.notebook.widgets import EventFeed, NotebookProgress, RequestInspector, TemplateEditor
 from hooklab.server import Receiver
+from hooklab.workspace import Workspace
 
 SEED = """{
   "event": "model-update",
@@ -26,7 +27,7 @@ def post(model: str, name: str = "Name") -> HookRequest:
     return HookRequest.fake(method="POST", form={"model": model, "friendly_name": name})
 
 
-def test_editor_renders_the_latest_request_and_follows_the_text(ws) -> None:
+def test_editor_renders_the_latest_request_and_follows_the_text(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     ws.receive(hook.slug, post("first"))
     ws.receive(hook.slug, post("second"))
@@ -41,7 +42,7 @@ def test_editor_renders_the_latest_request_and_follows_the_text(ws) -> None:
     assert "product.models.first" in editor.result.value
 
 
-def test_editor_shows_the_error_and_its_template_line(ws) -> None:
+def test_editor_shows_the_error_and_its_template_line(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     ws.receive(hook.slug, post("m"))
     editor = TemplateEditor(ws, hook)
@@ -51,7 +52,7 @@ def test_editor_shows_the_error_and_its_template_line(ws) -> None:
     assert repr(editor).startswith("TemplateEditor(webhook='models', request 1 of 1, error: line 4")
 
 
-def test_editor_save_keeps_the_slug_and_refuses_a_broken_template(ws) -> None:
+def test_editor_save_keeps_the_slug_and_refuses_a_broken_template(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     editor = TemplateEditor(ws, hook)
     editor.editor.value = SEED.replace("model-update", "model-saved")
@@ -66,19 +67,19 @@ def test_editor_save_keeps_the_slug_and_refuses_a_broken_template(ws) -> None:
     assert "model-saved" in ws.get_webhook("models").template
 
 
-def test_editor_without_a_webhook_creates_one_on_save(ws) -> None:
+def test_editor_without_a_webhook_creates_one_on_save(ws: Workspace) -> None:
     editor = TemplateEditor(ws, template=SEED, name="fresh", requests=[post("x")])
     assert "product.models.x" in editor.result.value
     editor.save()
     assert ws.get_webhook("fresh").template == SEED
 
 
-def test_editor_lists_lint_findings(ws) -> None:
+def test_editor_lists_lint_findings(ws: Workspace) -> None:
     editor = TemplateEditor(ws, template=SEED.replace("{{ body.model }}", "{{ query.m }}"))
     assert "hooklab extension" in editor.findings.value
 
 
-def test_feed_follows_a_real_receiver_as_requests_arrive(ws) -> None:
+def test_feed_follows_a_real_receiver_as_requests_arrive(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     other = ws.create_webhook("other", SEED)
     ws.receive(hook.slug, post("old"))
@@ -104,7 +105,7 @@ def test_feed_follows_a_real_receiver_as_requests_arrive(ws) -> None:
     assert repr(feed) == "EventFeed(3 events, 0 failed, latest 'model-update')"
 
 
-def test_feed_counts_failures(ws) -> None:
+def test_feed_counts_failures(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     feed = EventFeed(ws)
     bad = HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")
@@ -114,7 +115,7 @@ def test_feed_counts_failures(ws) -> None:
     assert "Invalid JSON body" in feed.table.value
 
 
-def test_inspector_shows_headers_body_and_status_without_authorization(ws) -> None:
+def test_inspector_shows_headers_body_and_status_without_authorization(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     ws.receive(hook.slug, post("a"))
     secret = HookRequest.fake(
@@ -132,7 +133,7 @@ def test_inspector_shows_headers_body_and_status_without_authorization(ws) -> No
     assert repr(inspector).startswith("RequestInspector(2 requests, showing POST")
 
 
-def test_inspector_of_an_empty_workspace(ws) -> None:
+def test_inspector_of_an_empty_workspace(ws: Workspace) -> None:
     inspector = RequestInspector(ws)
     assert "no captured requests" in inspector.view.value
     assert repr(inspector) == "RequestInspector(0 requests)"
@@ -149,7 +150,7 @@ def test_progress_is_silent_outside_a_kernel() -> None:
 # What senders and template authors write shows as text in every widget, never as markup.
 
 
-def test_editor_shows_events_errors_template_lines_and_names_as_text(ws) -> None:
+def test_editor_shows_events_errors_template_lines_and_names_as_text(ws: Workspace) -> None:
     editor = TemplateEditor(ws, template=HOSTILE_TEMPLATE, name=HOSTILE, requests=[hostile_post()])
     shown = shown_text(editor.result.value)
     assert f'"event": {json.dumps(SCRIPT)}' in shown
@@ -178,7 +179,7 @@ def test_editor_shows_events_errors_template_lines_and_names_as_text(ws) -> None
     )
 
 
-def test_feed_shows_events_resources_and_errors_as_text(ws) -> None:
+def test_feed_shows_events_resources_and_errors_as_text(ws: Workspace) -> None:
     hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
     ws.receive(hook.slug, hostile_post())
     ws.receive(hook.slug, hostile_post(when=SCRIPT))
@@ -189,7 +190,7 @@ def test_feed_shows_events_resources_and_errors_as_text(ws) -> None:
     assert f'got "{SCRIPT}"' in shown  # the failure's error, quoting the input
 
 
-def test_inspector_shows_path_client_headers_body_error_and_output_as_text(ws) -> None:
+def test_inspector_shows_path_client_headers_body_error_and_output_as_text(ws: Workspace) -> None:
     hook = ws.create_webhook("hostile", HOSTILE_TEMPLATE)
     ws.receive(hook.slug, hostile_post(when=SCRIPT))
     inspector = RequestInspector(ws, "hostile")
@@ -201,7 +202,7 @@ def test_inspector_shows_path_client_headers_body_error_and_output_as_text(ws) -
     assert f'"prefect.resource.id": "r.{SCRIPT}"' in shown  # what the template rendered
 
 
-def test_editor_fuzz_button_lists_the_breaking_requests(ws) -> None:
+def test_editor_fuzz_button_lists_the_breaking_requests(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     ws.receive(hook.slug, post("m"))
     editor = TemplateEditor(ws, hook)

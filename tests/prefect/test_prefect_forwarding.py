@@ -145,7 +145,8 @@ def test_an_automation_fires_on_a_forwarded_event(
     sender = forwarding(ws, prefect_server.url)
     try:
         # A new automation takes a few seconds to listen: send until it has fired.
-        deadline, fired = time.monotonic() + 60, []
+        deadline = time.monotonic() + 60
+        fired: list[str] = []
         n = 0
         while not fired and time.monotonic() < deadline:
             store_events(ws, hook.slug, "hooklab.deploy", range(n, n + 1))

@@ -94,12 +94,14 @@ def test_a_request_the_store_refuses_fails_alone_and_its_batch_is_stored(tmp_pat
     hook = ws.create_webhook("models", SEED_TEMPLATE)
     first = ws.process(hook.slug, HookRequest.fake("POST", form={"model": "a"}))
     ws.record([first])
+    stored = first.request
+    assert stored is not None
     commits = GroupCommit(ws.record)
 
     async def scenario() -> list[str | None]:
         outcomes = [
             ws.process(hook.slug, HookRequest.fake("POST", form={"model": "b"})),
-            ws.process(hook.slug, first.request),  # the same request id: the store refuses it
+            ws.process(hook.slug, stored),  # the same request id: the store refuses it
             ws.process(hook.slug, HookRequest.fake("POST", form={"model": "c"})),
         ]
         done = [commits.commit(outcome) for outcome in outcomes]
