@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test lint bench install clean
 
-# A path-based editable install (compat): Python started in the folder above a clone named
-# `hooklab` then still imports the package, not the clone's folder as a namespace package.
+# An editable install: the checkout is on the venv's path, so an edit needs no reinstall.
+# hatchling (pyproject.toml) makes it path-based, so Python started in the folder above a clone
+# named `hooklab` still imports the package, not the clone's folder as a namespace package.
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist site
