@@ -35,13 +35,21 @@ class Kernel:
 
 
 @contextmanager
-def kernel_on(home: Path, *, deterministic: bool = False) -> Iterator[Kernel]:
-    """A fresh kernel with `%load_ext hooklab` on `home`, shut down on exit."""
+def fresh_kernel(folder: Path | None = None) -> Iterator[Kernel]:
+    """A fresh kernel (working in `folder`, if given), shut down on exit."""
     nb = nbformat.v4.new_notebook()
     # kernel "python3" with argv[0] "python" runs the interpreter running these tests (.venv).
     client = NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=False)
+    if folder is not None:
+        client.resources = {"metadata": {"path": str(folder)}}
     with client.setup_kernel():
-        kernel = Kernel(client)
+        yield Kernel(client)
+
+
+@contextmanager
+def kernel_on(home: Path, *, deterministic: bool = False) -> Iterator[Kernel]:
+    """A fresh kernel with `%load_ext hooklab` on `home`, shut down on exit."""
+    with fresh_kernel() as kernel:
         kernel.run(
             f"%load_ext hooklab\n%config HooklabMagics.home = {str(home)!r}\n"
             f"%config HooklabMagics.deterministic = {deterministic}"
