@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
@@ -65,6 +66,16 @@ def test_the_readme_is_a_front_door() -> None:
 @pytest.mark.parametrize("page", WRITTEN_FOR_USERS, ids=lambda page: page.name)
 def test_pages_speak_to_users(page: Path) -> None:
     assert not INTERNAL.findall(page.read_text())
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebooks_speak_to_users(notebook: Path) -> None:
+    cells = json.loads(notebook.read_text())["cells"]
+    prose = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"]
+    assert not INTERNAL.findall("\n".join(prose))
 
 
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
