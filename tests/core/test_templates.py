@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from jinja2 import ChainableUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sandbox_support import prefects_environment
 
 from hooklab.core.request import Headers, HookRequest, template_context
 from hooklab.core.templates import (
@@ -213,15 +212,6 @@ def test_values_just_within_the_budget_still_render() -> None:
 
 def test_compile_is_cached_for_the_same_source() -> None:
     assert compile_template("{{ method }}") is compile_template("{{ method }}")
-
-
-def prefects_environment() -> ImmutableSandboxedEnvironment:
-    """The environment Prefect builds for user templates (SPEC 4), made here from Jinja alone."""
-    env = ImmutableSandboxedEnvironment(
-        undefined=ChainableUndefined, extensions=["jinja2_humanize_extension.HumanizeExtension"]
-    )
-    env.globals["range"] = lambda *args: range(*args)
-    return env
 
 
 DIFFERENTIAL_CONTEXT: dict[str, Any] = {
