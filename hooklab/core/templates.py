@@ -45,10 +45,12 @@ __all__ = [
     "MAX_OUTPUT_BYTES",
     "MAX_RENDER_SECONDS",
     "MAX_TEMPLATE_RANGE",
+    "NESTED_TOO_DEEPLY",
     "RenderBudgetExceeded",
     "Template",
     "TemplateError",
     "compile_template",
+    "deepest_line",
 ]
 
 # A filter whose output may be a JSON list: one event per CloudEvent of a batch (an extension).

@@ -11,7 +11,13 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
 from hooklab.core.request import BodyError, template_context
-from hooklab.core.templates import ENVIRONMENT, TemplateError, compile_template
+from hooklab.core.templates import (
+    ENVIRONMENT,
+    NESTED_TOO_DEEPLY,
+    TemplateError,
+    compile_template,
+    deepest_line,
+)
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -23,6 +29,7 @@ DICT_VARIABLES = ("body", "headers", "query")
 # Prefect's sandbox: Jinja's builtin filters, the humanize extension's, and from_cloud_event.
 PREFECT_FILTERS = frozenset(JINJA_FILTERS) | {"from_cloud_event"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+QUOTED_LINE_LIMIT = 200  # characters of a template line shown under an error
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,10 @@ def quote_line(template: str, line: int | None) -> str:
     lines = template.splitlines()
     if line is None or not 0 < line <= len(lines):
         return ""
-    return f"  {line} | {lines[line - 1]}"
+    text = lines[line - 1]
+    if len(text) > QUOTED_LINE_LIMIT:
+        text = text[: QUOTED_LINE_LIMIT - 3] + "..."
+    return f"  {line} | {text}"
 
 
 def hooklab_only_filters() -> frozenset[str]:
@@ -66,10 +76,12 @@ def check_template(template: str) -> list[Finding]:
     """
     try:
         compile_template(template)
+        tree = ENVIRONMENT.parse(template)
+        findings = [*_extensions(tree), *_undefined_names(tree), *_skeleton_findings(template)]
     except TemplateError as exc:
         return [Finding("error", exc.lineno, exc.message)]
-    tree = ENVIRONMENT.parse(template)
-    findings = [*_extensions(tree), *_undefined_names(tree), *_skeleton_findings(template)]
+    except RecursionError:  # compiled, but nested too deeply to read again from deeper down
+        return [Finding("error", deepest_line(template), NESTED_TOO_DEEPLY)]
     return sorted(findings, key=lambda f: (f.line or 0, f.message))
 
 
@@ -291,10 +303,14 @@ _ROOTS = frozenset(DICT_VARIABLES)
 
 
 def referenced_fields(template: str) -> list[tuple[str, tuple[Any, ...]]]:
-    """The `body.x`, `headers['X']` and `query.y` paths a template reads, in order of appearance."""
-    tree = ENVIRONMENT.parse(template)
+    """The `body.x`, `headers['X']` and `query.y` paths a template reads, in order of appearance;
+    none for a template that does not compile (its error says why, wherever it is used)."""
     found: dict[str, tuple[str, tuple[Any, ...]]] = {}
-    _collect_paths(tree, found, parent_extends=False)
+    try:
+        compile_template(template)
+        _collect_paths(ENVIRONMENT.parse(template), found, parent_extends=False)
+    except (TemplateError, RecursionError):
+        return []
     return list(found.values())
 
 

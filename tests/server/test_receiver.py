@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,19 @@ def test_a_hook_keeps_its_query_string_and_a_request_without_host_is_refused(
     assert run(scenario()) == (204, 400)  # HTTP/1.1 requires Host; Tornado refuses it unread
     (stored,) = ws.captured()
     assert (stored.request.path, stored.request.query) == (f"/hooks/{hook.slug}", "a=1&b=two")
+
+
+def test_a_stored_template_nested_too_deeply_fails_each_request_with_400(ws: Workspace) -> None:
+    # Stored as it was written (by an older hooklab, or copied from another store).
+    deep = '{"event": "x",\n "n": {{ ' + "(" * 5000 + "1" + ")" * 5000 + " }}}"
+    hook = ws.create_webhook("deep", STATIC_TEMPLATE)
+    ws.store.save_webhook(replace(hook, template=deep))
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            return (await send(receiver.webhook_url(hook), "POST", json={"a": 1})).status
+
+    assert run(scenario()) == 400
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["event"] == "prefect-cloud.webhook.failed"
+    assert failed["payload"]["error"].startswith("line 2: Nested too deeply")
