@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -201,6 +202,40 @@ def json_error(exc: json.JSONDecodeError) -> str:
     return f"{reason} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
 
 
+class JsonTextError(ValueError):
+    """JSON text that cannot be read, said in one line: where its syntax breaks, or why
+    Python's reader gives up on it (nesting too deep, a number too long)."""
+
+
+def read_json(text: str | bytes, loads: Callable[[Any], Any] = json.loads) -> Any:
+    """`loads(text)` (json.loads by default), its errors in one line of their own words.
+
+    >>> try:
+    ...     read_json("[" * 100_000)
+    ... except JsonTextError as exc:
+    ...     print(exc)
+    nested too deeply (more brackets inside one another than can be read)
+    """
+    try:
+        return loads(text)
+    except json.JSONDecodeError as exc:
+        raise JsonTextError(json_error(exc)) from None
+    except RecursionError:
+        raise JsonTextError(NESTED_TOO_DEEPLY) from None
+    except ValueError as exc:
+        if "set_int_max_str_digits" in str(exc):
+            raise JsonTextError(too_many_digits()) from None
+        raise
+
+
+NESTED_TOO_DEEPLY = "nested too deeply (more brackets inside one another than can be read)"
+
+
+def too_many_digits() -> str:
+    """What a number too long for Python to read or write as text is, in words."""
+    return f"a number has more than {sys.get_int_max_str_digits()} digits, more than can be read"
+
+
 class BodyError(ValueError):
     """The body cannot be read as its Content-Type says it should be."""
 
@@ -217,9 +252,9 @@ def parse_body(content_type: str, body: bytes) -> Any:
             return ""
         text = _decode_strict(body)
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BodyError(f"Invalid JSON body: {json_error(exc)}") from None
+            return read_json(text)
+        except JsonTextError as exc:
+            raise BodyError(f"Invalid JSON body: {exc}") from None
     if content_type == "application/x-www-form-urlencoded":
         return parse_form(_decode_strict(body))
     if not body:
@@ -227,8 +262,8 @@ def parse_body(content_type: str, body: bytes) -> Any:
     text = body.decode("utf-8", errors="replace")
     try:
         return json.loads(text)
-    except ValueError:
-        return text
+    except (ValueError, RecursionError):
+        return text  # read as text, as Prefect reads what is not JSON
 
 
 def parse_form(text: str) -> dict[str, str]:

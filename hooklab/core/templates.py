@@ -147,7 +147,6 @@ class Template:
 
 
 NESTED_TOO_DEEPLY = "Nested too deeply: too many brackets, operators or filters inside one another"
-TOO_MANY_DIGITS = "A number has more than {} digits, too many to write as text"
 
 
 def _describe(exc: BaseException) -> str:
@@ -156,7 +155,10 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "A value is nested too deeply to render"
     if isinstance(exc, ValueError) and "set_int_max_str_digits" in str(exc):
-        return TOO_MANY_DIGITS.format(sys.get_int_max_str_digits())
+        return (
+            f"A number in the template has more than {sys.get_int_max_str_digits()} digits, "
+            "more than can be written as text"
+        )
     kind = "Security error" if isinstance(exc, SecurityError) else type(exc).__name__
     text = " ".join(str(exc).split()) or kind
     if isinstance(exc, CloudEventError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hooklab.core.outcome import Outcome
-from hooklab.core.request import HookRequest, is_json_type, parse_form
+from hooklab.core.request import HookRequest, is_json_type, parse_form, read_json
 from hooklab.core.webhooks import Webhook
 from hooklab.history.lint import quote_line
 from hooklab.workspace import export_cases_with
@@ -91,10 +91,10 @@ def spec_from_request(request: HookRequest) -> dict[str, Any]:
         return spec
     if is_json_type(content_type):
         try:
-            spec["json"] = json.loads(text)
+            spec["json"] = read_json(text)
             return spec
         except ValueError:
-            pass
+            pass  # written as the text it is
     if content_type == "application/x-www-form-urlencoded":
         form = parse_form(text)
         if HookRequest.fake(form=form).body == request.body:
@@ -124,7 +124,7 @@ class Case:
 def read_case(path: Path) -> Case:
     """A case file, checked; a `CaseError` naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(f"{path}: cannot be read: {exc}") from None
     except ValueError as exc:
@@ -204,7 +204,7 @@ def read_folder(path: Path) -> CaseFolder:
     settings_path = path / SETTINGS_FILE
     if settings_path.is_file():
         try:
-            settings = json.loads(settings_path.read_text(encoding="utf-8"))
+            settings = read_json(settings_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise CaseError(f"{settings_path}: not JSON: {exc}") from None
         if not isinstance(settings, dict):

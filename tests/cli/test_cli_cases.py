@@ -105,3 +105,16 @@ def test_fuzz_a_webhook_from_its_captured_requests(tmp_path: Path) -> None:
     passed = cli(tmp_path, "fuzz", "orders", "--template", str(tmp_path / "r.j2"))
     assert passed.returncode == 0 and passed.stdout.startswith("No failing request found")
     assert cli(tmp_path, "fuzz").returncode == 2
+
+
+def test_a_case_file_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    cases = tmp_path / "webhooks" / "x" / "cases"
+    cases.mkdir(parents=True)
+    (cases.parent / "template.j2").write_text(TEMPLATE)
+    (cases / "deep.json").write_text('{"request": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    [line] = ran.stderr.splitlines()
+    assert line == f"{cases / 'deep.json'}: not JSON: nested too deeply " + (
+        "(more brackets inside one another than can be read)"
+    )

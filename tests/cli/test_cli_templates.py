@@ -176,3 +176,29 @@ def test_a_template_nested_too_deeply_is_one_line_from_every_command(tmp_path: P
 
 
 DEEP_REASON = ": too many brackets, operators or filters inside one another"
+
+
+# Python's own limits, said in the user's words.
+
+
+def test_a_number_too_long_to_write_is_one_line_in_the_users_words(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", '{"event": "{{ (10 ** 999) ** 5 }}"}')
+    request = write(tmp_path / "r.json", "{}")
+    rendered = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert rendered.returncode == 1
+    error, *_quoted = rendered.stderr.splitlines()
+    assert error == (
+        "line 1: A number in the template has more than 4300 digits, more than can be written "
+        "as text"
+    )
+
+
+def test_a_request_file_nested_too_deeply_is_a_bad_argument(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", TEMPLATE)
+    request = write(tmp_path / "r.json", "[" * 100_000 + "]" * 100_000)
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "is not JSON: nested too deeply (more brackets inside one another than can be read)" in (
+        line
+    )

@@ -378,3 +378,34 @@ def test_a_stored_template_nested_too_deeply_fails_each_request_with_400(ws: Wor
     (failed,) = stored_events(ws, failed=True)
     assert failed["event"] == "prefect-cloud.webhook.failed"
     assert failed["payload"]["error"].startswith("line 2: Nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "Invalid JSON body: nested too deeply (more brackets inside one another than can be "
+            "read)",
+        ),
+        (
+            '{"n": ' + "7" * 5000 + "}",
+            "Invalid JSON body: a number has more than 4300 digits, more than can be read",
+        ),
+    ],
+)
+def test_a_json_body_python_cannot_read_fails_in_the_senders_words(
+    ws: Workspace, body: str, error: str
+) -> None:
+    hook = ws.create_webhook("json", STATIC_TEMPLATE)
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            headers = {"Content-Type": "application/json"}
+            return (
+                await send(receiver.webhook_url(hook), "POST", body=body, headers=headers)
+            ).status
+
+    assert run(scenario()) == 400
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["payload"]["error"] == error
