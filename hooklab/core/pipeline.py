@@ -346,10 +346,11 @@ def _json_kind(value: Any) -> str:
 
 def default_payload(variables: Variables) -> dict[str, Any]:
     """The payload of an event whose template gave none (SPEC 5.4): what the template saw
-    (its variables), but for hooklab's `query` extension."""
+    (its variables), but for hooklab's `query` extension and the credentials hooklab never
+    stores (`hooklab.core.credentials`)."""
     return {
         "method": variables["method"],
-        "headers": variables["headers"].to_dict(),
+        "headers": variables["headers"].stored(),
         "body": variables["body"],
     }
 

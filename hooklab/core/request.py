@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes, urlencode
 
-HIDDEN_HEADERS = frozenset({"authorization"})
+from hooklab.core.credentials import HIDDEN_FROM_TEMPLATES, NEVER_STORED_HEADERS
+
+HIDDEN_HEADERS = HIDDEN_FROM_TEMPLATES
 
 
 class Headers(Mapping[str, str]):
@@ -69,6 +71,14 @@ class Headers(Mapping[str, str]):
         """The headers as a plain dict, keyed by the names as sent."""
         return dict(self._items.values())
 
+    def stored(self) -> dict[str, str]:
+        """The headers as a plain dict, as hooklab keeps them: without the credentials it
+        never stores (`hooklab.core.credentials`)."""
+        items = self._items
+        if NEVER_STORED_HEADERS.isdisjoint(items):
+            return dict(items.values())
+        return {pair[0]: pair[1] for key, pair in items.items() if key not in NEVER_STORED_HEADERS}
+
 
 def media_type(content_type: str | None) -> str:
     """The media type of a Content-Type value, lowercased, without parameters such as charset."""
@@ -94,8 +104,9 @@ def is_json_type(mtype: str) -> bool:
 class HookRequest:
     """One HTTP request exactly as it arrived at a webhook, before any interpretation.
 
-    `headers` keeps the order received; `Authorization` is dropped before a request is stored
-    (see `without_secrets`).
+    `headers` keeps the order received; the credentials hooklab never stores (`Authorization`,
+    `Proxy-Authorization`, `Cookie`, `X-Api-Key`) are dropped before a request is stored (see
+    `without_secrets` and `hooklab.core.credentials`).
     """
 
     method: str
@@ -171,8 +182,9 @@ class HookRequest:
         return media_type(self.all_headers.get("content-type"))
 
     def without_secrets(self) -> HookRequest:
-        """This request with the Authorization header removed, as it is stored."""
-        kept = tuple((k, v) for k, v in self.headers if k.lower() not in HIDDEN_HEADERS)
+        """This request as it is stored: without the headers that carry credentials by name
+        (`hooklab.core.credentials.NEVER_STORED_HEADERS`)."""
+        kept = tuple((k, v) for k, v in self.headers if k.lower() not in NEVER_STORED_HEADERS)
         if len(kept) == len(self.headers):
             return self
         return HookRequest(

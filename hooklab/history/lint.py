@@ -390,3 +390,71 @@ def missing_fields(template: str, requests: Requests) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["request_id", "received", "field", "error"])
     frame["received"] = pd.to_datetime(frame["received"], utc=True)
     return frame
+
+
+@dataclass(frozen=True)
+class HeadersRead:
+    """Which request headers a template reads: by name (lowercased), by prefix (`ce-`, for a
+    CloudEvent in binary mode), or all of them (`everything`: the mapping used whole)."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    everything: bool = False
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lowered = name.lower()
+        return self.everything or lowered in self.names or lowered.startswith(self.prefixes)
+
+
+_MAPPING_METHODS = frozenset({"get", "items", "keys", "values", "to_dict", "stored"})
+
+
+def headers_read(template: str) -> HeadersRead:
+    """The headers a template reads: `headers['X']`, `headers.x` and `headers.get('X')` by
+    name; `from_cloud_event(headers)` its `ce-` headers and the content type; any other use of
+    the mapping (`headers|tojson`, a loop over it, a key computed) reads them all."""
+    try:
+        compile_template(template)
+        tree = ENVIRONMENT.parse(template)
+    except (TemplateError, RecursionError):
+        return HeadersRead(everything=True)
+    names: set[str] = set()
+    prefixes: set[str] = set()
+    pending: list[tuple[nodes.Node, tuple[nodes.Node, ...]]] = [(tree, ())]
+    while pending:
+        node, above = pending.pop()
+        pending.extend((child, (node, *above[:1])) for child in node.iter_child_nodes())
+        if not (isinstance(node, nodes.Name) and node.name == "headers" and node.ctx == "load"):
+            continue
+        name = _header_named(node, above)
+        if name is not None:
+            names.add(name.lower())
+        elif isinstance(above[0], nodes.Filter) and above[0].name == "from_cloud_event":
+            prefixes.add("ce-")
+            names.add("content-type")
+        else:
+            return HeadersRead(everything=True)
+    return HeadersRead(frozenset(names), tuple(sorted(prefixes)))
+
+
+def _header_named(node: nodes.Name, above: tuple[nodes.Node, ...]) -> str | None:
+    """The header a use of `headers` names, if it names one (with a constant)."""
+    parent = above[0] if above else None
+    if isinstance(parent, nodes.Getitem) and parent.node is node:
+        constant = parent.arg
+        return (
+            constant.value
+            if isinstance(constant, nodes.Const) and isinstance(constant.value, str)
+            else None
+        )
+    if isinstance(parent, nodes.Getattr) and parent.node is node:
+        if parent.attr not in _MAPPING_METHODS:
+            return parent.attr
+        call = above[1] if len(above) > 1 else None
+        if parent.attr == "get" and isinstance(call, nodes.Call) and call.node is parent:
+            first = call.args[0] if call.args else None
+            if isinstance(first, nodes.Const) and isinstance(first.value, str):
+                return first.value
+    return None

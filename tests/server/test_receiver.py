@@ -409,3 +409,40 @@ def test_a_json_body_python_cannot_read_fails_in_the_senders_words(
     assert run(scenario()) == 400
     (failed,) = stored_events(ws, failed=True)
     assert failed["payload"]["error"] == error
+
+
+def test_credential_headers_reach_the_template_but_are_never_stored(ws: Workspace) -> None:
+    template = (
+        '{"event": "e", "resource": {"prefect.resource.id": "r"}, '
+        '"related": [{"prefect.resource.id": "{{ headers[\'X-Api-Key\'] }}", '
+        '"prefect.resource.role": "seen"}]}'
+    )
+    without_payload = ws.create_webhook("default-payload", STATIC_TEMPLATE)
+    reading = ws.create_webhook("reads-the-key", template)
+    credentials = {
+        "Authorization": "Bearer auth-secret",
+        "Proxy-Authorization": "Basic proxy-secret",
+        "Cookie": "session=cookie-secret",
+        "X-Api-Key": "key-secret",
+        "X-Kept": "kept",
+    }
+
+    async def scenario() -> list[int]:
+        async with serving(ws) as receiver:
+            return [
+                (
+                    await send(receiver.webhook_url(hook), "POST", json={}, headers=credentials)
+                ).status
+                for hook in (without_payload, reading)
+            ]
+
+    assert run(scenario()) == [204, 204]
+    # The template saw the key when the request came, as Prefect Cloud would show it.
+    seen = [e for e in stored_events(ws) if e["related"][0].get("prefect.resource.role") == "seen"]
+    assert seen[0]["related"][0]["prefect.resource.id"] == "key-secret"
+    # Nothing else of them is kept: not in the requests, not in a default payload.
+    stored = [dict(request.request.headers) for request in ws.captured()]
+    assert all(headers["X-Kept"] == "kept" for headers in stored)
+    everything = repr(stored) + repr([e["payload"] for e in stored_events(ws)])
+    for secret in ("auth-secret", "proxy-secret", "cookie-secret", "key-secret"):
+        assert secret not in everything
