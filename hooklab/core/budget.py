@@ -47,7 +47,7 @@ _VIEWS = frozenset({type({}.keys()), type({}.values()), type({}.items())})
 _SEQUENCE_TYPES: tuple[type, ...] = (list, tuple, set, frozenset, *_VIEWS)
 _SEQUENCES = frozenset(_SEQUENCE_TYPES)
 _SCALARS = frozenset({int, float, bool, type(None)})
-_SCALAR_WEIGHT = 24  # a float, a bool, None: at most this many characters
+_SCALAR_WEIGHT = 24  # a float, or an object that shows only its type: at most this many
 
 
 class RenderGuard:
@@ -172,10 +172,13 @@ class RenderGuard:
             if steps % _TICK_EVERY == 0:
                 self.tick()
             if kind is str:
-                total += len(item) + 4
+                total += len(item) + 2
                 continue
             if kind in _SCALARS:
-                total += item.bit_length() // 3 + 2 if kind is int else _SCALAR_WEIGHT
+                if kind is int:
+                    total += item.bit_length() // 3 + 2
+                else:
+                    total += _SCALAR_WEIGHT if kind is float else 5  # None, True, False
                 continue
             if item is not value:
                 known = weights.get(id(item))
@@ -190,7 +193,7 @@ class RenderGuard:
                 total += 2 + 2 * len(item)
                 pending.extend(item)
             elif isinstance(item, (str, bytes)):
-                total += len(item) + 4
+                total += len(item) + 2
             elif isinstance(item, Namespace):
                 pending.append(object.__getattribute__(item, "_Namespace__attrs"))
             else:
@@ -211,7 +214,7 @@ class RenderGuard:
         for steps, item in enumerate(items, start=1):
             if steps % 64 == 0:
                 self.tick()
-            total += self.weigh(item) if type(item) is not str else len(item) + 4
+            total += self.weigh(item) if type(item) is not str else len(item) + 2
             if total > limit:
                 self._too_big(total)
             yield item
@@ -334,11 +337,27 @@ def check_wordwrap(
     *_: Any,
     **__: Any,
 ) -> None:
-    if isinstance(wrapstring, str) and isinstance(width, int):
-        text = str(text)
+    """`wordwrap`: the wrapstring written once for each line, and the time a long word takes,
+    which Python's textwrap breaks one piece at a time, copying the rest each time."""
+    if not isinstance(width, int):
+        return
+    text = str(text)
+    step = max(width, 1)
+    if isinstance(wrapstring, str):
         # A wrapped line holds at least one word, or `width` characters of a long one.
-        lines = len(text) // max(width, 1) + sum(text.count(c) for c in " \t\n") + 1
+        lines = len(text) // step + sum(text.count(c) for c in " \t\n") + 1
         guard.check_estimate(len(text) + lines * len(wrapstring), "This wordwrap")
+    if break_long_words:
+        copied = sum(len(word) ** 2 // step for word in text.split() if len(word) > step)
+        if copied > _WORK_PER_OUTPUT_BYTE * guard.max_output:
+            raise RenderBudgetExceeded(
+                f"wordwrap({width}) would break a word of {max(map(len, text.split()))} "
+                "characters into pieces one at a time, far past the time budget"
+            )
+
+
+# How many characters an operation may copy for each byte of the output budget.
+_WORK_PER_OUTPUT_BYTE = 100
 
 
 def check_json_indent(guard: RenderGuard, value: Any, indent: Any) -> None:

@@ -153,7 +153,10 @@ def _describe(exc: BaseException) -> str:
     from hooklab.core.cloudevents import CloudEventError
 
     if isinstance(exc, RecursionError):
-        return "A value is nested too deeply to render"
+        return (
+            "Nested too deeply to render: a value with too many levels, or a macro or loop "
+            "that calls itself without end"
+        )
     if isinstance(exc, ValueError) and "set_int_max_str_digits" in str(exc):
         return (
             f"A number in the template has more than {sys.get_int_max_str_digits()} digits, "

@@ -14,11 +14,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 RECORD_FILE = ".hooklab-export.json"
+_RECORDABLE = re.compile(r"(?:template\.j2|webhook\.json|cases/(?!\.)[\w.-]+\.json)\Z")
 _RECORD_NOTE = (
     "Written by `hooklab cases export`: a digest of each file it wrote, so that the next export "
     "replaces only files nobody has changed since. Commit it with the cases."
@@ -123,7 +125,8 @@ class Record:
         files = data.get("files") if isinstance(data, dict) else None
         if not isinstance(files, dict):
             return cls(folder)
-        return cls(folder, {str(k): str(v) for k, v in files.items()})
+        # Only names an export writes: a record edited to name `cases/../../x` names nothing.
+        return cls(folder, {k: str(v) for k, v in files.items() if _RECORDABLE.match(str(k))})
 
     def unchanged(self, name: str) -> bool:
         """True when the export wrote `name` and nobody changed it since."""

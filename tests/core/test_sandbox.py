@@ -152,6 +152,7 @@ OVER_BUDGET = {
     "center": "{{ 'x'|center(1000000000) }}",
     "indent each line": "{{ ('a\\n' * 500000)|indent(1000)|length }}",
     "indent by text": "{{ ('a\\n' * 500000)|indent('x' * 100)|length }}",
+    "wordwrap of one long word": "{{ ('y' * 1000000)|wordwrap(1)|length }}",
     "wordwrap's wrapstring": "{{ ('a ' * 700000)|wordwrap(1, wrapstring='x' * 1000)|length }}",
     "format filter widths": "{{ '%1400000s%1400000s'|format(1, 2)|length }}",
     "format filter precision": "{{ '%.1000000000f'|format(1.5)|length }}",

@@ -299,3 +299,23 @@ def test_the_output_budget_holds_for_a_template_without_loops() -> None:
 def test_globals_are_there_only_for_templates_that_name_them() -> None:
     assert render("{{ range(3)|list }}|{{ namespace(a=1).a }}") == "[0, 1, 2]|1"
     assert render("{{ body.range }}", body={"range": "r"}) == "r"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        "{{ body|tojson }}",
+        "{{ body|pprint }}",
+    ],
+)
+def test_rendering_too_deep_is_one_line_in_the_users_words(source: str) -> None:
+    body: list[object] = []
+    for _ in range(5000):
+        body = [body]
+    with pytest.raises(TemplateError) as caught:
+        compile_template(source).render({"body": body})
+    assert str(caught.value) == (
+        "line 1: Nested too deeply to render: a value with too many levels, or a macro or loop "
+        "that calls itself without end"
+    )

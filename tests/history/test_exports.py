@@ -3,6 +3,7 @@ export does to a folder a person also writes in."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -74,3 +75,18 @@ def test_exporting_the_same_traffic_again_changes_nothing(tmp_path: Path) -> Non
     assert len(again.unchanged) == 6 and list(again) == list(first)
     assert {path: path.read_text() for path in target.rglob("*") if path.is_file()} == texts
     assert str(again).splitlines()[1].startswith("  unchanged: template.j2, webhook.json")
+
+
+def test_a_record_that_names_a_file_outside_the_folder_removes_nothing(tmp_path: Path) -> None:
+    ws = captured_workspace(tmp_path)
+    target = tmp_path / "webhooks" / "orders"
+    export_cases(ws, "orders", target)
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine")
+    record = target / ".hooklab-export.json"
+    data = json.loads(record.read_text())
+    data["files"]["cases/../../../notes.txt"] = hashlib.sha256(b"mine").hexdigest()
+    record.write_text(json.dumps(data))
+    report = export_cases(ws, "orders", target, limit=1)
+    assert victim.read_text() == "mine"
+    assert report.removed == ["cases/case-002.json", "cases/case-003.json", "cases/case-004.json"]
