@@ -89,6 +89,18 @@ _FILTER_CHECKS: dict[str, Check] = {
 }
 
 
+# Filters whose result is a number, a part of what they are given, or text at most a few times
+# longer than theirs that does not grow again when the filter is applied again (a change of
+# case): nothing to weigh, so they run as Jinja has them.
+_WITHIN_THEIR_INPUT = frozenset(
+    {
+        "abs", "attr", "capitalize", "count", "d", "default", "filesizeformat", "first",
+        "float", "int", "last", "length", "lower", "max", "min", "random", "round", "safe",
+        "title", "trim", "truncate", "upper", "wordcount",
+    }
+)  # fmt: skip
+
+
 def _budgeted_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """A filter within the render's budgets: its arguments measured first where it can build
     far more than it is given, its result weighed, a generator's items weighed as they come.
@@ -356,7 +368,8 @@ class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
         for name in ("humanize_activate", "humanize_deactivate"):
             self.filters[name] = _switching_language(self.filters[name])
         for name, original in list(self.filters.items()):
-            self.filters[name] = _budgeted_filter(name, original)
+            if name not in _WITHIN_THEIR_INPUT:
+                self.filters[name] = _budgeted_filter(name, original)
 
     def concat(self, parts: Iterable[str]) -> str:
         """What a macro, a call block or a `{% set %}` block writes, joined within the budget."""
