@@ -1,6 +1,8 @@
 """hooklab: Prefect Cloud webhooks in Jupyter, and beyond."""
 
 # The bridge hands ReplayResult.forward down to history, which cannot import a layer above it.
+# The cases export hands Workspace.export_cases its implementation (history sits above it).
+import hooklab.history.exports
 import hooklab.prefect  # noqa: F401
 from hooklab.core.events import Event, ReceivedEvent
 from hooklab.core.outcome import Outcome

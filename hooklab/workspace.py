@@ -44,14 +44,14 @@ __all__ = [
 ]
 
 ENFORCEMENT_SETTING = "enforce_service_accounts"
-# What writes a webhook's captured requests as cases: given by hooklab.history.cases, which sits
+# What writes a webhook's captured requests as cases: given by hooklab.history.exports, which sits
 # above the workspace (see `Workspace.export_cases`).
 CaseExporter = Callable[..., list[Path]]
 _case_exporter: CaseExporter | None = None
 
 
 def export_cases_with(exporter: CaseExporter) -> None:
-    """Give `Workspace.export_cases` its implementation (hooklab.history.cases does, on import)."""
+    """Give `Workspace.export_cases` its implementation (hooklab.history.exports, on import)."""
     global _case_exporter
     _case_exporter = exporter
 
@@ -410,11 +410,11 @@ class Workspace:
         `webhook.json`, one case per request expecting what the template produces now);
         `since`, `until`, `limit` and `dedupe` as `hooklab cases export` takes them.
 
-        The cases live in `hooklab.history.cases`, a layer above the workspace, which hands
+        The cases live in `hooklab.history.exports`, a layer above the workspace, which hands
         its exporter down when imported (as `import hooklab` does).
         """
         if _case_exporter is None:
-            raise RuntimeError("import hooklab.history.cases to export cases")
+            raise RuntimeError("import hooklab.history.exports to export cases")
         return _case_exporter(self, webhook, to, **options)
 
     # History

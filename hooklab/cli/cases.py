@@ -13,24 +13,32 @@ CAPTURED_EXAMPLES = 50  # a webhook's most recent requests, as fuzzing's startin
 
 def export(context: Context) -> int:
     context.reject_remote()
-    from hooklab.history.cases import export_cases
+    from hooklab.history.exports import export_cases
+    from hooklab.history.writes import RefusedWrite
 
     args = context.args
-    written = export_cases(
-        context.workspace(),
-        args.webhook,
-        args.to,
-        since=args.since,
-        until=args.until,
-        limit=args.limit,
-        dedupe=args.dedupe,
-    )
-    context.print(f"Wrote {len(written)} cases for {args.webhook} to {args.to}")
+    try:
+        report = export_cases(
+            context.workspace(),
+            args.webhook,
+            args.to,
+            since=args.since,
+            until=args.until,
+            limit=args.limit,
+            dedupe=args.dedupe,
+            force=args.force,
+        )
+    except RefusedWrite as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"Cannot write the cases to {args.to}: {exc.strerror or exc}") from None
+    context.print(str(report))
     return 0
 
 
 def run(context: Context) -> int:
     from hooklab.history.cases import CaseError, run_cases, summary, update_case
+    from hooklab.history.writes import RefusedWrite
 
     args = context.args
     try:
@@ -41,8 +49,11 @@ def run(context: Context) -> int:
         raise CommandError(f"No cases under {args.path} (webhooks/<name>/cases/*.json)")
     failed = [result for result in results if not result.passed]
     if args.update:
-        for result in failed:
-            update_case(result)
+        try:
+            for result in failed:
+                update_case(result)
+        except RefusedWrite as exc:
+            raise CommandError(str(exc)) from None
         context.print(
             f"Updated {len(failed)} of {len(results)} cases to what the templates produce"
         )
@@ -100,6 +111,13 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         export,
         parents=[Options.local],
         summary="Write a webhook's captured requests as cases, expecting what it produces now.",
+        description=(
+            "Each case keeps the headers the template reads, the content type and those a "
+            "signature preset in webhook.json checks; secret-looking values are written as "
+            "REDACTED. Files are replaced, never written through a link. A file changed since "
+            "the last export, or not written by one, stops the export unless --force; "
+            "webhook.json is merged; the stale cases of the last export are removed."
+        ),
         example="hooklab cases export models --to webhooks/models --since 1d --dedupe",
     )
     parser.add_argument("webhook", metavar="NAME", help="the webhook (name, id or slug)")
@@ -113,6 +131,12 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         "--dedupe",
         action="store_true",
         help="keep one request per distinct outcome shape (status, error kind, event fields)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace or remove files that a person changed since the last export, or that no "
+        "export wrote (webhook.json is merged either way)",
     )
     parser = group.command(
         below,

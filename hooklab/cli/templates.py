@@ -18,7 +18,7 @@ from hooklab.cli.console import (
     warn_findings,
 )
 from hooklab.core.pipeline import render_events
-from hooklab.core.request import HookRequest
+from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
 from hooklab.history.cases import CaseError, request_from_spec
 from hooklab.store.filters import HistoryFilter
@@ -37,7 +37,7 @@ def request_file(path: str) -> HookRequest:
     """An argparse type: a request described by a JSON file (see REQUEST_FORMAT)."""
     text = text_file(path)
     try:
-        spec = json.loads(text)
+        spec = read_json(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{path!r} is not JSON: {exc}") from None
     if not isinstance(spec, dict):

@@ -98,7 +98,7 @@ def failure(
         related=[],
         payload={
             "method": request.method.upper(),
-            "headers": request.visible_headers.to_dict(),
+            "headers": request.visible_headers.stored(),
             "body": request.body_text(),
             "rendered": rendered,
             "error": text,

@@ -36,7 +36,13 @@ from hooklab.core.events import (
     validate_event,
 )
 from hooklab.core.outcome import IdSource, Outcome, Reason, failure
-from hooklab.core.request import BodyError, HookRequest, json_error, template_variables
+from hooklab.core.request import (
+    BodyError,
+    HookRequest,
+    JsonTextError,
+    read_json,
+    template_variables,
+)
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -296,9 +302,9 @@ def _error_text(exc: Exception) -> str:
 def _parse_output(rendered: str, *, allow_list: bool) -> dict[str, Any] | list[dict[str, Any]]:
     """The partial event the template rendered, or a batch of them."""
     try:
-        value = _json_loads(rendered)
-    except json.JSONDecodeError as exc:
-        raise OutputError(f"Template output is not valid JSON: {json_error(exc)}") from None
+        value = read_json(rendered, _json_loads)
+    except JsonTextError as exc:
+        raise OutputError(f"Template output is not valid JSON: {exc}") from None
     if isinstance(value, dict):
         return value
     # A CloudEvents batch renders a list: one event per CloudEvent (a hooklab extension).
@@ -340,10 +346,11 @@ def _json_kind(value: Any) -> str:
 
 def default_payload(variables: Variables) -> dict[str, Any]:
     """The payload of an event whose template gave none (SPEC 5.4): what the template saw
-    (its variables), but for hooklab's `query` extension."""
+    (its variables), but for hooklab's `query` extension and the credentials hooklab never
+    stores (`hooklab.core.credentials`)."""
     return {
         "method": variables["method"],
-        "headers": variables["headers"].to_dict(),
+        "headers": variables["headers"].stored(),
         "body": variables["body"],
     }
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes, urlencode
 
-HIDDEN_HEADERS = frozenset({"authorization"})
+from hooklab.core.credentials import HIDDEN_FROM_TEMPLATES, NEVER_STORED_HEADERS
+
+HIDDEN_HEADERS = HIDDEN_FROM_TEMPLATES
 
 
 class Headers(Mapping[str, str]):
@@ -68,6 +71,14 @@ class Headers(Mapping[str, str]):
         """The headers as a plain dict, keyed by the names as sent."""
         return dict(self._items.values())
 
+    def stored(self) -> dict[str, str]:
+        """The headers as a plain dict, as hooklab keeps them: without the credentials it
+        never stores (`hooklab.core.credentials`)."""
+        items = self._items
+        if NEVER_STORED_HEADERS.isdisjoint(items):
+            return dict(items.values())
+        return {pair[0]: pair[1] for key, pair in items.items() if key not in NEVER_STORED_HEADERS}
+
 
 def media_type(content_type: str | None) -> str:
     """The media type of a Content-Type value, lowercased, without parameters such as charset."""
@@ -93,8 +104,9 @@ def is_json_type(mtype: str) -> bool:
 class HookRequest:
     """One HTTP request exactly as it arrived at a webhook, before any interpretation.
 
-    `headers` keeps the order received; `Authorization` is dropped before a request is stored
-    (see `without_secrets`).
+    `headers` keeps the order received; the credentials hooklab never stores (`Authorization`,
+    `Proxy-Authorization`, `Cookie`, `X-Api-Key`) are dropped before a request is stored (see
+    `without_secrets` and `hooklab.core.credentials`).
     """
 
     method: str
@@ -170,8 +182,9 @@ class HookRequest:
         return media_type(self.all_headers.get("content-type"))
 
     def without_secrets(self) -> HookRequest:
-        """This request with the Authorization header removed, as it is stored."""
-        kept = tuple((k, v) for k, v in self.headers if k.lower() not in HIDDEN_HEADERS)
+        """This request as it is stored: without the headers that carry credentials by name
+        (`hooklab.core.credentials.NEVER_STORED_HEADERS`)."""
+        kept = tuple((k, v) for k, v in self.headers if k.lower() not in NEVER_STORED_HEADERS)
         if len(kept) == len(self.headers):
             return self
         return HookRequest(
@@ -201,6 +214,40 @@ def json_error(exc: json.JSONDecodeError) -> str:
     return f"{reason} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
 
 
+class JsonTextError(ValueError):
+    """JSON text that cannot be read, said in one line: where its syntax breaks, or why
+    Python's reader gives up on it (nesting too deep, a number too long)."""
+
+
+def read_json(text: str | bytes, loads: Callable[[Any], Any] = json.loads) -> Any:
+    """`loads(text)` (json.loads by default), its errors in one line of their own words.
+
+    >>> try:
+    ...     read_json("[" * 100_000)
+    ... except JsonTextError as exc:
+    ...     print(exc)
+    nested too deeply (more brackets inside one another than can be read)
+    """
+    try:
+        return loads(text)
+    except json.JSONDecodeError as exc:
+        raise JsonTextError(json_error(exc)) from None
+    except RecursionError:
+        raise JsonTextError(NESTED_TOO_DEEPLY) from None
+    except ValueError as exc:
+        if "set_int_max_str_digits" in str(exc):
+            raise JsonTextError(too_many_digits()) from None
+        raise
+
+
+NESTED_TOO_DEEPLY = "nested too deeply (more brackets inside one another than can be read)"
+
+
+def too_many_digits() -> str:
+    """What a number too long for Python to read or write as text is, in words."""
+    return f"a number has more than {sys.get_int_max_str_digits()} digits, more than can be read"
+
+
 class BodyError(ValueError):
     """The body cannot be read as its Content-Type says it should be."""
 
@@ -217,9 +264,9 @@ def parse_body(content_type: str, body: bytes) -> Any:
             return ""
         text = _decode_strict(body)
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BodyError(f"Invalid JSON body: {json_error(exc)}") from None
+            return read_json(text)
+        except JsonTextError as exc:
+            raise BodyError(f"Invalid JSON body: {exc}") from None
     if content_type == "application/x-www-form-urlencoded":
         return parse_form(_decode_strict(body))
     if not body:
@@ -227,8 +274,8 @@ def parse_body(content_type: str, body: bytes) -> Any:
     text = body.decode("utf-8", errors="replace")
     try:
         return json.loads(text)
-    except ValueError:
-        return text
+    except (ValueError, RecursionError):
+        return text  # read as text, as Prefect reads what is not JSON
 
 
 def parse_form(text: str) -> dict[str, str]:

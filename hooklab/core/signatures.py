@@ -22,6 +22,13 @@ from collections.abc import Callable, Mapping
 from hooklab.core.request import Headers
 
 PRESETS = ("github", "stripe", "slack", "standard-webhooks")
+# The headers each preset reads (lowercased): a request kept to be checked again keeps them.
+SIGNATURE_HEADERS: dict[str, tuple[str, ...]] = {
+    "github": ("x-hub-signature-256",),
+    "stripe": ("stripe-signature",),
+    "slack": ("x-slack-signature", "x-slack-request-timestamp"),
+    "standard-webhooks": ("webhook-id", "webhook-timestamp", "webhook-signature"),
+}
 DEFAULT_TOLERANCE = 300  # seconds, as Stripe, Slack and Standard Webhooks recommend
 
 

@@ -1,13 +1,20 @@
 """Templates: checked and compiled once, then rendered many times within their budgets.
 
-The sandbox and the budgets live in `hooklab.core.sandbox`; here a template is compiled, its
-loops checked against Prefect's limits, and rendered by Jinja's own compiled code. What the
-pipeline needs to know about a template is read from its syntax tree once, at compile time.
+The sandbox lives in `hooklab.core.sandbox` and the budgets in `hooklab.core.budget`; here a
+template is compiled, its loops checked against Prefect's limits, and rendered by Jinja's own
+compiled code. Before it is compiled, each list, tuple and dict the template writes as a literal
+is handed to the sandbox to be weighed, and each `for` loop goes over its items through the
+sandbox's clock; after, its `~` joins are measured before they join. What the pipeline needs to
+know about a template is read from its syntax tree once, at compile time.
+
+A template nested too deeply for Jinja's parser or Python's compiler (thousands of brackets,
+operators or filters inside one another) is refused with its line, as "nested too deeply".
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +35,9 @@ from hooklab.core.sandbox import (
     RenderBudgetExceeded,
     RenderGuard,
     TemplateError,
+    budgeted_tree,
+    end_render,
+    measure_joins,
 )
 
 __all__ = [
@@ -35,10 +45,12 @@ __all__ = [
     "MAX_OUTPUT_BYTES",
     "MAX_RENDER_SECONDS",
     "MAX_TEMPLATE_RANGE",
+    "NESTED_TOO_DEEPLY",
     "RenderBudgetExceeded",
     "Template",
     "TemplateError",
     "compile_template",
+    "deepest_line",
 ]
 
 # A filter whose output may be a JSON list: one event per CloudEvent of a batch (an extension).
@@ -100,6 +112,7 @@ class Template:
             raise TemplateError(_describe(exc), _template_line(exc)) from None
         finally:
             ACTIVE_GUARD.reset(token)
+            end_render(guard)
 
     def _render(self, variables: dict[str, Any], guard: RenderGuard) -> str:
         """Jinja's `render`, on a context that shares the variables given (globals included)
@@ -111,31 +124,44 @@ class Template:
         )
         chunks = compiled.root_render_func(jinja_context)
         limit = guard.max_output
+        loops = self.loops
+        parts: list[str] = []
+        size = 0
         try:
-            if not self.loops:
-                text = "".join(chunks)
-            else:
-                parts: list[str] = []
-                size = 0
-                for chunk in chunks:
-                    parts.append(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        break
+            # Measured as it is written: the same value written many times is written whole
+            # each time.
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    break
+                parts.append(chunk)
+                if loops:
                     guard.tick()
-                text = "".join(parts)
         except Exception:
             # As in Jinja: raised again with the traceback pointing at template lines.
             environment.handle_exception()
-        if len(text) > limit:
+        if size > limit:
             raise RenderBudgetExceeded(f"Rendered output is larger than the limit of {limit} bytes")
         guard.tick()
-        return text
+        return "".join(parts)
+
+
+NESTED_TOO_DEEPLY = "Nested too deeply: too many brackets, operators or filters inside one another"
 
 
 def _describe(exc: BaseException) -> str:
     from hooklab.core.cloudevents import CloudEventError
 
+    if isinstance(exc, RecursionError):
+        return (
+            "Nested too deeply to render: a value with too many levels, or a macro or loop "
+            "that calls itself without end"
+        )
+    if isinstance(exc, ValueError) and "set_int_max_str_digits" in str(exc):
+        return (
+            f"A number in the template has more than {sys.get_int_max_str_digits()} digits, "
+            "more than can be written as text"
+        )
     kind = "Security error" if isinstance(exc, SecurityError) else type(exc).__name__
     text = " ".join(str(exc).split()) or kind
     if isinstance(exc, CloudEventError):
@@ -167,21 +193,55 @@ def compile_template(source: str) -> Template:
     Raises `TemplateError` with the line number of the problem.
     """
     try:
-        tree = ENVIRONMENT.parse(source)
+        return _compile(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"Template syntax error: {exc.message}", exc.lineno) from None
+    except (RecursionError, SyntaxError, MemoryError):
+        # Jinja's parser and Python's compiler recurse once for each level of nesting; Python's
+        # compiler also refuses more than 200 brackets inside one another.
+        raise TemplateError(NESTED_TOO_DEEPLY, deepest_line(source)) from None
+
+
+def _compile(source: str) -> Template:
+    tree = ENVIRONMENT.parse(source)
     _check_loops(tree)
-    try:
-        compiled = ENVIRONMENT.from_string(tree)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(f"Template syntax error: {exc.message}", exc.lineno) from None
+    renders_batches = _uses_filters(tree, _BATCH_FILTERS)
+    loops = tree.find(nodes.For) is not None
+    reads_globals = any(node.name in ENVIRONMENT.globals for node in tree.find_all(nodes.Name))
+    compiled = measure_joins(ENVIRONMENT.from_string(budgeted_tree(tree)))
     return Template(
-        source,
-        compiled,
-        renders_batches=_uses_filters(tree, _BATCH_FILTERS),
-        loops=tree.find(nodes.For) is not None,
-        reads_globals=any(node.name in ENVIRONMENT.globals for node in tree.find_all(nodes.Name)),
+        source, compiled, renders_batches=renders_batches, loops=loops, reads_globals=reads_globals
     )
+
+
+_OPENING = frozenset("([{")
+_CLOSING = frozenset(")]}")
+_BLOCK_ENDS = frozenset({"variable_end", "block_end"})
+
+
+def deepest_line(source: str) -> int | None:
+    """The line where a template nests deepest: brackets open, plus operators and filters
+    chained in one expression. Read from Jinja's lexer, which does not recurse."""
+    depth = chained = 0
+    deepest, line = -1, None
+    try:
+        for lineno, kind, value in ENVIRONMENT.lex(source):
+            if kind in _BLOCK_ENDS:
+                depth = chained = 0
+            elif kind == "operator":
+                if value in _OPENING:
+                    depth += 1
+                elif value in _CLOSING:
+                    depth -= 1
+                else:
+                    chained += 1
+            elif kind == "name" and value == "not":
+                chained += 1
+            if depth + chained > deepest:
+                deepest, line = depth + chained, lineno
+    except TemplateSyntaxError as exc:
+        return line or exc.lineno
+    return line
 
 
 def _uses_filters(tree: nodes.Template, names: frozenset[str]) -> bool:

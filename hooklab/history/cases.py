@@ -12,20 +12,21 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hooklab.core.credentials import MASK, looks_secret, masked_query
 from hooklab.core.outcome import Outcome
-from hooklab.core.request import HookRequest, is_json_type, parse_form
+from hooklab.core.request import HookRequest, is_json_type, parse_form, read_json
 from hooklab.core.webhooks import Webhook
 from hooklab.history.lint import quote_line
-from hooklab.workspace import export_cases_with
+from hooklab.history.writes import Record, check_folder, write_file
 
 if TYPE_CHECKING:
-    from hooklab.workspace import Workspace
+    pass
 
 TEMPLATE_FILE = "template.j2"
 SETTINGS_FILE = "webhook.json"
@@ -72,16 +73,26 @@ def request_from_spec(spec: Any, where: str) -> HookRequest:
         raise CaseError(f"{where}: {exc}") from None
 
 
-def spec_from_request(request: HookRequest) -> dict[str, Any]:
+def spec_from_request(
+    request: HookRequest,
+    *,
+    keep: Container[str] | None = None,
+    masked: bool = False,
+) -> dict[str, Any]:
     """A captured request as a request file: its body as `json` or `form` where the template
-    would read it so, its headers but Authorization and Content-Length, no path (the slug)."""
+    would read it so, its headers but the credentials hooklab never stores and Content-Length,
+    no path (the slug).
+
+    `keep`: only the headers named in it (any spelling). `masked`: secret-looking header and
+    query values written as `REDACTED` (`hooklab.core.credentials`), for a file to commit.
+    """
     spec: dict[str, Any] = {"method": request.method}
     if request.query:
-        spec["query"] = request.query
+        spec["query"] = masked_query(request.query) if masked else request.query
     headers = {
-        name: value
-        for name, value in request.visible_headers.to_dict().items()
-        if name.lower() not in DERIVED_HEADERS
+        name: MASK if masked and looks_secret(name) else value
+        for name, value in request.visible_headers.stored().items()
+        if name.lower() not in DERIVED_HEADERS and (keep is None or name in keep)
     }
     if headers:
         spec["headers"] = headers
@@ -91,10 +102,10 @@ def spec_from_request(request: HookRequest) -> dict[str, Any]:
         return spec
     if is_json_type(content_type):
         try:
-            spec["json"] = json.loads(text)
+            spec["json"] = read_json(text)
             return spec
         except ValueError:
-            pass
+            pass  # written as the text it is
     if content_type == "application/x-www-form-urlencoded":
         form = parse_form(text)
         if HookRequest.fake(form=form).body == request.body:
@@ -124,7 +135,7 @@ class Case:
 def read_case(path: Path) -> Case:
     """A case file, checked; a `CaseError` naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(f"{path}: cannot be read: {exc}") from None
     except ValueError as exc:
@@ -150,10 +161,9 @@ def read_case(path: Path) -> Case:
     return case
 
 
-def write_case(path: Path, spec: Mapping[str, Any], expect: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"request": spec, "expect": expect}, indent=2, ensure_ascii=False)
-    path.write_text(text + "\n", encoding="utf-8")
+def case_text(spec: Mapping[str, Any], expect: Mapping[str, Any]) -> str:
+    """A case file's text: its request and what it expects, as JSON people read and diff."""
+    return json.dumps({"request": spec, "expect": expect}, indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass
@@ -204,7 +214,7 @@ def read_folder(path: Path) -> CaseFolder:
     settings_path = path / SETTINGS_FILE
     if settings_path.is_file():
         try:
-            settings = json.loads(settings_path.read_text(encoding="utf-8"))
+            settings = read_json(settings_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise CaseError(f"{settings_path}: not JSON: {exc}") from None
         if not isinstance(settings, dict):
@@ -405,8 +415,20 @@ def run_cases(root: Path | str) -> list[CaseResult]:
 
 
 def update_case(result: CaseResult) -> None:
-    """Rewrite a case's expectation from the outcome it got now, keeping its request."""
-    write_case(result.case.path, result.case.spec, expectation(result.outcome))
+    """Rewrite a case's expectation from the outcome it got now, keeping its request: a new
+    file renamed over the old one (a link is replaced, never written through; a `cases` folder
+    that is a link is refused). A case the last export wrote, unchanged since, stays its own."""
+    path = result.case.path
+    folder = result.folder.path
+    check_folder(path.parent)
+    record = Record.read(folder)
+    name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else None
+    ours = name is not None and record.unchanged(name)
+    text = case_text(result.case.spec, expectation(result.outcome))
+    write_file(path, text)
+    if ours and name is not None:
+        record.written(name, text)
+        record.save()
 
 
 def outcome_shape(outcome: Outcome) -> Any:
@@ -424,54 +446,6 @@ def _shape(value: Any) -> Any:
     if isinstance(value, list):
         return ("list", tuple(sorted({repr(_shape(item)) for item in value})))
     return type(value).__name__
-
-
-def export_cases(
-    workspace: Workspace,
-    webhook: str,
-    to: Path | str,
-    *,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    limit: int | None = None,
-    dedupe: bool = False,
-) -> list[Path]:
-    """Write a webhook's captured requests as cases under `to`: `template.j2`, `webhook.json`
-    and one case per request, expecting what the template produces now. Returns the case files.
-
-    Also `Workspace.export_cases(webhook, to, ...)`: this module hands it down when imported.
-    """
-    hook = workspace.get_webhook(workspace.resolve_webhook(webhook))
-    captured = workspace.captured(hook.id, since=since, until=until)
-    if limit is not None:
-        captured = captured[-limit:] if limit > 0 else []
-    folder_path = Path(to)
-    folder_path.mkdir(parents=True, exist_ok=True)
-    (folder_path / TEMPLATE_FILE).write_text(hook.template, encoding="utf-8")
-    settings = {"description": hook.description} if hook.description else {}
-    (folder_path / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
-    (folder_path / CASES_DIR).mkdir(exist_ok=True)
-    runner = CaseRunner(read_folder(folder_path))
-    written: list[Path] = []
-    shapes: set[Any] = set()
-    try:
-        for stored in captured:
-            spec = spec_from_request(stored.request)
-            outcome = runner.outcome(request_from_spec(spec, "a captured request"))
-            if dedupe:
-                shape = outcome_shape(outcome)
-                if shape in shapes:
-                    continue
-                shapes.add(shape)
-            path = folder_path / CASES_DIR / f"case-{len(written) + 1:03d}.json"
-            write_case(path, spec, expectation(outcome))
-            written.append(path)
-    finally:
-        runner.close()
-    return written
-
-
-export_cases_with(export_cases)
 
 
 def summary(results: Sequence[CaseResult]) -> str:

@@ -23,7 +23,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from hooklab.core.outcome import Outcome
-from hooklab.core.request import HookRequest
+from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
 from hooklab.history.cases import (
     CaseError,
@@ -105,7 +105,7 @@ def example_spec(example: Example) -> dict[str, Any]:
         return copy.deepcopy(example)
     path = Path(example)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CaseError(f"{path}: not a JSON request or case file: {exc}") from None
     if isinstance(data, dict) and "request" in data:

@@ -11,7 +11,13 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
 from hooklab.core.request import BodyError, template_context
-from hooklab.core.templates import ENVIRONMENT, TemplateError, compile_template
+from hooklab.core.templates import (
+    ENVIRONMENT,
+    NESTED_TOO_DEEPLY,
+    TemplateError,
+    compile_template,
+    deepest_line,
+)
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -23,6 +29,7 @@ DICT_VARIABLES = ("body", "headers", "query")
 # Prefect's sandbox: Jinja's builtin filters, the humanize extension's, and from_cloud_event.
 PREFECT_FILTERS = frozenset(JINJA_FILTERS) | {"from_cloud_event"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+QUOTED_LINE_LIMIT = 200  # characters of a template line shown under an error
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,10 @@ def quote_line(template: str, line: int | None) -> str:
     lines = template.splitlines()
     if line is None or not 0 < line <= len(lines):
         return ""
-    return f"  {line} | {lines[line - 1]}"
+    text = lines[line - 1]
+    if len(text) > QUOTED_LINE_LIMIT:
+        text = text[: QUOTED_LINE_LIMIT - 3] + "..."
+    return f"  {line} | {text}"
 
 
 def hooklab_only_filters() -> frozenset[str]:
@@ -66,10 +76,12 @@ def check_template(template: str) -> list[Finding]:
     """
     try:
         compile_template(template)
+        tree = ENVIRONMENT.parse(template)
+        findings = [*_extensions(tree), *_undefined_names(tree), *_skeleton_findings(template)]
     except TemplateError as exc:
         return [Finding("error", exc.lineno, exc.message)]
-    tree = ENVIRONMENT.parse(template)
-    findings = [*_extensions(tree), *_undefined_names(tree), *_skeleton_findings(template)]
+    except RecursionError:  # compiled, but nested too deeply to read again from deeper down
+        return [Finding("error", deepest_line(template), NESTED_TOO_DEEPLY)]
     return sorted(findings, key=lambda f: (f.line or 0, f.message))
 
 
@@ -291,10 +303,14 @@ _ROOTS = frozenset(DICT_VARIABLES)
 
 
 def referenced_fields(template: str) -> list[tuple[str, tuple[Any, ...]]]:
-    """The `body.x`, `headers['X']` and `query.y` paths a template reads, in order of appearance."""
-    tree = ENVIRONMENT.parse(template)
+    """The `body.x`, `headers['X']` and `query.y` paths a template reads, in order of appearance;
+    none for a template that does not compile (its error says why, wherever it is used)."""
     found: dict[str, tuple[str, tuple[Any, ...]]] = {}
-    _collect_paths(tree, found, parent_extends=False)
+    try:
+        compile_template(template)
+        _collect_paths(ENVIRONMENT.parse(template), found, parent_extends=False)
+    except (TemplateError, RecursionError):
+        return []
     return list(found.values())
 
 
@@ -374,3 +390,71 @@ def missing_fields(template: str, requests: Requests) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["request_id", "received", "field", "error"])
     frame["received"] = pd.to_datetime(frame["received"], utc=True)
     return frame
+
+
+@dataclass(frozen=True)
+class HeadersRead:
+    """Which request headers a template reads: by name (lowercased), by prefix (`ce-`, for a
+    CloudEvent in binary mode), or all of them (`everything`: the mapping used whole)."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    everything: bool = False
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lowered = name.lower()
+        return self.everything or lowered in self.names or lowered.startswith(self.prefixes)
+
+
+_MAPPING_METHODS = frozenset({"get", "items", "keys", "values", "to_dict", "stored"})
+
+
+def headers_read(template: str) -> HeadersRead:
+    """The headers a template reads: `headers['X']`, `headers.x` and `headers.get('X')` by
+    name; `from_cloud_event(headers)` its `ce-` headers and the content type; any other use of
+    the mapping (`headers|tojson`, a loop over it, a key computed) reads them all."""
+    try:
+        compile_template(template)
+        tree = ENVIRONMENT.parse(template)
+    except (TemplateError, RecursionError):
+        return HeadersRead(everything=True)
+    names: set[str] = set()
+    prefixes: set[str] = set()
+    pending: list[tuple[nodes.Node, tuple[nodes.Node, ...]]] = [(tree, ())]
+    while pending:
+        node, above = pending.pop()
+        pending.extend((child, (node, *above[:1])) for child in node.iter_child_nodes())
+        if not (isinstance(node, nodes.Name) and node.name == "headers" and node.ctx == "load"):
+            continue
+        name = _header_named(node, above)
+        if name is not None:
+            names.add(name.lower())
+        elif isinstance(above[0], nodes.Filter) and above[0].name == "from_cloud_event":
+            prefixes.add("ce-")
+            names.add("content-type")
+        else:
+            return HeadersRead(everything=True)
+    return HeadersRead(frozenset(names), tuple(sorted(prefixes)))
+
+
+def _header_named(node: nodes.Name, above: tuple[nodes.Node, ...]) -> str | None:
+    """The header a use of `headers` names, if it names one (with a constant)."""
+    parent = above[0] if above else None
+    if isinstance(parent, nodes.Getitem) and parent.node is node:
+        constant = parent.arg
+        return (
+            constant.value
+            if isinstance(constant, nodes.Const) and isinstance(constant.value, str)
+            else None
+        )
+    if isinstance(parent, nodes.Getattr) and parent.node is node:
+        if parent.attr not in _MAPPING_METHODS:
+            return parent.attr
+        call = above[1] if len(above) > 1 else None
+        if parent.attr == "get" and isinstance(call, nodes.Call) and call.node is parent:
+            first = call.args[0] if call.args else None
+            if isinstance(first, nodes.Const) and isinstance(first.value, str):
+                return first.value
+    return None

@@ -89,9 +89,12 @@ class CaseItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         from hooklab.history.cases import CaseError
+        from hooklab.history.writes import RefusedWrite
 
         if isinstance(excinfo.value, CaseFailed):
             return str(excinfo.value)
+        if isinstance(excinfo.value, RefusedWrite):
+            return f"not updated: {excinfo.value}"
         if isinstance(excinfo.value, CaseError):
             return f"malformed case: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)

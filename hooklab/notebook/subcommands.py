@@ -277,10 +277,10 @@ def prefect_events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     )
 
 
-def cases(magics: HooklabMagics, words: list[str]) -> str:
-    """cases export NAME --to DIR [--since T] [--until T] [--limit N] [--dedupe]: NAME's captured
-    requests as webhook cases (SPEC 13), expecting what its template produces now."""
-    from hooklab.history.cases import export_cases
+def cases(magics: HooklabMagics, words: list[str]) -> Any:
+    """cases export NAME --to DIR [--since T] [--until T] [--limit N] [--dedupe] [--force]: NAME's
+    captured requests as webhook cases (SPEC 13), expecting what its template produces now."""
+    from hooklab.history.exports import export_cases
 
     parser = Parser(prog="%hooklab cases", add_help=False)
     parser.add_argument("action", choices=["export"])
@@ -290,8 +290,9 @@ def cases(magics: HooklabMagics, words: list[str]) -> str:
     parser.add_argument("--until", type=checked_time)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--dedupe", action="store_true")
+    parser.add_argument("--force", action="store_true")
     args = parser.parse_args(words)
-    written = export_cases(
+    report = export_cases(
         magics.workspace,
         args.name,
         args.to,
@@ -299,8 +300,9 @@ def cases(magics: HooklabMagics, words: list[str]) -> str:
         until=args.until,
         limit=args.limit,
         dedupe=args.dedupe,
+        force=args.force,
     )
-    return f"Wrote {len(written)} cases for {args.name} to {args.to}"
+    return _Help(str(report))  # shown as the lines it is
 
 
 def help_text() -> str:
@@ -312,6 +314,8 @@ def help_text() -> str:
 
 
 class _Help:
+    """Text a cell shows as it is (its repr), several lines included."""
+
     def __init__(self, text: str) -> None:
         self.text = text
 

@@ -20,6 +20,7 @@ from tornado.web import RequestHandler
 
 from hooklab.core import keys
 from hooklab.core.errors import EXPECTED, ApiError, answer_for
+from hooklab.core.request import read_json
 from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
@@ -119,7 +120,7 @@ class ApiHandler(RequestHandler):
     def body(self, model: type[_Body]) -> Any:
         raw = self.request.body or b"{}"
         try:
-            data = json.loads(raw)
+            data = read_json(raw)
         except ValueError as exc:
             raise ApiError(422, f"The body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):

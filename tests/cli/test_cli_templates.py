@@ -136,3 +136,69 @@ def test_render_needs_a_template_or_a_webhook(tmp_path: Path) -> None:
     result = cli(tmp_path, "render", "--request", request)
     assert result.returncode == 2
     assert "--template" in result.stderr
+
+
+# A template nested too deeply for Jinja's parser: one line naming its line, on every command.
+
+DEEP = '{"event": "x",\n "n": {{ ' + "(" * 5000 + "1" + ")" * 5000 + " }}}"
+NESTED = "line 2: Nested too deeply"
+
+
+def test_a_template_nested_too_deeply_is_one_line_from_every_command(tmp_path: Path) -> None:
+    template = write(tmp_path / "deep.j2", DEEP)
+    request = write(tmp_path / "r.json", '{"json": {"n": 1}}')
+    case_folder = tmp_path / "webhooks" / "deep"
+    (case_folder / "cases").mkdir(parents=True)
+    write(case_folder / "template.j2", DEEP)
+    write(
+        case_folder / "cases" / "one.json", json.dumps({"request": {}, "expect": {"status": 204}})
+    )
+
+    rendered = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert (rendered.returncode, rendered.stdout) == (1, "")
+    error, quoted = rendered.stderr.splitlines()  # the error, then the line it names, cut short
+    assert error.startswith(NESTED) and quoted.startswith('  2 |  "n": {{ ((')
+    assert len(quoted) < 300
+
+    created = cli(tmp_path, "webhook", "create", "deep", "-t", f"@{template}")
+    assert created.returncode == 1
+    assert created.stderr.splitlines() == [f"Invalid template: {NESTED}{DEEP_REASON}"]
+
+    fuzzed = cli(tmp_path, "fuzz", "--template", f"@{template}", "--max-examples", "5")
+    assert fuzzed.returncode == 1 and NESTED in fuzzed.stdout
+
+    ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
+    assert ran.returncode == 1 and f"error: {NESTED}" in ran.stdout
+    assert max(len(line) for line in ran.stdout.splitlines()) < 300  # the line quoted, cut short
+
+    for result in (rendered, created, fuzzed, ran):
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+DEEP_REASON = ": too many brackets, operators or filters inside one another"
+
+
+# Python's own limits, said in the user's words.
+
+
+def test_a_number_too_long_to_write_is_one_line_in_the_users_words(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", '{"event": "{{ (10 ** 999) ** 5 }}"}')
+    request = write(tmp_path / "r.json", "{}")
+    rendered = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert rendered.returncode == 1
+    error, *_quoted = rendered.stderr.splitlines()
+    assert error == (
+        "line 1: A number in the template has more than 4300 digits, more than can be written "
+        "as text"
+    )
+
+
+def test_a_request_file_nested_too_deeply_is_a_bad_argument(tmp_path: Path) -> None:
+    template = write(tmp_path / "t.j2", TEMPLATE)
+    request = write(tmp_path / "r.json", "[" * 100_000 + "]" * 100_000)
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "is not JSON: nested too deeply (more brackets inside one another than can be read)" in (
+        line
+    )

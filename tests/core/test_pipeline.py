@@ -569,3 +569,12 @@ def test_render_many_compiles_once_and_answers_each_request_in_order() -> None:
     assert [o.request for o in outcomes] == requests
     assert outcomes[0] == render_events(hook(), requests[0], clock=lambda: START,
                                         new_id=lambda: UUID(int=1))  # fmt: skip
+
+
+def test_a_rendered_number_python_cannot_read_fails_in_the_users_words() -> None:
+    template = '{"event": "e", "resource": {"prefect.resource.id": "x"}, "n": ' + "7" * 5000 + "}"
+    outcome = failed(template, form_post())
+    assert outcome.error == (
+        "Template output is not valid JSON: a number has more than 4300 digits, more than can "
+        "be read"
+    )

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from jinja2 import ChainableUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sandbox_support import prefects_environment
 
 from hooklab.core.request import Headers, HookRequest, template_context
 from hooklab.core.templates import (
@@ -215,15 +214,6 @@ def test_compile_is_cached_for_the_same_source() -> None:
     assert compile_template("{{ method }}") is compile_template("{{ method }}")
 
 
-def prefects_environment() -> ImmutableSandboxedEnvironment:
-    """The environment Prefect builds for user templates (SPEC 4), made here from Jinja alone."""
-    env = ImmutableSandboxedEnvironment(
-        undefined=ChainableUndefined, extensions=["jinja2_humanize_extension.HumanizeExtension"]
-    )
-    env.globals["range"] = lambda *args: range(*args)
-    return env
-
-
 DIFFERENTIAL_CONTEXT: dict[str, Any] = {
     "method": "POST",
     "headers": Headers([("Content-Type", "application/json"), ("X-Count", "7")]),
@@ -309,3 +299,23 @@ def test_the_output_budget_holds_for_a_template_without_loops() -> None:
 def test_globals_are_there_only_for_templates_that_name_them() -> None:
     assert render("{{ range(3)|list }}|{{ namespace(a=1).a }}") == "[0, 1, 2]|1"
     assert render("{{ body.range }}", body={"range": "r"}) == "r"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        "{{ body|tojson }}",
+        "{{ body|pprint }}",
+    ],
+)
+def test_rendering_too_deep_is_one_line_in_the_users_words(source: str) -> None:
+    body: list[object] = []
+    for _ in range(5000):
+        body = [body]
+    with pytest.raises(TemplateError) as caught:
+        compile_template(source).render({"body": body})
+    assert str(caught.value) == (
+        "line 1: Nested too deeply to render: a value with too many levels, or a macro or loop "
+        "that calls itself without end"
+    )

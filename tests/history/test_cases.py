@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hooklab import HookRequest, Workspace
+from hooklab import HookRequest
 from hooklab.history.cases import (
     CaseError,
-    export_cases,
     read_case,
     run_cases,
     spec_from_request,
@@ -136,49 +135,3 @@ def test_a_captured_request_reads_back_as_the_same_template_input() -> None:
         "headers": {"Content-Type": "application/json"},
         "json": {"a": 1},
     }
-
-
-def captured_workspace(path: Path) -> Workspace:
-    ws = Workspace(path / "hooklab.db")
-    hook = ws.create_webhook("orders", ORDERS, "Orders from the shop")
-    for body in (
-        {"kind": "paid", "id": 1, "qty": 2},
-        {"kind": "paid", "id": 2, "qty": 5},  # the same shape as the first
-        {"kind": "paid", "id": 3},  # fails: qty missing
-        {"kind": "refund", "id": 4, "qty": "2"},  # a string qty: a different shape
-    ):
-        ws.receive(hook.slug, HookRequest.fake("POST", json=body))
-    return ws
-
-
-def test_export_writes_a_folder_whose_cases_pass(tmp_path: Path) -> None:
-    ws = captured_workspace(tmp_path)
-    written = export_cases(ws, "orders", tmp_path / "webhooks" / "orders")
-    assert [p.name for p in written] == [f"case-00{n}.json" for n in range(1, 5)]
-    target = tmp_path / "webhooks" / "orders"
-    assert (target / "template.j2").read_text() == ORDERS
-    assert json.loads((target / "webhook.json").read_text()) == {
-        "description": "Orders from the shop"
-    }
-    third = json.loads(written[2].read_text())
-    assert third["expect"]["status"] == 400
-    assert "not valid JSON" in third["expect"]["error"]
-    results = run_cases(tmp_path / "webhooks")
-    assert len(results) == 4 and all(r.passed for r in results)
-
-
-def test_export_dedupe_limit_and_since(tmp_path: Path) -> None:
-    ws = captured_workspace(tmp_path)
-    deduped = export_cases(ws, "orders", tmp_path / "a", dedupe=True)
-    bodies = [json.loads(p.read_text())["request"]["json"]["id"] for p in deduped]
-    assert bodies == [1, 3, 4]
-    limited = export_cases(ws, "orders", tmp_path / "b", limit=2)
-    assert [json.loads(p.read_text())["request"]["json"]["id"] for p in limited] == [3, 4]
-    assert export_cases(ws, "orders", tmp_path / "c", since="2999-01-01") == []
-
-
-def test_the_workspace_exports_cases_too(tmp_path: Path) -> None:
-    ws = captured_workspace(tmp_path)
-    written = ws.export_cases("orders", tmp_path / "webhooks" / "orders", dedupe=True)
-    assert [json.loads(p.read_text())["request"]["json"]["id"] for p in written] == [1, 3, 4]
-    assert all(result.passed for result in run_cases(tmp_path / "webhooks"))

@@ -137,3 +137,11 @@ def test_missing_fields_on_the_github_corpus() -> None:
     assert "push" not in {by_event[i] for i in missing}
     assert {"organization", "membership"} <= {by_event[i] for i in missing}
     assert set(frame["field"]) == {"body.repository.full_name"}
+
+
+def test_a_template_nested_too_deeply_is_one_error_finding_with_its_line() -> None:
+    deep = '{"event": "x",\n "n": {{ ' + "[" * 5000 + "]" * 5000 + " }}}"
+    [finding] = check_template(deep)
+    assert (finding.level, finding.line) == ("error", 2)
+    assert finding.message.startswith("Nested too deeply")
+    assert referenced_fields(deep) == []

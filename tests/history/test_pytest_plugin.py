@@ -105,3 +105,31 @@ def test_the_projects_own_collection_is_the_same_with_the_plugin() -> None:
 
     with_plugin = collected()
     assert with_plugin and with_plugin == collected("-p", "no:hooklab")
+
+
+def test_update_replaces_a_linked_case_never_its_target(pytester: pytest.Pytester) -> None:
+    stale = {"status": 204, "events": [{"event": "order.old"}]}
+    outside = pytester.path / "outside.json"
+    outside.write_text(json.dumps({"request": PAID, "expect": stale}))
+    case_folder(pytester)
+    linked = pytester.path / "webhooks/orders/cases/paid.json"
+    linked.symlink_to(outside)
+    pytester.runpytest("--hooklab-update").assert_outcomes(passed=1)
+    assert json.loads(outside.read_text())["expect"] == stale
+    assert not linked.is_symlink()
+    assert json.loads(linked.read_text())["expect"]["events"][0]["event"] == "order.paid"
+
+
+def test_update_refuses_a_cases_folder_that_is_a_link(pytester: pytest.Pytester) -> None:
+    stale = {"status": 204, "events": [{"event": "order.old"}]}
+    elsewhere = pytester.path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "paid.json").write_text(json.dumps({"request": PAID, "expect": stale}))
+    folder = pytester.path / "webhooks" / "orders"
+    folder.mkdir(parents=True)
+    (folder / "template.j2").write_text(TEMPLATE)
+    (folder / "cases").symlink_to(elsewhere)
+    result = pytester.runpytest("--hooklab-update")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["not updated: *cases is a symbolic link*"])
+    assert json.loads((elsewhere / "paid.json").read_text())["expect"] == stale

@@ -231,7 +231,10 @@ def test_cases_export_subcommand_writes_cases_that_pass(
         ws.receive(slug, HookRequest.fake(method="POST", form={"model": model}))
     target = tmp_path / "webhooks" / "models"
     said = shell.run_line_magic("hooklab", f"cases export models --to {target} --dedupe")
-    assert said == f"Wrote 1 cases for models to {target}"
+    assert repr(said).splitlines() == [
+        f"Wrote 1 case for models to {target}",
+        "  written: template.j2, webhook.json, cases/case-001.json",
+    ]
     (result,) = run_cases(target)
     assert result.passed and result.case.spec["form"] == {"model": "a"}
     with pytest.raises(UsageError, match="--to"):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import STATIC_TEMPLATE, api, run, send, serving
+from receiver_helpers import ADMIN_KEY, STATIC_TEMPLATE, api, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.server import Receiver
@@ -262,3 +262,31 @@ def test_the_receiver_alone_serves_hooks_and_the_server_app_mounts_the_api_besid
     assert run(statuses(Receiver(ws))) == (204, 200)
     assert run(statuses(HookReceiver(ws))) == (204, 404)
     assert len(ws.captured()) == 2
+
+
+def test_a_template_nested_too_deeply_is_a_422_naming_its_line(ws: Workspace) -> None:
+    deep = '{"event": "x",\n "n": {{ ' + "1 + " * 5000 + "1 }}}"
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            created = await api(receiver, "POST", "/webhooks/", {"name": "d", "template": deep})
+            assert created.status == 422
+            assert created.json()["detail"].startswith("Invalid template: line 2: Nested too deep")
+            assert ws.store.webhooks() == []
+
+    run(scenario())
+
+
+def test_a_body_nested_too_deeply_is_a_422(ws: Workspace) -> None:
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            reply = await send(
+                f"{receiver.url}/api/webhooks/",
+                "POST",
+                body="[" * 100_000 + "]" * 100_000,
+                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            )
+            assert reply.status == 422
+            assert "nested too deeply" in reply.json()["detail"]
+
+    run(scenario())

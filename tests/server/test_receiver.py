@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -424,3 +425,87 @@ def test_a_hook_keeps_its_query_string_and_a_request_without_host_is_refused(
     assert run(scenario()) == (204, 400)  # HTTP/1.1 requires Host; Tornado refuses it unread
     (stored,) = ws.captured()
     assert (stored.request.path, stored.request.query) == (f"/hooks/{hook.slug}", "a=1&b=two")
+
+
+def test_a_stored_template_nested_too_deeply_fails_each_request_with_400(ws: Workspace) -> None:
+    # Stored as it was written (by an older hooklab, or copied from another store).
+    deep = '{"event": "x",\n "n": {{ ' + "(" * 5000 + "1" + ")" * 5000 + " }}}"
+    hook = ws.create_webhook("deep", STATIC_TEMPLATE)
+    ws.store.save_webhook(replace(hook, template=deep))
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            return (await send(receiver.webhook_url(hook), "POST", json={"a": 1})).status
+
+    assert run(scenario()) == 400
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["event"] == "prefect-cloud.webhook.failed"
+    assert failed["payload"]["error"].startswith("line 2: Nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "Invalid JSON body: nested too deeply (more brackets inside one another than can be "
+            "read)",
+        ),
+        (
+            '{"n": ' + "7" * 5000 + "}",
+            "Invalid JSON body: a number has more than 4300 digits, more than can be read",
+        ),
+    ],
+)
+def test_a_json_body_python_cannot_read_fails_in_the_senders_words(
+    ws: Workspace, body: str, error: str
+) -> None:
+    hook = ws.create_webhook("json", STATIC_TEMPLATE)
+
+    async def scenario() -> int:
+        async with serving(ws) as receiver:
+            headers = {"Content-Type": "application/json"}
+            return (
+                await send(receiver.webhook_url(hook), "POST", body=body, headers=headers)
+            ).status
+
+    assert run(scenario()) == 400
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["payload"]["error"] == error
+
+
+def test_credential_headers_reach_the_template_but_are_never_stored(ws: Workspace) -> None:
+    template = (
+        '{"event": "e", "resource": {"prefect.resource.id": "r"}, '
+        '"related": [{"prefect.resource.id": "{{ headers[\'X-Api-Key\'] }}", '
+        '"prefect.resource.role": "seen"}]}'
+    )
+    without_payload = ws.create_webhook("default-payload", STATIC_TEMPLATE)
+    reading = ws.create_webhook("reads-the-key", template)
+    credentials = {
+        "Authorization": "Bearer auth-secret",
+        "Proxy-Authorization": "Basic proxy-secret",
+        "Cookie": "session=cookie-secret",
+        "X-Api-Key": "key-secret",
+        "X-Kept": "kept",
+    }
+
+    async def scenario() -> list[int]:
+        async with serving(ws) as receiver:
+            return [
+                (
+                    await send(receiver.webhook_url(hook), "POST", json={}, headers=credentials)
+                ).status
+                for hook in (without_payload, reading)
+            ]
+
+    assert run(scenario()) == [204, 204]
+    # The template saw the key when the request came, as Prefect Cloud would show it.
+    seen = [e for e in stored_events(ws) if e["related"][0].get("prefect.resource.role") == "seen"]
+    assert seen[0]["related"][0]["prefect.resource.id"] == "key-secret"
+    # Nothing else of them is kept: not in the requests, not in a default payload.
+    stored = [dict(request.request.headers) for request in ws.captured()]
+    assert all(headers["X-Kept"] == "kept" for headers in stored)
+    everything = repr(stored) + repr([e["payload"] for e in stored_events(ws)])
+    for secret in ("auth-secret", "proxy-secret", "cookie-secret", "key-secret"):
+        assert secret not in everything
