@@ -105,6 +105,11 @@ def report_error(url: str, line: str) -> None:
     print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
 
 
+def report_resumed(url: str, line: str) -> None:
+    """One line when delivery works again, so that the last failure is not the last word."""
+    print(f"hooklab: forwarding to {url} resumed: {line}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = Store(args[0])
-    forwarding = Forwarding(store, on_error=report_error)
+    forwarding = Forwarding(store, on_error=report_error, on_resumed=report_resumed)
     signal.signal(signal.SIGTERM, lambda *_: forwarding.stop_soon())
     parent = os.getppid()
 

@@ -76,14 +76,16 @@ class Destination:
 
 @dataclass(frozen=True)
 class OutboxBatch:
-    """Events to send, as Prefect's JSON texts, and the seq of the last one."""
+    """Events to send, as Prefect's JSON texts, and the seq of the last one; `occurred` is the
+    earliest and latest of their times, as stored (to find them again in Prefect)."""
 
     texts: list[str]
     ids: list[str]
     last_seq: int
+    occurred: tuple[str, str] = ("", "")
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.ids)
 
 
 class Outbox(Connected):
@@ -167,13 +169,16 @@ class Outbox(Connected):
         )
         return bool(rows)
 
-    def next_batch(self, url: str, *, limit: int, max_bytes: int) -> OutboxBatch | None:
-        """The oldest pending events for `url`: at most `limit`, and no more than `max_bytes`
-        of JSON unless one event alone is larger. None when nothing is pending."""
+    def next_batch(
+        self, url: str, *, limit: int, max_bytes: int, after: int | None = None
+    ) -> OutboxBatch | None:
+        """The oldest pending events for `url` (or those after seq `after`, sent already but
+        not yet delivered): at most `limit`, and no more than `max_bytes` of JSON unless one
+        event alone is larger. None when nothing is pending."""
         rows = self._query(
-            f"SELECT {PREFECT_COLUMNS} FROM events WHERE seq > "
-            "(SELECT after_seq FROM forward_destinations WHERE url=?) ORDER BY seq LIMIT ?",
-            (url, limit),
+            f"SELECT {PREFECT_COLUMNS} FROM events WHERE seq > coalesce(?, "
+            "(SELECT after_seq FROM forward_destinations WHERE url=?)) ORDER BY seq LIMIT ?",
+            (after, url, limit),
         )
         return _batch(rows, max_bytes)
 
@@ -241,6 +246,7 @@ def prefect_event_json(
 def _batch(rows: Sequence[Sequence[Any]], max_bytes: int) -> OutboxBatch | None:
     texts: list[str] = []
     ids: list[str] = []
+    occurred: list[str] = []
     size, last = 0, 0
     for row in rows:
         text = prefect_event_json(*row[1:])
@@ -248,8 +254,9 @@ def _batch(rows: Sequence[Sequence[Any]], max_bytes: int) -> OutboxBatch | None:
             break
         texts.append(text)
         ids.append(str(row[1]))
+        occurred.append(row[2])
         size, last = size + len(text), int(row[0])
-    return OutboxBatch(texts, ids, last) if texts else None
+    return OutboxBatch(texts, ids, last, (min(occurred), max(occurred))) if texts else None
 
 
 def _time(text: str | None) -> datetime | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -316,3 +318,80 @@ def test_serve_forwards_from_a_child_it_restarts_and_that_dies_with_it(
             not Path(f"/proc/{second}").exists()
             or "Z" in Path(f"/proc/{second}/stat").read_text().rsplit(")", 1)[1].split()[0]
         )
+
+
+class SteadySender(threading.Thread):
+    """Posts one event to a hook every `every` seconds until stopped, over one keep-alive
+    connection (a new one after a failure); counts the 204s."""
+
+    def __init__(self, url: str, kind: str, every: float = 0.02) -> None:
+        super().__init__(name="steady-sender", daemon=True)
+        self.url, self.kind, self.every = url, kind, every
+        self.acknowledged = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.halt.wait(self.every):
+            body = json.dumps({"kind": self.kind, "n": n}).encode()
+            n += 1
+            try:
+                if post(self.url, body) == 204:
+                    self.acknowledged += 1
+            except OSError:
+                pass
+
+    def stop(self) -> int:
+        self.halt.set()
+        self.join(10)
+        return self.acknowledged
+
+
+def delivered(home: Path) -> int:
+    check = Workspace(home / "hooklab.db")
+    try:
+        return sum(d.delivered for d in check.forwarding())
+    finally:
+        check.close()
+
+
+def test_a_prefect_killed_mid_stream_keeps_every_event_hooklab_counted_delivered(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """Prefect answers on its socket before it writes: `kill -9` right after hooklab counted
+    a batch delivered must not lose that batch. Counted by id, once Prefect is back."""
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("killed", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    ws.close()
+    with hooklab_serve(tmp_path) as (_serve, base):
+        sender = SteadySender(f"{base}/hooks/{hook.slug}", "killed.steady")
+        sender.start()
+        try:
+            deadline = time.monotonic() + 60
+            while delivered(tmp_path) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            before = delivered(tmp_path)
+            while delivered(tmp_path) == before and time.monotonic() < deadline:
+                time.sleep(0.005)
+            prefect_server.kill()  # right after hooklab counted a batch delivered
+            time.sleep(1)
+            prefect_server.start()  # the same database
+            time.sleep(1)
+        finally:
+            acknowledged = sender.stop()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            check = Workspace(tmp_path / "hooklab.db")
+            [state] = check.forwarding()
+            check.close()
+            if state.pending == 0:
+                break
+            time.sleep(0.2)
+        assert state.pending == 0
+    check = Workspace(tmp_path / "hooklab.db")
+    stored = set(check.events()["id"])
+    check.close()
+    assert len(stored) == acknowledged > 20
+    found = set(prefect_server.wait_for_events("killed.", len(stored), timeout=20))
+    assert stored - found == set()
