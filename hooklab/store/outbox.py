@@ -67,6 +67,13 @@ class Destination:
     pending: int = 0
     oldest_pending: datetime | None = None  # when the oldest pending event was received
 
+    @property
+    def failing(self) -> bool:
+        """The last attempt failed: an error came after the last delivery (or none came)."""
+        if self.last_error_at is None:
+            return False
+        return self.last_delivered is None or self.last_error_at >= self.last_delivered
+
     def lag(self, now: datetime) -> float | None:
         """Seconds the oldest pending event has waited; None when nothing is pending."""
         if self.oldest_pending is None:

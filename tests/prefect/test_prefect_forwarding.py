@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from cli_support import base_env, run_cli
 from prefect_support import AUTH, PrefectServer, free_port
 
 from hooklab.core.request import HookRequest
@@ -71,7 +72,13 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     hook = ws.create_webhook("outage", TEMPLATE)
     ws.forward_to(prefect_server.url)
     errors: list[str] = []
-    sender = forwarding(ws, prefect_server.url, on_error=lambda _url, line: errors.append(line))
+    resumed: list[str] = []
+    sender = forwarding(
+        ws,
+        prefect_server.url,
+        on_error=lambda _url, line: errors.append(line),
+        on_resumed=lambda _url, line: resumed.append(line),
+    )
     try:
         store_events(ws, hook.slug, "outage.before", range(40))
         broken = HookRequest.fake(method="POST", json={"kind": "outage.x", "n": "oops"})
@@ -98,6 +105,12 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     assert len(failed) == 1 and failed == list(stored[stored["failed"]]["id"])
     [state] = Outbox(ws.store).destinations()
     assert (state.pending, state.delivered) == (0, 101)
+    assert not state.failing and state.last_delivered > state.last_error_at
+    # Delivery said once that it works again, and the status shows the old error as past.
+    assert resumed == [f"Prefect takes events again, after {len(errors)} failed attempts"]
+    shown = run_cli(base_env(HOOKLAB_HOME=str(tmp_path)), "forward", "status")
+    [row] = [line for line in shown.stdout.splitlines() if line.startswith(prefect_server.url)]
+    assert "(resolved) " in row and state.last_delivered.strftime("%Y-%m-%d %H:%M:%S") in row
     ws.close()
 
 
