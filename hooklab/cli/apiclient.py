@@ -23,6 +23,8 @@ def api_base(url: str) -> str:
     'http://127.0.0.1:4200/api/accounts/a/workspaces/w'
     """
     parts = urllib.parse.urlsplit(url.strip())
+    if "@" in parts.netloc:  # say so without repeating what is before the @
+        raise ValueError("the URL holds credentials: give the key as --api-key instead")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/") or "/api"

@@ -22,14 +22,15 @@ def forward(context: Context) -> int:
         return status(context)
     if args.to is None:
         raise UsageError("give --to URL (send the history once), or `status`")
-    from hooklab.prefect.client import Credentials
+    from hooklab.prefect.client import Credentials, split_credentials
     from hooklab.prefect.forwarding import forward_history
 
     workspace = context.workspace()
     webhook = args.webhook and workspace.resolve_webhook(args.webhook, deleted=True)
     where = HistoryFilter(webhook=webhook, since=args.since, until=args.until)
     total = workspace.store.count("events")
-    with Progress(f"Forwarding to {args.to}", total=total) as bar:
+    shown = split_credentials(args.to)[0]  # a password in the URL is used, never printed
+    with Progress(f"Forwarding to {shown}", total=total) as bar:
         sent = forward_history(
             workspace.store,
             args.to,
@@ -37,7 +38,7 @@ def forward(context: Context) -> int:
             credentials=Credentials.resolve(args.api_key),
             progress=bar.update,
         )
-    context.print(f"Sent {sent} event(s) to {args.to}.")
+    context.print(f"Sent {sent} event(s) to {shown}.")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Credentials come from options or, as for Prefect's client, from `PREFECT_API_KEY` (a Bearer key,
 Prefect Cloud) or `PREFECT_API_AUTH_STRING` (`user:password`, HTTP basic auth for a server that
-sets `PREFECT_SERVER_API_AUTH_STRING`). They live in memory only: never stored, never shown.
+sets `PREFECT_SERVER_API_AUTH_STRING`), or from the URL itself (`http://user:password@host/api`),
+which then goes on without them. They live in memory only: never stored, never shown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hooklab.core.errors import ApiError
 from hooklab.prefect.http import Unanswered, call, origin
 from hooklab.store.outbox import destination_url as api_url
 
-__all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url"]
+__all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url", "split_credentials"]
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -58,6 +59,24 @@ class Credentials:
         return None
 
 
+def split_credentials(url: str) -> tuple[str, Credentials | None]:
+    """The URL without its `user:password@`, and that as basic-auth credentials (None when the
+    URL has none).
+
+    >>> split_credentials("http://user:p%40ss@127.0.0.1:4200/api")
+    ('http://127.0.0.1:4200/api', Credentials())
+    >>> split_credentials("http://127.0.0.1:4200/api")[1] is None
+    True
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    auth = urllib.parse.unquote(userinfo)
+    return clean, (Credentials(auth_string=auth) if auth else None)
+
+
 class PrefectApi:
     """JSON calls to one Prefect API (a server's `/api`, or a Cloud workspace's URL).
 
@@ -71,8 +90,9 @@ class PrefectApi:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        url, in_url = split_credentials(url)
         self.url = api_url(url)
-        self.credentials = credentials if credentials is not None else Credentials.resolve()
+        self.credentials = in_url or credentials or Credentials.resolve()
         self.timeout = timeout
 
     def __repr__(self) -> str:

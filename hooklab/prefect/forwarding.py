@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hooklab.core.outcome import Outcome
 from hooklab.core.times import iso
-from hooklab.prefect.client import Credentials, PrefectApi, PrefectError, api_url
+from hooklab.prefect.client import (
+    Credentials,
+    PrefectApi,
+    PrefectError,
+    api_url,
+    split_credentials,
+)
 from hooklab.prefect.delivery import MAX_UNPROVEN, Delivery, Sent
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.outbox import (
@@ -94,9 +100,12 @@ class Forwarding:
         return self._thread is not None and self._thread.is_alive()
 
     def add(self, url: str, credentials: Credentials | None = None) -> None:
-        """Use these credentials for `url` (the outbox records the URL, never them)."""
-        if credentials is not None:
-            self.credentials[api_url(url)] = credentials
+        """Use these credentials (or those in the URL) for `url` (the outbox records the URL,
+        never them)."""
+        url, in_url = split_credentials(url)
+        chosen = in_url or credentials
+        if chosen is not None:
+            self.credentials[api_url(url)] = chosen
 
     def start(self) -> Self:
         if not self.running:

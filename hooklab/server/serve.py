@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 
+from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
 from hooklab.server.api import admin_key
@@ -71,8 +72,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         default=None,
         help="also forward every stored event to this Prefect API "
-        "(http://127.0.0.1:4200/api, say); "
-        "credentials from PREFECT_API_KEY or PREFECT_API_AUTH_STRING, never stored",
+        "(http://127.0.0.1:4200/api, say); credentials from PREFECT_API_KEY or "
+        "PREFECT_API_AUTH_STRING, or a user:password in the URL; never stored or shown",
     )
     return p
 
@@ -148,11 +149,15 @@ async def serve(
         workspace.close()
         return 1
     receiver.on_store_error = _report_store_error
+    credentials = {}
     if forward_to is not None:
-        workspace.forward_to(forward_to)
+        forward_to, in_url = split_credentials(forward_to)  # kept in memory only
+        destination = workspace.forward_to(forward_to)
+        if in_url is not None:
+            credentials[destination.url] = in_url
     # In a process of its own (a delivery thread here would take CPU from the answers), started
     # once the home forwards anywhere, even if a notebook adds the destination later.
-    forwarding = ForwardingProcess(workspace.store)
+    forwarding = ForwardingProcess(workspace.store, credentials)
     forwarding.keep_running()
     supervisor = PeriodicCallback(forwarding.keep_running, 1000)
     supervisor.start()

@@ -38,18 +38,21 @@ DESTINATION_COLUMNS = (
 
 
 def destination_url(url: str) -> str:
-    """A Prefect API URL, checked and without a trailing slash: the key of a destination.
+    """A Prefect API URL, checked, without a trailing slash and without any user:password in
+    it: the key of a destination, which is stored.
 
-    >>> destination_url("http://127.0.0.1:4200/api/")
+    >>> destination_url("http://user:secret@127.0.0.1:4200/api/")
     'http://127.0.0.1:4200/api'
     """
     parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    host = parts.netloc.rpartition("@")[2]  # a user:password never becomes part of the key
+    if parts.scheme not in ("http", "https") or not host:
+        shown = urllib.parse.urlunsplit(parts._replace(netloc=host))
         raise ValueError(
-            f"not a Prefect API URL: {url!r} (e.g. http://127.0.0.1:4200/api, or "
+            f"not a Prefect API URL: {shown!r} (e.g. http://127.0.0.1:4200/api, or "
             "https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>)"
         )
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 @dataclass(frozen=True)

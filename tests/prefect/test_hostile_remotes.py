@@ -337,3 +337,28 @@ def test_serve_forwarding_to_a_plain_web_server_backs_off_without_a_traceback(
     tries = [line for line in said.splitlines() if "not a Prefect API" in line]
     # Backing off: tries at about 0, 0.5, 1.5, 3.5 s; no restart loop.
     assert 1 <= len(tries) <= 5 and len(page.seen) == len(tries)
+
+
+def test_a_password_in_a_url_is_never_printed(tmp_path: Path) -> None:
+    env = home_with_a_webhook(tmp_path)
+    listener = hanging_listener()
+    port = listener.getsockname()[1]
+    listener.close()  # now a closed port
+    secret = "S3cretInTheUrl"
+    backfill = run_cli(env, "forward", "--to", f"http://user:{secret}@127.0.0.1:{port}/api")
+    assert f"cannot reach Prefect at http://127.0.0.1:{port}/api" in one_line(backfill)
+    serve_command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path)]
+    serve = subprocess.run(
+        [*serve_command, "--forward-to", f"ftp://user:{secret}@example.org/api"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (
+        serve.returncode == 2 and "not a Prefect API URL: 'ftp://example.org/api'" in serve.stderr
+    )
+    push = run_cli(env, "webhook", "push", "models", "--to", f"http://u:{secret}@127.0.0.1/api")
+    assert push.returncode == 2 and "the URL holds credentials" in push.stderr
+    for result in (backfill, serve, push):
+        assert secret not in result.stdout + result.stderr

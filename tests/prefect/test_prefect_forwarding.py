@@ -43,11 +43,18 @@ def forwarding(ws: Workspace, url: str, **options: object) -> Forwarding:
 
 
 @contextmanager
-def hooklab_serve(home: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`hooklab serve` on `home` with Prefect's credentials in its environment, as a team would
-    run it: the process (stdout and stderr piped) and its base URL; always stopped after."""
+def hooklab_serve(
+    home: Path, *options: str, credentials: bool = True
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`hooklab serve` on `home` with Prefect's credentials in its environment (unless
+    `credentials` is False), as a team would run it: the process (stdout and stderr piped) and
+    its base URL; always stopped after."""
     env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
-    command = [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"]
+    if not credentials:
+        env = {
+            k: v for k, v in env.items() if k not in ("PREFECT_API_AUTH_STRING", "PREFECT_API_KEY")
+        }
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0", *options]
     serve = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -408,3 +415,39 @@ def test_a_prefect_killed_mid_stream_keeps_every_event_hooklab_counted_delivered
     assert len(stored) == acknowledged > 20
     found = set(prefect_server.wait_for_events("killed.", len(stored), timeout=20))
     assert stored - found == set()
+
+
+def test_a_password_in_forward_to_is_used_and_never_stored_or_shown(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("secret", TEMPLATE)
+    ws.close()
+    user, password = AUTH.split(":")
+    wrong = "Wr0ngPassw0rd"
+    where = prefect_server.url.split("://", 1)[1]
+    seen: list[str] = []
+    for attempt, secret in enumerate([wrong, password]):
+        url = f"http://{user}:{secret}@{where}"
+        with hooklab_serve(tmp_path, "--forward-to", url, credentials=False) as (serve, base):
+            assert serve.stdout is not None and serve.stderr is not None
+            seen += [serve.stdout.readline(), serve.stdout.readline()]
+            assert f"forwarding events to {prefect_server.url}\n" in seen[-2:]
+            body = json.dumps({"kind": "secret.sent", "n": attempt}).encode()
+            assert post(f"{base}/hooks/{hook.slug}", body) == 204
+            [child] = children(serve.pid)
+            seen.append(Path(f"/proc/{child}/cmdline").read_text())
+            if secret == wrong:  # refused, in lines that do not show it
+                said = line_within(serve.stderr, 30)
+                assert "refused the credentials" in said
+                seen.append(said)
+            else:  # taken from the URL: both events arrive (the first was kept pending)
+                assert len(prefect_server.wait_for_events("secret.", 2)) == 2
+            status = run_cli(base_env(HOOKLAB_HOME=str(tmp_path)), "forward", "status")
+            seen.append(status.stdout + status.stderr)
+        seen += serve.communicate(timeout=30)
+    for text in seen:
+        assert wrong not in text and f":{password}@" not in text, text
+    for stored in tmp_path.glob("hooklab.db*"):
+        data = stored.read_bytes()
+        assert wrong.encode() not in data and f":{password}@".encode() not in data
