@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,9 +210,9 @@ def test_signature_presets_are_set_by_patch_and_never_shown(ws: Workspace) -> No
     async def scenario() -> None:
         async with serving(ws) as receiver:
             path = f"/webhooks/{hook.id}"
-            body = {"signature_preset": "github", "signature_secret": "s3cret"}
+            body = {"signature_preset": "github", "signature_secret": "a-github-secret-1234"}
             assert (await api(receiver, "PATCH", path, body)).status == 204
-            assert b"s3cret" not in (await api(receiver, "GET", path)).body
+            assert b"a-github-secret-1234" not in (await api(receiver, "GET", path)).body
             assert (await send(receiver.webhook_url(hook))).status == 401
             wrong = await api(receiver, "PATCH", path, {"signature_preset": "gitlab"})
             assert wrong.status == 422 and "gitlab" in wrong.json()["detail"]
@@ -262,3 +263,30 @@ def test_the_receiver_alone_serves_hooks_and_the_server_app_mounts_the_api_besid
     assert run(statuses(Receiver(ws))) == (204, 200)
     assert run(statuses(HookReceiver(ws))) == (204, 404)
     assert len(ws.captured()) == 2
+
+
+def test_an_empty_or_short_signature_secret_is_refused_and_lets_nothing_in(ws: Workspace) -> None:
+    from hooklab.core.signatures import sign
+
+    hook = ws.create_webhook("signed", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            path = f"/webhooks/{hook.id}"
+            for secret in ["", "   ", "s3cret", "fifteen-chars!!", None]:
+                body = {"signature_preset": "github", "signature_secret": secret}
+                refused = await api(receiver, "PATCH", path, body)
+                assert refused.status == 422, secret
+                detail = refused.json()["detail"]
+                assert "at least 16 characters" in detail and "\n" not in detail
+                assert not (secret or "").strip() or secret.strip() not in detail
+            # Nothing was set: a request signed with the empty key is a plain request, and a
+            # webhook whose store holds a short secret (set before the minimum) lets none in.
+            ws.store.save_webhook(replace(ws.get_webhook(hook.id), signature_preset="github"))
+            signed = sign("github", "", b"{}", timestamp=0)
+            let_in = await send(receiver.webhook_url(hook), "POST", body=b"{}", headers=signed)
+            assert let_in.status == 401
+            good = {"signature_preset": "github", "signature_secret": "sixteen-chars!!!"}
+            assert (await api(receiver, "PATCH", path, good)).status == 204
+
+    run(scenario())
