@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,22 @@ from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
 PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
+NO_KEY = "Missing or invalid admin key: send 'Authorization: Bearer <key>'"
+_API_PATH = re.compile(r"/api(?:/|$)")
+
+
+def key_presented(authorization: str | None, key: str) -> bool:
+    """Whether an Authorization header carries `key` as a Bearer token (in constant time)."""
+    presented = keys.parse_bearer(authorization)
+    return presented is not None and hmac.compare_digest(presented.encode(), key.encode())
+
+
+def early_refusal(path: str, authorization: str | None, key: Callable[[], str]) -> bytes | None:
+    """For a request to the API whose key is wrong or missing, the 401's JSON body, decided
+    from its headers alone, so that its body is never read; None otherwise."""
+    if _API_PATH.match(path) is None or key_presented(authorization, key()):
+        return None
+    return json.dumps({"detail": NO_KEY}).encode()
 
 
 def admin_key(home: Path) -> str:
@@ -106,9 +123,9 @@ class ApiHandler(RequestHandler):
         self.clear_header("Server")
 
     def prepare(self) -> None:
-        presented = keys.parse_bearer(self.request.headers.get("Authorization"))
-        if presented is None or not hmac.compare_digest(presented.encode(), self.key().encode()):
-            raise ApiError(401, "Missing or invalid admin key: send 'Authorization: Bearer <key>'")
+        # (The server refuses a wrong key as soon as the headers arrive: `early_refusal`.)
+        if not key_presented(self.request.headers.get("Authorization"), self.key()):
+            raise ApiError(401, NO_KEY)
         account, workspace = self.path_args[0], self.path_args[1]
         if account is not None and (
             account != self.workspace.account_id or workspace != self.workspace.workspace_id

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from tornado import httputil
 from tornado.http1connection import HTTP1ServerConnection
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
+from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds a connection may wait between or inside requests
@@ -81,6 +82,27 @@ class IdleConnections:
         return len(idle)
 
 
+class EarlyAnswer(NamedTuple):
+    """An answer given as soon as a request's headers arrive, before its body is read; the
+    connection closes after it, so the body is never kept."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+
+    def write(self, connection: httputil.HTTPConnection) -> None:
+        headers = httputil.HTTPHeaders(
+            {"Date": http_date(), "Content-Length": str(len(self.body)), "Connection": "close"}
+        )
+        if self.body:
+            headers["Content-Type"] = self.content_type
+        try:
+            connection.write_headers(start_line(self.status), headers, self.body or None)
+            connection.finish()
+        except StreamClosedError:
+            pass  # the sender left
+
+
 class QuietHandler(RequestHandler):
     """Never a traceback or an HTML page: errors are a status with an empty body."""
 
@@ -115,7 +137,7 @@ def start_line(status: int) -> httputil.ResponseStartLine:
 
 _START_LINES = {
     status: httputil.ResponseStartLine("HTTP/1.1", status, HTTPStatus(status).phrase)
-    for status in (204, 400, 401, 404, 405, 413, 500, 503)
+    for status in (204, 400, 401, 404, 405, 413, 431, 500, 503)
 }
 _date_cache: tuple[int, str] = (0, "")
 

@@ -29,6 +29,7 @@ from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
 from hooklab.server.connections import (
     DEFAULT_IDLE_TIMEOUT,
+    EarlyAnswer,
     IdleConnections,
     QuietNotFound,
     http_date,
@@ -178,6 +179,21 @@ class HookReceiver:
         """Tornado rules for the paths other than `/hooks/<slug>`; none here (those 404)."""
         return []
 
+    def early_answer(
+        self, method: str, path: str, headers: httputil.HTTPHeaders
+    ) -> EarlyAnswer | None:
+        """For a request to one of `routes()`, an answer to give when its headers arrive, so
+        that its body is never read (None lets it go on). Here: a declared body over
+        `max_body` is a 413, as a hook's is; a chunked one is stopped when it passes it."""
+        declared = headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return self.body_too_large(path)
+        return None
+
+    def body_too_large(self, path: str) -> EarlyAnswer:
+        """The 413 for a request to one of `routes()` whose body passes `max_body`."""
+        return EarlyAnswer(413)
+
     def application(self) -> Application:
         return Application(
             self.routes(),
@@ -288,7 +304,9 @@ class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
 class _Dispatch(httputil.HTTPMessageDelegate):
     """Chooses the delegate of one request from its start line. A hook request never becomes
     a Tornado `HTTPServerRequest` (which parses more than a hook needs); one without a Host
-    header goes the app's way, to get Tornado's own 400."""
+    header goes the app's way, to get Tornado's own 400. A request to the app may be answered
+    as soon as its headers arrive (`HookReceiver.early_answer`), and its body is counted: past
+    `max_body` it is answered 413 and the rest is never kept."""
 
     def __init__(
         self, router: ReceiverRouter, server_conn: object, request_conn: httputil.HTTPConnection
@@ -297,6 +315,10 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.delegate: httputil.HTTPMessageDelegate | None = None
+        self.to_app = False
+        self.path = ""
+        self.answered = False
+        self.size = 0
 
     def headers_received(
         self,
@@ -307,6 +329,11 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         path, _, query = start_line.path.partition("?")
         match = _HOOK_PATH.fullmatch(path)
         if match is None or ("Host" not in headers and start_line.version != "HTTP/1.0"):
+            early = self.router.receiver.early_answer(start_line.method, path, headers)
+            if early is not None:
+                self.answer_now(early)
+                return None
+            self.to_app, self.path = True, path
             self.delegate = self.router.app.start_request(self.server_conn, self.request_conn)
         else:
             self.delegate = HookDelegate(
@@ -316,13 +343,26 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.answered:
+            return None  # answered already: what is still coming is not kept
         assert self.delegate is not None
+        if self.to_app:
+            self.size += len(chunk)
+            if self.size > self.router.receiver.max_body:
+                self.answer_now(self.router.receiver.body_too_large(self.path))
+                return None
         return self.delegate.data_received(chunk)
 
     def finish(self) -> None:
-        assert self.delegate is not None
         self.router.connections.arrived(self.server_conn)
+        if self.answered:
+            return
+        assert self.delegate is not None
         self.delegate.finish()
+
+    def answer_now(self, early: EarlyAnswer) -> None:
+        self.answered = True
+        early.write(self.request_conn)
 
     def on_connection_close(self) -> None:
         if self.delegate is not None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from receiver_helpers import STATIC_TEMPLATE, api, run, send, serving
+from receiver_helpers import ADMIN_KEY, STATIC_TEMPLATE, api, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.server import Receiver
@@ -290,3 +293,45 @@ def test_an_empty_or_short_signature_secret_is_refused_and_lets_nothing_in(ws: W
             assert (await api(receiver, "PATCH", path, good)).status == 204
 
     run(scenario())
+
+
+async def head_only(port: int, head: str) -> tuple[int, Any]:
+    """Send a request's headers and none of the body it announces; the answer's status and
+    JSON, which must come while the body is still unsent (else a timeout fails the test)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        lines = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).split(b"\r\n")
+        [length] = [line.split(b":")[1] for line in lines if line.lower().startswith(b"content-l")]
+        return int(status_line.split()[1]), json.loads(await reader.readexactly(int(length)))
+    finally:
+        writer.close()
+
+
+def test_the_api_asks_for_its_key_and_bounds_a_body_before_reading_it(ws: Workspace) -> None:
+    long_path = f"/api/accounts/{ws.account_id}/workspaces/{ws.workspace_id}/webhooks/"
+    eighty_mb = "Content-Length: 80000000\r\n"
+    key = f"Authorization: Bearer {ADMIN_KEY}\r\n"
+    chunk = "2710\r\n" + "x" * 10_000 + "\r\n"
+
+    def post(path: str, *headers: str) -> str:
+        return f"POST {path} HTTP/1.1\r\nHost: x\r\n{''.join(headers)}\r\n"
+
+    async def scenario() -> list[tuple[int, Any]]:
+        async with serving(ws, max_body=10_000) as receiver:
+            assert receiver.port is not None
+            heads = [
+                post("/api/webhooks/", eighty_mb),  # 80 MB announced, no key
+                post("/api/webhooks/", "Authorization: Bearer no\r\n", eighty_mb),
+                post(long_path, eighty_mb),
+                post("/api/webhooks/", key, eighty_mb),  # the key, and too much body
+                post("/api/webhooks/", key, "Transfer-Encoding: chunked\r\n") + chunk * 2,
+            ]
+            return [await head_only(receiver.port, head) for head in heads]
+
+    no_key = {"detail": "Missing or invalid admin key: send 'Authorization: Bearer <key>'"}
+    too_large = {"detail": "The body is larger than the limit of 10000 bytes"}
+    assert run(scenario()) == [(401, no_key)] * 3 + [(413, too_large)] * 2
+    assert ws.list_webhooks() == []
