@@ -82,6 +82,23 @@ class IdleConnections:
         return len(idle)
 
 
+# Headers: Tornado reads up to READ_HEADER_BYTES and drops a connection that sends more, with
+# no answer; below that, a request whose headers pass either limit is answered 431.
+MAX_HEADER_BYTES = 65_536
+MAX_HEADER_FIELDS = 1_000
+READ_HEADER_BYTES = 1_048_576
+
+
+def headers_too_large(headers: httputil.HTTPHeaders) -> bool:
+    """More header fields, or more header bytes, than a sender has reason to send."""
+    size = 0
+    for fields, (name, value) in enumerate(headers.get_all(), 1):
+        size += len(name) + len(value) + 4
+        if fields > MAX_HEADER_FIELDS or size > MAX_HEADER_BYTES:
+            return True
+    return False
+
+
 class EarlyAnswer(NamedTuple):
     """An answer given as soon as a request's headers arrive, before its body is read; the
     connection closes after it, so the body is never kept."""

@@ -29,9 +29,11 @@ from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
 from hooklab.server.connections import (
     DEFAULT_IDLE_TIMEOUT,
+    READ_HEADER_BYTES,
     EarlyAnswer,
     IdleConnections,
     QuietNotFound,
+    headers_too_large,
     http_date,
     no_access_log,
     remote_ip,
@@ -160,6 +162,7 @@ class HookReceiver:
             # Bodies are streamed and counted by the hook handler, which keeps at most
             # `max_body` bytes; this only stops a sender that never ends its chunked body.
             max_body_size=max(self.max_body * 64, 100_000_000),
+            max_header_size=READ_HEADER_BYTES,  # so that more than ours is a 431, not a drop
         )
         if self.workspace.path != ":memory:":
             self._checkpoints = BackgroundCheckpoint(self.workspace.store)
@@ -315,8 +318,7 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.delegate: httputil.HTTPMessageDelegate | None = None
-        self.to_app = False
-        self.path = ""
+        self.path = ""  # of a request to the app, whose body is counted here
         self.answered = False
         self.size = 0
 
@@ -327,13 +329,16 @@ class _Dispatch(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
         path, _, query = start_line.path.partition("?")
+        if headers_too_large(headers):
+            self.answer_now(EarlyAnswer(431))
+            return None
         match = _HOOK_PATH.fullmatch(path)
         if match is None or ("Host" not in headers and start_line.version != "HTTP/1.0"):
             early = self.router.receiver.early_answer(start_line.method, path, headers)
             if early is not None:
                 self.answer_now(early)
                 return None
-            self.to_app, self.path = True, path
+            self.path = path
             self.delegate = self.router.app.start_request(self.server_conn, self.request_conn)
         else:
             self.delegate = HookDelegate(
@@ -346,7 +351,7 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         if self.answered:
             return None  # answered already: what is still coming is not kept
         assert self.delegate is not None
-        if self.to_app:
+        if self.path:
             self.size += len(chunk)
             if self.size > self.router.receiver.max_body:
                 self.answer_now(self.router.receiver.body_too_large(self.path))
