@@ -7,6 +7,7 @@ written for Prefect Cloud work when pointed at hooklab. Callers send the admin k
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -43,25 +44,53 @@ def early_refusal(path: str, authorization: str | None, key: Callable[[], str]) 
     return json.dumps({"detail": NO_KEY}).encode()
 
 
+class AdminKeyError(RuntimeError):
+    """The admin key could not be written (a full disk, no right to the folder): one line."""
+
+
 def admin_key(home: Path) -> str:
-    """`$HOOKLAB_ADMIN_KEY` if set, else the key in `<home>/admin_key` (made 0600 if absent)."""
+    """`$HOOKLAB_ADMIN_KEY` if set, else the key in `<home>/admin_key`, made (0600) when the
+    file is absent or empty. Raises `AdminKeyError` when it cannot be written."""
     from_env = os.environ.get("HOOKLAB_ADMIN_KEY", "").strip()
     if from_env:
         return from_env
     path = Path(home) / ADMIN_KEY_FILE
+    found = _read_key(path)
+    if found:
+        return found
+    key = "hlak_" + secrets.token_urlsafe(32)
+    # Written whole under another name first, so that a disk that fills meanwhile leaves no
+    # empty key behind (an empty one, left by an older hooklab, counts as absent).
+    temporary = path.with_name(f".{ADMIN_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        if found is None:
+            os.link(temporary, path)  # fails if another process made it first: theirs wins
+        else:
+            os.replace(temporary, path)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise AdminKeyError(
+            f"cannot write the admin key to {path}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    return _read_key(path) or key
+
+
+def _read_key(path: Path) -> str | None:
+    """The key in the file; "" for an empty file, None for none."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = "hlak_" + secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
-    return key
+        return None
 
 
 # Request bodies. Unknown fields are refused, as Prefect's action models do.

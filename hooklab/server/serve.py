@@ -17,14 +17,14 @@ from tornado.ioloop import PeriodicCallback
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
-from hooklab.server.api import admin_key
+from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
 from hooklab.store.outbox import destination_url
 from hooklab.workspace import Workspace, default_home
 
-__all__ = ["DEFAULT_PORT", "admin_key", "main", "parser", "serve"]
+__all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "main", "parser", "serve"]
 
 DEFAULT_PORT = 8765
 DATABASE = "hooklab.db"
@@ -130,8 +130,13 @@ async def serve(
             file=sys.stderr,
         )
         return 1
+    try:
+        # Made (and written) before serving, so that nothing after the first line needs it.
+        key = admin_key(home)
+    except AdminKeyError as exc:
+        print(f"hooklab: {exc}", file=sys.stderr)
+        return 1
     workspace = Workspace(home / DATABASE)
-    # Made (and written) before serving, so that nothing after the first line needs the file.
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,
@@ -140,7 +145,7 @@ async def serve(
         verbose=verbose,
         max_body=max_body,
         idle_timeout=idle_timeout,
-        admin_key=admin_key(home),
+        admin_key=key,
     )
     try:
         receiver.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from cli_support import base_env, run_cli
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.server import registry
@@ -188,3 +190,33 @@ def test_a_stop_in_the_middle_of_load_loses_no_acknowledged_request(
     missing = [rid for rid in acked if f"model={rid}&friendly_name=load" not in stored]
     assert len(acked) >= 400
     assert missing == []
+
+
+def no_room_for_files() -> None:
+    """In the child: a disk that is full (every write to a file fails, EFBIG)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_a_disk_that_fills_while_the_admin_key_is_made_leaves_no_empty_key(
+    tmp_path: Path,
+) -> None:
+    env = base_env(HOOKLAB_HOME=str(tmp_path))
+    command = [sys.executable, "-m", "hooklab", "admin-key"]
+    full = subprocess.run(
+        command, env=env, capture_output=True, text=True, preexec_fn=no_room_for_files
+    )
+    assert (full.returncode, full.stdout) == (1, "")
+    [line] = full.stderr.splitlines()
+    assert (
+        line == f"hooklab: cannot write the admin key to {tmp_path / 'admin_key'}: File too large"
+    )
+    assert list(tmp_path.iterdir()) == []  # neither an empty key nor a temporary file
+    # Space returns. An empty key file (as an older hooklab left it) counts as absent too.
+    (tmp_path / "admin_key").write_text("")
+    key = run_cli(env, "admin-key").stdout.strip()
+    assert key.startswith("hlak_") and run_cli(env, "admin-key").stdout.strip() == key
+    (tmp_path / "admin_key").write_text("")
+    with hooklab_serve(tmp_path, env={"HOOKLAB_ADMIN_KEY": ""}) as (_, base):
+        key = run_cli(env, "admin-key").stdout.strip()
+        listed = run_cli(env, "webhook", "ls", "--api-url", base, "--api-key", key)
+        assert listed.returncode == 0, listed.stderr
