@@ -69,7 +69,10 @@ class Receiver(HookReceiver):
         refused = early_refusal(path, headers.get("Authorization"), lambda: self.admin_key)
         if refused is not None:
             return EarlyAnswer(401, refused, "application/json")
-        return super().early_answer(method, path, headers)
+        declared = headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return self.body_too_large(path)
+        return None
 
     def body_too_large(self, path: str) -> EarlyAnswer:
         if not path.startswith("/api"):

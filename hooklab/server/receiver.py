@@ -104,9 +104,12 @@ class HookReceiver:
         self._server: HTTPServer | None = None
         self._listeners: list[Listener] = []
         # Why requests could not be stored, each cause once with how often: for the person
-        # (`on_store_error`, called the first time a cause is seen) and `hooklab serve`.
+        # (`on_store_error(cause)` when an episode of failures starts, `on_store_recovered(n)`
+        # when it ends with n refused) and `hooklab serve`'s last lines.
         self.store_errors: dict[str, int] = {}
         self.on_store_error: Callable[[str], object] | None = None
+        self.on_store_recovered: Callable[[int], object] | None = None
+        self._refused_in_a_row = 0
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
         self._checked_this_turn = False
@@ -175,6 +178,9 @@ class HookReceiver:
         return self
 
     def _written(self, count: int) -> None:
+        refused, self._refused_in_a_row = self._refused_in_a_row, 0
+        if refused and self.on_store_recovered is not None:
+            self.on_store_recovered(refused)
         if self._checkpoints is not None:
             self._checkpoints.written(count)
 
@@ -185,16 +191,12 @@ class HookReceiver:
     def early_answer(
         self, method: str, path: str, headers: httputil.HTTPHeaders
     ) -> EarlyAnswer | None:
-        """For a request to one of `routes()`, an answer to give when its headers arrive, so
-        that its body is never read (None lets it go on). Here: a declared body over
-        `max_body` is a 413, as a hook's is; a chunked one is stopped when it passes it."""
-        declared = headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            return self.body_too_large(path)
+        """For a request to one of `routes()`, an answer to give as its headers arrive, so that
+        its body is never read; None lets it go on (its body counted up to `max_body`)."""
         return None
 
     def body_too_large(self, path: str) -> EarlyAnswer:
-        """The 413 for a request to one of `routes()` whose body passes `max_body`."""
+        """The answer to a request to one of `routes()` whose body passes `max_body`."""
         return EarlyAnswer(413)
 
     def application(self) -> Application:
@@ -255,11 +257,11 @@ class HookReceiver:
             self._listeners.remove(callback)
 
     def store_failed(self, error: Exception) -> None:
-        """Count a request the store refused; tell `on_store_error` of a cause seen first."""
+        """Count a request the store refused; tell `on_store_error` of the first of a run."""
         cause = f"{type(error).__name__}: {error}"
-        first = cause not in self.store_errors
         self.store_errors[cause] = self.store_errors.get(cause, 0) + 1
-        if first and self.on_store_error is not None:
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1 and self.on_store_error is not None:
             try:
                 self.on_store_error(cause)
             except Exception:

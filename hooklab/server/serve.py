@@ -154,6 +154,7 @@ async def serve(
         workspace.close()
         return 1
     receiver.on_store_error = _report_store_error
+    receiver.on_store_recovered = _report_store_recovered
     credentials = {}
     if forward_to is not None:
         forward_to, in_url = split_credentials(forward_to)  # kept in memory only
@@ -202,7 +203,15 @@ def _count(number: int, noun: str) -> str:
 def _report_store_error(cause: str) -> None:
     print(
         f"hooklab: a request could not be stored and was answered 503 ({cause}); "
-        "requests with the same cause are counted until the end",
+        "the requests refused until it stores again are counted, not each shown",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _report_store_recovered(refused: int) -> None:
+    print(
+        f"hooklab: storing requests again, after {_count(refused, 'request')} answered 503",
         file=sys.stderr,
         flush=True,
     )
