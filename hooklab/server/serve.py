@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import signal
 import sys
 from pathlib import Path
@@ -172,6 +173,13 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     print(f"hooklab serving at {receiver.url}", flush=True)
+    if not _loopback(host):
+        print(
+            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
+            "reach this machine can send to a webhook whose URL they know",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
     )
@@ -193,6 +201,16 @@ async def serve(
     for cause, count in receiver.store_errors.items():
         print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` can be reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
 
 
 def _count(number: int, noun: str) -> str:

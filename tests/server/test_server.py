@@ -220,3 +220,25 @@ def test_a_disk_that_fills_while_the_admin_key_is_made_leaves_no_empty_key(
         key = run_cli(env, "admin-key").stdout.strip()
         listed = run_cli(env, "webhook", "ls", "--api-url", base, "--api-key", key)
         assert listed.returncode == 0, listed.stderr
+
+
+def test_serving_beyond_loopback_says_that_hooks_are_open_to_the_network(tmp_path: Path) -> None:
+    for host, warned in [("0.0.0.0", True), ("127.0.0.1", False)]:
+        command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+        process = subprocess.Popen(
+            [*command, "--host", host],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN},
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(f"hooklab serving at http://{host}:")
+        process.send_signal(signal.SIGTERM)
+        _, said = process.communicate(timeout=30)
+        open_lines = [line for line in said.splitlines() if "open to the network" in line]
+        expected = (
+            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
+            "reach this machine can send to a webhook whose URL they know"
+        )
+        assert open_lines == ([expected] if warned else [])
