@@ -30,6 +30,8 @@ from hooklab.core.webhooks import Webhook
 from hooklab.server.connections import (
     DEFAULT_IDLE_TIMEOUT,
     READ_HEADER_BYTES,
+    ConnectionLimit,
+    CountedHTTPServer,
     EarlyAnswer,
     IdleConnections,
     QuietNotFound,
@@ -102,6 +104,7 @@ class HookReceiver:
         self.connections = IdleConnections(idle_timeout)
         self.port: int | None = None
         self._server: HTTPServer | None = None
+        self._accepting: ConnectionLimit | None = None
         self._listeners: list[Listener] = []
         # Why requests could not be stored, each cause once with how often: for the person
         # (`on_store_error(cause)` when an episode of failures starts, `on_store_recovered(n)`
@@ -159,8 +162,7 @@ class HookReceiver:
                 raise PortInUse(f"Cannot listen on {where}: address already in use") from None
             raise CannotListen(f"Cannot listen on {where}: {exc.strerror or exc}") from None
         listener.setblocking(False)
-        sockets = [listener]
-        server = HTTPServer(
+        server = CountedHTTPServer(
             ReceiverRouter(self, self.application(), self.connections),
             # Bodies are streamed and counted by the hook handler, which keeps at most
             # `max_body` bytes; this only stops a sender that never ends its chunked body.
@@ -172,9 +174,10 @@ class HookReceiver:
             self._checkpoint_timer = PeriodicCallback(self._checkpoints.start, 5000)
             self._checkpoint_timer.start()
         self.connections.attach(server)
-        server.add_sockets(sockets)
+        # Accepting stays below the file limit (and never spins when files run out).
+        self._accepting = ConnectionLimit(server, self.connections).listen(listener)
         self._server = server
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = int(listener.getsockname()[1])
         return self
 
     def _written(self, count: int) -> None:
@@ -213,6 +216,9 @@ class HookReceiver:
         if server is None:
             return
         server.stop()
+        if self._accepting is not None:
+            self._accepting.close()
+            self._accepting = None
         self.connections.stop()
         self.commits.flush()
         if self._checkpoint_timer is not None:

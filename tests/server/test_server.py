@@ -242,3 +242,43 @@ def test_serving_beyond_loopback_says_that_hooks_are_open_to_the_network(tmp_pat
             "reach this machine can send to a webhook whose URL they know"
         )
         assert open_lines == ([expected] if warned else [])
+
+
+def few_files() -> None:
+    """In the child: `ulimit -n 128`."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def test_out_of_files_it_closes_the_longest_waiting_and_answers_others(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    ws.close()
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN},
+        preexec_fn=few_files,
+    )
+    slow: list[socket.socket] = []
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().split()[-1]
+        port = int(base.rsplit(":", 1)[1])
+        for _ in range(400):  # slow senders: a request begun, never finished
+            sender = socket.create_connection(("127.0.0.1", port))
+            sender.sendall(b"POST /hooks/x HTTP/1.1\r\nHost: x\r\n")
+            slow.append(sender)
+        # A sender that means well is still answered, more than once.
+        url = f"{base}/hooks/{hook.slug}"
+        assert [post_form(url, b"model=m&friendly_name=M") for _ in range(3)] == [204] * 3
+    finally:
+        for sender in slow:
+            sender.close()
+        server.send_signal(signal.SIGTERM)
+        _, said = server.communicate(timeout=30)
+    assert server.returncode == 0
+    [told] = [line for line in said.splitlines() if line.strip()]
+    assert told.startswith("hooklab: ") and "connections are open, the most this process" in told
