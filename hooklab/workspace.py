@@ -222,6 +222,8 @@ class Workspace:
         if enabled is not None:
             changes["enabled"] = enabled
         updated = replace(hook, **changes, updated=self.clock())
+        if updated.signature_preset is not None:
+            signatures.check_secret(updated.signature_secret)
         if updated.service_account_id is None and self.enforcement:
             if enabled:
                 raise EnforcementError(
@@ -332,6 +334,11 @@ class Workspace:
                     return Reason.UNAUTHORIZED, missing
                 return Reason.UNAUTHORIZED, "Invalid API key for this webhook's service account"
         if hook.signature_preset is not None:
+            if not signatures.strong_enough(hook.signature_secret):  # set before the minimum
+                return (
+                    Reason.BAD_SIGNATURE,
+                    "This webhook's signature secret is too short: set a new one",
+                )
             refused = signatures.verify(
                 hook.signature_preset,
                 hook.signature_secret or "",

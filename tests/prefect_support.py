@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,6 +62,7 @@ class PrefectServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.home,
+            start_new_session=True,  # a group of its own, for `kill`
         )
         log.close()
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -82,6 +84,13 @@ class PrefectServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL to the server's whole process group: no flush, no goodbye."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
         self.process = None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:

@@ -428,10 +428,12 @@ def test_a_bad_signature_is_a_401_with_its_own_reason(workspace: hooklab.Workspa
     from hooklab.core.signatures import sign
 
     hook = workspace.create_webhook("signed", TEMPLATE)
-    workspace.update_webhook(hook.id, signature_preset="github", signature_secret="s3cret")
+    workspace.update_webhook(
+        hook.id, signature_preset="github", signature_secret="a-github-secret-1234"
+    )
     body = b'{"model": "m1"}'
     json_type = {"Content-Type": "application/json"}
-    signed = {**json_type, **sign("github", "s3cret", body, timestamp=0)}
+    signed = {**json_type, **sign("github", "a-github-secret-1234", body, timestamp=0)}
     good = HookRequest.fake(method="POST", body=body, headers=signed)
     forged_headers = {**json_type, **sign("github", "other", body, timestamp=0)}
     forged = HookRequest.fake(method="POST", body=body, headers=forged_headers)

@@ -96,7 +96,11 @@ def serve(context: Context) -> int:
 
 
 def admin_key(context: Context) -> int:
-    context.print(_server_module().admin_key(context.home))
+    server = _server_module()
+    try:
+        context.print(server.admin_key(context.home))
+    except server.AdminKeyError as exc:
+        raise CommandError(f"hooklab: {exc}") from None
     return 0
 
 

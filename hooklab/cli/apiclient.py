@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from hooklab.core.errors import ApiError
+from hooklab.prefect.http import Unanswered, call
 
 __all__ = ["ApiClient", "ApiError", "api_base"]
 
@@ -24,6 +23,8 @@ def api_base(url: str) -> str:
     'http://127.0.0.1:4200/api/accounts/a/workspaces/w'
     """
     parts = urllib.parse.urlsplit(url.strip())
+    if "@" in parts.netloc:  # say so without repeating what is before the @
+        raise ValueError("the URL holds credentials: give the key as --api-key instead")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/") or "/api"
@@ -41,10 +42,18 @@ class ApiClient:
     `ApiError` for an error answer.
     """
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        name: str = "the hooklab API",
+    ) -> None:
         self.base = api_base(url)
         self.api_key = api_key
         self.timeout = timeout
+        self.name = name  # how its errors call it
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base!r})"
@@ -52,10 +61,13 @@ class ApiClient:
     # Webhooks
 
     def list_webhooks(self) -> list[dict[str, Any]]:
-        return list(self.request("POST", "/webhooks/filter", {}))
+        found = self._list("POST", "/webhooks/filter", {})
+        if not all(_is_webhook(hook) for hook in found):
+            raise self.wrong_shape("POST", "/webhooks/filter", "a list of webhooks")
+        return found
 
     def read_webhook(self, webhook_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/webhooks/{_segment(webhook_id)}"))
+        return self._webhook("GET", f"/webhooks/{_segment(webhook_id)}")
 
     def create_webhook(
         self,
@@ -67,7 +79,7 @@ class ApiClient:
         body: dict[str, Any] = {"name": name, "description": description, "template": template}
         if service_account_id is not None:
             body["service_account_id"] = service_account_id
-        return dict(self.request("POST", "/webhooks/", body))
+        return self._webhook("POST", "/webhooks/", body)
 
     def replace_webhook(self, webhook_id: str, name: str, description: str, template: str) -> None:
         """PUT: name, description and template, all three (SPEC 10)."""
@@ -78,7 +90,7 @@ class ApiClient:
         self.request("PATCH", f"/webhooks/{_segment(webhook_id)}", changes)
 
     def rotate_webhook(self, webhook_id: str) -> dict[str, Any]:
-        return dict(self.request("POST", f"/webhooks/{_segment(webhook_id)}/rotate"))
+        return self._webhook("POST", f"/webhooks/{_segment(webhook_id)}/rotate")
 
     def delete_webhook(self, webhook_id: str) -> None:
         self.request("DELETE", f"/webhooks/{_segment(webhook_id)}")
@@ -86,40 +98,75 @@ class ApiClient:
     # Service accounts and enforcement
 
     def list_service_accounts(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/service_accounts/"))
+        return self._list("GET", "/service_accounts/")
 
     def create_service_account(self, name: str) -> dict[str, Any]:
         """The new account, with its `api_key`, which the API shows only this once."""
-        return dict(self.request("POST", "/service_accounts/", {"name": name}))
+        return self._object("POST", "/service_accounts/", {"name": name})
 
     def delete_service_account(self, account_id: str) -> None:
         self.request("DELETE", f"/service_accounts/{_segment(account_id)}")
 
     def enforcement(self) -> bool:
-        return bool(self.request("GET", "/settings/enforcement")["enabled"])
+        return bool(self._object("GET", "/settings/enforcement").get("enabled"))
 
     def set_enforcement(self, on: bool) -> dict[str, Any]:
         """`{"enabled": on, "disabled_webhooks": <how many enforcement just disabled>}`."""
-        return dict(self.request("PUT", "/settings/enforcement", {"enabled": on}))
+        return self._object("PUT", "/settings/enforcement", {"enabled": on})
 
     # Transport
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request; the decoded JSON answer, or None for an empty one (204)."""
+        """Send one request; the decoded JSON answer, or None for an empty one (204).
+        A redirect to another host is not followed (the key stays with this one)."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        call = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(call, timeout=self.timeout) as answer:
-                raw = answer.read()
-        except urllib.error.HTTPError as exc:
-            raise ApiError(exc.code, _detail(exc.code, exc.read())) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ApiError(0, f"Cannot reach the hooklab API at {self.base}: {reason}") from None
-        return json.loads(raw) if raw.strip() else None
+            answer = call(
+                method, self.base + path, data=data, headers=headers, timeout=self.timeout
+            )
+        except Unanswered as exc:
+            line = exc.sentence(f"{self.name} at {self.base}")
+            raise ApiError(0, line[0].upper() + line[1:]) from None
+        if answer.status >= 400:
+            raise ApiError(answer.status, _detail(answer.status, answer.body))
+        if not answer.body.strip():
+            return None
+        try:
+            return json.loads(answer.body)
+        except ValueError:
+            raise self.wrong_shape(method, path, "JSON") from None
+
+    def wrong_shape(self, method: str, path: str, expected: str) -> ApiError:
+        return ApiError(
+            502,
+            f"{self.base} does not look like a webhook API: its answer to {method} {path} "
+            f"is not {expected}",
+        )
+
+    def _object(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        found = self.request(method, path, body)
+        if not isinstance(found, dict):
+            raise self.wrong_shape(method, path, "a JSON object")
+        return found
+
+    def _webhook(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        found = self._object(method, path, body)
+        if not _is_webhook(found):
+            raise self.wrong_shape(method, path, "a webhook")
+        return found
+
+    def _list(self, method: str, path: str, body: Any = None) -> list[dict[str, Any]]:
+        found = self.request(method, path, body)
+        if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+            raise self.wrong_shape(method, path, "a list of objects")
+        return found
+
+
+def _is_webhook(found: dict[str, Any]) -> bool:
+    return all(isinstance(found.get(key), str) for key in ("id", "name", "template"))
 
 
 def _segment(value: str) -> str:

@@ -22,14 +22,15 @@ def forward(context: Context) -> int:
         return status(context)
     if args.to is None:
         raise UsageError("give --to URL (send the history once), or `status`")
-    from hooklab.prefect.client import Credentials
+    from hooklab.prefect.client import Credentials, split_credentials
     from hooklab.prefect.forwarding import forward_history
 
     workspace = context.workspace()
     webhook = args.webhook and workspace.resolve_webhook(args.webhook, deleted=True)
     where = HistoryFilter(webhook=webhook, since=args.since, until=args.until)
     total = workspace.store.count("events")
-    with Progress(f"Forwarding to {args.to}", total=total) as bar:
+    shown = split_credentials(args.to)[0]  # a password in the URL is used, never printed
+    with Progress(f"Forwarding to {shown}", total=total) as bar:
         sent = forward_history(
             workspace.store,
             args.to,
@@ -37,7 +38,7 @@ def forward(context: Context) -> int:
             credentials=Credentials.resolve(args.api_key),
             progress=bar.update,
         )
-    context.print(f"Sent {sent} event(s) to {args.to}.")
+    context.print(f"Sent {sent} event(s) to {shown}.")
     return 0
 
 
@@ -50,19 +51,20 @@ def status(context: Context) -> int:
     if not found:
         context.print("Not forwarding: `hooklab serve --forward-to URL` starts it.")
         return 0
-    headers = ["destination", "pending", "delivered", "lag", "last error", "at"]
+    headers = ["destination", "pending", "delivered", "lag", "last delivered", "last error", "at"]
     rows = [
         [
             d.url,
             str(d.pending),
             str(d.delivered),
             _seconds(d.lag(now)),
-            d.last_error or "",
-            d.last_error_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_error_at else "",
+            _time(d.last_delivered),
+            _error(d),
+            _time(d.last_error_at),
         ]
         for d in found
     ]
-    context.print(render_table(headers, rows, wrap=[4]))
+    context.print(render_table(headers, rows, wrap=[5]))
     return 0
 
 
@@ -76,8 +78,20 @@ def status_record(destination: Destination, now: Any) -> dict[str, Any]:
         "lag_seconds": None if lag is None else round(lag, 3),
         "last_error": destination.last_error,
         "last_error_at": iso(destination.last_error_at) if destination.last_error_at else None,
+        "failing": destination.failing,
         "last_delivered": iso(destination.last_delivered) if destination.last_delivered else None,
     }
+
+
+def _error(destination: Destination) -> str:
+    """The last error; one that delivery has since got past says so."""
+    if not destination.last_error:
+        return ""
+    return destination.last_error if destination.failing else "(resolved) " + destination.last_error
+
+
+def _time(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _seconds(value: float | None) -> str:
@@ -121,7 +135,8 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         summary="Forwarding to Prefect: its status, or send the stored history once.",
         description=(
             "`hooklab forward status` shows, per Prefect API this home forwards to, the events "
-            "pending and delivered, the lag and the last error. `hooklab forward --to URL` sends "
+            "pending and delivered (stored by Prefect), the lag, when delivery last succeeded "
+            "and the last error. `hooklab forward --to URL` sends "
             "the stored events (since T) to a Prefect API once and exits; the event ids stay, "
             "so Prefect keeps each once. Credentials: --api-key, or PREFECT_API_KEY / "
             "PREFECT_API_AUTH_STRING. Continuous forwarding: `hooklab serve --forward-to URL`."

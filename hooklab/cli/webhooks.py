@@ -223,7 +223,7 @@ def remote_api(url: str, api_key: str | None, option: str) -> ApiClient:
     if not key:
         raise UsageError(f"{option} needs an API key: give --api-key or set PREFECT_API_KEY")
     try:
-        return ApiClient(url, key)
+        return ApiClient(url, key, name="the webhook API")
     except ValueError as exc:
         raise UsageError(f"argument {option}: {exc}") from None
 
@@ -240,9 +240,12 @@ def remote_errors(remote: ApiClient) -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        if exc.status == 0:
+        if exc.status == 0:  # unreachable, timed out, cut short, redirected elsewhere
+            raise CommandError(exc.detail) from None
+        if exc.status == 502:  # an answer, but not of the shape such an API gives
             raise CommandError(
-                f"Cannot reach the webhook API at {url}: {exc.detail.split(': ', 1)[-1]}"
+                f"{exc.detail}: give the workspace's API URL, e.g. "
+                "https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>"
             ) from None
         if exc.status in (401, 403):
             raise CommandError(

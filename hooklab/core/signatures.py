@@ -2,7 +2,9 @@
 
 Each preset checks the raw body bytes against the secret set on the webhook, in constant time,
 and refuses signatures whose timestamp lies outside a tolerance of the (injectable) clock.
-A refusal is a one-line reason that never contains the secret.
+A refusal is a one-line reason that never contains the secret. A webhook's secret has at least
+`MIN_SECRET` characters: an empty or short one would let anyone sign (or guess it from one
+signed request), so it is refused when set, and a webhook that has one lets nothing in.
 
 >>> headers = sign("github", "s3cret", b'{"zen": "hi"}', timestamp=0)
 >>> verify("github", "s3cret", headers, b'{"zen": "hi"}', now=0) is None
@@ -30,11 +32,41 @@ SIGNATURE_HEADERS: dict[str, tuple[str, ...]] = {
     "standard-webhooks": ("webhook-id", "webhook-timestamp", "webhook-signature"),
 }
 DEFAULT_TOLERANCE = 300  # seconds, as Stripe, Slack and Standard Webhooks recommend
+# Characters, spaces at either end not counted. The secrets senders issue are longer (Slack's
+# 32, Stripe's and Standard Webhooks' `whsec_` ones more); a person's GitHub secret should be.
+MIN_SECRET = 16
 
 
 class UnknownPreset(ValueError):
     def __init__(self, preset: str) -> None:
         super().__init__(f"Unknown signature preset {preset!r}: choose one of {', '.join(PRESETS)}")
+
+
+class WeakSecret(ValueError):
+    """A signature secret too short to be one (its text never repeats the secret)."""
+
+    def __init__(self, secret: str | None) -> None:
+        size = len((secret or "").strip())
+        what = "is empty" if size == 0 else f"has only {size} characters"
+        super().__init__(
+            f"The signature secret {what}: a secret needs at least {MIN_SECRET} characters "
+            "(use the one the sender issues, or a long random one)"
+        )
+
+
+def strong_enough(secret: str | None) -> bool:
+    """True when `secret` is long enough to check signatures with.
+
+    >>> strong_enough(""), strong_enough("It's a Secret to Everybody")
+    (False, True)
+    """
+    return secret is not None and len(secret.strip()) >= MIN_SECRET
+
+
+def check_secret(secret: str | None) -> None:
+    """Raise `WeakSecret` unless `secret` is `strong_enough`."""
+    if not strong_enough(secret):
+        raise WeakSecret(secret)
 
 
 def check_preset(preset: str | None) -> None:

@@ -228,10 +228,10 @@ class HooklabMagics(Magics, Configurable):
         """Record `url` as a destination of this home and deliver from this kernel (a thread)."""
         from hooklab.prefect import Forwarding
 
-        destination = self.workspace.forward_to(url)
+        self.workspace.forward_to(url)
         if self._forwarding is None:
             self._forwarding = Forwarding(self.workspace.store)
-        self._forwarding.add(destination.url, credentials)
+        self._forwarding.add(url, credentials)  # a password in the URL stays in memory
         self._forwarding.start()
 
     @observe("verbose")

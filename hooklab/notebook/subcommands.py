@@ -239,9 +239,22 @@ def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
         magics.forward(args.to, Credentials.resolve(args.api_key))
     found = magics.workspace.forwarding()
     now = magics.workspace.clock()
-    columns = ["destination", "pending", "delivered", "lag", "last_error", "last_error_at"]
+    columns = [
+        "destination", "pending", "delivered", "lag", "last_delivered", "last_error",
+        "last_error_at", "failing",
+    ]  # fmt: skip
     rows = [
-        [d.url, d.pending, d.delivered, d.lag(now), d.last_error, d.last_error_at] for d in found
+        [
+            d.url,
+            d.pending,
+            d.delivered,
+            d.lag(now),
+            d.last_delivered,
+            d.last_error,
+            d.last_error_at,
+            d.failing,
+        ]
+        for d in found
     ]
     return pd.DataFrame(rows, columns=columns)
 

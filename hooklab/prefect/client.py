@@ -2,7 +2,8 @@
 
 Credentials come from options or, as for Prefect's client, from `PREFECT_API_KEY` (a Bearer key,
 Prefect Cloud) or `PREFECT_API_AUTH_STRING` (`user:password`, HTTP basic auth for a server that
-sets `PREFECT_SERVER_API_AUTH_STRING`). They live in memory only: never stored, never shown.
+sets `PREFECT_SERVER_API_AUTH_STRING`), or from the URL itself (`http://user:password@host/api`),
+which then goes on without them. They live in memory only: never stored, never shown.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from hooklab.core.errors import ApiError
+from hooklab.prefect.http import Unanswered, call, origin
 from hooklab.store.outbox import destination_url as api_url
 
-__all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url"]
+__all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url", "split_credentials"]
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -59,6 +59,24 @@ class Credentials:
         return None
 
 
+def split_credentials(url: str) -> tuple[str, Credentials | None]:
+    """The URL without its `user:password@`, and that as basic-auth credentials (None when the
+    URL has none).
+
+    >>> split_credentials("http://user:p%40ss@127.0.0.1:4200/api")
+    ('http://127.0.0.1:4200/api', Credentials())
+    >>> split_credentials("http://127.0.0.1:4200/api")[1] is None
+    True
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    auth = urllib.parse.unquote(userinfo)
+    return clean, (Credentials(auth_string=auth) if auth else None)
+
+
 class PrefectApi:
     """JSON calls to one Prefect API (a server's `/api`, or a Cloud workspace's URL).
 
@@ -72,8 +90,9 @@ class PrefectApi:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        url, in_url = split_credentials(url)
         self.url = api_url(url)
-        self.credentials = credentials if credentials is not None else Credentials.resolve()
+        self.credentials = in_url or credentials or Credentials.resolve()
         self.timeout = timeout
 
     def __repr__(self) -> str:
@@ -84,27 +103,24 @@ class PrefectApi:
 
     def request(self, method: str, path_or_url: str, body: Any = None) -> Any:
         """Call the API; the answer's JSON (None for an empty answer). Raises `PrefectError`
-        with one line for every failure: unreachable, refused credentials, not a Prefect API."""
+        with one line for every failure: unreachable, timed out, refused credentials, an
+        answer cut short or too large, a redirect to another host, not a Prefect API."""
         url = path_or_url if "://" in path_or_url else self.url + path_or_url
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         auth = self.credentials.authorization()
-        if auth is not None and _same_origin(url, self.url):  # a next-page link elsewhere: no key
-            request.add_header("Authorization", auth)
+        if auth is not None and origin(url) == origin(self.url):  # a link elsewhere: no key
+            headers["Authorization"] = auth
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                text = answer.read()
-        except urllib.error.HTTPError as exc:
-            raise self.refusal(exc.code, exc.read(), method, url) from None
-        except OSError as exc:  # URLError and timeouts too
-            reason = getattr(exc, "reason", exc)
-            raise PrefectError(0, f"cannot reach Prefect at {self.url}: {reason}") from None
-        if not text.strip():
+            answer = call(method, url, data=data, headers=headers, timeout=self.timeout)
+        except Unanswered as exc:
+            raise PrefectError(0, exc.sentence(f"Prefect at {self.url}")) from None
+        if answer.status >= 400:
+            raise self.refusal(answer.status, answer.body, method, url)
+        if not answer.body.strip():
             return None
         try:
-            return json.loads(text)
+            return json.loads(answer.body)
         except ValueError:
             raise self.not_prefect(method, url, "its answer is not JSON") from None
 
@@ -134,11 +150,6 @@ class PrefectApi:
             "http://127.0.0.1:4200/api or https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>",
             retry=False,
         )
-
-
-def _same_origin(url: str, base: str) -> bool:
-    one, two = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
-    return (one.scheme, one.netloc) == (two.scheme, two.netloc)
 
 
 def _path(url: str) -> str:

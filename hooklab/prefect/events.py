@@ -98,14 +98,38 @@ def _pages(
 
 
 def _page(answer: Any, api: PrefectApi) -> dict[str, Any]:
+    """A page of events as Prefect gives it, or one line saying this is not one."""
     if not isinstance(answer, dict) or not isinstance(answer.get("events"), list):
-        raise PrefectError(
-            404,
-            f"{api.url} does not look like a Prefect API (POST /events/filter gave no events "
-            "page): give the API URL, e.g. http://127.0.0.1:4200/api",
-            retry=False,
-        )
+        raise _not_events(api, "gave no events page")
+    if not all(_is_event(found) for found in answer["events"]):
+        raise _not_events(api, "gave a page whose events are not Prefect's")
+    following = answer.get("next_page")
+    if not (following is None or isinstance(following, str)) or not isinstance(
+        answer.get("total", 0), (int, type(None))
+    ):
+        raise _not_events(api, "gave a page with a wrong next_page or total")
     return answer
+
+
+def _is_event(found: Any) -> bool:
+    """Shaped as Prefect's event, as far as `_row` reads it."""
+    return (
+        isinstance(found, dict)
+        and all(isinstance(found.get(key), str) for key in ("id", "event", "occurred"))
+        and all(isinstance(found.get(key), (str, type(None))) for key in ("received", "follows"))
+        and isinstance(found.get("resource") or {}, dict)
+        and isinstance(found.get("related") or [], list)
+        and all(isinstance(item, dict) for item in found.get("related") or [])
+    )
+
+
+def _not_events(api: PrefectApi, what: str) -> PrefectError:
+    return PrefectError(
+        404,
+        f"{api.url} does not look like a Prefect API (POST /events/filter {what}): give the "
+        "API URL, e.g. http://127.0.0.1:4200/api",
+        retry=False,
+    )
 
 
 def _row(found: dict[str, Any], names: dict[str, str]) -> tuple[Any, ...]:

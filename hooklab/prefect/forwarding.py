@@ -5,23 +5,37 @@
 
 The thread reads the outbox on a connection of its own and sends on a loop of its own, so the
 receiver's answers never wait for it or for Prefect. Every destination the home records is
-delivered, in batches, oldest first; after a failure it waits (0.5 s, doubling, at most
-`backoff_cap`) and sends the same batch again.
+delivered, in batches, oldest first; its mark moves once Prefect has stored a batch, not when
+it acknowledged it (`hooklab.prefect.delivery`). After a failure it waits (0.5 s, doubling, at
+most `backoff_cap`) and sends again all that is not yet proven stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hooklab.core.outcome import Outcome
-from hooklab.prefect.client import Credentials, PrefectApi, PrefectError, api_url
-from hooklab.prefect.stream import EventStream
+from hooklab.core.times import iso
+from hooklab.prefect.client import (
+    Credentials,
+    PrefectApi,
+    PrefectError,
+    api_url,
+    split_credentials,
+)
+from hooklab.prefect.delivery import MAX_UNPROVEN, Delivery, Sent
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.outbox import Outbox, history_batches, prefect_event_json
+from hooklab.store.outbox import (
+    Outbox,
+    OutboxBatch,
+    history_batches,
+    prefect_event_json,
+)
 from hooklab.store.sqlite import Store
 from hooklab.store.values import stored_json
 
@@ -48,8 +62,10 @@ class Forwarding:
     """Delivers the outbox of `store` to each destination it records, from a daemon thread.
 
     `credentials` maps a destination URL to its credentials; any other destination uses
-    Prefect's environment variables. `on_error(url, line)` hears of each failure (from the
-    thread)."""
+    Prefect's environment variables. `on_error(url, line)` hears of each failure, and
+    `on_resumed(url, line)` of the first success after failures (both from the thread).
+    An event counts as delivered once Prefect has stored it (`hooklab.prefect.delivery`); a
+    stop waits up to `finish_timeout` seconds for that proof of what was sent."""
 
     def __init__(
         self,
@@ -59,14 +75,20 @@ class Forwarding:
         batch: int = BATCH,
         poll: float = 0.2,
         backoff_cap: float = 30.0,
+        timeout: float = 10.0,
+        finish_timeout: float = 8.0,
         on_error: Callable[[str, str], None] | None = None,
+        on_resumed: Callable[[str, str], None] | None = None,
     ) -> None:
         self.outbox = Outbox(store)
         self.credentials = dict(credentials or {})
         self.batch = batch
         self.poll = poll
         self.backoff_cap = backoff_cap
+        self.timeout = timeout
+        self.finish_timeout = finish_timeout
         self.on_error = on_error
+        self.on_resumed = on_resumed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,9 +100,12 @@ class Forwarding:
         return self._thread is not None and self._thread.is_alive()
 
     def add(self, url: str, credentials: Credentials | None = None) -> None:
-        """Use these credentials for `url` (the outbox records the URL, never them)."""
-        if credentials is not None:
-            self.credentials[api_url(url)] = credentials
+        """Use these credentials (or those in the URL) for `url` (the outbox records the URL,
+        never them)."""
+        url, in_url = split_credentials(url)
+        chosen = in_url or credentials
+        if chosen is not None:
+            self.credentials[api_url(url)] = chosen
 
     def start(self) -> Self:
         if not self.running:
@@ -102,7 +127,7 @@ class Forwarding:
         handler, without waiting."""
         self._stop.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
         """Stop after the batch in flight; what is pending stays in the outbox."""
         self._stop.set()
         if self._thread is not None:
@@ -123,43 +148,73 @@ class Forwarding:
         return False
 
     async def _run(self) -> None:
-        streams: dict[str, EventStream] = {}
+        deliveries: dict[str, Delivery] = {}
         failures: dict[str, int] = {}
         retry_at: dict[str, float] = {}
         try:
             while not self._stop.is_set():
                 sent = False
-                for url in self.outbox.urls():
+                urls = self.outbox.urls()
+                for gone in set(deliveries) - set(urls):  # a destination removed meanwhile
+                    await deliveries.pop(gone).aclose()
+                for url in urls:
                     if self._stop.is_set() or time.monotonic() < retry_at.get(url, 0.0):
                         continue
-                    batch = self.outbox.next_batch(url, limit=self.batch, max_bytes=BATCH_BYTES)
-                    if batch is None:
-                        continue
-                    stream = streams.get(url)
-                    if stream is None:
-                        credentials = self.credentials.get(url) or Credentials.resolve()
-                        stream = streams[url] = EventStream(PrefectApi(url, credentials))
+                    delivery = deliveries.get(url)
+                    if delivery is None:
+                        delivery = deliveries[url] = self._delivery(url)
                     try:
-                        await stream.send(batch.texts)
+                        count = await delivery.step()
                     except PrefectError as exc:
+                        delivery.restart()  # after a failure, send again what is unproven
                         failures[url] = failures.get(url, 0) + 1
                         retry_at[url] = time.monotonic() + backoff(
                             failures[url], cap=self.backoff_cap
                         )
-                        self.outbox.failed(url, str(exc))
-                        if self.on_error is not None:
-                            self.on_error(url, str(exc))
+                        self._report(url, str(exc))
                         continue
-                    failures.pop(url, None)
-                    self.outbox.delivered(url, batch)
+                    if count and url in failures:
+                        self._resumed(url, failures.pop(url))
                     # A full batch: more may be waiting. Otherwise wait a poll, so that under
                     # steady traffic events go in batches, not one read, send and ping each.
-                    sent = sent or len(batch) >= self.batch
+                    sent = sent or count >= self.batch
                 if not sent:
                     await self._pause(self.poll)
         finally:
-            for stream in streams.values():
-                await stream.aclose()
+            # Prefect writes what it took within seconds: wait that long for the proof, so a
+            # clean stop leaves nothing counted pending that Prefect has.
+            for url, delivery in deliveries.items():
+                if url not in retry_at or time.monotonic() >= retry_at[url]:
+                    with contextlib.suppress(PrefectError):
+                        await delivery.finish(self.finish_timeout)
+                await delivery.aclose()
+
+    def _delivery(self, url: str) -> Delivery:
+        credentials = self.credentials.get(url) or Credentials.resolve()
+
+        def source(after: int | None) -> OutboxBatch | None:
+            return self.outbox.next_batch(url, limit=self.batch, max_bytes=BATCH_BYTES, after=after)
+
+        def proven(batches: list[Sent]) -> None:
+            self.outbox.delivered(url, proven_batch(batches))
+
+        return Delivery(
+            PrefectApi(url, credentials),
+            source,
+            proven,
+            timeout=self.timeout,
+            on_notice=lambda line: self._report(url, line),
+        )
+
+    def _report(self, url: str, line: str) -> None:
+        self.outbox.failed(url, line)
+        if self.on_error is not None:
+            self.on_error(url, line)
+
+    def _resumed(self, url: str, failures: int) -> None:
+        if self.on_resumed is not None:
+            attempts = f"{failures} failed attempt{'' if failures == 1 else 's'}"
+            self.on_resumed(url, f"Prefect takes events again, after {attempts}")
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake within a tenth of a second of a stop."""
@@ -177,55 +232,71 @@ def forward_history(
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Send the stored events matching `where` to `url` once (a backfill) and return how many.
-    No destination is added and no outbox mark moves. Raises `PrefectError` on failure."""
-    api = PrefectApi(url, credentials)
-
-    async def send() -> int:
-        stream = EventStream(api)
-        sent = 0
-        try:
-            for chunk in history_batches(store, where, limit=batch, max_bytes=BATCH_BYTES):
-                await stream.send(chunk.texts)
-                sent += len(chunk)
-                if progress is not None:
-                    progress(sent)
-        finally:
-            await stream.aclose()
-        return sent
-
-    return run_blocking(send())
+    """Send the stored events matching `where` to `url` once (a backfill) and return how many,
+    once Prefect has stored them all. No destination is added and no outbox mark moves.
+    Raises `PrefectError` on failure."""
+    chunks = history_batches(store, where, limit=batch, max_bytes=BATCH_BYTES)
+    return run_blocking(send_all(PrefectApi(url, credentials), chunks, progress))
 
 
 def forward_outcomes(
     outcomes: Iterable[Outcome], url: str, *, credentials: Credentials | None = None
 ) -> int:
-    """Send the events of these outcomes (a replay's, say) to `url`; returns how many."""
-    texts = [
-        prefect_event_json(
-            str(e.id),
-            e.occurred.isoformat(),
-            e.event,
-            e.resource.model_dump_json(),
-            "[" + ",".join(r.model_dump_json() for r in e.related) + "]",
-            stored_json(e.payload),
-            str(e.follows) if e.follows else None,
-        )
-        for outcome in outcomes
-        for e in outcome.events
-    ]
-    api = PrefectApi(url, credentials)
+    """Send the events of these outcomes (a replay's, say) to `url`; returns how many, once
+    Prefect has stored them all."""
+    events = [e for outcome in outcomes for e in outcome.events]
+    chunks = []
+    for start in range(0, len(events), BATCH):
+        part = events[start : start + BATCH]
+        texts = [
+            prefect_event_json(
+                str(e.id),
+                iso(e.occurred),
+                e.event,
+                e.resource.model_dump_json(),
+                "[" + ",".join(r.model_dump_json() for r in e.related) + "]",
+                stored_json(e.payload),
+                str(e.follows) if e.follows else None,
+            )
+            for e in part
+        ]
+        times = [iso(e.occurred) for e in part]
+        ids = [str(e.id) for e in part]
+        chunks.append(OutboxBatch(texts, ids, start + len(part), (min(times), max(times))))
+    return run_blocking(send_all(PrefectApi(url, credentials), iter(chunks), None))
 
-    async def send() -> int:
-        stream = EventStream(api)
-        try:
-            for start in range(0, len(texts), BATCH):
-                await stream.send(texts[start : start + BATCH])
-        finally:
-            await stream.aclose()
-        return len(texts)
 
-    return run_blocking(send())
+async def send_all(
+    api: PrefectApi,
+    chunks: Iterator[OutboxBatch],
+    progress: Callable[[int], None] | None,
+    *,
+    finish_timeout: float = 30.0,
+) -> int:
+    """Send every batch of `chunks` once, then wait until Prefect has stored them all; how
+    many events that was. Raises `PrefectError` on the first failure, or when Prefect has not
+    stored what it acknowledged within `finish_timeout` seconds (sending again is safe)."""
+    stored = 0
+
+    def proven(batches: list[Sent]) -> None:
+        nonlocal stored
+        stored += sum(len(sent.ids) for sent in batches)
+        if progress is not None:
+            progress(stored)
+
+    delivery = Delivery(api, lambda _after: next(chunks, None), proven)
+    try:
+        while await delivery.step() or delivery.unproven.events >= MAX_UNPROVEN:
+            pass
+        if not await delivery.finish(finish_timeout):
+            raise PrefectError(
+                0,
+                f"Prefect at {api.url} acknowledged {delivery.unproven.events} event(s) but "
+                f"has not stored them after {finish_timeout:g} s; sending them again is safe",
+            )
+    finally:
+        await delivery.aclose()
+    return stored
 
 
 def run_blocking(work: Coroutine[Any, Any, T]) -> T:
@@ -249,3 +320,9 @@ def run_blocking(work: Coroutine[Any, Any, T]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+def proven_batch(batches: list[Sent]) -> OutboxBatch:
+    """The batches Prefect stored, as one for the outbox's mark: their ids and last seq."""
+    ids = [one for sent in batches for one in sent.ids]
+    return OutboxBatch([], ids, batches[-1].last_seq)

@@ -9,13 +9,15 @@ The server starts the child once the home forwards anywhere (`keep_running`, cal
 second), and again if it dies. The child stops after the batch in flight when the server sends
 it SIGTERM, and by itself when the server dies (its parent changes). It ignores SIGINT: Ctrl-C
 reaches the whole terminal, and the server stops it in order. Its failures go to the server's
-stderr, one line each.
+stderr, one line each. Credentials the server holds (a password from `--forward-to`) reach it
+as JSON on its stdin, never in its arguments, which every local user can read.
 
-    python -m hooklab.prefect.process PATH/hooklab.db
+    python -m hooklab.prefect.process PATH/hooklab.db [--credentials-on-stdin]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from hooklab.prefect.client import Credentials
 from hooklab.prefect.forwarding import Forwarding, backoff
 from hooklab.store.outbox import Outbox
 from hooklab.store.sqlite import Store
@@ -36,10 +39,12 @@ __all__ = ["ForwardingProcess", "main"]
 
 class ForwardingProcess:
     """Runs `Forwarding` for the database of `store` in a child process; credentials come from
-    the environment it inherits (PREFECT_API_KEY, PREFECT_API_AUTH_STRING)."""
+    `credentials` (per destination URL), else from the environment it inherits
+    (PREFECT_API_KEY, PREFECT_API_AUTH_STRING)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, credentials: dict[str, Credentials] | None = None) -> None:
         self.path = store.path
+        self.credentials = dict(credentials or {})
         self.outbox = Outbox(store)
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -58,11 +63,20 @@ class ForwardingProcess:
 
     def start(self) -> Self:
         if not self.running:
+            command = [sys.executable, "-m", "hooklab.prefect.process", self.path]
+            if not self.credentials:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+                )
+                return self
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "hooklab.prefect.process", self.path],
-                stdin=subprocess.DEVNULL,
+                [*command, "--credentials-on-stdin"],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
             )
+            assert self._process.stdin is not None
+            with self._process.stdin as pipe:
+                pipe.write(json.dumps(_credentials_json(self.credentials)).encode())
         return self
 
     def keep_running(self) -> None:
@@ -105,14 +119,34 @@ def report_error(url: str, line: str) -> None:
     print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
 
 
+def report_resumed(url: str, line: str) -> None:
+    """One line when delivery works again, so that the last failure is not the last word."""
+    print(f"hooklab: forwarding to {url} resumed: {line}", file=sys.stderr, flush=True)
+
+
+def _credentials_json(credentials: dict[str, Credentials]) -> dict[str, list[str | None]]:
+    return {url: [found.api_key, found.auth_string] for url, found in credentials.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    on_stdin = "--credentials-on-stdin" in args
+    args = [arg for arg in args if arg != "--credentials-on-stdin"]
     if len(args) != 1:
-        print("usage: python -m hooklab.prefect.process PATH/hooklab.db", file=sys.stderr)
+        print(
+            "usage: python -m hooklab.prefect.process PATH/hooklab.db [--credentials-on-stdin]",
+            file=sys.stderr,
+        )
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    credentials = {}
+    if on_stdin:
+        given = json.loads(sys.stdin.read() or "{}")
+        credentials = {url: Credentials(*pair) for url, pair in given.items()}
     store = Store(args[0])
-    forwarding = Forwarding(store, on_error=report_error)
+    forwarding = Forwarding(
+        store, credentials=credentials, on_error=report_error, on_resumed=report_resumed
+    )
     signal.signal(signal.SIGTERM, lambda *_: forwarding.stop_soon())
     parent = os.getppid()
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+from tornado.simple_httpclient import HTTPTimeoutError
+from tornado.websocket import (
+    WebSocketClientConnection,
+    WebSocketClosedError,
+    WebSocketError,
+    websocket_connect,
+)
 
 from hooklab.prefect.client import PrefectApi, PrefectError
 
@@ -61,11 +67,18 @@ class EventStream:
         except PrefectError:
             self.close()
             raise
-        except (WebSocketClosedError, StreamClosedError, TimeoutError, OSError) as exc:
+        except TimeoutError:
             self.close()
+            raise self.timed_out() from None
+        except (WebSocketClosedError, StreamClosedError, OSError) as exc:
+            self.close()
+            reason = f": {exc}" if str(exc) else ""
             raise PrefectError(
-                0, f"lost the connection to Prefect at {self.api.url}: {exc!r}"
+                0, f"lost the connection to Prefect at {self.api.url}{reason}"
             ) from None
+
+    def timed_out(self) -> PrefectError:
+        return PrefectError(0, f"Prefect at {self.api.url} timed out after {self.timeout:g} s")
 
     async def aclose(self) -> None:
         """Close the socket and wait (a moment) until the server has closed its side too."""
@@ -110,8 +123,22 @@ class EventStream:
                 subprotocols=None if cloud else ["prefect"],
                 on_message_callback=None,
             )
+        except HTTPTimeoutError:
+            raise self.timed_out() from None
         except HTTPClientError as exc:
+            if exc.code == 599:  # Tornado's code for a connection that ended with no answer
+                raise PrefectError(
+                    0, f"lost the connection to Prefect at {self.api.url}: {exc.message}"
+                ) from None
             raise self.api.refusal(exc.code, b"", "GET", self.url) from None
+        except WebSocketError:  # an ordinary answer where the websocket should open
+            raise PrefectError(
+                404,
+                f"not a Prefect API: {self.api.url} answered the request to open its event "
+                "socket (/events/in) with an ordinary page; give the API URL, e.g. "
+                "http://127.0.0.1:4200/api",
+                retry=False,
+            ) from None
         except OSError as exc:
             raise PrefectError(0, f"cannot reach Prefect at {self.api.url}: {exc}") from None
         # Pongs answer the checkpoints of `_confirm`.
@@ -152,9 +179,12 @@ class EventStream:
             timeout=self.timeout,
             return_when=asyncio.FIRST_COMPLETED,
         )
-        if waiting not in done:
-            reason = socket.close_reason or "no answer to a ping"
+        if waiting in done:
+            return
+        if self._closed in done:
+            reason = socket.close_reason or "it closed the connection"
             raise PrefectError(0, f"Prefect at {self.api.url} did not take the events: {reason}")
+        raise self.timed_out()
 
 
 def _json(message: str | bytes | None) -> Any:

@@ -7,9 +7,11 @@ written for Prefect Cloud work when pointed at hooklab. Callers send the admin k
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -25,27 +27,71 @@ from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
 PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
+NO_KEY = "Missing or invalid admin key: send 'Authorization: Bearer <key>'"
+_API_PATH = re.compile(r"/api(?:/|$)")
+
+
+def key_presented(authorization: str | None, key: str) -> bool:
+    """Whether an Authorization header carries `key` as a Bearer token (in constant time)."""
+    presented = keys.parse_bearer(authorization)
+    return presented is not None and hmac.compare_digest(presented.encode(), key.encode())
+
+
+def early_refusal(path: str, authorization: str | None, key: Callable[[], str]) -> bytes | None:
+    """For a request to the API whose key is wrong or missing, the 401's JSON body, decided
+    from its headers alone, so that its body is never read; None otherwise."""
+    if _API_PATH.match(path) is None or key_presented(authorization, key()):
+        return None
+    return json.dumps({"detail": NO_KEY}).encode()
+
+
+class AdminKeyError(RuntimeError):
+    """The admin key could not be written (a full disk, no right to the folder): one line."""
 
 
 def admin_key(home: Path) -> str:
-    """`$HOOKLAB_ADMIN_KEY` if set, else the key in `<home>/admin_key` (made 0600 if absent)."""
+    """`$HOOKLAB_ADMIN_KEY` if set, else the key in `<home>/admin_key`, made (0600) when the
+    file is absent or empty. Raises `AdminKeyError` when it cannot be written."""
     from_env = os.environ.get("HOOKLAB_ADMIN_KEY", "").strip()
     if from_env:
         return from_env
     path = Path(home) / ADMIN_KEY_FILE
+    found = _read_key(path)
+    if found:
+        return found
+    key = "hlak_" + secrets.token_urlsafe(32)
+    # Written whole under another name first, so that a disk that fills meanwhile leaves no
+    # empty key behind (an empty one, left by an older hooklab, counts as absent).
+    temporary = path.with_name(f".{ADMIN_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        if found is None:
+            os.link(temporary, path)  # fails if another process made it first: theirs wins
+        else:
+            os.replace(temporary, path)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise AdminKeyError(
+            f"cannot write the admin key to {path}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    return _read_key(path) or key
+
+
+def _read_key(path: Path) -> str | None:
+    """The key in the file; "" for an empty file, None for none."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = "hlak_" + secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
-    return key
+        return None
 
 
 # Request bodies. Unknown fields are refused, as Prefect's action models do.
@@ -107,9 +153,9 @@ class ApiHandler(RequestHandler):
         self.clear_header("Server")
 
     def prepare(self) -> None:
-        presented = keys.parse_bearer(self.request.headers.get("Authorization"))
-        if presented is None or not hmac.compare_digest(presented.encode(), self.key().encode()):
-            raise ApiError(401, "Missing or invalid admin key: send 'Authorization: Bearer <key>'")
+        # (The server refuses a wrong key as soon as the headers arrive: `early_refusal`.)
+        if not key_presented(self.request.headers.get("Authorization"), self.key()):
+            raise ApiError(401, NO_KEY)
         account, workspace = self.path_args[0], self.path_args[1]
         if account is not None and (
             account != self.workspace.account_id or workspace != self.workspace.workspace_id

@@ -9,11 +9,15 @@ What a notebook (`%hooklab`) and `hooklab serve` start:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tornado.httputil import HTTPHeaders
+
 from hooklab.server import registry
-from hooklab.server.api import admin_key, api_routes
+from hooklab.server.api import admin_key, api_routes, early_refusal
+from hooklab.server.connections import EarlyAnswer
 from hooklab.server.receiver import HookReceiver, ReceiverOptions, Rule
 from hooklab.workspace import Workspace, default_home
 
@@ -59,6 +63,22 @@ class Receiver(HookReceiver):
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.
         return api_routes(self.workspace, lambda: self.admin_key)
+
+    def early_answer(self, method: str, path: str, headers: HTTPHeaders) -> EarlyAnswer | None:
+        """The API asks for its key when the headers arrive, before it reads any body."""
+        refused = early_refusal(path, headers.get("Authorization"), lambda: self.admin_key)
+        if refused is not None:
+            return EarlyAnswer(401, refused, "application/json")
+        declared = headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return self.body_too_large(path)
+        return None
+
+    def body_too_large(self, path: str) -> EarlyAnswer:
+        if not path.startswith("/api"):
+            return super().body_too_large(path)
+        detail = f"The body is larger than the limit of {self.max_body} bytes"
+        return EarlyAnswer(413, json.dumps({"detail": detail}).encode(), "application/json")
 
 
 def workspace_home(workspace: Workspace) -> Path:

@@ -29,8 +29,13 @@ from hooklab.core.request import HookRequest
 from hooklab.core.webhooks import Webhook
 from hooklab.server.connections import (
     DEFAULT_IDLE_TIMEOUT,
+    READ_HEADER_BYTES,
+    ConnectionLimit,
+    CountedHTTPServer,
+    EarlyAnswer,
     IdleConnections,
     QuietNotFound,
+    headers_too_large,
     http_date,
     no_access_log,
     remote_ip,
@@ -99,11 +104,15 @@ class HookReceiver:
         self.connections = IdleConnections(idle_timeout)
         self.port: int | None = None
         self._server: HTTPServer | None = None
+        self._accepting: ConnectionLimit | None = None
         self._listeners: list[Listener] = []
         # Why requests could not be stored, each cause once with how often: for the person
-        # (`on_store_error`, called the first time a cause is seen) and `hooklab serve`.
+        # (`on_store_error(cause)` when an episode of failures starts, `on_store_recovered(n)`
+        # when it ends with n refused) and `hooklab serve`'s last lines.
         self.store_errors: dict[str, int] = {}
         self.on_store_error: Callable[[str], object] | None = None
+        self.on_store_recovered: Callable[[int], object] | None = None
+        self._refused_in_a_row = 0
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
         self._checked_this_turn = False
@@ -153,30 +162,45 @@ class HookReceiver:
                 raise PortInUse(f"Cannot listen on {where}: address already in use") from None
             raise CannotListen(f"Cannot listen on {where}: {exc.strerror or exc}") from None
         listener.setblocking(False)
-        sockets = [listener]
-        server = HTTPServer(
+        server = CountedHTTPServer(
             ReceiverRouter(self, self.application(), self.connections),
             # Bodies are streamed and counted by the hook handler, which keeps at most
             # `max_body` bytes; this only stops a sender that never ends its chunked body.
             max_body_size=max(self.max_body * 64, 100_000_000),
+            max_header_size=READ_HEADER_BYTES,  # so that more than ours is a 431, not a drop
         )
         if self.workspace.path != ":memory:":
             self._checkpoints = BackgroundCheckpoint(self.workspace.store)
             self._checkpoint_timer = PeriodicCallback(self._checkpoints.start, 5000)
             self._checkpoint_timer.start()
         self.connections.attach(server)
-        server.add_sockets(sockets)
+        # Accepting stays below the file limit (and never spins when files run out).
+        self._accepting = ConnectionLimit(server, self.connections).listen(listener)
         self._server = server
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = int(listener.getsockname()[1])
         return self
 
     def _written(self, count: int) -> None:
+        refused, self._refused_in_a_row = self._refused_in_a_row, 0
+        if refused and self.on_store_recovered is not None:
+            self.on_store_recovered(refused)
         if self._checkpoints is not None:
             self._checkpoints.written(count)
 
     def routes(self) -> list[Rule]:
         """Tornado rules for the paths other than `/hooks/<slug>`; none here (those 404)."""
         return []
+
+    def early_answer(
+        self, method: str, path: str, headers: httputil.HTTPHeaders
+    ) -> EarlyAnswer | None:
+        """For a request to one of `routes()`, an answer to give as its headers arrive, so that
+        its body is never read; None lets it go on (its body counted up to `max_body`)."""
+        return None
+
+    def body_too_large(self, path: str) -> EarlyAnswer:
+        """The answer to a request to one of `routes()` whose body passes `max_body`."""
+        return EarlyAnswer(413)
 
     def application(self) -> Application:
         return Application(
@@ -192,6 +216,9 @@ class HookReceiver:
         if server is None:
             return
         server.stop()
+        if self._accepting is not None:
+            self._accepting.close()
+            self._accepting = None
         self.connections.stop()
         self.commits.flush()
         if self._checkpoint_timer is not None:
@@ -236,11 +263,11 @@ class HookReceiver:
             self._listeners.remove(callback)
 
     def store_failed(self, error: Exception) -> None:
-        """Count a request the store refused; tell `on_store_error` of a cause seen first."""
+        """Count a request the store refused; tell `on_store_error` of the first of a run."""
         cause = f"{type(error).__name__}: {error}"
-        first = cause not in self.store_errors
         self.store_errors[cause] = self.store_errors.get(cause, 0) + 1
-        if first and self.on_store_error is not None:
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1 and self.on_store_error is not None:
             try:
                 self.on_store_error(cause)
             except Exception:
@@ -288,7 +315,9 @@ class ReceiverRouter(httputil.HTTPServerConnectionDelegate):
 class _Dispatch(httputil.HTTPMessageDelegate):
     """Chooses the delegate of one request from its start line. A hook request never becomes
     a Tornado `HTTPServerRequest` (which parses more than a hook needs); one without a Host
-    header goes the app's way, to get Tornado's own 400."""
+    header goes the app's way, to get Tornado's own 400. A request to the app may be answered
+    as soon as its headers arrive (`HookReceiver.early_answer`), and its body is counted: past
+    `max_body` it is answered 413 and the rest is never kept."""
 
     def __init__(
         self, router: ReceiverRouter, server_conn: object, request_conn: httputil.HTTPConnection
@@ -297,6 +326,9 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.delegate: httputil.HTTPMessageDelegate | None = None
+        self.path = ""  # of a request to the app, whose body is counted here
+        self.answered = False
+        self.size = 0
 
     def headers_received(
         self,
@@ -305,8 +337,16 @@ class _Dispatch(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
         path, _, query = start_line.path.partition("?")
+        if headers_too_large(headers):
+            self.answer_now(EarlyAnswer(431))
+            return None
         match = _HOOK_PATH.fullmatch(path)
         if match is None or ("Host" not in headers and start_line.version != "HTTP/1.0"):
+            early = self.router.receiver.early_answer(start_line.method, path, headers)
+            if early is not None:
+                self.answer_now(early)
+                return None
+            self.path = path
             self.delegate = self.router.app.start_request(self.server_conn, self.request_conn)
         else:
             self.delegate = HookDelegate(
@@ -316,13 +356,26 @@ class _Dispatch(httputil.HTTPMessageDelegate):
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.answered:
+            return None  # answered already: what is still coming is not kept
         assert self.delegate is not None
+        if self.path:
+            self.size += len(chunk)
+            if self.size > self.router.receiver.max_body:
+                self.answer_now(self.router.receiver.body_too_large(self.path))
+                return None
         return self.delegate.data_received(chunk)
 
     def finish(self) -> None:
-        assert self.delegate is not None
         self.router.connections.arrived(self.server_conn)
+        if self.answered:
+            return
+        assert self.delegate is not None
         self.delegate.finish()
+
+    def answer_now(self, early: EarlyAnswer) -> None:
+        self.answered = True
+        early.write(self.request_conn)
 
     def on_connection_close(self) -> None:
         if self.delegate is not None:

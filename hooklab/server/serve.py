@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import signal
 import sys
 from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 
+from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
-from hooklab.server.api import admin_key
+from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
 from hooklab.store.outbox import destination_url
 from hooklab.workspace import Workspace, default_home
 
-__all__ = ["DEFAULT_PORT", "admin_key", "main", "parser", "serve"]
+__all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "main", "parser", "serve"]
 
 DEFAULT_PORT = 8765
 DATABASE = "hooklab.db"
@@ -71,8 +73,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         default=None,
         help="also forward every stored event to this Prefect API "
-        "(http://127.0.0.1:4200/api, say); "
-        "credentials from PREFECT_API_KEY or PREFECT_API_AUTH_STRING, never stored",
+        "(http://127.0.0.1:4200/api, say); credentials from PREFECT_API_KEY or "
+        "PREFECT_API_AUTH_STRING, or a user:password in the URL; never stored or shown",
     )
     return p
 
@@ -129,8 +131,13 @@ async def serve(
             file=sys.stderr,
         )
         return 1
+    try:
+        # Made (and written) before serving, so that nothing after the first line needs it.
+        key = admin_key(home)
+    except AdminKeyError as exc:
+        print(f"hooklab: {exc}", file=sys.stderr)
+        return 1
     workspace = Workspace(home / DATABASE)
-    # Made (and written) before serving, so that nothing after the first line needs the file.
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,
@@ -139,7 +146,7 @@ async def serve(
         verbose=verbose,
         max_body=max_body,
         idle_timeout=idle_timeout,
-        admin_key=admin_key(home),
+        admin_key=key,
     )
     try:
         receiver.start()
@@ -148,11 +155,16 @@ async def serve(
         workspace.close()
         return 1
     receiver.on_store_error = _report_store_error
+    receiver.on_store_recovered = _report_store_recovered
+    credentials = {}
     if forward_to is not None:
-        workspace.forward_to(forward_to)
+        forward_to, in_url = split_credentials(forward_to)  # kept in memory only
+        destination = workspace.forward_to(forward_to)
+        if in_url is not None:
+            credentials[destination.url] = in_url
     # In a process of its own (a delivery thread here would take CPU from the answers), started
     # once the home forwards anywhere, even if a notebook adds the destination later.
-    forwarding = ForwardingProcess(workspace.store)
+    forwarding = ForwardingProcess(workspace.store, credentials)
     forwarding.keep_running()
     supervisor = PeriodicCallback(forwarding.keep_running, 1000)
     supervisor.start()
@@ -161,6 +173,13 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     print(f"hooklab serving at {receiver.url}", flush=True)
+    if not _loopback(host):
+        print(
+            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
+            "reach this machine can send to a webhook whose URL they know",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
     )
@@ -184,6 +203,16 @@ async def serve(
     return 0
 
 
+def _loopback(host: str) -> bool:
+    """Whether `host` can be reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
+
+
 def _count(number: int, noun: str) -> str:
     """`1 request`, `3 requests`."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
@@ -192,7 +221,15 @@ def _count(number: int, noun: str) -> str:
 def _report_store_error(cause: str) -> None:
     print(
         f"hooklab: a request could not be stored and was answered 503 ({cause}); "
-        "requests with the same cause are counted until the end",
+        "the requests refused until it stores again are counted, not each shown",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _report_store_recovered(refused: int) -> None:
+    print(
+        f"hooklab: storing requests again, after {_count(refused, 'request')} answered 503",
         file=sys.stderr,
         flush=True,
     )

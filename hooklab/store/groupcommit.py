@@ -111,7 +111,8 @@ class GroupCommit:
         except Exception as exc:
             # A locked, read-only or full file refuses every request alike: no use retrying.
             if len(batch) == 1 or isinstance(exc, sqlite3.OperationalError):
-                log.error("hooklab could not store %d request(s): %s", len(batch), exc)
+                # Each waiter gets the error; the receiver tells the person once a run.
+                log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
                 return [exc] * len(batch)
             return [self._write_batch([outcome])[0] for outcome in batch]
         self.batches += 1

@@ -38,18 +38,21 @@ DESTINATION_COLUMNS = (
 
 
 def destination_url(url: str) -> str:
-    """A Prefect API URL, checked and without a trailing slash: the key of a destination.
+    """A Prefect API URL, checked, without a trailing slash and without any user:password in
+    it: the key of a destination, which is stored.
 
-    >>> destination_url("http://127.0.0.1:4200/api/")
+    >>> destination_url("http://user:secret@127.0.0.1:4200/api/")
     'http://127.0.0.1:4200/api'
     """
     parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    host = parts.netloc.rpartition("@")[2]  # a user:password never becomes part of the key
+    if parts.scheme not in ("http", "https") or not host:
+        shown = urllib.parse.urlunsplit(parts._replace(netloc=host))
         raise ValueError(
-            f"not a Prefect API URL: {url!r} (e.g. http://127.0.0.1:4200/api, or "
+            f"not a Prefect API URL: {shown!r} (e.g. http://127.0.0.1:4200/api, or "
             "https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>)"
         )
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,13 @@ class Destination:
     pending: int = 0
     oldest_pending: datetime | None = None  # when the oldest pending event was received
 
+    @property
+    def failing(self) -> bool:
+        """The last attempt failed: an error came after the last delivery (or none came)."""
+        if self.last_error_at is None:
+            return False
+        return self.last_delivered is None or self.last_error_at >= self.last_delivered
+
     def lag(self, now: datetime) -> float | None:
         """Seconds the oldest pending event has waited; None when nothing is pending."""
         if self.oldest_pending is None:
@@ -76,14 +86,16 @@ class Destination:
 
 @dataclass(frozen=True)
 class OutboxBatch:
-    """Events to send, as Prefect's JSON texts, and the seq of the last one."""
+    """Events to send, as Prefect's JSON texts, and the seq of the last one; `occurred` is the
+    earliest and latest of their times, as stored (to find them again in Prefect)."""
 
     texts: list[str]
     ids: list[str]
     last_seq: int
+    occurred: tuple[str, str] = ("", "")
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.ids)
 
 
 class Outbox(Connected):
@@ -167,13 +179,16 @@ class Outbox(Connected):
         )
         return bool(rows)
 
-    def next_batch(self, url: str, *, limit: int, max_bytes: int) -> OutboxBatch | None:
-        """The oldest pending events for `url`: at most `limit`, and no more than `max_bytes`
-        of JSON unless one event alone is larger. None when nothing is pending."""
+    def next_batch(
+        self, url: str, *, limit: int, max_bytes: int, after: int | None = None
+    ) -> OutboxBatch | None:
+        """The oldest pending events for `url` (or those after seq `after`, sent already but
+        not yet delivered): at most `limit`, and no more than `max_bytes` of JSON unless one
+        event alone is larger. None when nothing is pending."""
         rows = self._query(
-            f"SELECT {PREFECT_COLUMNS} FROM events WHERE seq > "
-            "(SELECT after_seq FROM forward_destinations WHERE url=?) ORDER BY seq LIMIT ?",
-            (url, limit),
+            f"SELECT {PREFECT_COLUMNS} FROM events WHERE seq > coalesce(?, "
+            "(SELECT after_seq FROM forward_destinations WHERE url=?)) ORDER BY seq LIMIT ?",
+            (after, url, limit),
         )
         return _batch(rows, max_bytes)
 
@@ -241,6 +256,7 @@ def prefect_event_json(
 def _batch(rows: Sequence[Sequence[Any]], max_bytes: int) -> OutboxBatch | None:
     texts: list[str] = []
     ids: list[str] = []
+    occurred: list[str] = []
     size, last = 0, 0
     for row in rows:
         text = prefect_event_json(*row[1:])
@@ -248,8 +264,9 @@ def _batch(rows: Sequence[Sequence[Any]], max_bytes: int) -> OutboxBatch | None:
             break
         texts.append(text)
         ids.append(str(row[1]))
+        occurred.append(row[2])
         size, last = size + len(text), int(row[0])
-    return OutboxBatch(texts, ids, last) if texts else None
+    return OutboxBatch(texts, ids, last, (min(occurred), max(occurred))) if texts else None
 
 
 def _time(text: str | None) -> datetime | None:

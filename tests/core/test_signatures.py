@@ -17,7 +17,7 @@ from hooklab.workspace import Workspace
 NOW = 1_700_000_000
 BODY = b'{"action": "opened", "number": 7}'
 SECRETS = {
-    "github": "gh-secret",
+    "github": "a-github-secret-1234",
     "stripe": "whsec_stripe_example",
     "slack": "8f742231b10e8888abcd99yyyzzz85a5",
     "standard-webhooks": "whsec_" + base64.b64encode(b"standard-key-bytes").decode(),
@@ -124,4 +124,19 @@ def test_over_http_valid_passes_wrong_and_stale_are_401(tmp_path: Path, preset: 
     failures = stored_events(ws, failed=True)
     assert all(secret not in repr(event) for event in failures)
     assert stored_events(ws, failed=False)[0]["resource"]["prefect.resource.id"] == "sender.7"
+    ws.close()
+
+
+def test_a_secret_too_short_to_be_one_is_refused_in_one_line(tmp_path: Path) -> None:
+    from hooklab.core.signatures import WeakSecret
+
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("x", TEMPLATE)
+    for secret in ["", "short"]:
+        with pytest.raises(WeakSecret) as weak:
+            ws.update_webhook(hook.id, signature_preset="github", signature_secret=secret)
+        assert "at least 16 characters" in str(weak.value) and "\n" not in str(weak.value)
+    with pytest.raises(WeakSecret, match="is empty"):  # a preset with no secret at all
+        ws.update_webhook(hook.id, signature_preset="stripe")
+    assert ws.get_webhook(hook.id).signature_preset is None
     ws.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from cli_support import base_env, run_cli
 from prefect_support import AUTH, PrefectServer, free_port
 
 from hooklab.core.request import HookRequest
@@ -40,11 +43,18 @@ def forwarding(ws: Workspace, url: str, **options: object) -> Forwarding:
 
 
 @contextmanager
-def hooklab_serve(home: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`hooklab serve` on `home` with Prefect's credentials in its environment, as a team would
-    run it: the process (stdout and stderr piped) and its base URL; always stopped after."""
+def hooklab_serve(
+    home: Path, *options: str, credentials: bool = True
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`hooklab serve` on `home` with Prefect's credentials in its environment (unless
+    `credentials` is False), as a team would run it: the process (stdout and stderr piped) and
+    its base URL; always stopped after."""
     env = {**os.environ, "PREFECT_API_AUTH_STRING": AUTH, "HOOKLAB_ADMIN_KEY": "k"}
-    command = [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"]
+    if not credentials:
+        env = {
+            k: v for k, v in env.items() if k not in ("PREFECT_API_AUTH_STRING", "PREFECT_API_KEY")
+        }
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0", *options]
     serve = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -69,7 +79,13 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     hook = ws.create_webhook("outage", TEMPLATE)
     ws.forward_to(prefect_server.url)
     errors: list[str] = []
-    sender = forwarding(ws, prefect_server.url, on_error=lambda _url, line: errors.append(line))
+    resumed: list[str] = []
+    sender = forwarding(
+        ws,
+        prefect_server.url,
+        on_error=lambda _url, line: errors.append(line),
+        on_resumed=lambda _url, line: resumed.append(line),
+    )
     try:
         store_events(ws, hook.slug, "outage.before", range(40))
         broken = HookRequest.fake(method="POST", json={"kind": "outage.x", "n": "oops"})
@@ -96,6 +112,12 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     assert len(failed) == 1 and failed == list(stored[stored["failed"]]["id"])
     [state] = Outbox(ws.store).destinations()
     assert (state.pending, state.delivered) == (0, 101)
+    assert not state.failing and state.last_delivered > state.last_error_at
+    # Delivery said once that it works again, and the status shows the old error as past.
+    assert resumed == [f"Prefect takes events again, after {len(errors)} failed attempts"]
+    shown = run_cli(base_env(HOOKLAB_HOME=str(tmp_path)), "forward", "status")
+    [row] = [line for line in shown.stdout.splitlines() if line.startswith(prefect_server.url)]
+    assert "(resolved) " in row and state.last_delivered.strftime("%Y-%m-%d %H:%M:%S") in row
     ws.close()
 
 
@@ -317,3 +339,116 @@ def test_serve_forwards_from_a_child_it_restarts_and_that_dies_with_it(
             not Path(f"/proc/{second}").exists()
             or "Z" in Path(f"/proc/{second}/stat").read_text().rsplit(")", 1)[1].split()[0]
         )
+
+
+class SteadySender(threading.Thread):
+    """Posts one event to a hook every `every` seconds until stopped, over one keep-alive
+    connection (a new one after a failure); counts the 204s."""
+
+    def __init__(self, url: str, kind: str, every: float = 0.02) -> None:
+        super().__init__(name="steady-sender", daemon=True)
+        self.url, self.kind, self.every = url, kind, every
+        self.acknowledged = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.halt.wait(self.every):
+            body = json.dumps({"kind": self.kind, "n": n}).encode()
+            n += 1
+            try:
+                if post(self.url, body) == 204:
+                    self.acknowledged += 1
+            except OSError:
+                pass
+
+    def stop(self) -> int:
+        self.halt.set()
+        self.join(10)
+        return self.acknowledged
+
+
+def delivered(home: Path) -> int:
+    check = Workspace(home / "hooklab.db")
+    try:
+        return sum(d.delivered for d in check.forwarding())
+    finally:
+        check.close()
+
+
+def test_a_prefect_killed_mid_stream_keeps_every_event_hooklab_counted_delivered(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    """Prefect answers on its socket before it writes: `kill -9` right after hooklab counted
+    a batch delivered must not lose that batch. Counted by id, once Prefect is back."""
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("killed", TEMPLATE)
+    ws.forward_to(prefect_server.url)
+    ws.close()
+    with hooklab_serve(tmp_path) as (_serve, base):
+        sender = SteadySender(f"{base}/hooks/{hook.slug}", "killed.steady")
+        sender.start()
+        try:
+            deadline = time.monotonic() + 60
+            while delivered(tmp_path) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            before = delivered(tmp_path)
+            while delivered(tmp_path) == before and time.monotonic() < deadline:
+                time.sleep(0.005)
+            prefect_server.kill()  # right after hooklab counted a batch delivered
+            time.sleep(1)
+            prefect_server.start()  # the same database
+            time.sleep(1)
+        finally:
+            acknowledged = sender.stop()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            check = Workspace(tmp_path / "hooklab.db")
+            [state] = check.forwarding()
+            check.close()
+            if state.pending == 0:
+                break
+            time.sleep(0.2)
+        assert state.pending == 0
+    check = Workspace(tmp_path / "hooklab.db")
+    stored = set(check.events()["id"])
+    check.close()
+    assert len(stored) == acknowledged > 20
+    found = set(prefect_server.wait_for_events("killed.", len(stored), timeout=20))
+    assert stored - found == set()
+
+
+def test_a_password_in_forward_to_is_used_and_never_stored_or_shown(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("secret", TEMPLATE)
+    ws.close()
+    user, password = AUTH.split(":")
+    wrong = "Wr0ngPassw0rd"
+    where = prefect_server.url.split("://", 1)[1]
+    seen: list[str] = []
+    for attempt, secret in enumerate([wrong, password]):
+        url = f"http://{user}:{secret}@{where}"
+        with hooklab_serve(tmp_path, "--forward-to", url, credentials=False) as (serve, base):
+            assert serve.stdout is not None and serve.stderr is not None
+            seen += [serve.stdout.readline(), serve.stdout.readline()]
+            assert f"forwarding events to {prefect_server.url}\n" in seen[-2:]
+            body = json.dumps({"kind": "secret.sent", "n": attempt}).encode()
+            assert post(f"{base}/hooks/{hook.slug}", body) == 204
+            [child] = children(serve.pid)
+            seen.append(Path(f"/proc/{child}/cmdline").read_text())
+            if secret == wrong:  # refused, in lines that do not show it
+                said = line_within(serve.stderr, 30)
+                assert "refused the credentials" in said
+                seen.append(said)
+            else:  # taken from the URL: both events arrive (the first was kept pending)
+                assert len(prefect_server.wait_for_events("secret.", 2)) == 2
+            status = run_cli(base_env(HOOKLAB_HOME=str(tmp_path)), "forward", "status")
+            seen.append(status.stdout + status.stderr)
+        seen += serve.communicate(timeout=30)
+    for text in seen:
+        assert wrong not in text and f":{password}@" not in text, text
+    for stored in tmp_path.glob("hooklab.db*"):
+        data = stored.read_bytes()
+        assert wrong.encode() not in data and f":{password}@".encode() not in data

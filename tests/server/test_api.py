@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from receiver_helpers import ADMIN_KEY, STATIC_TEMPLATE, api, run, send, serving
@@ -209,9 +213,9 @@ def test_signature_presets_are_set_by_patch_and_never_shown(ws: Workspace) -> No
     async def scenario() -> None:
         async with serving(ws) as receiver:
             path = f"/webhooks/{hook.id}"
-            body = {"signature_preset": "github", "signature_secret": "s3cret"}
+            body = {"signature_preset": "github", "signature_secret": "a-github-secret-1234"}
             assert (await api(receiver, "PATCH", path, body)).status == 204
-            assert b"s3cret" not in (await api(receiver, "GET", path)).body
+            assert b"a-github-secret-1234" not in (await api(receiver, "GET", path)).body
             assert (await send(receiver.webhook_url(hook))).status == 401
             wrong = await api(receiver, "PATCH", path, {"signature_preset": "gitlab"})
             assert wrong.status == 422 and "gitlab" in wrong.json()["detail"]
@@ -274,6 +278,31 @@ def test_a_template_nested_too_deeply_is_a_422_naming_its_line(ws: Workspace) ->
             assert created.json()["detail"].startswith("Invalid template: line 2: Nested too deep")
             assert ws.store.webhooks() == []
 
+
+def test_an_empty_or_short_signature_secret_is_refused_and_lets_nothing_in(ws: Workspace) -> None:
+    from hooklab.core.signatures import sign
+
+    hook = ws.create_webhook("signed", STATIC_TEMPLATE)
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            path = f"/webhooks/{hook.id}"
+            for secret in ["", "   ", "s3cret", "fifteen-chars!!", None]:
+                body = {"signature_preset": "github", "signature_secret": secret}
+                refused = await api(receiver, "PATCH", path, body)
+                assert refused.status == 422, secret
+                detail = refused.json()["detail"]
+                assert "at least 16 characters" in detail and "\n" not in detail
+                assert not (secret or "").strip() or secret.strip() not in detail
+            # Nothing was set: a request signed with the empty key is a plain request, and a
+            # webhook whose store holds a short secret (set before the minimum) lets none in.
+            ws.store.save_webhook(replace(ws.get_webhook(hook.id), signature_preset="github"))
+            signed = sign("github", "", b"{}", timestamp=0)
+            let_in = await send(receiver.webhook_url(hook), "POST", body=b"{}", headers=signed)
+            assert let_in.status == 401
+            good = {"signature_preset": "github", "signature_secret": "sixteen-chars!!!"}
+            assert (await api(receiver, "PATCH", path, good)).status == 204
+
     run(scenario())
 
 
@@ -290,3 +319,45 @@ def test_a_body_nested_too_deeply_is_a_422(ws: Workspace) -> None:
             assert "nested too deeply" in reply.json()["detail"]
 
     run(scenario())
+
+
+async def head_only(port: int, head: str) -> tuple[int, Any]:
+    """Send a request's headers and none of the body it announces; the answer's status and
+    JSON, which must come while the body is still unsent (else a timeout fails the test)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        lines = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).split(b"\r\n")
+        [length] = [line.split(b":")[1] for line in lines if line.lower().startswith(b"content-l")]
+        return int(status_line.split()[1]), json.loads(await reader.readexactly(int(length)))
+    finally:
+        writer.close()
+
+
+def test_the_api_asks_for_its_key_and_bounds_a_body_before_reading_it(ws: Workspace) -> None:
+    long_path = f"/api/accounts/{ws.account_id}/workspaces/{ws.workspace_id}/webhooks/"
+    eighty_mb = "Content-Length: 80000000\r\n"
+    key = f"Authorization: Bearer {ADMIN_KEY}\r\n"
+    chunk = "2710\r\n" + "x" * 10_000 + "\r\n"
+
+    def post(path: str, *headers: str) -> str:
+        return f"POST {path} HTTP/1.1\r\nHost: x\r\n{''.join(headers)}\r\n"
+
+    async def scenario() -> list[tuple[int, Any]]:
+        async with serving(ws, max_body=10_000) as receiver:
+            assert receiver.port is not None
+            heads = [
+                post("/api/webhooks/", eighty_mb),  # 80 MB announced, no key
+                post("/api/webhooks/", "Authorization: Bearer no\r\n", eighty_mb),
+                post(long_path, eighty_mb),
+                post("/api/webhooks/", key, eighty_mb),  # the key, and too much body
+                post("/api/webhooks/", key, "Transfer-Encoding: chunked\r\n") + chunk * 2,
+            ]
+            return [await head_only(receiver.port, head) for head in heads]
+
+    no_key = {"detail": "Missing or invalid admin key: send 'Authorization: Bearer <key>'"}
+    too_large = {"detail": "The body is larger than the limit of 10000 bytes"}
+    assert run(scenario()) == [(401, no_key)] * 3 + [(413, too_large)] * 2
+    assert ws.list_webhooks() == []

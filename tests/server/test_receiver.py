@@ -509,3 +509,32 @@ def test_credential_headers_reach_the_template_but_are_never_stored(ws: Workspac
     everything = repr(stored) + repr([e["payload"] for e in stored_events(ws)])
     for secret in ("auth-secret", "proxy-secret", "cookie-secret", "key-secret"):
         assert secret not in everything
+
+
+def test_ten_thousand_headers_are_a_431_not_a_dropped_connection(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", STATIC_TEMPLATE)
+
+    async def status_of(port: int, path: str, fields: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        filler = "".join(f"X-Filler-{n}: value\r\n" for n in range(fields))
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n{filler}\r\n".encode())
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        return line
+
+    async def scenario() -> list[bytes]:
+        async with serving(ws) as receiver:
+            assert receiver.port is not None
+            paths = [f"/hooks/{hook.slug}", "/api/webhooks/", f"/hooks/{hook.slug}"]
+            return [
+                await status_of(receiver.port, path, fields)
+                for path, fields in zip(paths, [10_000, 10_000, 20], strict=True)
+            ]
+
+    assert run(scenario()) == [
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        b"HTTP/1.1 204 No Content\r\n",
+    ]
+    assert len(ws.requests()) == 1  # the one with headers of a usual size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from cli_support import base_env, run_cli
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.server import registry
@@ -188,3 +190,95 @@ def test_a_stop_in_the_middle_of_load_loses_no_acknowledged_request(
     missing = [rid for rid in acked if f"model={rid}&friendly_name=load" not in stored]
     assert len(acked) >= 400
     assert missing == []
+
+
+def no_room_for_files() -> None:
+    """In the child: a disk that is full (every write to a file fails, EFBIG)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_a_disk_that_fills_while_the_admin_key_is_made_leaves_no_empty_key(
+    tmp_path: Path,
+) -> None:
+    env = base_env(HOOKLAB_HOME=str(tmp_path))
+    command = [sys.executable, "-m", "hooklab", "admin-key"]
+    full = subprocess.run(
+        command, env=env, capture_output=True, text=True, preexec_fn=no_room_for_files
+    )
+    assert (full.returncode, full.stdout) == (1, "")
+    [line] = full.stderr.splitlines()
+    assert (
+        line == f"hooklab: cannot write the admin key to {tmp_path / 'admin_key'}: File too large"
+    )
+    assert list(tmp_path.iterdir()) == []  # neither an empty key nor a temporary file
+    # Space returns. An empty key file (as an older hooklab left it) counts as absent too.
+    (tmp_path / "admin_key").write_text("")
+    key = run_cli(env, "admin-key").stdout.strip()
+    assert key.startswith("hlak_") and run_cli(env, "admin-key").stdout.strip() == key
+    (tmp_path / "admin_key").write_text("")
+    with hooklab_serve(tmp_path, env={"HOOKLAB_ADMIN_KEY": ""}) as (_, base):
+        key = run_cli(env, "admin-key").stdout.strip()
+        listed = run_cli(env, "webhook", "ls", "--api-url", base, "--api-key", key)
+        assert listed.returncode == 0, listed.stderr
+
+
+def test_serving_beyond_loopback_says_that_hooks_are_open_to_the_network(tmp_path: Path) -> None:
+    for host, warned in [("0.0.0.0", True), ("127.0.0.1", False)]:
+        command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+        process = subprocess.Popen(
+            [*command, "--host", host],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN},
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(f"hooklab serving at http://{host}:")
+        process.send_signal(signal.SIGTERM)
+        _, said = process.communicate(timeout=30)
+        open_lines = [line for line in said.splitlines() if "open to the network" in line]
+        expected = (
+            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
+            "reach this machine can send to a webhook whose URL they know"
+        )
+        assert open_lines == ([expected] if warned else [])
+
+
+def few_files() -> None:
+    """In the child: `ulimit -n 128`."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+def test_out_of_files_it_closes_the_longest_waiting_and_answers_others(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    ws.close()
+    command = [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"]
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN},
+        preexec_fn=few_files,
+    )
+    slow: list[socket.socket] = []
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().split()[-1]
+        port = int(base.rsplit(":", 1)[1])
+        for _ in range(400):  # slow senders: a request begun, never finished
+            sender = socket.create_connection(("127.0.0.1", port))
+            sender.sendall(b"POST /hooks/x HTTP/1.1\r\nHost: x\r\n")
+            slow.append(sender)
+        # A sender that means well is still answered, more than once.
+        url = f"{base}/hooks/{hook.slug}"
+        assert [post_form(url, b"model=m&friendly_name=M") for _ in range(3)] == [204] * 3
+    finally:
+        for sender in slow:
+            sender.close()
+        server.send_signal(signal.SIGTERM)
+        _, said = server.communicate(timeout=30)
+    assert server.returncode == 0
+    [told] = [line for line in said.splitlines() if line.strip()]
+    assert told.startswith("hooklab: ") and "connections are open, the most this process" in told

@@ -4,6 +4,7 @@ goes on storing as soon as the file is free again (SPEC 12)."""
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from receiver_helpers import locked, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
@@ -71,3 +73,45 @@ def test_hooklab_serve_prints_why_a_request_was_not_stored(tmp_path: Path) -> No
     assert server.returncode == 0
     assert "a request could not be stored and was answered 503" in errors
     assert "1 request(s) answered 503, not stored: OperationalError: database is locked" in errors
+
+
+def answered(url: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"model=m"), timeout=30):
+            return 204
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="sets a running process's limit")
+def test_a_full_disk_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: Path) -> None:
+    """No file may grow in the server (as on a full disk), twice; each run of refused requests
+    is told once when it starts and once, with its count, when storing works again."""
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED)
+    ws.close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    url = f"{server.stdout.readline().split()[-1]}/hooks/{hook.slug}"
+    statuses = [answered(url)]
+    for refused in (3, 2):
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+        statuses += [answered(url) for _ in range(refused)]
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        statuses.append(answered(url))
+    server.send_signal(signal.SIGTERM)
+    _, errors = server.communicate(timeout=30)
+    assert statuses == [204, 503, 503, 503, 204, 503, 503, 204]
+    lines = errors.splitlines()
+    assert len(lines) == 5, errors
+    assert [line.split(" (")[0] for line in lines[0:4:2]] == [
+        "hooklab: a request could not be stored and was answered 503"
+    ] * 2
+    assert lines[1] == "hooklab: storing requests again, after 3 requests answered 503"
+    assert lines[3] == "hooklab: storing requests again, after 2 requests answered 503"
+    assert lines[4].startswith("hooklab: 5 request(s) answered 503, not stored: ")
