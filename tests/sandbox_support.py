@@ -58,7 +58,11 @@ def _main() -> None:
         print(json.dumps({"name": name, "outcome": "started"}), flush=True)
         try:
             text = compile_template(source).render(dict(context))
-            result = {"outcome": "rendered", "message": text[:200], "line": None}
+            result: dict[str, object] = {
+                "outcome": "rendered",
+                "message": text[:200],
+                "line": None,
+            }
         except TemplateError as exc:
             result = {"outcome": type(exc).__name__, "message": str(exc), "line": exc.lineno}
         except BaseException as exc:  # what escaped the sandbox's own errors

@@ -112,6 +112,7 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     assert len(failed) == 1 and failed == list(stored[stored["failed"]]["id"])
     [state] = Outbox(ws.store).destinations()
     assert (state.pending, state.delivered) == (0, 101)
+    assert state.last_delivered is not None and state.last_error_at is not None
     assert not state.failing and state.last_delivered > state.last_error_at
     # Delivery said once that it works again, and the status shows the old error as past.
     assert resumed == [f"Prefect takes events again, after {len(errors)} failed attempts"]
