@@ -127,19 +127,18 @@ def _read(answer: http.client.HTTPResponse, max_bytes: int) -> bytes:
     declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise Unanswered(_too_large(max_bytes))
-    parts: list[bytes] = []
-    size = 0
+    # One growing buffer: a slow remote's many small reads cost no object each.
+    body = bytearray()
     while True:
         part = answer.read(CHUNK)
         if not part:
             break
-        size += len(part)
-        if size > max_bytes:
+        if len(body) + len(part) > max_bytes:
             raise Unanswered(_too_large(max_bytes))
-        parts.append(part)
+        body += part
     if answer.length:  # http.client gives a short body silently when the length was known
-        raise Unanswered(f"cut its answer short ({size} of {declared} bytes came)")
-    return b"".join(parts)
+        raise Unanswered(f"cut its answer short ({len(body)} of {declared} bytes came)")
+    return bytes(body)
 
 
 def _read_detail(exc: urllib.error.HTTPError) -> bytes:
