@@ -105,7 +105,9 @@ def stored_events(workspace: Workspace, *, failed: bool | None = None) -> list[d
     """Stored events as plain dicts, read straight from the store (resource and payload parsed)."""
     import json
 
-    columns, rows = workspace.store.event_rows(failed=failed)
+    from hooklab.store.filters import HistoryFilter
+
+    columns, rows = workspace.store.event_rows(HistoryFilter(failed=failed))
     events = [dict(zip(columns, row, strict=True)) for row in rows]
     for event in events:
         for key in ("resource", "related", "payload"):

@@ -86,6 +86,7 @@ def serve(context: Context) -> int:
         ("--max-body", args.max_body),
         ("--idle-timeout", args.idle_timeout),
         ("--forward-to", args.forward_to),
+        ("--store", getattr(args, "store", None)),  # in this process: never on a command line
     ):
         if value is not None:
             argv += [option, str(value)]

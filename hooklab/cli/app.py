@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import CommandError, UsageError
-from hooklab.core.errors import EXPECTED, answer_for
+from hooklab.core.errors import EXPECTED, StoreError, answer_for
 
 DESCRIPTION = """\
 Prefect Cloud webhooks on your machine: define webhooks, capture and replay requests, and
@@ -30,7 +30,7 @@ management commands take --api-url/--api-key to work against a running `hooklab 
 
 
 def build_parser() -> Parser:
-    from hooklab.cli import accounts, cases, forward, history, templates, webhooks
+    from hooklab.cli import accounts, cases, forward, history, stores, templates, webhooks
 
     parser = Parser(prog="hooklab", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--home", type=Path, default=None, metavar="DIR", help=argparse.SUPPRESS)
@@ -44,6 +44,7 @@ def build_parser() -> Parser:
     templates.register(parser, commands)
     forward.register(parser, commands)
     cases.register(parser, commands)
+    stores.register(parser, commands)
     return parser
 
 
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(exc.message, file=sys.stderr)
         return exc.code
+    except StoreError as exc:  # unreachable, refused, too old: nothing was done
+        print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
+        return 2
     except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, exit 1
         print(failure_message(exc), file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import UsageError
 from hooklab.store.filters import parse_time
-from hooklab.workspace import Workspace, default_home
+from hooklab.workspace import Workspace, default_home, store_target
 
 Handler = Callable[["Context"], int]
 
@@ -65,6 +65,14 @@ def _local_options() -> Parser:
         metavar="DIR",
         help="hooklab home (default: $HOOKLAB_HOME, else ~/.hooklab)",
     )
+    options.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="where the history and webhooks are kept: a PostgreSQL URL "
+        "(postgresql://user@host/db) or a SQLite file (default: $HOOKLAB_STORE, else "
+        "hooklab.db in the home)",
+    )
     return options
 
 
@@ -115,7 +123,8 @@ class Context:
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace(self.home / "hooklab.db")
+            store = getattr(self.args, "store", None)
+            self._workspace = Workspace(store_target(store, self.home), home=self.home)
         return self._workspace
 
     def api(self) -> ManagementApi:

@@ -10,8 +10,8 @@ from typing import Any
 from hooklab.cli.base import Context, Options, Parser, output_option, time_option
 from hooklab.cli.console import Progress, UsageError, positive_int, render_table
 from hooklab.core.times import iso, utcnow
+from hooklab.store.contract import Destination
 from hooklab.store.filters import HistoryFilter
-from hooklab.store.outbox import Destination
 
 
 def forward(context: Context) -> int:
@@ -28,11 +28,11 @@ def forward(context: Context) -> int:
     workspace = context.workspace()
     webhook = args.webhook and workspace.resolve_webhook(args.webhook, deleted=True)
     where = HistoryFilter(webhook=webhook, since=args.since, until=args.until)
-    total = workspace.store.count("events")
+    total = workspace.count("events")
     shown = split_credentials(args.to)[0]  # a password in the URL is used, never printed
     with Progress(f"Forwarding to {shown}", total=total) as bar:
         sent = forward_history(
-            workspace.store,
+            workspace,
             args.to,
             where,
             credentials=Credentials.resolve(args.api_key),

@@ -71,6 +71,15 @@ class EnforcementError(ValueError):
     """An action that service-account enforcement forbids (SPEC 8)."""
 
 
+class StoreError(Exception):
+    """The store cannot be used: unreachable, refused, too old, without rights. Its message is
+    one line that names where the store is (never its password) and why."""
+
+
+class StoreUnavailable(StoreError):
+    """The store does not answer right now (PostgreSQL stopped, say): try again later."""
+
+
 class ApiError(Exception):
     """An answer of the management API: its status and detail. A client raises it for an error
     answer, or with status 0 when the API could not be reached."""
@@ -93,6 +102,7 @@ STATUSES: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]],
     (ValidationError, 422, lambda exc: describe_validation_error(exc)),  # type: ignore[arg-type]
     (EnforcementError, 422, str),
     (UnknownPreset, 422, str),
+    (StoreError, 503, lambda exc: f"The store cannot be used now: {exc}"),
     (ValueError, 422, str),
 )
 EXPECTED: tuple[type[BaseException], ...] = (ApiError, *(kind for kind, _, _ in STATUSES))

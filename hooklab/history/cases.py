@@ -246,7 +246,7 @@ class CaseRunner:
         self.webhook = folder.webhook()
         counter = iter(range(1, 1 << 62))
         self.workspace = Workspace(":memory:", new_id=lambda: uuid.UUID(int=next(counter)))
-        self.workspace.store.insert_webhook(self.webhook)  # as stored, even if it fails to compile
+        self.workspace.import_webhook(self.webhook)  # as stored, even if it fails to compile
 
     def outcome(self, request: HookRequest) -> Outcome:
         return self.workspace.process(CASE_SLUG, request)

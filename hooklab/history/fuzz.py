@@ -35,7 +35,7 @@ from hooklab.history.cases import (
     template_line,
 )
 from hooklab.history.lint import quote_line, referenced_fields
-from hooklab.store.sqlite import StoredRequest
+from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
     import pandas as pd

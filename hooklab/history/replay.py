@@ -301,7 +301,7 @@ class _Pipelines:
 
     def _original(self, webhook_id: str | None) -> Webhook:
         if webhook_id and self.workspace is not None:
-            found = self.workspace.store.webhook_by("id", webhook_id)
+            found = self.workspace.webhook_by_id(webhook_id)
             if found is not None:
                 return replace(found, template=self.template)
         return draft_webhook(self.template, webhook_id or DRAFT_WEBHOOK_ID)

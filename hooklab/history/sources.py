@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from hooklab.core.request import HookRequest
-from hooklab.store.sqlite import StoredRequest
+from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -80,11 +80,13 @@ def deterministic(
     return FixedClock(start + timedelta(days=session), step), SeededIds(seed, session=session)
 
 
-def deterministic_workspace(path: str | Path, seed: int = 0) -> Workspace:
-    """A Workspace on `path` in deterministic mode, in the next session of that file: the
-    first on a fresh file gives the same ids and times on every run; a later one never
+def deterministic_workspace(
+    path: str | Path, seed: int = 0, *, home: str | Path | None = None
+) -> Workspace:
+    """A Workspace on `path` in deterministic mode, in the next session of that store: the
+    first on a fresh one gives the same ids and times on every run; a later one never
     collides with what an earlier one stored."""
-    workspace = Workspace(path)
-    session = workspace.store.count_up(SESSIONS_SETTING)
+    workspace = Workspace(path, home=home)
+    session = workspace.count_up(SESSIONS_SETTING)
     workspace.clock, workspace.new_id = deterministic(seed, session=session)
     return workspace

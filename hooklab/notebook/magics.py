@@ -24,7 +24,7 @@ from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
 from hooklab.notebook.subcommands import SUBCOMMANDS, Parser, help_text
 from hooklab.notebook.webhookview import WebhookView
-from hooklab.workspace import WebhookNotFound, Workspace, default_home
+from hooklab.workspace import WebhookNotFound, Workspace, default_home, store_target
 
 if TYPE_CHECKING:
     from hooklab.prefect import Credentials, Forwarding
@@ -46,6 +46,12 @@ class HooklabMagics(Magics, Configurable):
 
     home = Unicode(
         "", help="Folder of the workspace file; default $HOOKLAB_HOME or ~/.hooklab"
+    ).tag(config=True)
+    store = Unicode(
+        "",
+        help="Where the history and webhooks are kept: a PostgreSQL URL (postgresql://user@host/db)"
+        " shared with servers and other notebooks, or a SQLite file; default $HOOKLAB_STORE, else"
+        " hooklab.db in the home",
     ).tag(config=True)
     host = Unicode("127.0.0.1", help="Address the in-kernel receiver listens on").tag(config=True)
     port = Integer(
@@ -88,14 +94,19 @@ class HooklabMagics(Magics, Configurable):
         return Path(self.home).expanduser() if self.home else default_home()
 
     @property
+    def target(self) -> str:
+        """The store: `store`, else $HOOKLAB_STORE, else the home's SQLite file."""
+        return store_target(self.store or None, self.folder)
+
+    @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
             if self.deterministic:
                 from hooklab.notebook.deterministic import deterministic_workspace
 
-                self._workspace = deterministic_workspace(self.folder / "hooklab.db")
+                self._workspace = deterministic_workspace(self.target, home=self.folder)
             else:
-                self._workspace = Workspace(self.folder / "hooklab.db")
+                self._workspace = Workspace(self.target, home=self.folder)
         return self._workspace
 
     @property
@@ -205,7 +216,7 @@ class HooklabMagics(Magics, Configurable):
         base = self.base_url
         return f"{base}/hooks/{hook.slug}" if base is not None else None
 
-    @observe("home", "deterministic")
+    @observe("home", "store", "deterministic")
     def _new_workspace(self, _change: Any) -> None:
         self.stop_receiver()
         if self._forwarding is not None:
@@ -230,7 +241,7 @@ class HooklabMagics(Magics, Configurable):
 
         self.workspace.forward_to(url)
         if self._forwarding is None:
-            self._forwarding = Forwarding(self.workspace.store)
+            self._forwarding = Forwarding(self.workspace)
         self._forwarding.add(url, credentials)  # a password in the URL stays in memory
         self._forwarding.start()
 

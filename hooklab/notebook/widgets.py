@@ -20,7 +20,7 @@ from hooklab.core.request import HookRequest, parse_body
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
 from hooklab.notebook.reprs import pretty_json, table
-from hooklab.store.sqlite import StoredRequest
+from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -294,9 +294,8 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if self.workspace is None:
             self._refresh()
             return 0
-        self._seq, count, failed, rows = self.workspace.store.events_after(
-            self._seq, webhook_id=self.webhook_id, limit=self.limit
-        )
+        feed = self.workspace.feed(self._seq, webhook=self.webhook_id, limit=self.limit)
+        self._seq, count, failed, rows = feed.position, feed.count, feed.failed, feed.rows
         self.received += count
         self.failed += failed
         for row in rows:

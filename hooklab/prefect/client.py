@@ -17,7 +17,7 @@ from typing import Any
 
 from hooklab.core.errors import ApiError
 from hooklab.prefect.http import Unanswered, call, origin
-from hooklab.store.outbox import destination_url as api_url
+from hooklab.store.batches import destination_url as api_url
 
 __all__ = ["Credentials", "PrefectApi", "PrefectError", "api_url", "split_credentials"]
 

@@ -27,7 +27,7 @@ from typing import Any
 from hooklab.core.times import iso, parse_iso
 from hooklab.prefect.client import PrefectApi, PrefectError
 from hooklab.prefect.stream import EventStream
-from hooklab.store.outbox import OutboxBatch
+from hooklab.store.contract import OutboxBatch
 
 __all__ = ["Delivery", "Sent", "Unproven", "count_stored"]
 

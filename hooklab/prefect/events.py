@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from hooklab.core.times import iso, utcnow
 from hooklab.prefect.client import Credentials, PrefectApi, PrefectError
+from hooklab.store.contract import EVENT_COLUMNS
 from hooklab.store.filters import parse_time
-from hooklab.store.sqlite import EVENT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd

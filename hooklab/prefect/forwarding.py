@@ -1,7 +1,7 @@
 """Forwarding a home's events to Prefect: the outbox's delivery thread, backfills, replays.
 
 >>> workspace.forward_to("http://127.0.0.1:4200/api")           # doctest: +SKIP
->>> forwarding = Forwarding(workspace.store).start()            # doctest: +SKIP
+>>> forwarding = Forwarding(workspace).start()                  # doctest: +SKIP
 
 The thread reads the outbox on a connection of its own and sends on a loop of its own, so the
 receiver's answers never wait for it or for Prefect. Every destination the home records is
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hooklab.core.errors import StoreError
 from hooklab.core.outcome import Outcome
 from hooklab.core.times import iso
 from hooklab.prefect.client import (
@@ -29,15 +30,11 @@ from hooklab.prefect.client import (
     split_credentials,
 )
 from hooklab.prefect.delivery import MAX_UNPROVEN, Delivery, Sent
+from hooklab.store.batches import prefect_event_json
+from hooklab.store.contract import OutboxBatch
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.outbox import (
-    Outbox,
-    OutboxBatch,
-    history_batches,
-    prefect_event_json,
-)
-from hooklab.store.sqlite import Store
 from hooklab.store.values import stored_json
+from hooklab.workspace import Workspace
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -46,6 +43,7 @@ __all__ = ["Forwarding", "backoff", "forward_history", "forward_outcomes"]
 
 BATCH = 500
 BATCH_BYTES = 4_000_000
+STORE_RETRY = 1.0  # seconds between looks at a store that does not answer
 T = TypeVar("T")
 
 
@@ -59,7 +57,9 @@ def backoff(failures: int, *, first: float = 0.5, cap: float = 30.0) -> float:
 
 
 class Forwarding:
-    """Delivers the outbox of `store` to each destination it records, from a daemon thread.
+    """Delivers the outbox of `workspace` to each destination it records, from a daemon
+    thread. Where several processes forward one PostgreSQL store, each event goes out from
+    one of them: each claims what it sends.
 
     `credentials` maps a destination URL to its credentials; any other destination uses
     Prefect's environment variables. `on_error(url, line)` hears of each failure, and
@@ -69,7 +69,7 @@ class Forwarding:
 
     def __init__(
         self,
-        store: Store,
+        workspace: Workspace,
         *,
         credentials: dict[str, Credentials] | None = None,
         batch: int = BATCH,
@@ -80,7 +80,7 @@ class Forwarding:
         on_error: Callable[[str, str], None] | None = None,
         on_resumed: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.outbox = Outbox(store)
+        self.outbox = workspace.outbox()
         self.credentials = dict(credentials or {})
         self.batch = batch
         self.poll = poll
@@ -91,9 +91,10 @@ class Forwarding:
         self.on_resumed = on_resumed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._store_down = False
 
     def __repr__(self) -> str:
-        return f"Forwarding({self.outbox.path!r}, running={self.running})"
+        return f"Forwarding({self.outbox.location!r}, running={self.running})"
 
     @property
     def running(self) -> bool:
@@ -153,31 +154,19 @@ class Forwarding:
         retry_at: dict[str, float] = {}
         try:
             while not self._stop.is_set():
-                sent = False
-                urls = self.outbox.urls()
-                for gone in set(deliveries) - set(urls):  # a destination removed meanwhile
-                    await deliveries.pop(gone).aclose()
-                for url in urls:
-                    if self._stop.is_set() or time.monotonic() < retry_at.get(url, 0.0):
-                        continue
-                    delivery = deliveries.get(url)
-                    if delivery is None:
-                        delivery = deliveries[url] = self._delivery(url)
-                    try:
-                        count = await delivery.step()
-                    except PrefectError as exc:
-                        delivery.restart()  # after a failure, send again what is unproven
-                        failures[url] = failures.get(url, 0) + 1
-                        retry_at[url] = time.monotonic() + backoff(
-                            failures[url], cap=self.backoff_cap
-                        )
-                        self._report(url, str(exc))
-                        continue
-                    if count and url in failures:
-                        self._resumed(url, failures.pop(url))
-                    # A full batch: more may be waiting. Otherwise wait a poll, so that under
-                    # steady traffic events go in batches, not one read, send and ping each.
-                    sent = sent or count >= self.batch
+                try:
+                    sent = await self._round(deliveries, failures, retry_at)
+                except StoreError as exc:  # the store stopped answering: wait for it
+                    for delivery in deliveries.values():
+                        delivery.restart()
+                    if not self._store_down:
+                        self._store_down = True
+                        self._tell(self.outbox.location, f"the store does not answer: {exc}")
+                    await self._pause(STORE_RETRY)
+                    continue
+                if self._store_down:
+                    self._store_down = False
+                    self._tell(self.outbox.location, "the store answers again", resumed=True)
                 if not sent:
                     await self._pause(self.poll)
         finally:
@@ -185,15 +174,56 @@ class Forwarding:
             # clean stop leaves nothing counted pending that Prefect has.
             for url, delivery in deliveries.items():
                 if url not in retry_at or time.monotonic() >= retry_at[url]:
-                    with contextlib.suppress(PrefectError):
+                    with contextlib.suppress(PrefectError, StoreError):
                         await delivery.finish(self.finish_timeout)
                 await delivery.aclose()
+
+    async def _round(
+        self,
+        deliveries: dict[str, Delivery],
+        failures: dict[str, int],
+        retry_at: dict[str, float],
+    ) -> bool:
+        """One turn over every destination; whether a full batch went out (more may wait)."""
+        sent = False
+        urls = self.outbox.urls()
+        for gone in set(deliveries) - set(urls):  # a destination removed meanwhile
+            await deliveries.pop(gone).aclose()
+        for url in urls:
+            if self._stop.is_set() or time.monotonic() < retry_at.get(url, 0.0):
+                continue
+            delivery = deliveries.get(url)
+            if delivery is None:
+                delivery = deliveries[url] = self._delivery(url)
+            try:
+                count = await delivery.step()
+            except PrefectError as exc:
+                delivery.restart()  # after a failure, send again what is unproven
+                self.outbox.release(url)  # another process may deliver meanwhile
+                failures[url] = failures.get(url, 0) + 1
+                retry_at[url] = time.monotonic() + backoff(failures[url], cap=self.backoff_cap)
+                self._report(url, str(exc))
+                continue
+            if count and url in failures:
+                self._resumed(url, failures.pop(url))
+            # A full batch: more may be waiting. Otherwise wait a poll, so that under steady
+            # traffic events go in batches, not one read, send and ping each.
+            sent = sent or count >= self.batch
+        return sent
+
+    def _tell(self, where: str, line: str, *, resumed: bool = False) -> None:
+        hear = self.on_resumed if resumed else self.on_error
+        if hear is not None:
+            hear(where, line)
 
     def _delivery(self, url: str) -> Delivery:
         credentials = self.credentials.get(url) or Credentials.resolve()
 
         def source(after: int | None) -> OutboxBatch | None:
-            return self.outbox.next_batch(url, limit=self.batch, max_bytes=BATCH_BYTES, after=after)
+            batch: OutboxBatch | None = self.outbox.next_batch(
+                url, limit=self.batch, max_bytes=BATCH_BYTES, after=after
+            )
+            return batch
 
         def proven(batches: list[Sent]) -> None:
             self.outbox.delivered(url, proven_batch(batches))
@@ -224,7 +254,7 @@ class Forwarding:
 
 
 def forward_history(
-    store: Store,
+    workspace: Workspace,
     url: str,
     where: HistoryFilter = EVERYTHING,
     *,
@@ -235,8 +265,12 @@ def forward_history(
     """Send the stored events matching `where` to `url` once (a backfill) and return how many,
     once Prefect has stored them all. No destination is added and no outbox mark moves.
     Raises `PrefectError` on failure."""
-    chunks = history_batches(store, where, limit=batch, max_bytes=BATCH_BYTES)
-    return run_blocking(send_all(PrefectApi(url, credentials), chunks, progress))
+    outbox = workspace.outbox()
+    try:
+        chunks = outbox.history(where, limit=batch, max_bytes=BATCH_BYTES)
+        return run_blocking(send_all(PrefectApi(url, credentials), chunks, progress))
+    finally:
+        outbox.close()
 
 
 def forward_outcomes(

@@ -26,10 +26,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from hooklab.core.errors import StoreError
 from hooklab.prefect.client import Credentials
 from hooklab.prefect.forwarding import Forwarding, backoff
-from hooklab.store.outbox import Outbox
-from hooklab.store.sqlite import Store
+from hooklab.workspace import Workspace
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -38,14 +38,18 @@ __all__ = ["ForwardingProcess", "main"]
 
 
 class ForwardingProcess:
-    """Runs `Forwarding` for the database of `store` in a child process; credentials come from
-    `credentials` (per destination URL), else from the environment it inherits
-    (PREFECT_API_KEY, PREFECT_API_AUTH_STRING)."""
+    """Runs `Forwarding` for the store of `workspace` in a child process; credentials come
+    from `credentials` (per destination URL), else from the environment it inherits
+    (PREFECT_API_KEY, PREFECT_API_AUTH_STRING). The child is told its store and credentials
+    on its standard input, never on its command line, which other users may read."""
 
-    def __init__(self, store: Store, credentials: dict[str, Credentials] | None = None) -> None:
-        self.path = store.path
+    def __init__(
+        self, workspace: Workspace, credentials: dict[str, Credentials] | None = None
+    ) -> None:
+        self.path = workspace.path
+        self.target = workspace.store_url
         self.credentials = dict(credentials or {})
-        self.outbox = Outbox(store)
+        self.outbox = workspace.outbox()
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._not_before = 0.0
@@ -63,20 +67,15 @@ class ForwardingProcess:
 
     def start(self) -> Self:
         if not self.running:
-            command = [sys.executable, "-m", "hooklab.prefect.process", self.path]
-            if not self.credentials:
-                self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-                )
-                return self
             self._process = subprocess.Popen(
-                [*command, "--credentials-on-stdin"],
+                [sys.executable, "-m", "hooklab.prefect.process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
             )
             assert self._process.stdin is not None
+            told = {"store": self.target, "credentials": _credentials_json(self.credentials)}
             with self._process.stdin as pipe:
-                pipe.write(json.dumps(_credentials_json(self.credentials)).encode())
+                pipe.write(json.dumps(told).encode())
         return self
 
     def keep_running(self) -> None:
@@ -85,8 +84,13 @@ class ForwardingProcess:
         process = self._process
         if process is not None and process.poll() is None:
             return
-        if time.monotonic() < self._not_before or not self.outbox.urls():
+        if time.monotonic() < self._not_before:
             return
+        try:
+            if not self.outbox.urls():
+                return
+        except StoreError:
+            return  # the store does not answer: the server says so; look again in a second
         if process is not None:
             self.restarts += 1
             self._not_before = time.monotonic() + backoff(self.restarts)
@@ -129,23 +133,19 @@ def _credentials_json(credentials: dict[str, Credentials]) -> dict[str, list[str
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The child: `{"store": ..., "credentials": {url: [api_key, auth_string]}}` on stdin."""
     args = sys.argv[1:] if argv is None else argv
-    on_stdin = "--credentials-on-stdin" in args
-    args = [arg for arg in args if arg != "--credentials-on-stdin"]
-    if len(args) != 1:
+    if args:
         print(
-            "usage: python -m hooklab.prefect.process PATH/hooklab.db [--credentials-on-stdin]",
-            file=sys.stderr,
+            "usage: python -m hooklab.prefect.process < STORE-AND-CREDENTIALS.json", file=sys.stderr
         )
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    credentials = {}
-    if on_stdin:
-        given = json.loads(sys.stdin.read() or "{}")
-        credentials = {url: Credentials(*pair) for url, pair in given.items()}
-    store = Store(args[0])
+    told = json.loads(sys.stdin.read() or "{}")
+    credentials = {url: Credentials(*pair) for url, pair in told.get("credentials", {}).items()}
+    workspace = Workspace(told["store"])
     forwarding = Forwarding(
-        store, credentials=credentials, on_error=report_error, on_resumed=report_resumed
+        workspace, credentials=credentials, on_error=report_error, on_resumed=report_resumed
     )
     signal.signal(signal.SIGTERM, lambda *_: forwarding.stop_soon())
     parent = os.getppid()
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         forwarding.run()
     finally:
         forwarding.outbox.close()
-        store.close()
+        workspace.close()
     return 0
 
 

@@ -187,7 +187,7 @@ class ApiHandler(RequestHandler):
 
     def webhook(self, webhook_id: str) -> Any:
         """The webhook with this id (ids only: names and slugs are not API keys)."""
-        hook = self.workspace.store.webhook_by("id", webhook_id)
+        hook = self.workspace.webhook_by_id(webhook_id)
         if hook is None:
             raise WebhookNotFound(webhook_id)
         return hook

@@ -18,6 +18,7 @@ from tornado.httputil import HTTPHeaders
 from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes, early_refusal
 from hooklab.server.connections import EarlyAnswer
+from hooklab.server.health import health_route
 from hooklab.server.receiver import HookReceiver, ReceiverOptions, Rule
 from hooklab.workspace import Workspace, default_home
 
@@ -50,19 +51,19 @@ class Receiver(HookReceiver):
         kernels use this URL, and a restart takes the same port)."""
         started = not self.running
         super().start()
-        if started and self.workspace.path != ":memory:" and self.port is not None:
-            registry.claim(workspace_home(self.workspace), self.host, self.port)
+        if started and self.workspace.home is not None and self.port is not None:
+            registry.claim(self.workspace.home, self.host, self.port)
         return self
 
     def stop(self) -> None:
         port = self.port if self.running else None
         super().stop()
-        if port is not None and self.workspace.path != ":memory:":
-            registry.release(workspace_home(self.workspace), port)
+        if port is not None and self.workspace.home is not None:
+            registry.release(self.workspace.home, port)
 
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.
-        return api_routes(self.workspace, lambda: self.admin_key)
+        return [health_route(self), *api_routes(self.workspace, lambda: self.admin_key)]
 
     def early_answer(self, method: str, path: str, headers: HTTPHeaders) -> EarlyAnswer | None:
         """The API asks for its key when the headers arrive, before it reads any body."""
@@ -82,7 +83,6 @@ class Receiver(HookReceiver):
 
 
 def workspace_home(workspace: Workspace) -> Path:
-    """The hooklab home of a workspace: the folder of its database file."""
-    if workspace.path == ":memory:":
-        return default_home()
-    return Path(workspace.path).resolve().parent
+    """The hooklab home of a workspace: the folder of its database file, or the home it was
+    given; `$HOOKLAB_HOME` (else `~/.hooklab`) for one without."""
+    return workspace.home if workspace.home is not None else default_home()

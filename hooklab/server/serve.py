@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 
+from hooklab.core.errors import StoreError
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
@@ -22,13 +23,12 @@ from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
-from hooklab.store.outbox import destination_url
-from hooklab.workspace import Workspace, default_home
+from hooklab.store.batches import destination_url
+from hooklab.workspace import Workspace, default_home, store_target
 
 __all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "main", "parser", "serve"]
 
 DEFAULT_PORT = 8765
-DATABASE = "hooklab.db"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +42,14 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="folder holding hooklab.db and the admin key (default: $HOOKLAB_HOME or ~/.hooklab)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="where the history and webhooks are kept: a PostgreSQL URL "
+        "(postgresql://user@host/db), which several servers may share, or a SQLite file "
+        "(default: $HOOKLAB_STORE, else hooklab.db in the home)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument(
@@ -105,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_body=args.max_body,
                 idle_timeout=args.idle_timeout,
                 forward_to=args.forward_to,
+                store=args.store,
             )
         )
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
@@ -120,6 +129,7 @@ async def serve(
     max_body: int = DEFAULT_MAX_BODY,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     forward_to: str | None = None,
+    store: str | None = None,
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
     Every forwarding destination the home records (and `forward_to`) is delivered meanwhile."""
@@ -137,7 +147,11 @@ async def serve(
     except AdminKeyError as exc:
         print(f"hooklab: {exc}", file=sys.stderr)
         return 1
-    workspace = Workspace(home / DATABASE)
+    try:
+        workspace = Workspace(store_target(store, home), home=home)
+    except StoreError as exc:
+        print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
+        return 2
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,
@@ -164,7 +178,7 @@ async def serve(
             credentials[destination.url] = in_url
     # In a process of its own (a delivery thread here would take CPU from the answers), started
     # once the home forwards anywhere, even if a notebook adds the destination later.
-    forwarding = ForwardingProcess(workspace.store, credentials)
+    forwarding = ForwardingProcess(workspace, credentials)
     forwarding.keep_running()
     supervisor = PeriodicCallback(forwarding.keep_running, 1000)
     supervisor.start()
@@ -173,6 +187,8 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     print(f"hooklab serving at {receiver.url}", flush=True)
+    if workspace.shared:
+        print(f"store: {workspace.path} (shared with other servers)", flush=True)
     if not _loopback(host):
         print(
             f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "

@@ -13,6 +13,7 @@ class Connected:
     """One SQLite connection and the lock its users take turns with: reads, and transactions
     that roll back on any error. The Store and the forwarding outbox each hold one."""
 
+    path: str
     _db: sqlite3.Connection
     _lock: threading.RLock
 

@@ -17,7 +17,7 @@ except ImportError:  # optional: without it, text and JSON columns hold Python o
     pa = None
 
 from hooklab.core.request import Headers, media_type
-from hooklab.store.sqlite import StoredRequest
+from hooklab.store.contract import StoredRequest
 from hooklab.store.values import flatten_paths
 
 RESOURCE_ID = "prefect.resource.id"

@@ -10,45 +10,52 @@ same moment become ready a turn apart. Under wrk's 16 connections one turn gathe
 a transaction, two gathered 16 (all of them), and the commit's cost per request fell by a third
 (benchmarks/bench_receiver.py). A request alone waits one turn more: microseconds.
 
-The write runs on the loop itself. A writer thread was measured too (benchmarks/): with the GIL
-it lost twice over, to handing batches between threads and to the two threads taking turns.
+A write to SQLite runs on the loop itself and returns when it has committed. A write to
+PostgreSQL returns an awaitable: one batch is in flight at a time, and whatever becomes ready
+meanwhile gathers into the next, written as soon as the first commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 
 from hooklab.core.outcome import Outcome
-from hooklab.store.sqlite import Store
+from hooklab.store.contract import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 # Called right after the transaction with None, or with the error that stopped the write.
 Committed = Callable[[Exception | None], object]
+Waiter = asyncio.Future[None] | Committed
 
 
 class GroupCommit:
     """Batches `commit(outcome)` calls made on one event loop into single writes.
 
-    `write` stores a sequence of outcomes in one transaction and raises if it could not.
+    `write` stores a sequence of outcomes in one transaction and raises if it could not, or
+    returns an awaitable that does (see `hooklab.store.contract.Writer`); `timeout` bounds how
+    long such a write may take before its requests are refused.
     """
 
     def __init__(
         self,
-        write: Callable[[Sequence[Outcome]], object],
+        write: Callable[[Sequence[Outcome]], Awaitable[None] | object],
         *,
         on_written: Callable[[int], object] | None = None,
         turns: int = 2,
+        timeout: float = 10.0,
     ) -> None:
         self._write = write
+        self.timeout = timeout
+        self._in_flight: asyncio.Task[None] | None = None
         self._on_written = on_written
         self.turns = turns
         self._pending: list[Outcome] = []
-        self._waiting: list[asyncio.Future[None] | Committed] = []
+        self._waiting: list[Waiter] = []
         self._scheduled = False
         self.batches = 0
         self.written = 0
@@ -56,6 +63,11 @@ class GroupCommit:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a write is in flight or waiting to start."""
+        return bool(self._pending) or (self._in_flight is not None and not self._in_flight.done())
 
     def commit(self, outcome: Outcome) -> asyncio.Future[None]:
         """A future resolved once `outcome` is committed (or failed with the write's error)."""
@@ -71,7 +83,7 @@ class GroupCommit:
         """
         self._join(outcome, committed)
 
-    def _join(self, outcome: Outcome, waiter: asyncio.Future[None] | Committed) -> None:
+    def _join(self, outcome: Outcome, waiter: Waiter) -> None:
         self._pending.append(outcome)
         self._waiting.append(waiter)
         if not self._scheduled:
@@ -86,13 +98,49 @@ class GroupCommit:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything pending now, in one transaction. Safe to call at any time."""
+        """Write everything pending now, in one transaction, or start to (an awaitable write;
+        then what comes meanwhile waits for it to finish). Safe to call at any time."""
         self._scheduled = False
+        if self._in_flight is not None and not self._in_flight.done():
+            return  # the write in flight flushes again when it is done
         batch, self._pending = self._pending, []
         waiting, self._waiting = self._waiting, []
         if not batch:
             return
-        errors = self._write_batch(batch)
+        try:
+            started = self._write(batch)
+        except Exception as exc:
+            self._answer(waiting, self._refused(batch, exc))
+            return
+        if inspect.isawaitable(started):
+            self._in_flight = asyncio.ensure_future(self._await(started, batch, waiting))
+            return
+        self._answer(waiting, self._stored(batch))
+
+    async def drain(self) -> None:
+        """Write what is pending and wait for every write in flight to finish."""
+        while self.busy:
+            self.flush()
+            if self._in_flight is not None and not self._in_flight.done():
+                await asyncio.wait([self._in_flight])
+
+    async def _await(
+        self, started: Awaitable[object], batch: list[Outcome], waiting: list[Waiter]
+    ) -> None:
+        try:
+            await asyncio.wait_for(started, self.timeout)
+        except asyncio.TimeoutError:
+            error = StoreUnavailable(f"the store did not answer within {self.timeout:g} s")
+            errors: list[Exception | None] = [error] * len(batch)
+        except Exception as exc:
+            errors = await self._refused_async(batch, exc)
+        else:
+            errors = self._stored(batch)
+        self._answer(waiting, errors)
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def _answer(self, waiting: list[Waiter], errors: list[Exception | None]) -> None:
         for waiter, error in zip(waiting, errors, strict=True):
             if isinstance(waiter, asyncio.Future):
                 _resolve(waiter, error)
@@ -102,24 +150,54 @@ class GroupCommit:
             except Exception:
                 log.exception("hooklab could not answer a stored request")
 
-    def _write_batch(self, batch: list[Outcome]) -> list[Exception | None]:
-        """Write the batch in one transaction; if that fails, write each outcome alone, so
-        that one request the store refuses (a duplicate id, a value SQLite rejects) does not
-        take the others down. Returns the error of each outcome, or None where it is stored."""
-        try:
-            self._write(batch)
-        except Exception as exc:
-            # A locked, read-only or full file refuses every request alike: no use retrying.
-            if len(batch) == 1 or isinstance(exc, sqlite3.OperationalError):
-                # Each waiter gets the error; the receiver tells the person once a run.
-                log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
-                return [exc] * len(batch)
-            return [self._write_batch([outcome])[0] for outcome in batch]
+    def _stored(self, batch: list[Outcome]) -> list[Exception | None]:
         self.batches += 1
         self.written += len(batch)
         if self._on_written is not None:
             self._on_written(len(batch))
         return [None] * len(batch)
+
+    def _refused(self, batch: list[Outcome], exc: Exception) -> list[Exception | None]:
+        """After a failed write: every outcome gets the error when the store refuses all
+        alike; otherwise each is written alone, so that one request the store refuses (a
+        duplicate id, a value it rejects) does not take the others down."""
+        if len(batch) == 1 or _refuses_all(exc):
+            # Each waiter gets the error; the receiver tells the person once a run.
+            log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
+            return [exc] * len(batch)
+        errors: list[Exception | None] = []
+        for outcome in batch:
+            try:
+                alone = self._write([outcome])
+                if inspect.isawaitable(alone):
+                    raise TypeError("an awaitable write is retried by _refused_async")
+            except Exception as error:
+                errors.append(error)
+            else:
+                errors.extend(self._stored([outcome]))
+        return errors
+
+    async def _refused_async(self, batch: list[Outcome], exc: Exception) -> list[Exception | None]:
+        if len(batch) == 1 or _refuses_all(exc):
+            log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
+            return [exc] * len(batch)
+        errors: list[Exception | None] = []
+        for outcome in batch:
+            try:
+                alone = self._write([outcome])
+                if inspect.isawaitable(alone):
+                    await asyncio.wait_for(alone, self.timeout)
+            except Exception as error:
+                errors.append(error)
+            else:
+                errors.extend(self._stored([outcome]))
+        return errors
+
+
+def _refuses_all(exc: Exception) -> bool:
+    """A store that does not answer, or a locked, read-only or full file, refuses every
+    request alike: no use writing them one by one."""
+    return isinstance(exc, (StoreUnavailable, asyncio.TimeoutError, sqlite3.OperationalError))
 
 
 def _resolve(done: asyncio.Future[None], error: Exception | None) -> None:
@@ -129,49 +207,3 @@ def _resolve(done: asyncio.Future[None], error: Exception | None) -> None:
         done.set_result(None)
     else:
         done.set_exception(error)
-
-
-class BackgroundCheckpoint:
-    """SQLite checkpoints on a thread of their own, so that the loop never waits for them.
-
-    A checkpoint copies the WAL into the database file and syncs both; SQLite would otherwise
-    run it inside whichever commit crosses 1000 pages, on the event loop. The thread spends
-    its time in SQLite without the GIL, so it runs beside the loop rather than taking turns.
-    """
-
-    def __init__(self, store: Store, *, every: int = 500) -> None:
-        self.store = store
-        self.every = every
-        self._since = 0
-        self._running: Future[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        store.set_autocheckpoint(0)
-
-    def written(self, count: int) -> None:
-        """Count requests written; start a checkpoint every `every` of them."""
-        self._since += count
-        if self._since >= self.every:
-            self.start()
-
-    def start(self) -> None:
-        """Start a checkpoint unless one is running. Also called on a timer, for what other
-        writers (a replay in the notebook, say) add to the WAL while the receiver is quiet."""
-        if self._running is not None and not self._running.done():
-            return
-        self._since = 0
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="hooklab-checkpoint")
-        self._running = self._executor.submit(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        try:
-            self.store.checkpoint()
-        except Exception as exc:  # the WAL keeps every commit; the next checkpoint catches up
-            log.warning("hooklab could not checkpoint its database: %s", exc)
-
-    def close(self) -> None:
-        """Wait for a checkpoint in progress and give checkpoints back to SQLite."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        self.store.set_autocheckpoint(1000)

@@ -1,67 +1,78 @@
-"""The SQLite store: the connection, the migrations applied, and every query hooklab runs."""
+"""The SQLite store: one file in WAL mode, the default. Every query on it is here or in the
+modules it hands work to (`sqlite_history`, `outbox`, `copying`)."""
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hooklab.core.events import ReceivedEvent
 from hooklab.core.outcome import Outcome
-from hooklab.core.request import HookRequest
-from hooklab.core.times import iso, parse_iso, utcnow
+from hooklab.core.times import iso, utcnow
 from hooklab.core.webhooks import Webhook
+from hooklab.store import copying
 from hooklab.store.connection import Connected
+from hooklab.store.contract import (
+    EVENT_COLUMNS,
+    Directory,
+    Feed,
+    FeedRow,
+    ServiceAccount,
+    StoredRequest,
+    StoreError,
+)
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.migrations import MIGRATIONS, statements
-from hooklab.store.values import stored_json, stored_json_ascii
-
-WEBHOOK_COLUMNS = (
-    "id, name, description, template, enabled, service_account_id, slug, created, updated, "
-    "signature_preset, signature_secret"
+from hooklab.store.rows import (
+    EVENT_INSERT_COLUMNS,
+    REQUEST_COLUMNS,
+    WEBHOOK_COLUMNS,
+    as_time,
+    check_table,
+    fast_iso,
+    history_conditions,
+    outcome_rows,
+    stored_request,
+    webhook_from,
+    webhook_row,
+    where_sql,
 )
+from hooklab.store.sqlite_outbox import SqliteOutbox
+from hooklab.store.sqlite_writer import SqliteWriter
+
+__all__ = ["EVENT_COLUMNS", "ServiceAccount", "SqliteStore", "Store", "StoredRequest"]
 
 
-@dataclass(frozen=True)
-class ServiceAccount:
-    id: str
-    name: str
-    created: datetime
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "created": iso(self.created)}
-
-
-@dataclass(frozen=True)
-class FeedRow:
-    """One event as a live feed shows it."""
-
-    received: datetime
-    event: str
-    resource_id: str
-    error: str | None
-
-
-class Store(Connected):
+class SqliteStore(Connected):
     """One SQLite file in WAL mode. Safe to share between the event loop and a writer thread."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+    shared = False
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = self.url = self.location = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         # NORMAL in WAL mode: a committed transaction survives the process being killed.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        self._directory: Directory | None = None
+        self._directory_version = -1
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
 
     def close(self) -> None:
         with self._lock:
@@ -80,6 +91,9 @@ class Store(Connected):
                 for statement in statements(script):
                     db.execute(statement)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
 
     def data_version(self) -> int:
         """SQLite's data_version: it moves when another connection commits a change."""
@@ -101,8 +115,23 @@ class Store(Connected):
         0 leaves checkpoints to `checkpoint`."""
         self._query(f"PRAGMA wal_autocheckpoint={int(pages)}")
 
-    def migrations(self) -> list[str]:
-        return [row[0] for row in self._query("SELECT name FROM migrations ORDER BY name")]
+    def directory(self, *, fresh: bool = True) -> Directory:
+        """Webhooks by slug and key hashes, read again when another connection or process
+        committed anything since (SQLite's data_version moved) or this store changed them."""
+        if fresh:
+            version = self.data_version()
+            if version != self._directory_version:
+                self._directory, self._directory_version = None, version
+        directory = self._directory
+        if directory is None:
+            hooks = self.webhooks()
+            hashes = self._query("SELECT id, key_hash FROM service_accounts")
+            directory = Directory({h.slug: h for h in hooks}, {r[0]: r[1] for r in hashes})
+            self._directory = directory
+        return directory
+
+    def _changed(self) -> None:
+        self._directory = None
 
     # Webhooks
 
@@ -110,8 +139,9 @@ class Store(Connected):
         with self.transaction() as db:
             db.execute(
                 f"INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                _webhook_row(hook),
+                webhook_row(hook, iso, int),
             )
+        self._changed()
 
     def save_webhook(self, hook: Webhook) -> None:
         with self.transaction() as db:
@@ -119,12 +149,15 @@ class Store(Connected):
                 "UPDATE webhooks SET name=?, description=?, template=?, enabled=?, "
                 "service_account_id=?, slug=?, created=?, updated=?, signature_preset=?, "
                 "signature_secret=? WHERE id=?",
-                (*_webhook_row(hook)[1:], hook.id),
+                (*webhook_row(hook, iso, int)[1:], hook.id),
             )
+        self._changed()
 
     def delete_webhook(self, webhook_id: str) -> bool:
         with self.transaction() as db:
-            return db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount > 0
+            gone = db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount > 0
+        self._changed()
+        return gone
 
     def webhook_by(self, column: str, value: str) -> Webhook | None:
         if column not in {"id", "slug", "name"}:  # the name goes into SQL: never user text
@@ -133,18 +166,18 @@ class Store(Connected):
             f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE {column}=? ORDER BY created LIMIT 1",
             (value,),
         )
-        return _webhook(rows[0]) if rows else None
+        return webhook_from(rows[0]) if rows else None
 
     def webhooks_named(self, name: str) -> list[Webhook]:
         """Every webhook with this name, oldest first (names need not be unique)."""
         rows = self._query(
             f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE name=? ORDER BY created", (name,)
         )
-        return [_webhook(row) for row in rows]
+        return [webhook_from(row) for row in rows]
 
     def webhooks(self) -> list[Webhook]:
         rows = self._query(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created, name")
-        return [_webhook(row) for row in rows]
+        return [webhook_from(row) for row in rows]
 
     # Service accounts and settings
 
@@ -154,10 +187,11 @@ class Store(Connected):
                 "INSERT INTO service_accounts VALUES (?,?,?,?)",
                 (account.id, account.name, key_hash, iso(account.created)),
             )
+        self._changed()
 
     def service_accounts(self) -> list[ServiceAccount]:
         rows = self._query("SELECT id, name, created FROM service_accounts ORDER BY created")
-        return [ServiceAccount(r[0], r[1], parse_iso(r[2])) for r in rows]
+        return [ServiceAccount(r[0], r[1], as_time(r[2])) for r in rows]
 
     def service_account_key_hash(self, account_id: str) -> str | None:
         rows = self._query("SELECT key_hash FROM service_accounts WHERE id=?", (account_id,))
@@ -174,6 +208,7 @@ class Store(Connected):
             ]
             db.execute("DELETE FROM webhooks WHERE service_account_id=?", (account_id,))
             gone = db.execute("DELETE FROM service_accounts WHERE id=?", (account_id,)).rowcount
+        self._changed()
         if not gone:
             raise KeyError(account_id)
         return ids
@@ -205,51 +240,44 @@ class Store(Connected):
 
     def disable_webhooks_without_account(self, now: datetime) -> int:
         with self.transaction() as db:
-            return db.execute(
+            count = db.execute(
                 "UPDATE webhooks SET enabled=0, updated=? "
                 "WHERE service_account_id IS NULL AND enabled=1",
                 (iso(now),),
             ).rowcount
+        self._changed()
+        return count
 
     # Requests and events
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """Write requests (each outcome's own) and their outcomes, all in one transaction;
         returns how many."""
-        request_rows: list[tuple[Any, ...]] = []
-        event_rows: list[tuple[Any, ...]] = []
-        for outcome in outcomes:
-            request = outcome.request
-            if request is None:
-                raise ValueError("an outcome without its request cannot be stored")
-            row = _request_row(request, outcome)
-            request_rows.append(row)
-            event_rows.extend(_event_row(request, row[7], outcome, e) for e in outcome.events)
+        requests, events = outcome_rows(list(outcomes), fast_iso, int)
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO requests (id, webhook_id, method, path, query, headers, body, "
-                "received, client, status, error, rendered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                request_rows,
+                f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                requests,
             )
             db.executemany(
-                "INSERT INTO events (id, request_id, webhook_id, event, occurred, received, "
-                "resource, related, payload, follows, failed, error) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                event_rows,
+                f"INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                events,
             )
-        return len(request_rows)
+        return len(requests)
 
-    def events_after(
-        self, seq: int, *, webhook_id: str | None = None, limit: int = 20
-    ) -> tuple[int, int, int, list[FeedRow]]:
-        """What was stored after the event numbered `seq`, by any process, for a live feed:
-        the newest number, how many events and failures came, and the newest `limit` of them
-        (oldest first). When nothing came, one look at the primary key answers it."""
+    def writer(self) -> SqliteWriter:
+        return SqliteWriter(self)
+
+    def feed_after(self, position: int, *, webhook_id: str | None = None, limit: int = 20) -> Feed:
+        """What was stored after the event numbered `position`, by any process: the newest
+        number, how many events and failures came, and the newest `limit` of them (oldest
+        first). When nothing came, one look at the primary key answers it. SQLite numbers
+        events in the order they commit, so nothing commits behind a position."""
         newest = int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
-        if newest <= seq:
-            return seq, 0, 0, []
+        if newest <= position:
+            return Feed(position, 0, 0, [])
         where = "seq > ? AND seq <= ?"
-        params: list[object] = [seq, newest]
+        params: list[object] = [position, newest]
         if webhook_id is not None:
             where, params = where + " AND webhook_id = ?", [*params, webhook_id]
         count, failed = self._query(
@@ -260,8 +288,8 @@ class Store(Connected):
             f"FROM events WHERE {where} ORDER BY seq DESC LIMIT ?",
             [*params, limit],
         )
-        feed = [FeedRow(parse_iso(r[0]), str(r[1]), str(r[2]), r[3]) for r in reversed(rows)]
-        return newest, int(count), int(failed), feed
+        feed = [FeedRow(as_time(r[0]), str(r[1]), str(r[2]), r[3]) for r in reversed(rows)]
+        return Feed(newest, int(count), int(failed), feed)
 
     def event_rows(
         self, where: HistoryFilter = EVERYTHING, *, limit: int | None = None, **fields: Any
@@ -294,22 +322,20 @@ class Store(Connected):
     ) -> list[StoredRequest]:
         """Stored requests, oldest first, with the status and error each got; `where.event` and
         `where.failed` keep the requests that produced such events."""
-        clauses, params = event_filters(replace(where, event=None, failed=None))
+        clauses, params = history_conditions(replace(where, event=None, failed=None), iso, int)
         if where.event is not None or where.failed is not None:
-            produced, more = event_filters(HistoryFilter(event=where.event, failed=where.failed))
-            clauses.append(f"id IN (SELECT request_id FROM events{_where(produced)})")
+            produced, more = history_conditions(
+                HistoryFilter(event=where.event, failed=where.failed), iso, int
+            )
+            clauses.append(f"id IN (SELECT request_id FROM events{where_sql(produced)})")
             params.extend(more)
         if ids is not None:
             clauses.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
-        where_sql = _where(clauses)
-        sql = (
-            "SELECT id, webhook_id, method, path, query, headers, body, received, client, status, "
-            f"error, rendered FROM requests{where_sql} ORDER BY seq"
-        )
+        sql = f"SELECT {REQUEST_COLUMNS} FROM requests{where_sql(clauses)} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_stored_request(row) for row in self._query(sql, params)]
+        return [stored_request(row) for row in self._query(sql, params)]
 
     def has_request(self, request_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM requests WHERE id=?", (request_id,)))
@@ -320,20 +346,49 @@ class Store(Connected):
         return bool(self._query(sql, (webhook_id,)))
 
     def count(self, table: str) -> int:
-        if table not in {"requests", "events", "webhooks", "service_accounts"}:
-            raise ValueError(f"No table {table!r} to count")
-        return int(self._query(f"SELECT count(*) FROM {table}")[0][0])
+        return int(self._query(f"SELECT count(*) FROM {check_table(table)}")[0][0])
+
+    # Forwarding
+
+    def outbox(self) -> SqliteOutbox:
+        return SqliteOutbox(self)
+
+    # Copying
+
+    def dump(self, table: str, *, after: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        sql, params = copying.dump_query(table, after, limit, "?")
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return copying.dumped(table, after, names, rows)
+
+    def prepare_load(self) -> None:
+        with self.transaction() as db:
+            db.execute(f"CREATE INDEX IF NOT EXISTS {copying.COPY_INDEX} ON events (id)")
+
+    def finish_load(self) -> None:
+        with self.transaction() as db:
+            db.execute(f"DROP INDEX IF EXISTS {copying.COPY_INDEX}")
+
+    def load(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        sql, values = copying.load_statement(table, rows, "?", iso, int)
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(sql, values)
+            new = db.total_changes - before
+        self._changed()
+        return new
 
 
-EVENT_COLUMNS = (
-    "id", "occurred", "received", "event", "resource", "related", "payload",
-    "follows", "webhook_id", "request_id", "failed", "error",
-)  # fmt: skip
+Store = SqliteStore  # the name most of hooklab knew it by
 
 
 def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any]]:
-    clauses, params = event_filters(where)
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{_where(clauses)} ORDER BY seq"
+    clauses, params = history_conditions(where, iso, int)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where_sql(clauses)} ORDER BY seq"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, params
@@ -349,129 +404,3 @@ def _read_lazily(
             yield from rows
     finally:
         reader.close()
-
-
-@dataclass(frozen=True)
-class StoredRequest:
-    """A stored request with the status and error it got."""
-
-    request: HookRequest
-    webhook_id: str | None
-    status: int
-    error: str | None
-    rendered: str | None
-
-
-def event_filters(where: HistoryFilter) -> tuple[list[str], list[Any]]:
-    """SQL conditions for a filter, on the columns requests and events share (the event name
-    and `failed` are the events table's)."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for value, clause in (
-        (where.webhook, "webhook_id=?"),
-        (where.event, "event=?"),
-        (None if where.since is None else iso(where.since), "received>=?"),
-        (None if where.until is None else iso(where.until), "received<?"),
-        (None if where.failed is None else int(where.failed), "failed=?"),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return clauses, params
-
-
-def _where(clauses: list[str]) -> str:
-    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
-
-
-def _webhook_row(hook: Webhook) -> tuple[Any, ...]:
-    return (
-        hook.id,
-        hook.name,
-        hook.description,
-        hook.template,
-        int(hook.enabled),
-        hook.service_account_id,
-        hook.slug,
-        iso(hook.created),
-        iso(hook.updated),
-        hook.signature_preset,
-        hook.signature_secret,
-    )
-
-
-def _webhook(row: Sequence[Any]) -> Webhook:
-    return Webhook(
-        id=row[0],
-        name=row[1],
-        description=row[2],
-        template=row[3],
-        enabled=bool(row[4]),
-        service_account_id=row[5],
-        slug=row[6],
-        created=parse_iso(row[7]),
-        updated=parse_iso(row[8]),
-        signature_preset=row[9],
-        signature_secret=row[10],
-    )
-
-
-def _request_row(request: HookRequest, outcome: Outcome) -> tuple[Any, ...]:
-    clean = request.without_secrets()
-    return (
-        clean.id,
-        outcome.webhook_id,
-        clean.method,
-        clean.path,
-        clean.query,
-        stored_json_ascii(clean.headers),
-        clean.body,
-        _iso(clean.received),
-        clean.client,
-        outcome.status,
-        outcome.error,
-        outcome.rendered,
-    )
-
-
-def _stored_request(row: Sequence[Any]) -> StoredRequest:
-    request = HookRequest(
-        id=row[0],
-        method=row[2],
-        path=row[3],
-        query=row[4],
-        headers=tuple((str(k), str(v)) for k, v in json.loads(row[5])),
-        body=bytes(row[6]),
-        received=parse_iso(row[7]),
-        client=row[8],
-    )
-    return StoredRequest(request, row[1], int(row[9]), row[10], row[11])
-
-
-def _iso(moment: datetime) -> str:
-    """`iso`, quicker for the UTC times nearly every request and event carries."""
-    if moment.tzinfo is timezone.utc:
-        return moment.isoformat(timespec="microseconds")
-    return iso(moment)
-
-
-def _event_row(
-    request: HookRequest, received: str, outcome: Outcome, event: ReceivedEvent
-) -> tuple[Any, ...]:
-    """An event's row; `received` is the request's time as its row has it (an event received
-    with its request, as every event is, takes that text instead of writing it again)."""
-    failed = outcome.failed
-    return (
-        str(event.id),
-        request.id,
-        outcome.webhook_id,
-        event.event,
-        _iso(event.occurred),
-        received if event.received == request.received else _iso(event.received),
-        stored_json(event.resource.root),
-        stored_json([r.root for r in event.related]),
-        stored_json(event.payload),
-        str(event.follows) if event.follows else None,
-        int(failed),
-        outcome.error if failed else None,
-    )

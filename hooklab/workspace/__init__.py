@@ -1,14 +1,13 @@
-"""The Workspace: webhooks, accounts and history in one SQLite file; the facade shells use."""
+"""The Workspace: webhooks, accounts and history in one store; the facade shells use."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hooklab.core import keys, signatures
 from hooklab.core.errors import (
@@ -24,23 +23,35 @@ from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook, new_slug
+from hooklab.store import is_postgres, open_store
+from hooklab.store.batches import destination_url
+from hooklab.store.contract import (
+    Destination,
+    Feed,
+    Outbox,
+    ServiceAccount,
+    Store,
+    StoredRequest,
+    StoreError,
+    Writer,
+)
 from hooklab.store.filters import HistoryFilter
-from hooklab.store.outbox import Destination, Outbox, destination_url
-from hooklab.store.sqlite import ServiceAccount, Store, StoredRequest
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-Moment = datetime | str | None  # a time, or text for `parse_time` ("1h", ISO 8601)
+from hooklab.workspace.homes import DATABASE, default_home, store_target
+from hooklab.workspace.reads import HistoryReads, Moment
 
 __all__ = [
+    "DATABASE",
     "AmbiguousWebhook",
     "EnforcementError",
     "HistoryFilter",
+    "Moment",
     "ServiceAccountNotFound",
+    "StoreError",
+    "StoredRequest",
     "WebhookNotFound",
     "Workspace",
     "default_home",
+    "store_target",
 ]
 
 ENFORCEMENT_SETTING = "enforce_service_accounts"
@@ -59,13 +70,10 @@ def export_cases_with(exporter: CaseExporter) -> None:
 _UNSET: Any = object()
 
 
-def default_home() -> Path:
-    """`$HOOKLAB_HOME`, or `~/.hooklab`."""
-    return Path(os.environ.get("HOOKLAB_HOME") or Path.home() / ".hooklab").expanduser()
-
-
-class Workspace:
-    """Everything hooklab keeps, in one SQLite file.
+class Workspace(HistoryReads):
+    """Everything hooklab keeps, in one store: a SQLite file (the default, `:memory:` too),
+    or a PostgreSQL database named by its URL (`postgresql://user@host/db`), which several
+    servers and notebooks may share.
 
     >>> ws = Workspace(":memory:")
     >>> template = '{"event": "ping", "resource": {"prefect.resource.id": "x"}}'
@@ -78,22 +86,35 @@ class Workspace:
         self,
         path: str | os.PathLike[str] | None = None,
         *,
+        home: str | os.PathLike[str] | None = None,
         clock: Clock = utcnow,
         new_id: IdSource = uuid7,
         budgets: Budgets = DEFAULT_BUDGETS,
     ) -> None:
-        self.path = str(path) if path is not None else str(default_home() / "hooklab.db")
-        self.store = Store(self.path)
+        target = store_target(path)
+        self.store: Store = open_store(target)
+        self.store_url = target  # may hold a password: pass it on, never show it
+        # Where the store is, for a person (a PostgreSQL URL without its password).
+        self.path = self.store.location
+        # The folder for what is not in the store (the receiver's port, the admin key): the
+        # SQLite file's, or the one given; None for `:memory:` and a store without a home.
+        if home is not None:
+            self.home: Path | None = Path(home)
+        elif target == ":memory:" or is_postgres(target):
+            self.home = None
+        else:
+            self.home = Path(target).resolve().parent
         self.clock = clock
         self.new_id = new_id
         self.budgets = budgets
-        # Webhooks by slug for the receiver's hot path; cleared by every change made here, and
-        # by changes from other connections or processes (SQLite's data_version moves).
-        self._slugs: dict[str, Webhook] = {}
-        self._slugs_version = -1
 
     def __repr__(self) -> str:
         return f"Workspace({self.path!r})"
+
+    @property
+    def shared(self) -> bool:
+        """Whether several servers may serve this store at once (PostgreSQL)."""
+        return self.store.shared
 
     def close(self) -> None:
         self.store.close()
@@ -232,7 +253,6 @@ class Workspace:
                 )
             updated = replace(updated, enabled=False)
         self.store.save_webhook(updated)
-        self._forget_slugs()
         return updated
 
     def toggle_webhook(self, key: str) -> Webhook:
@@ -243,14 +263,12 @@ class Workspace:
         """Give the webhook a new slug; the old URL stops answering at once."""
         hook = self.get_webhook(key).rotated(self.clock())
         self.store.save_webhook(hook)
-        self._forget_slugs()
         return hook
 
     def delete_webhook(self, key: str) -> Webhook:
         """Delete a webhook. What it captured stays in the history, under its id."""
         hook = self.get_webhook(key)
         self.store.delete_webhook(hook.id)
-        self._forget_slugs()
         return hook
 
     # Service accounts and enforcement (SPEC 8)
@@ -275,9 +293,7 @@ class Workspace:
     def delete_service_account(self, key: str) -> list[str]:
         """Delete an account and its webhooks, as Prefect does; returns the webhooks' ids."""
         account = self.get_service_account(key)
-        deleted = self.store.delete_service_account(account.id)
-        self._forget_slugs()
-        return deleted
+        return self.store.delete_service_account(account.id)
 
     @property
     def enforcement(self) -> bool:
@@ -287,9 +303,7 @@ class Workspace:
         """Switch enforcement; switching it on disables every webhook without an account.
         Returns how many webhooks were disabled."""
         self.store.set_setting(ENFORCEMENT_SETTING, "on" if on else "off")
-        disabled = self.store.disable_webhooks_without_account(self.clock()) if on else 0
-        self._forget_slugs()
-        return disabled
+        return self.store.disable_webhooks_without_account(self.clock()) if on else 0
 
     # Receiving
 
@@ -327,7 +341,7 @@ class Workspace:
         """Why a request may not use this webhook (a reason and its text), or None when it may."""
         if hook.service_account_id is not None:
             presented = keys.bearer_token(request)
-            expected = self.store.service_account_key_hash(hook.service_account_id)
+            expected = self.store.directory(fresh=False).key_hashes.get(hook.service_account_id)
             if not keys.key_matches(presented, expected):
                 if presented is None:
                     missing = "Missing API key: this webhook requires 'Authorization: Bearer <key>'"
@@ -353,24 +367,26 @@ class Workspace:
     def webhook_by_slug(self, slug: str, *, check_other_writers: bool = True) -> Webhook | None:
         """The webhook answering at `/hooks/<slug>`; a rotated or deleted slug is gone at once.
 
-        Changes made through this Workspace clear the cache directly; changes by other
-        connections or processes are seen through SQLite's data_version, which the receiver
-        reads once per turn of its event loop (`check_other_writers=False` for the rest).
+        The store keeps its webhooks in memory: changes made through it at once, changes by
+        other processes as soon as it looks for them (SQLite: when asked, which the receiver
+        does once per turn of its event loop, `check_other_writers=False` for the rest;
+        PostgreSQL: as they are notified).
         """
-        if check_other_writers:
-            version = self.store.data_version()
-            if version != self._slugs_version:
-                self._slugs.clear()
-                self._slugs_version = version
-        hook = self._slugs.get(slug)
-        if hook is None:
-            hook = self.store.webhook_by("slug", slug)
-            if hook is not None:
-                self._slugs[slug] = hook
-        return hook
+        return self.store.directory(fresh=check_other_writers).webhooks.get(slug)
 
-    def _forget_slugs(self) -> None:
-        self._slugs.clear()
+    def webhook_by_id(self, webhook_id: str) -> Webhook | None:
+        """The webhook with this id, or None (no name or slug is tried)."""
+        return self.store.webhook_by("id", webhook_id)
+
+    def import_webhook(self, hook: Webhook) -> None:
+        """Store a webhook as it is, id, slug and template unchecked (a copy of one made
+        elsewhere, or a case's)."""
+        self.store.insert_webhook(hook)
+
+    def count_up(self, key: str) -> int:
+        """A counter kept in the store: its value before this call added one; no two callers,
+        in any process, get the same."""
+        return self.store.count_up(key)
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """Store requests with their outcomes in one transaction. 404s are not stored."""
@@ -395,8 +411,8 @@ class Workspace:
         """Forward every event stored from now on, failed ones included, to a Prefect API.
 
         Only the URL is recorded (credentials come from the environment of whatever delivers:
-        `hooklab serve`, a notebook, or `hooklab.prefect.Forwarding(ws.store).start()`)."""
-        outbox = Outbox(self.store)
+        `hooklab serve`, a notebook, or `hooklab.prefect.Forwarding(ws).start()`)."""
+        outbox = self.store.outbox()
         try:
             return outbox.add(destination_url(url), now=self.clock())
         finally:
@@ -404,11 +420,28 @@ class Workspace:
 
     def forwarding(self) -> list[Destination]:
         """Every Prefect API this home forwards to, with what is pending, oldest first."""
-        outbox = Outbox(self.store)
+        outbox = self.store.outbox()
         try:
             return outbox.destinations()
         finally:
             outbox.close()
+
+    def outbox(self) -> Outbox:
+        """The forwarding queue, on a connection of its own (for a delivery thread)."""
+        return self.store.outbox()
+
+    def writer(self) -> Writer:
+        """How a server writes batches of what it receives (see `GroupCommit`)."""
+        return self.store.writer()
+
+    def feed(self, position: int, *, webhook: str | None = None, limit: int = 20) -> Feed:
+        """Events stored after `position` (0: the start) by any process, for a live feed: the
+        new position, how many came, how many failed, and the newest `limit` of them."""
+        return self.store.feed_after(position, webhook_id=webhook, limit=limit)
+
+    def count(self, what: str = "events") -> int:
+        """How many `events`, `requests`, `webhooks` or `service_accounts` are stored."""
+        return self.store.count(what)
 
     # Templates under test (SPEC 13)
 
@@ -423,71 +456,6 @@ class Workspace:
         if _case_exporter is None:
             raise RuntimeError("import hooklab.history.exports to export cases")
         return _case_exporter(self, webhook, to, **options)
-
-    # History
-
-    def events(
-        self,
-        webhook: str | HistoryFilter | None = None,
-        *,
-        event: str | None = None,
-        since: Moment = None,
-        until: Moment = None,
-        failed: bool | None = None,
-    ) -> pd.DataFrame:
-        """Stored events, failures included, one row each, oldest first.
-
-        Takes a `HistoryFilter`, or its fields as arguments: a webhook's name, id or slug (or a
-        deleted webhook's id), an event name, `since`/`until` as datetimes or text (`"1h"`,
-        ISO 8601), failures only. `payload` and `related` read as dicts and lists (kept as JSON
-        text until read), so that a million events load in well under 2 GB.
-        """
-        from hooklab.store.frames import events_frame
-
-        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
-        columns, rows = self.store.iter_event_rows(where)
-        return events_frame(columns, rows, self._webhook_names())
-
-    def requests(
-        self,
-        webhook: str | HistoryFilter | None = None,
-        *,
-        event: str | None = None,
-        since: Moment = None,
-        until: Moment = None,
-        failed: bool | None = None,
-    ) -> pd.DataFrame:
-        """Stored requests, one row each, oldest first (Authorization is never stored).
-
-        Filtered as `events` is; `event` and `failed` keep the requests that produced such
-        events."""
-        from hooklab.store.frames import requests_frame
-
-        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
-        return requests_frame(self.store.request_records(where), self._webhook_names())
-
-    def captured(
-        self,
-        webhook: str | HistoryFilter | None = None,
-        *,
-        since: Moment = None,
-        until: Moment = None,
-        ids: Sequence[str] | None = None,
-    ) -> list[StoredRequest]:
-        """Stored requests as objects, ready to replay; filtered as `requests` is."""
-        where = self._history(webhook, since=since, until=until)
-        return self.store.request_records(where, ids=ids)
-
-    def _history(self, webhook: str | HistoryFilter | None, **fields: Any) -> HistoryFilter:
-        """The filter with its webhook reference resolved to the id the store keeps; ages
-        (`since="1h"`) count back from this workspace's clock."""
-        where = HistoryFilter.of(webhook, now=self.clock(), **fields)
-        if where.webhook is None:
-            return where
-        return replace(where, webhook=self.resolve_webhook(where.webhook, deleted=True))
-
-    def _webhook_names(self) -> dict[str, str]:
-        return {hook.id: hook.name for hook in self.store.webhooks()}
 
 
 def _check_name(name: str) -> None:

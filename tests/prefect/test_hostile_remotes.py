@@ -279,7 +279,7 @@ def test_forwarding_to_a_hanging_remote_says_it_timed_out(tmp_path: Path) -> Non
     [hook] = ws.list_webhooks()
     ws.receive(hook.slug, HookRequest.fake(method="POST", json={"n": 2}))
     errors: list[str] = []
-    sender = Forwarding(ws.store, timeout=0.5, on_error=lambda _u, line: errors.append(line))
+    sender = Forwarding(ws, timeout=0.5, on_error=lambda _u, line: errors.append(line))
     sender.start()
     try:
         assert wait_for(lambda: bool(errors), 10)

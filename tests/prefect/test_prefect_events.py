@@ -30,7 +30,7 @@ def test_read_events_pages_past_50_with_the_columns_of_workspace_events(
         ws.receive(hook.slug, HookRequest.fake(method="POST", json={"kind": "paged.item", "n": n}))
     broken = {"kind": "paged.broken", "n": '"'}  # a quote in the resource id: invalid JSON
     assert ws.receive(hook.slug, HookRequest.fake(method="POST", json=broken)).status == 400
-    sent = forward_history(ws.store, prefect_server.url, credentials=Credentials(auth_string=AUTH))
+    sent = forward_history(ws, prefect_server.url, credentials=Credentials(auth_string=AUTH))
     assert sent == 121
     prefect_server.wait_for_events("paged.", 120)
     prefect_server.wait_for_events("prefect-cloud.webhook.failed", 1)

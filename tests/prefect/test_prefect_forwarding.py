@@ -23,7 +23,6 @@ from prefect_support import AUTH, PrefectServer, free_port
 from hooklab.core.request import HookRequest
 from hooklab.prefect import Credentials, Forwarding, forward_history
 from hooklab.prefect.client import PrefectError
-from hooklab.store.outbox import Outbox
 from hooklab.workspace import Workspace
 
 TEMPLATE = (
@@ -39,7 +38,7 @@ def store_events(ws: Workspace, slug: str, kind: str, numbers: range) -> None:
 
 def forwarding(ws: Workspace, url: str, **options: object) -> Forwarding:
     creds = {url: Credentials(auth_string=AUTH)}
-    return Forwarding(ws.store, credentials=creds, backoff_cap=1.0, **options).start()  # type: ignore[arg-type]
+    return Forwarding(ws, credentials=creds, backoff_cap=1.0, **options).start()  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -96,7 +95,7 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
         deadline = time.monotonic() + 30
         while not errors and time.monotonic() < deadline:
             time.sleep(0.1)
-        [state] = Outbox(ws.store).destinations()
+        [state] = ws.outbox().destinations()
         assert state.pending == 60 and state.last_error is not None
         assert (
             "cannot reach Prefect" in state.last_error or "lost the connection" in state.last_error
@@ -110,7 +109,7 @@ def test_a_prefect_outage_loses_nothing_and_duplicates_nothing(
     assert Counter(ids) == Counter(stored[stored["event"].str.startswith("outage.")]["id"])
     failed = prefect_server.wait_for_events("prefect-cloud.webhook.failed", 1)
     assert len(failed) == 1 and failed == list(stored[stored["failed"]]["id"])
-    [state] = Outbox(ws.store).destinations()
+    [state] = ws.outbox().destinations()
     assert (state.pending, state.delivered) == (0, 101)
     assert state.last_delivered is not None and state.last_error_at is not None
     assert not state.failing and state.last_delivered > state.last_error_at
@@ -139,7 +138,7 @@ def test_a_hooklab_restart_with_events_pending_loses_none(
         assert post(f"{base}/hooks/{hook.slug}", b'{"kind": "restart.served", "n": 99}') == 204
         assert len(prefect_server.wait_for_events("restart.", 26)) == 26
     check = Workspace(tmp_path / "hooklab.db")
-    [state] = Outbox(check.store).destinations()
+    [state] = check.outbox().destinations()
     assert (state.pending, state.delivered) == (0, 26)
     check.close()
 
@@ -204,7 +203,7 @@ def test_a_wrong_key_is_reported_and_retried_never_a_crash(
     errors: list[str] = []
     creds = {prefect_server.url: Credentials(auth_string="user:wrong")}
     sender = Forwarding(
-        ws.store,
+        ws,
         credentials=creds,
         backoff_cap=0.5,
         on_error=lambda _url, line: errors.append(line),
@@ -219,7 +218,7 @@ def test_a_wrong_key_is_reported_and_retried_never_a_crash(
     assert len(errors) >= 3
     assert "refused the credentials" in errors[0] and "\n" not in errors[0]
     assert "wrong" not in errors[0]  # the credentials are never shown
-    [state] = Outbox(ws.store).destinations()
+    [state] = ws.outbox().destinations()
     assert state.pending == 3 and state.last_error == errors[-1]
     ws.close()
 
@@ -233,7 +232,7 @@ def test_backfill_to_an_unreachable_url_or_not_prefect_says_so_in_one_line(
     with pytest.raises(
         PrefectError, match=r"cannot reach Prefect at http://127\.0\.0\.1:"
     ) as unreachable:
-        forward_history(ws.store, f"http://127.0.0.1:{free_port()}/api")
+        forward_history(ws, f"http://127.0.0.1:{free_port()}/api")
     assert "\n" not in str(unreachable.value)
     with pytest.raises(ValueError, match="not a Prefect API URL"):
         ws.forward_to("ftp://example")
@@ -253,7 +252,7 @@ def test_backfill_to_a_server_that_is_not_prefect(tmp_path: Path) -> None:
         base = serve.stdout.readline().split()[-1]
         ws = Workspace(tmp_path / "other" / "hooklab.db")
         with pytest.raises(PrefectError, match="does not look like a Prefect API"):
-            forward_history(ws.store, f"{base}/not-an-api")
+            forward_history(ws, f"{base}/not-an-api")
         ws.close()
     finally:
         serve.terminate()
@@ -271,7 +270,7 @@ def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
     hook = ws.create_webhook("replayed", TEMPLATE)
     store_events(ws, hook.slug, "replay.original", range(5))
     ws.receive(hook.slug, HookRequest.fake(method="POST", json={"kind": "replay.x", "n": "no"}))
-    assert forward_history(ws.store, prefect_server.url, credentials=Credentials(None, AUTH)) == 6
+    assert forward_history(ws, prefect_server.url, credentials=Credentials(None, AUTH)) == 6
     originals = set(prefect_server.wait_for_events("replay.original", 5))
 
     result = hooklab.replay(ws.requests(webhook="replayed"), hook.template, workspace=ws)
@@ -285,7 +284,7 @@ def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
     result.forward(prefect_server.url, auth_string=AUTH)  # the same result: the same ids
     # A later event, sent on after it, marks when Prefect has handled the second send.
     store_events(ws, hook.slug, "replay.marker", range(1))
-    forward_history(ws.store, prefect_server.url, credentials=Credentials(None, AUTH))
+    forward_history(ws, prefect_server.url, credentials=Credentials(None, AUTH))
     prefect_server.wait_for_events("replay.marker", 1)
     assert Counter(prefect_server.event_ids("replay.original")) == Counter(ids)
 

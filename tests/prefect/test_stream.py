@@ -111,7 +111,7 @@ def test_a_prefect_whose_events_cannot_be_read_back_is_told_once_and_still_deliv
         ws.receive(hook.slug, HookRequest.fake(method="POST", json={}))
     told: list[str] = []
     sender = Forwarding(
-        ws.store,
+        ws,
         credentials={url: Credentials(auth_string="user:pass")},
         on_error=lambda _url, line: told.append(line),
     ).start()

@@ -12,7 +12,9 @@ import pytest
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
-from hooklab.store.groupcommit import BackgroundCheckpoint, GroupCommit
+from hooklab.store.groupcommit import GroupCommit
+from hooklab.store.sqlite import SqliteStore
+from hooklab.store.sqlite_writer import BackgroundCheckpoint
 from hooklab.workspace import Workspace
 
 
@@ -117,6 +119,7 @@ def test_a_request_the_store_refuses_fails_alone_and_its_batch_is_stored(tmp_pat
 def test_checkpoints_move_the_wal_into_the_database_file_off_the_loop(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "hooklab.db")
     hook = ws.create_webhook("models", SEED_TEMPLATE)
+    assert isinstance(ws.store, SqliteStore)
     checkpoints = BackgroundCheckpoint(ws.store, every=100)
     size_before = os.path.getsize(ws.path)
     for start in range(0, 300, 50):

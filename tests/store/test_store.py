@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 import hooklab
-import hooklab.store.sqlite
+import hooklab.store.rows
 from hooklab import HookRequest
 from hooklab.store.migrations import MIGRATIONS, statements
-from hooklab.store.sqlite import Store
+from hooklab.store.sqlite import SqliteStore as Store
 
 TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}'
 
@@ -66,7 +66,7 @@ def test_a_request_and_its_events_are_written_together_or_not_at_all(
     def broken_event_row(*args: Any) -> tuple[Any, ...]:
         return (None,) * 12  # violates NOT NULL: the event insert fails after the request's
 
-    monkeypatch.setattr(hooklab.store.sqlite, "_event_row", broken_event_row)
+    monkeypatch.setattr(hooklab.store.rows, "event_row", broken_event_row)
     with pytest.raises(sqlite3.IntegrityError):
         workspace.record([outcome])
     assert workspace.store.count("requests") == 0

@@ -1,0 +1,123 @@
+"""Connecting to PostgreSQL: the URL shown without its password, one-line errors, the schema.
+
+psycopg is imported here and in the other `pg_` modules only, and only when a
+`postgresql://` store is opened: SQLite users never need it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from hooklab.core.times import utcnow
+from hooklab.store.contract import StoreError, StoreUnavailable
+from hooklab.store.pg_schema import LOCK, MIGRATIONS
+
+if TYPE_CHECKING:
+    import psycopg
+
+OLDEST = 140000  # PostgreSQL 14: pg_current_xact_id and xid8 came in 13; 14 is what we test
+CONNECT_TIMEOUT = 5  # seconds
+
+
+def require_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            'a postgresql:// store needs the PostgreSQL extra: pip install "hooklab[postgres]"'
+        ) from None
+    return psycopg
+
+
+def location(url: str) -> str:
+    """The URL as a person may see it: `postgresql://user@host:port/db`, no password."""
+    psycopg = require_psycopg()
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise StoreError(f"not a PostgreSQL URL: {_scrub(str(exc), url)}") from None
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+
+
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection, JSON read as text; every failure is a `StoreError` of one line."""
+    psycopg = require_psycopg()
+    where = location(url)
+    try:
+        connection = psycopg.connect(
+            url,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT,
+            application_name="hooklab",
+        )
+    except psycopg.Error as exc:
+        raise unavailable(where, url, exc) from None
+    text_json(connection)
+    if connection.info.server_version < OLDEST:
+        version = connection.info.server_version // 10000
+        connection.close()
+        raise StoreError(f"{where}: PostgreSQL {version} is too old; hooklab needs 14 or later")
+    return connection  # type: ignore[no-any-return]
+
+
+def text_json(connection: Any) -> None:
+    """JSON columns read as the text stored (key order and all), as SQLite gives them."""
+    from psycopg.types.string import TextLoader
+
+    for name in ("json", "jsonb"):
+        connection.adapters.register_loader(name, TextLoader)
+
+
+def unavailable(where: str, url: str, exc: Exception) -> StoreError:
+    """One line for a failed connection or query: why, where, never the password. A store
+    that cannot be reached is `StoreUnavailable`; one that refuses us is a `StoreError`."""
+    text = _scrub(str(exc), url)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    reason = re.sub(r"^connection failed: ", "", reason)
+    reason = re.sub(r'^connection to server at "[^"]*"(, port \d+)? failed: ', "", reason)
+    refused = (
+        any(
+            word in reason
+            for word in ("password authentication failed", "no password supplied", "does not exist")
+        )
+        or "permission denied" in reason
+    )
+    kind = StoreError if refused else StoreUnavailable
+    return kind(f"{where}: {reason}")
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` with the URL's password, if any, replaced."""
+    psycopg = require_psycopg()
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        return text.replace(url, "<url>")
+    return text.replace(str(password), "***") if password else text
+
+
+def migrate(connection: psycopg.Connection[Any], where: str, url: str) -> None:
+    """Apply the migrations this database lacks, each whole or not at all."""
+    psycopg = require_psycopg()
+    try:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name text PRIMARY KEY, applied timestamptz NOT NULL)"
+            )
+            done = {row[0] for row in connection.execute("SELECT name FROM migrations")}
+            for name, script in MIGRATIONS:
+                if name not in done:
+                    connection.execute(script.encode())  # several statements, no parameters
+                    connection.execute("INSERT INTO migrations VALUES (%s, %s)", (name, utcnow()))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        reason = _scrub(str(exc).splitlines()[0], url)
+        raise StoreError(f"{where}: no rights to make hooklab's tables ({reason})") from None
+    except psycopg.Error as exc:
+        raise unavailable(where, url, exc) from None

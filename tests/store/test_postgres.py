@@ -1,0 +1,240 @@
+"""What only the PostgreSQL store does: several processes on one database, claims with
+leases, a feed that misses no late commit, and one-line errors that never show a password."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from pg_support import PostgresCluster, Role
+
+from hooklab import HookRequest, Workspace
+from hooklab.core.errors import StoreError, StoreUnavailable
+from hooklab.store import pg_connect
+from hooklab.store.pg_outbox import PostgresOutbox
+
+TEMPLATE = '{"event": "model.{{ body.model }}", "resource": {"prefect.resource.id": "m"}}'
+URL = "http://127.0.0.1:4200/api"
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Workspace]:
+    ws = Workspace(postgres_url)
+    yield ws
+    ws.close()
+
+
+def post(model: str) -> HookRequest:
+    return HookRequest.fake(method="POST", form={"model": model})
+
+
+def test_two_forwarders_never_claim_the_same_event(pg: Workspace) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    pg.forward_to(URL)
+    for n in range(40):
+        pg.receive(hook.slug, post(str(n)))
+    first, second = pg.outbox(), pg.outbox()
+    try:
+        taken: list[list[str]] = [[], []]
+        for _ in range(5):
+            for outbox, ids in zip((first, second), taken, strict=True):
+                batch = outbox.next_batch(URL, limit=5, max_bytes=10**6, after=None)
+                if batch is not None:
+                    ids.extend(batch.ids)
+                    outbox.delivered(URL, batch)
+        assert taken[0] and taken[1]
+        assert not set(taken[0]) & set(taken[1])
+        assert len(taken[0]) + len(taken[1]) == 40
+        [state] = pg.forwarding()
+        assert (state.pending, state.delivered) == (0, 40)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_claims_of_a_forwarder_that_died_are_taken_over_when_its_lease_ends(
+    pg: Workspace,
+) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    pg.forward_to(URL)
+    for n in range(3):
+        pg.receive(hook.slug, post(str(n)))
+    dead = pg.outbox()
+    assert isinstance(dead, PostgresOutbox)
+    claimed = dead.next_batch(URL, limit=10, max_bytes=10**6)
+    assert claimed is not None and len(claimed) == 3
+    dead._db.close()  # killed: its claims stay, with their lease
+    alive = pg.outbox()
+    assert isinstance(alive, PostgresOutbox)
+    try:
+        assert alive.next_batch(URL, limit=10, max_bytes=10**6) is None
+        with alive._db.cursor() as cursor:  # let the lease run out now
+            cursor.execute("UPDATE outbox SET claimed_until = now() - interval '1 s'")
+        taken = alive.next_batch(URL, limit=10, max_bytes=10**6)
+        assert taken is not None and taken.ids == claimed.ids
+    finally:
+        alive.close()
+
+
+def test_a_clean_stop_gives_back_its_claims(pg: Workspace) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    pg.forward_to(URL)
+    pg.receive(hook.slug, post("a"))
+    leaving = pg.outbox()
+    assert leaving.next_batch(URL, limit=10, max_bytes=10**6) is not None
+    leaving.close()
+    staying = pg.outbox()
+    try:
+        assert staying.next_batch(URL, limit=10, max_bytes=10**6) is not None
+    finally:
+        staying.close()
+
+
+def test_the_feed_sees_an_event_that_commits_after_a_newer_one(
+    pg: Workspace, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    before = pg.feed(0).position
+    slow = Workspace(postgres_url)
+    slow_outcome = slow.process(hook.slug, post("slow"))
+    started, release = threading.Event(), threading.Event()
+    store = slow.store
+    assert hasattr(store, "transaction")
+
+    def write_slowly() -> None:
+        with store.transaction() as db:  # takes its numbers first, commits last
+            db.execute("SELECT 1")
+            from hooklab.store import rows
+
+            requests, events = rows.outcome_rows([slow_outcome], lambda t: t, bool)
+            marks = ", ".join(["%s"] * 12)
+            db.execute(f"INSERT INTO requests ({rows.REQUEST_COLUMNS}) VALUES ({marks})",
+                       requests[0])  # fmt: skip
+            db.execute(f"INSERT INTO events ({rows.EVENT_INSERT_COLUMNS}) VALUES ({marks})",
+                       events[0])  # fmt: skip
+            started.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    try:
+        assert started.wait(10)
+        pg.receive(hook.slug, post("fast"))  # a newer event, committed first
+        seen = pg.feed(before)
+        assert [row.event for row in seen.rows] == []  # held back: an older one is in flight
+        release.set()
+        writer.join(10)
+        after = pg.feed(seen.position)
+        assert sorted(row.event for row in after.rows) == ["model.fast", "model.slow"]
+        assert pg.feed(after.position).count == 0
+    finally:
+        release.set()
+        writer.join(10)
+        slow.close()
+
+
+def test_an_unreachable_store_is_one_line_naming_the_host_never_the_password(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    url = f"postgresql://someone:s3cret-pw@127.0.0.1:{postgres_cluster.port + 1}/nowhere"
+    with pytest.raises(StoreUnavailable) as caught:
+        Workspace(url)
+    line = str(caught.value)
+    assert "\n" not in line and "s3cret-pw" not in line
+    assert line.startswith(f"postgresql://someone@127.0.0.1:{postgres_cluster.port + 1}/nowhere")
+    assert "refused" in line.lower()
+
+
+def test_a_refused_password_is_one_line_without_the_password(
+    postgres_role: Callable[..., Role],
+) -> None:
+    role = postgres_role(password="the-right-one")
+    wrong = role.url.replace("the-right-one", "a-wrong-one")
+    with pytest.raises(StoreError) as caught:
+        Workspace(wrong)
+    line = str(caught.value)
+    assert "password authentication failed" in line
+    assert "a-wrong-one" not in line and "the-right-one" not in line and "\n" not in line
+
+
+def test_a_database_without_rights_is_refused_and_left_without_half_a_schema(
+    postgres_role: Callable[..., Role], postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    role = postgres_role()
+    with pytest.raises(StoreError) as caught:
+        Workspace(role.url)
+    assert "no rights to make hooklab's tables" in str(caught.value)
+    assert role.password not in str(caught.value)
+    database = postgres_url.rsplit("/", 1)[1]
+    with postgres_cluster.connect(database) as db:
+        tables = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert tables == (0,)
+
+
+def test_a_server_older_than_14_is_refused_in_one_line(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_connect, "OLDEST", 10**7)  # as if this server were too old
+    with pytest.raises(StoreError, match=r"PostgreSQL \d+ is too old; hooklab needs 14 or later"):
+        Workspace(postgres_url)
+
+
+def test_the_command_line_says_it_in_one_line_and_exits_2(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    url = f"postgresql://someone:s3cret-pw@127.0.0.1:{postgres_cluster.port + 1}/nowhere"
+    done = subprocess.run(
+        [sys.executable, "-m", "hooklab", "events", "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hooklab: cannot use the store: postgresql://someone@127.0.0.1:")
+    assert "s3cret-pw" not in line
+
+
+def test_without_the_driver_a_postgresql_url_names_the_extra_to_install(
+    postgres_url: str,
+) -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from hooklab import Workspace\n"
+        f"Workspace({postgres_url!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert 'pip install "hooklab[postgres]"' in done.stderr.splitlines()[-1]
+
+
+def test_a_stopped_store_refuses_at_once_and_is_used_again_when_it_is_back(
+    pg: Workspace, postgres_cluster: PostgresCluster
+) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    postgres_cluster.stop()
+    try:
+        with pytest.raises(StoreUnavailable):
+            pg.receive(hook.slug, post("while down"))
+    finally:
+        postgres_cluster.start()
+    assert pg.receive(hook.slug, post("back")).status == 204
+    assert pg.events()["event"].tolist() == ["model.back"]
+
+
+def test_reads_and_the_outbox_carry_on_after_the_store_restarts(
+    pg: Workspace, postgres_cluster: PostgresCluster
+) -> None:
+    pg.forward_to(URL)
+    outbox = pg.outbox()
+    try:
+        postgres_cluster.stop()
+        postgres_cluster.start()
+        assert outbox.urls() == [URL]
+        assert [d.url for d in pg.forwarding()] == [URL]
+        assert pg.list_webhooks() == []
+    finally:
+        outbox.close()
