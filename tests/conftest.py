@@ -1,4 +1,5 @@
-"""Shared fixtures: a real workspace file per test, a fixed clock, predictable ids."""
+"""Shared fixtures: a real workspace file per test, a fixed clock, predictable ids, and a real
+PostgreSQL (a throwaway cluster for the run, a fresh database per test)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from pg_support import NOT_INSTALLED, PostgresCluster, Role, find_bindir
 
 import hooklab
 
@@ -50,3 +52,62 @@ def workspace(tmp_path: Path) -> Iterator[hooklab.Workspace]:
     ws = hooklab.Workspace(tmp_path / "hooklab.db")
     yield ws
     ws.close()
+
+
+def _cluster(factory: pytest.TempPathFactory, durable: bool) -> Iterator[PostgresCluster]:
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(NOT_INSTALLED)
+    # The log outlives the cluster, in pytest's temporary folders (the last three runs are kept).
+    log = factory.mktemp("postgres-durable" if durable else "postgres") / "postgres.log"
+    cluster = PostgresCluster(bindir, durable=durable, log_path=log)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """A PostgreSQL for the whole run, without fsync; `stop()` and `start()` keep data and port."""
+    yield from _cluster(tmp_path_factory, durable=False)
+
+
+@pytest.fixture(scope="session")
+def durable_postgres_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PostgresCluster]:
+    """A PostgreSQL with fsync and synchronous commit on, for tests that count what survives."""
+    yield from _cluster(tmp_path_factory, durable=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """postgresql://hooklab@127.0.0.1:PORT/NAME of a fresh, empty database, dropped after."""
+    with postgres_cluster.database() as url:
+        yield url
+
+
+@pytest.fixture
+def durable_postgres_url(durable_postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """As `postgres_url`, on the durable cluster."""
+    with durable_postgres_cluster.database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_role(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> Iterator[Callable[..., Role]]:
+    """Makes login roles without rights on `postgres_url`'s database: `postgres_role()`, or
+    `postgres_role(password="...")`; each is dropped after the test."""
+    made: list[Role] = []
+    database = postgres_url.rsplit("/", 1)[1]
+
+    def make(password: str | None = None) -> Role:
+        made.append(postgres_cluster.create_role(database, password=password))
+        return made[-1]
+
+    yield make
+    for role in made:
+        postgres_cluster.drop_role(role.name)
