@@ -18,6 +18,7 @@ from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.store.connection import Connected
 from hooklab.store.filters import EVERYTHING, HistoryFilter
+from hooklab.store.home import private_database
 from hooklab.store.migrations import MIGRATIONS, statements
 from hooklab.store.values import stored_json, stored_json_ascii
 
@@ -53,7 +54,8 @@ class Store(Connected):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it, so that its -wal and -shm are born 0600 too.
+            private_database(self.path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
