@@ -18,7 +18,7 @@ from tornado.httputil import HTTPHeaders
 from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes, early_refusal
 from hooklab.server.connections import EarlyAnswer
-from hooklab.server.receiver import HookReceiver, ReceiverOptions, Rule
+from hooklab.server.receiver import HookReceiver, ReceiverError, ReceiverOptions, Rule
 from hooklab.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ class Receiver(HookReceiver):
         """Bind and serve, and record in the home that this process serves it there (so other
         kernels use this URL, and a restart takes the same port)."""
         started = not self.running
+        if started and self.workspace.store.read_only is not None:
+            raise ReceiverError(
+                f"{self.workspace.store.read_only}; a receiver must store what it receives"
+            )
         super().start()
         if started and self.workspace.path != ":memory:" and self.port is not None:
             registry.claim(workspace_home(self.workspace), self.host, self.port)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 
+from hooklab.core.errors import NotWritable
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
@@ -137,7 +138,18 @@ async def serve(
     except AdminKeyError as exc:
         print(f"hooklab: {exc}", file=sys.stderr)
         return 1
-    workspace = Workspace(home / DATABASE)
+    try:
+        workspace = Workspace(home / DATABASE)
+    except NotWritable as exc:
+        print(f"hooklab: {exc}", file=sys.stderr)
+        return 1
+    if workspace.store.read_only is not None:  # reads work; serving writes
+        print(
+            f"hooklab: {workspace.store.read_only}; serving needs a home it can write",
+            file=sys.stderr,
+        )
+        workspace.close()
+        return 1
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,

@@ -18,8 +18,8 @@ from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.store.connection import Connected
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.home import private_database
 from hooklab.store.migrations import MIGRATIONS, statements
+from hooklab.store.sqlitefile import connect, open_database, require_migrated
 from hooklab.store.values import stored_json, stored_json_ascii
 
 WEBHOOK_COLUMNS = (
@@ -53,11 +53,10 @@ class Store(Connected):
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            # 0600 before SQLite opens it, so that its -wal and -shm are born 0600 too.
-            private_database(self.path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # Made private (0600, and a home's folder 0700); read-only, with the reason in
+        # `read_only`, when it cannot be written.
+        self._db, self.read_only = open_database(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed transaction survives the process being killed.
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -70,6 +69,9 @@ class Store(Connected):
             self._db.close()
 
     def _migrate(self) -> None:
+        if self.read_only is not None:
+            require_migrated(self._db, [name for name, _ in MIGRATIONS], self.read_only)
+            return
         with self.transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations "
@@ -90,7 +92,7 @@ class Store(Connected):
     def checkpoint(self) -> None:
         """Copy the WAL into the database file now, on a short-lived connection of its own, so
         that a background thread can do it while this connection goes on writing."""
-        if self.path == ":memory:":
+        if self.path == ":memory:" or self.read_only is not None:
             return
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
@@ -285,7 +287,7 @@ class Store(Connected):
         location = self._query("PRAGMA database_list")[0][2]
         if not location:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
-        return list(EVENT_COLUMNS), _read_lazily(location, sql, params, batch)
+        return list(EVENT_COLUMNS), _read_lazily(location, self.read_only, sql, params, batch)
 
     def request_records(
         self,
@@ -342,9 +344,9 @@ def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any
 
 
 def _read_lazily(
-    path: str, sql: str, params: Sequence[Any], batch: int
+    path: str, read_only: str | None, sql: str, params: Sequence[Any], batch: int
 ) -> Iterator[tuple[Any, ...]]:
-    reader = sqlite3.connect(path)
+    reader = connect(path, read_only=read_only)
     try:
         cursor = reader.execute(sql, params)
         while rows := cursor.fetchmany(batch):
