@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from tornado.httputil import HTTPHeaders
 
+from hooklab.core.errors import NotWritable
 from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes, early_refusal
 from hooklab.server.connections import EarlyAnswer
 from hooklab.server.receiver import HookReceiver, ReceiverError, ReceiverOptions, Rule
+from hooklab.store.home import HomeInUse, HomeLock, hold_home
 from hooklab.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class Receiver(HookReceiver):
     ) -> None:
         super().__init__(workspace, **options)
         self._admin_key = admin_key
+        self._home_lock: HomeLock | None = None
 
     @property
     def admin_key(self) -> str:
@@ -47,13 +50,16 @@ class Receiver(HookReceiver):
 
     def start(self) -> Self:
         """Bind and serve, and record in the home that this process serves it there (so other
-        kernels use this URL, and a restart takes the same port)."""
+        kernels use this URL, and a restart takes the same port). Refused (`ReceiverError`)
+        while another process serves the home, or when the home cannot be written."""
         started = not self.running
-        if started and self.workspace.store.read_only is not None:
-            raise ReceiverError(
-                f"{self.workspace.store.read_only}; a receiver must store what it receives"
-            )
-        super().start()
+        if started and self.workspace.path != ":memory:":
+            self._home_lock = hold_home_for(self.workspace)
+        try:
+            super().start()
+        except BaseException:
+            self._release_home()
+            raise
         if started and self.workspace.path != ":memory:" and self.port is not None:
             registry.claim(workspace_home(self.workspace), self.host, self.port)
         return self
@@ -63,6 +69,12 @@ class Receiver(HookReceiver):
         super().stop()
         if port is not None and self.workspace.path != ":memory:":
             registry.release(workspace_home(self.workspace), port)
+        self._release_home()
+
+    def _release_home(self) -> None:
+        lock, self._home_lock = self._home_lock, None
+        if lock is not None:
+            lock.release()
 
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.
@@ -83,6 +95,17 @@ class Receiver(HookReceiver):
             return super().body_too_large(path)
         detail = f"The body is larger than the limit of {self.max_body} bytes"
         return EarlyAnswer(413, json.dumps({"detail": detail}).encode(), "application/json")
+
+
+def hold_home_for(workspace: Workspace) -> HomeLock:
+    """The home's lock for a receiver of this workspace, or `ReceiverError` in one line: the
+    home is served by another process (here or in another container), or cannot be written."""
+    if workspace.store.read_only is not None:
+        raise ReceiverError(f"{workspace.store.read_only}; a receiver must store what it receives")
+    try:
+        return hold_home(workspace_home(workspace))
+    except (HomeInUse, NotWritable) as exc:
+        raise ReceiverError(str(exc)) from None
 
 
 def workspace_home(workspace: Workspace) -> Path:

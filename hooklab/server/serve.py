@@ -18,7 +18,6 @@ from tornado.ioloop import PeriodicCallback
 from hooklab.core.errors import NotWritable
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
-from hooklab.server import registry
 from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
@@ -124,14 +123,6 @@ async def serve(
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
     Every forwarding destination the home records (and `forward_to`) is delivered meanwhile."""
-    served = registry.running(home)
-    if served is not None:  # one URL per home: senders keep the one they were given
-        print(
-            f"hooklab: {home} is already served at {served.url} (process {served.pid}): "
-            "stop that one first, or give another --home",
-            file=sys.stderr,
-        )
-        return 1
     try:
         # Made (and written) before serving, so that nothing after the first line needs it.
         key = admin_key(home)

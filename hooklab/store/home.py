@@ -1,18 +1,25 @@
-"""The home folder on disk: private to the user who owns it.
+"""The home folder on disk: private to the user who owns it, and served by one process at a time.
 
 The home holds the webhooks' signature secrets, every captured header and the admin key, so
 the folder is 0700 and the files hooklab keeps in it 0600: made so, and made so again when an
-older hooklab left them readable (said once, in one line).
+older hooklab left them readable (said once, in one line). A receiver holds an OS file lock on
+`receiver.lock` while it serves the home; the kernel frees it when the process ends, however
+it ends, and it holds across PID namespaces (containers sharing the folder), where process ids
+mean nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import socket
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import TracebackType
 
 from hooklab.core.errors import NotWritable
 
@@ -142,3 +149,104 @@ def _mode(path: Path, kind: Callable[[int], bool], *, follow: bool) -> int | Non
     except OSError:
         return None
     return mode if kind(mode) else None
+
+
+class HomeInUse(RuntimeError):
+    """Another process serves this home (on this machine, or another sharing the folder)."""
+
+
+class HomeLock:
+    """The lock a receiver holds on its home while it serves it; `release()` when it stops.
+
+    Receivers in one process share it (the lock guards the home against other processes)."""
+
+    def __init__(self, key: str) -> None:
+        self._key: str | None = key
+
+    def release(self) -> None:
+        with _guard:
+            if self._key is None:
+                return
+            held = _held[self._key]
+            held[1] -= 1
+            if held[1] == 0:
+                del _held[self._key]
+                os.close(held[0])  # the kernel drops the lock with the last descriptor
+            self._key = None
+
+    def __enter__(self) -> HomeLock:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+_guard = threading.Lock()
+_held: dict[str, list[int]] = {}  # home (its real path) -> [descriptor, holders]
+
+
+def hold_home(home: str | os.PathLike[str], *, say: Say = warn) -> HomeLock:
+    """Take the home for this process, or raise `HomeInUse` (one line) when another process
+    has it, or `NotWritable` when the lock cannot be written.
+
+    >>> with hold_home(folder):  # doctest: +SKIP
+    ...     serve()
+    """
+    folder = secure_home(home, say=say)
+    key = os.path.realpath(folder)
+    with _guard:
+        if key in _held:
+            _held[key][1] += 1
+            return HomeLock(key)
+        path = folder / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise NotWritable(f"cannot write {path}: {why(path, exc)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _holder(fd)
+            os.close(fd)
+            if isinstance(exc, BlockingIOError):
+                raise HomeInUse(
+                    f"{folder} is already served by another hooklab{holder}: stop that one "
+                    "first, or give another --home; to run several, share a PostgreSQL store "
+                    "(--store postgresql://...)"
+                ) from None
+            raise NotWritable(f"cannot lock {path}: {exc.strerror or exc}") from None
+        _note_holder(fd)
+        _held[key] = [fd, 1]
+    return HomeLock(key)
+
+
+def _note_holder(fd: int) -> None:
+    """Write who holds the lock into its file, for the message another process gives."""
+    note = f"{os.getpid()} {socket.gethostname()}\n".encode()
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note, 0)
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid, host = os.pread(fd, 300, 0).decode().split(maxsplit=1)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""
+    return f" (process {int(pid)} on {host.strip()})" if pid.isdigit() else ""
+
+
+def _forget_in_child() -> None:
+    # A child made by fork() without exec shares the lock's open file; closing its copy keeps
+    # the parent's lock, and the child never holds the home after its parent is gone.
+    global _guard
+    _guard = threading.Lock()  # another thread may have held it at the fork
+    for fd, _holders in _held.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,8 +1,10 @@
-"""The home on disk: private to its owner (real files, their modes)."""
+"""The home on disk: private to its owner (real files, their modes), and served by one process
+at a time (real processes holding a real lock, killed with SIGKILL, in another PID namespace)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from cli_support import base_env, run_cli
 
+from hooklab.store.home import HomeInUse, hold_home
 from hooklab.workspace import Workspace
 
 TEMPLATE = '{"event": "ping", "resource": {"prefect.resource.id": "pinger"}}'
@@ -150,3 +153,90 @@ def test_a_database_outside_a_home_is_private_and_its_folder_left_as_it_was(
     assert said == [
         f"hooklab: made {readable} private to you: other users could read it (now 0600)"
     ]
+
+
+# One server per home
+
+
+HOLDER = """
+import sys, time
+from hooklab.store.home import hold_home
+hold_home(sys.argv[1])
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+@contextmanager
+def held_elsewhere(home: Path, *prefix: str) -> Iterator[subprocess.Popen[str]]:
+    """Another process (after `prefix`) holding the home."""
+    process = subprocess.Popen(
+        [*prefix, sys.executable, "-c", HOLDER, str(home)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=base_env(),
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "held\n"
+        yield process
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+
+
+def refusal(home: Path) -> str:
+    return (
+        f"{home} is already served by another hooklab (process {{pid}} on {os.uname().nodename}):"
+        " stop that one first, or give another --home; to run several, share a PostgreSQL store "
+        "(--store postgresql://...)"
+    )
+
+
+def test_a_second_serve_on_a_home_is_refused_in_one_line(tmp_path: Path) -> None:
+    with serving(tmp_path) as first:
+        base = started(first)
+        second = serve_once(tmp_path)
+        assert second.returncode == 1
+        assert second.stderr.splitlines() == ["hooklab: " + refusal(tmp_path).format(pid=first.pid)]
+        assert second.stdout == ""
+        run_cli(base_env(), "webhook", "ls", "--api-url", base, "--api-key", "home-test-key")
+        assert first.poll() is None  # the first one serves on
+
+
+def test_a_holder_killed_with_sigkill_frees_the_home(tmp_path: Path) -> None:
+    with held_elsewhere(tmp_path) as holder:
+        with pytest.raises(HomeInUse) as refused:
+            hold_home(tmp_path)
+        assert str(refused.value) == refusal(tmp_path).format(pid=holder.pid)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    with hold_home(tmp_path):  # taken at once: the kernel let go of the dead one's lock
+        again = serve_once(tmp_path)
+    assert "already served" in again.stderr
+    with serving(tmp_path) as process:  # and now nobody has it
+        started(process)
+
+
+def _can_start_in_a_new_pid_namespace() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _can_start_in_a_new_pid_namespace(),
+    reason="starting a process in a new PID namespace needs `unshare` and the right to use it "
+    "(root, or user namespaces allowed)",
+)
+def test_a_serve_in_another_pid_namespace_is_refused_as_well(tmp_path: Path) -> None:
+    """Two containers on one volume: process ids mean nothing across them, the lock holds."""
+    in_a_container = ("unshare", "--pid", "--fork", "--kill-child")
+    with serving(tmp_path) as first:
+        started(first)
+        second = serve_once(tmp_path, *in_a_container)
+        assert second.returncode == 1, second.stdout
+        [line] = second.stderr.splitlines()
+        assert line.startswith(f"hooklab: {tmp_path} is already served by another hooklab")
+    with held_elsewhere(tmp_path, *in_a_container):  # and the other way round
+        assert "already served" in serve_once(tmp_path).stderr
