@@ -80,6 +80,15 @@ class StoreUnavailable(StoreError):
     """The store does not answer right now (PostgreSQL stopped, say): try again later."""
 
 
+class NotWritable(Exception):
+    """A file hooklab keeps cannot be written (a read-only home, folder, file or file system);
+    one line naming the file and why. Reading what is there still works.
+
+    >>> str(NotWritable("cannot write /srv/hooklab/hooklab.db: the file system is read-only"))
+    'cannot write /srv/hooklab/hooklab.db: the file system is read-only'
+    """
+
+
 class ApiError(Exception):
     """An answer of the management API: its status and detail. A client raises it for an error
     answer, or with status 0 when the API could not be reached."""
@@ -103,6 +112,7 @@ STATUSES: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]],
     (EnforcementError, 422, str),
     (UnknownPreset, 422, str),
     (StoreError, 503, lambda exc: f"The store cannot be used now: {exc}"),
+    (NotWritable, 503, str),
     (ValueError, 422, str),
 )
 EXPECTED: tuple[type[BaseException], ...] = (ApiError, *(kind for kind, _, _ in STATUSES))

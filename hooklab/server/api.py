@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict
 from tornado.web import RequestHandler
 
 from hooklab.core import keys
-from hooklab.core.errors import EXPECTED, ApiError, answer_for
+from hooklab.core.errors import EXPECTED, ApiError, NotWritable, answer_for
 from hooklab.core.request import read_json
+from hooklab.store.home import secure_home, why
 from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
 
 ADMIN_KEY_FILE = "admin_key"
@@ -64,7 +65,7 @@ def admin_key(home: Path) -> str:
     # empty key behind (an empty one, left by an older hooklab, counts as absent).
     temporary = path.with_name(f".{ADMIN_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        secure_home(path.parent)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(key + "\n")
@@ -76,10 +77,10 @@ def admin_key(home: Path) -> str:
             os.replace(temporary, path)
     except FileExistsError:
         pass
+    except NotWritable as exc:
+        raise AdminKeyError(str(exc)) from None
     except OSError as exc:
-        raise AdminKeyError(
-            f"cannot write the admin key to {path}: {exc.strerror or exc}"
-        ) from None
+        raise AdminKeyError(f"cannot write the admin key to {path}: {why(path, exc)}") from None
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 from tornado.httputil import HTTPHeaders
 
+from hooklab.core.errors import NotWritable
 from hooklab.server import registry
 from hooklab.server.api import admin_key, api_routes, early_refusal
 from hooklab.server.connections import EarlyAnswer
 from hooklab.server.health import health_route
-from hooklab.server.receiver import HookReceiver, ReceiverOptions, Rule
+from hooklab.server.receiver import HookReceiver, ReceiverError, ReceiverOptions, Rule
+from hooklab.store.home import HomeInUse, HomeLock, hold_home
 from hooklab.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ class Receiver(HookReceiver):
     ) -> None:
         super().__init__(workspace, **options)
         self._admin_key = admin_key
+        self._home_lock: HomeLock | None = None
 
     @property
     def admin_key(self) -> str:
@@ -48,9 +51,16 @@ class Receiver(HookReceiver):
 
     def start(self) -> Self:
         """Bind and serve, and record in the home that this process serves it there (so other
-        kernels use this URL, and a restart takes the same port)."""
+        kernels use this URL, and a restart takes the same port). Refused (`ReceiverError`)
+        while another process serves the home, or when the home cannot be written."""
         started = not self.running
-        super().start()
+        if started and self.workspace.home is not None:
+            self._home_lock = hold_home_for(self.workspace)
+        try:
+            super().start()
+        except BaseException:
+            self._release_home()
+            raise
         if started and self.workspace.home is not None and self.port is not None:
             registry.claim(self.workspace.home, self.host, self.port)
         return self
@@ -60,6 +70,12 @@ class Receiver(HookReceiver):
         super().stop()
         if port is not None and self.workspace.home is not None:
             registry.release(self.workspace.home, port)
+        self._release_home()
+
+    def _release_home(self) -> None:
+        lock, self._home_lock = self._home_lock, None
+        if lock is not None:
+            lock.release()
 
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.
@@ -80,6 +96,17 @@ class Receiver(HookReceiver):
             return super().body_too_large(path)
         detail = f"The body is larger than the limit of {self.max_body} bytes"
         return EarlyAnswer(413, json.dumps({"detail": detail}).encode(), "application/json")
+
+
+def hold_home_for(workspace: Workspace) -> HomeLock:
+    """The home's lock for a receiver of this workspace, or `ReceiverError` in one line: the
+    home is served by another process (here or in another container), or cannot be written."""
+    if workspace.store.read_only is not None:
+        raise ReceiverError(f"{workspace.store.read_only}; a receiver must store what it receives")
+    try:
+        return hold_home(workspace_home(workspace))
+    except (HomeInUse, NotWritable) as exc:
+        raise ReceiverError(str(exc)) from None
 
 
 def workspace_home(workspace: Workspace) -> Path:

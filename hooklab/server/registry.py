@@ -14,6 +14,8 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hooklab.store.home import secure_home
+
 RECEIVER_FILE = "receiver.json"
 
 
@@ -80,9 +82,12 @@ def release(home: Path, port: int, pid: int | None = None) -> None:
 
 
 def _write(home: Path, served: Served) -> None:
-    home.mkdir(parents=True, exist_ok=True)
+    secure_home(home)
     partial = home / f".{RECEIVER_FILE}.{os.getpid()}"
-    partial.write_text(json.dumps(asdict(served)) + "\n")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # one left behind by an older hooklab may be open to others
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(asdict(served)) + "\n")
     os.replace(partial, home / RECEIVER_FILE)  # readers see the old file or the new, never half
 
 

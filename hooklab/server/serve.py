@@ -15,10 +15,9 @@ from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 
-from hooklab.core.errors import StoreError
+from hooklab.core.errors import NotWritable, StoreError
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
-from hooklab.server import registry
 from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
@@ -133,14 +132,6 @@ async def serve(
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
     Every forwarding destination the home records (and `forward_to`) is delivered meanwhile."""
-    served = registry.running(home)
-    if served is not None:  # one URL per home: senders keep the one they were given
-        print(
-            f"hooklab: {home} is already served at {served.url} (process {served.pid}): "
-            "stop that one first, or give another --home",
-            file=sys.stderr,
-        )
-        return 1
     try:
         # Made (and written) before serving, so that nothing after the first line needs it.
         key = admin_key(home)
@@ -152,6 +143,16 @@ async def serve(
     except StoreError as exc:
         print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
         return 2
+    except NotWritable as exc:
+        print(f"hooklab: {exc}", file=sys.stderr)
+        return 1
+    if workspace.store.read_only is not None:  # reads work; serving writes
+        print(
+            f"hooklab: {workspace.store.read_only}; serving needs a home it can write",
+            file=sys.stderr,
+        )
+        workspace.close()
+        return 1
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
     receiver = Receiver(
         workspace,

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from hooklab.core.errors import NotWritable
+
 
 class Connected:
     """One SQLite connection and the lock its users take turns with: reads, and transactions
@@ -16,9 +18,12 @@ class Connected:
     path: str
     _db: sqlite3.Connection
     _lock: threading.RLock
+    read_only: str | None = None  # why the file cannot be written, when it cannot
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only is not None:
+            raise NotWritable(self.read_only)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

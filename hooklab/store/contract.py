@@ -204,6 +204,9 @@ class Store(Protocol):
     shared: bool
     """Whether several processes may serve this store at once (PostgreSQL)."""
 
+    read_only: str | None
+    """Why the store cannot be written (a read-only SQLite home), or None: reads still work."""
+
     def close(self) -> None: ...
     def migrations(self) -> list[str]: ...
     def directory(self, *, fresh: bool = True) -> Directory:

@@ -51,6 +51,7 @@ class PostgresStore:
     """A hooklab store in a PostgreSQL database, named by its URL."""
 
     shared = True
+    read_only: str | None = None  # a database that refuses writes says so when written to
 
     def __init__(self, url: str, *, listen: bool = True) -> None:
         self._psycopg = require_psycopg()

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from hooklab.core.outcome import Outcome
@@ -44,6 +43,7 @@ from hooklab.store.rows import (
 )
 from hooklab.store.sqlite_outbox import SqliteOutbox
 from hooklab.store.sqlite_writer import SqliteWriter
+from hooklab.store.sqlitefile import connect, open_database, require_migrated
 
 __all__ = ["EVENT_COLUMNS", "ServiceAccount", "SqliteStore", "Store", "StoredRequest"]
 
@@ -55,11 +55,11 @@ class SqliteStore(Connected):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = self.url = self.location = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        # Made private (0600, and a home's folder 0700); read-only, with the reason in
+        # `read_only`, when it cannot be written.
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db, self.read_only = open_database(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
@@ -79,6 +79,9 @@ class SqliteStore(Connected):
             self._db.close()
 
     def _migrate(self) -> None:
+        if self.read_only is not None:
+            require_migrated(self._db, [name for name, _ in MIGRATIONS], self.read_only)
+            return
         with self.transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations "
@@ -102,7 +105,7 @@ class SqliteStore(Connected):
     def checkpoint(self) -> None:
         """Copy the WAL into the database file now, on a short-lived connection of its own, so
         that a background thread can do it while this connection goes on writing."""
-        if self.path == ":memory:":
+        if self.path == ":memory:" or self.read_only is not None:
             return
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
@@ -311,7 +314,7 @@ class SqliteStore(Connected):
         location = self._query("PRAGMA database_list")[0][2]
         if not location:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
-        return list(EVENT_COLUMNS), _read_lazily(location, sql, params, batch)
+        return list(EVENT_COLUMNS), _read_lazily(location, self.read_only, sql, params, batch)
 
     def request_records(
         self,
@@ -395,9 +398,9 @@ def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any
 
 
 def _read_lazily(
-    path: str, sql: str, params: Sequence[Any], batch: int
+    path: str, read_only: str | None, sql: str, params: Sequence[Any], batch: int
 ) -> Iterator[tuple[Any, ...]]:
-    reader = sqlite3.connect(path)
+    reader = connect(path, read_only=read_only)
     try:
         cursor = reader.execute(sql, params)
         while rows := cursor.fetchmany(batch):

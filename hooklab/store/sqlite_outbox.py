@@ -40,7 +40,9 @@ class SqliteOutbox(Connected):
 
     def __init__(self, store: Connected) -> None:
         self.path = self.location = store.path
-        if store.path == ":memory:":  # another connection would see another database
+        self.read_only = store.read_only
+        if store.path == ":memory:" or store.read_only is not None:
+            # another connection would see another database, or could not open a read-only one
             self._db, self._lock, self._own = store._db, store._lock, False
         else:
             self._db = sqlite3.connect(store.path, check_same_thread=False, isolation_level=None)

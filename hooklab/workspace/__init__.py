@@ -131,6 +131,9 @@ class Workspace(HistoryReads):
 
     def _stable_id(self, key: str) -> str:
         value = self.store.setting(key)
+        if value is None and self.store.read_only is not None:
+            # A home that cannot be written, and never had one: the same stand-in every read.
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{os.path.abspath(self.path)}#{key}"))
         if value is None:
             value = str(self.new_id())
             self.store.set_setting(key, value)

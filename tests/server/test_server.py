@@ -122,8 +122,9 @@ def test_a_home_already_served_is_refused_and_its_port_kept_for_the_next_start(
         )
         assert second.returncode == 1
         assert second.stderr.strip() == (
-            f"hooklab: {tmp_path} is already served at {base} (process {process.pid}): "
-            "stop that one first, or give another --home"
+            f"hooklab: {tmp_path} is already served by another hooklab (process {process.pid} "
+            f"on {os.uname().nodename}): stop that one first, or give another --home; to run "
+            "several, share a PostgreSQL store (--store postgresql://...)"
         )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
