@@ -60,7 +60,13 @@ class PostgresWriter:
         requests, events = rows
         connection = await self._connect()
         try:
-            async with connection.transaction(), connection.cursor() as cursor:
+            # In a pipeline: BEGIN, the INSERTs and COMMIT go out together and their results
+            # come back together, one round trip a batch instead of one a statement.
+            async with (
+                connection.pipeline(),
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
                 for table, rows_of in (("requests", requests), ("events", events)):
                     for sql, params in statements(table, rows_of):
                         await cursor.execute(sql, params)
