@@ -13,7 +13,12 @@ rest) counted apart. Then a check that every request wrk saw acknowledged is in 
 The workloads: the seed (Prefect's dynamic template over form posts), and a real GitHub push
 delivery (tests/corpus/github, about 7 KB of JSON) through a template of lookups and `tojson`.
 
+`--pg-setting synchronous_commit=off` (any `NAME=VALUE`, repeatable) sets it on the cluster
+first: with it, a commit returns before its WAL reaches the disk, which shows how much of the
+difference is the wait for that flush.
+
     python benchmarks/bench_store.py [--rounds 3] [--seconds 5] [--workload NAME]
+        [--pg-setting NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def main() -> int:
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    options.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE")
     args = options.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)")
@@ -102,6 +108,13 @@ def main() -> int:
     servers = {}
     failed = False
     try:
+        with cluster.connect() as admin:
+            for setting in args.pg_setting:
+                name, _, value = setting.partition("=")
+                admin.execute(f"ALTER SYSTEM SET {name} = {value}")  # the benchmark's own cluster
+            admin.execute("SELECT pg_reload_conf()")
+        if args.pg_setting:
+            print(f"PostgreSQL with {', '.join(args.pg_setting)}")
         database = cluster.create_database()
         url = cluster.url(database)
         env = {"HOOKLAB_ADMIN_KEY": ADMIN_KEY}
