@@ -161,12 +161,12 @@ class Forwarding:
                         delivery.restart()
                     if not self._store_down:
                         self._store_down = True
-                        self._tell(self.outbox.location, f"the store does not answer: {exc}")
+                        self._tell_each(deliveries, f"the store does not answer: {exc}")
                     await self._pause(STORE_RETRY)
                     continue
                 if self._store_down:
                     self._store_down = False
-                    self._tell(self.outbox.location, "the store answers again", resumed=True)
+                    self._tell_each(deliveries, "the store answers again", resumed=True)
                 if not sent:
                     await self._pause(self.poll)
         finally:
@@ -211,10 +211,15 @@ class Forwarding:
             sent = sent or count >= self.batch
         return sent
 
-    def _tell(self, where: str, line: str, *, resumed: bool = False) -> None:
+    def _tell_each(
+        self, deliveries: dict[str, Delivery], line: str, *, resumed: bool = False
+    ) -> None:
+        """Tell of the store under each destination it holds back (`on_error(url, line)` names
+        where events go, never the store); the store's location before any is known."""
         hear = self.on_resumed if resumed else self.on_error
         if hear is not None:
-            hear(where, line)
+            for url in list(deliveries) or [self.outbox.location]:
+                hear(url, line)
 
     def _delivery(self, url: str) -> Delivery:
         credentials = self.credentials.get(url) or Credentials.resolve()

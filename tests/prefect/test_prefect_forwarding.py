@@ -18,6 +18,7 @@ from typing import IO
 
 import pytest
 from cli_support import base_env, run_cli
+from pg_support import PostgresCluster
 from prefect_support import AUTH, PrefectServer, free_port
 
 from hooklab.core.request import HookRequest
@@ -452,3 +453,36 @@ def test_a_password_in_forward_to_is_used_and_never_stored_or_shown(
     for stored in tmp_path.glob("hooklab.db*"):
         data = stored.read_bytes()
         assert wrong.encode() not in data and f":{password}@".encode() not in data
+
+
+def test_a_store_that_stops_answering_is_told_under_the_destination_it_holds_back(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    # `hooklab serve` prints these as "forwarding to <url> ...": the url must be where events
+    # go, not the store (which read "forwarding to postgresql://... failed").
+    ws = Workspace(postgres_url)
+    destination = ws.forward_to(f"http://127.0.0.1:{free_port()}/api").url  # no Prefect there
+    told: list[tuple[str, str]] = []
+    hear = lambda url, line: told.append((url, line))  # noqa: E731
+    sender = Forwarding(ws, backoff_cap=0.5, timeout=1.0, on_error=hear, on_resumed=hear).start()
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 30
+        while not any(text in line for _url, line in told) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    try:
+        wait_for("")  # a first round: the destination is known
+        postgres_cluster.stop()
+        wait_for("the store does not answer")
+        postgres_cluster.start()
+        wait_for("the store answers again")
+    finally:
+        sender.close()
+        ws.close()
+    about_the_store = [(url, line) for url, line in told if "the store" in line]
+    assert [line.split(":")[0] for _url, line in about_the_store] == [
+        "the store does not answer",
+        "the store answers again",
+    ]
+    assert {url for url, _line in about_the_store} == {destination}
