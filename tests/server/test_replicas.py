@@ -1,0 +1,295 @@
+"""Several `hooklab serve` on one PostgreSQL store, as real processes over real sockets: each
+answers every webhook, a change made through one holds on the other within a second, a stopped
+PostgreSQL is a quick 503 told once, and a `kill -9` under load loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pg_support import PostgresCluster
+
+from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
+from hooklab.workspace import Workspace
+
+ADMIN = "replica-test-key"
+FORM = "application/x-www-form-urlencoded"
+
+
+class Replica:
+    """One `hooklab serve --store URL` process; what it prints to stderr goes to a file."""
+
+    def __init__(self, home: Path, store: str, *args: str) -> None:
+        home.mkdir(exist_ok=True)
+        self.home, self.store, self.args = home, store, args
+        self.errors = home.parent / f"{home.name}.stderr"
+        self.process: subprocess.Popen[str] | None = None
+        self.base = ""
+
+    def start(self) -> Replica:
+        command = [sys.executable, "-m", "hooklab.server", "--port", "0"]
+        command += ["--store", self.store, "--home", str(self.home), *self.args]
+        with self.errors.open("a") as errors:
+            self.process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env={**os.environ, "HOOKLAB_ADMIN_KEY": ADMIN},
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("hooklab serving at http://127.0.0.1:"), self.said()
+        self.base = line.split()[-1]
+        # The rest of what it prints is read by a thread, so a full pipe never blocks it.
+        self.reader = threading.Thread(target=self.process.stdout.read, daemon=True)
+        self.reader.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    def said(self) -> str:
+        return self.errors.read_text() if self.errors.exists() else ""
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        code = self.process.wait(timeout=30)
+        self.reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+
+@contextmanager
+def replicas(tmp_path: Path, store: str, count: int = 2, *args: str) -> Iterator[list[Replica]]:
+    started: list[Replica] = []
+    try:
+        for n in range(count):
+            started.append(Replica(tmp_path / f"home{n}", store, *args).start())
+        yield started
+    finally:
+        for replica in started:
+            if replica.process is not None and not replica.process.stdout.closed:  # type: ignore[union-attr]
+                replica.stop(signal.SIGKILL)
+
+
+def call(
+    base: str, method: str, path: str, body: bytes | None = None, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, headers, body (a bounded wait)."""
+    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def api(base: str, method: str, path: str, payload: Any = None) -> Any:
+    body = None if payload is None else json.dumps(payload).encode()
+    status, _, answer = call(
+        base,
+        method,
+        f"/api{path}",
+        body,
+        Authorization=f"Bearer {ADMIN}",
+        **{"Content-Type": "application/json"},
+    )
+    assert status < 300, (status, answer)
+    return json.loads(answer) if answer else None
+
+
+def post(base: str, slug: str, body: bytes = b"model=m&friendly_name=M", **headers: str) -> int:
+    return call(base, "POST", f"/hooks/{slug}", body, **{"Content-Type": FORM, **headers})[0]
+
+
+def seconds_until(condition: Callable[[], bool], limit: float = 5.0) -> float:
+    """How long until `condition()` held, polled every 10 ms; fails after `limit` seconds."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, "never happened"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_each_replica_answers_and_a_third_reader_sees_both(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with replicas(tmp_path, postgres_url) as (one, two):
+        hook = api(one.base, "POST", "/webhooks/", {"name": "models", "template": SEED})
+        statuses = [
+            post(
+                replica.base,
+                hook["slug"],
+                f"model={replica.home.name}-{n}&friendly_name=F".encode(),
+            )
+            for n in range(3)
+            for replica in (one, two)
+        ]
+        assert statuses == [204] * 6
+    reader = Workspace(postgres_url)
+    try:
+        bodies = sorted(stored.request.body.decode() for stored in reader.captured())
+        assert bodies == sorted(
+            f"model=home{r}-{n}&friendly_name=F" for r in (0, 1) for n in range(3)
+        )
+        assert sorted(reader.events()["resource.id"]) == (
+            sorted(f"product.models.home{r}-{n}" for r in (0, 1) for n in range(3))
+        )
+    finally:
+        reader.close()
+
+
+def test_a_change_through_one_replica_holds_on_the_other_within_a_second(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with replicas(tmp_path, postgres_url) as (one, two):
+        hook = api(one.base, "POST", "/webhooks/", {"name": "models", "template": SEED})
+        assert post(two.base, hook["slug"]) == 204  # the other knows it, and has it cached
+        rotated = api(one.base, "POST", f"/webhooks/{hook['id']}/rotate")
+        took = seconds_until(lambda: post(two.base, rotated["slug"]) == 204)
+        assert post(two.base, hook["slug"]) == 404
+        assert took < 1.0
+
+        account = api(one.base, "POST", "/service_accounts/", {"name": "ci"})
+        guarded = api(
+            one.base,
+            "POST",
+            "/webhooks/",
+            {"name": "guarded", "template": SEED, "service_account_id": account["id"]},
+        )
+        key = {"Authorization": f"Bearer {account['api_key']}"}
+        took = seconds_until(lambda: post(two.base, guarded["slug"], **key) == 204)
+        assert took < 1.0
+        assert post(two.base, guarded["slug"]) == 401
+
+        assert post(two.base, rotated["slug"]) == 204
+        api(one.base, "PUT", "/settings/enforcement", {"enabled": True})
+        took = seconds_until(lambda: post(two.base, rotated["slug"]) != 204)
+        assert took < 1.0
+        assert post(two.base, guarded["slug"], **key) == 204  # it names an account: still on
+
+
+def test_health_and_a_stopped_postgres_are_a_quick_503_told_once(
+    tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    with replicas(tmp_path, postgres_url, count=1) as (server,):
+        hook = api(server.base, "POST", "/webhooks/", {"name": "models", "template": SEED})
+        status, headers, body = call(server.base, "GET", "/health")
+        assert (status, json.loads(body)) == (200, {"store": "ok"})
+        assert post(server.base, hook["slug"]) == 204
+
+        postgres_cluster.stop()
+        try:
+            status, headers, body = call(server.base, "GET", "/health")
+            assert status == 503 and json.loads(body) == {"store": "unavailable"}
+            answers = []
+            for n in range(5):
+                started = time.monotonic()
+                status, headers, _ = call(
+                    server.base,
+                    "POST",
+                    f"/hooks/{hook['slug']}",
+                    f"model=down{n}".encode(),
+                    **{"Content-Type": FORM},
+                )
+                answers.append((status, headers.get("Retry-After"), time.monotonic() - started < 5))
+            assert answers == [(503, "5", True)] * 5
+        finally:
+            postgres_cluster.start()
+
+        took = seconds_until(lambda: post(server.base, hook["slug"], b"model=back") == 204, 30)
+        assert took < 30
+        assert call(server.base, "GET", "/health")[0] == 200
+        assert server.stop() == 0
+    said = server.said().splitlines()
+    why = [line for line in said if "could not be stored" in line]
+    back = [line for line in said if "storing requests again" in line]
+    assert len(why) == 1, said
+    assert len(back) == 1, said
+    assert "answered 503" in back[0]
+    reader = Workspace(postgres_url)
+    try:
+        bodies = [stored.request.body for stored in reader.captured()]
+    finally:
+        reader.close()
+    assert bodies[0] == b"model=m&friendly_name=M" and bodies[-1] == b"model=back"
+    assert not any(body.startswith(b"model=down") for body in bodies)  # refused, not stored
+
+
+def test_kill_9_of_a_replica_under_load_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, durable_postgres_url: str
+) -> None:
+    with replicas(tmp_path, durable_postgres_url) as (one, two):
+        hook = api(one.base, "POST", "/webhooks/", {"name": "models", "template": SEED})
+        acked: list[str] = []
+        numbers = iter(range(10**9))
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def sender(replica: Replica) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
+            while not stop.is_set():
+                with lock:
+                    number = f"n{next(numbers)}"
+                body = f"model={number}&friendly_name=load".encode()
+                try:
+                    connection.request(
+                        "POST", f"/hooks/{hook['slug']}", body, {"Content-Type": FORM}
+                    )
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    connection.close()  # the replica is gone: try again on a new connection
+                    time.sleep(0.02)
+                    continue
+                if response.status == 204:
+                    with lock:
+                        acked.append(number)
+            connection.close()
+
+        threads = [
+            threading.Thread(target=sender, args=(replica,), daemon=True)
+            for replica in (one, two)
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        seconds_until(lambda: len(acked) >= 300, 60)
+        assert one.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-stream
+        before = len(acked)
+        seconds_until(lambda: len(acked) >= before + 100, 60)  # the other goes on
+        one.start()
+        assert post(one.base, hook["slug"], b"model=again&friendly_name=F") == 204
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not any(thread.is_alive() for thread in threads)
+
+    reader = Workspace(durable_postgres_url)
+    try:
+        stored = Counter(
+            stored.request.body.decode().split("&")[0].removeprefix("model=")
+            for stored in reader.captured()
+        )
+    finally:
+        reader.close()
+    assert [number for number in acked if stored[number] == 0] == []  # nothing acknowledged lost
+    assert [number for number, times in stored.items() if times > 1] == []  # nothing twice
+    assert stored["again"] == 1
