@@ -26,10 +26,10 @@ from hooklab.store.filters import HistoryFilter
 from hooklab.store.pg_connect import connect, require_psycopg, unavailable
 from hooklab.store.rows import as_time, history_conditions, maybe_time, where_sql
 
-LEASE_SECONDS = 60
+LEASE_SECONDS = 60  # unless $HOOKLAB_OUTBOX_LEASE says otherwise
 DESTINATION_COLUMNS = "url, delivered, rejected, last_delivered, last_error, last_error_at, created"
 
-CLAIM = f"""
+CLAIM = """
 WITH picked AS (
     SELECT seq FROM outbox
     WHERE url = %(url)s AND seq > %(after)s
@@ -37,10 +37,26 @@ WITH picked AS (
     ORDER BY seq LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-UPDATE outbox SET claimed_by = %(me)s, claimed_until = now() + interval '{LEASE_SECONDS} s'
+UPDATE outbox SET claimed_by = %(me)s, claimed_until = now() + make_interval(secs => %(lease)s)
 FROM picked WHERE outbox.url = %(url)s AND outbox.seq = picked.seq
 RETURNING outbox.seq
 """
+
+
+def lease_seconds() -> float:
+    """How long a claim holds: $HOOKLAB_OUTBOX_LEASE seconds, else LEASE_SECONDS."""
+    value = os.environ.get("HOOKLAB_OUTBOX_LEASE", "").strip()
+    if not value:
+        return LEASE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(
+            f"HOOKLAB_OUTBOX_LEASE must be a positive number of seconds, not {value!r}"
+        )
+    return seconds
 
 
 def _same(value: Any) -> Any:
@@ -54,6 +70,7 @@ class PostgresOutbox:
         self._psycopg = require_psycopg()
         self.url = url
         self.location = where
+        self.lease = lease_seconds()
         self.claimer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.RLock()
         self._db = connect(url)
@@ -144,7 +161,14 @@ class PostgresOutbox:
         not fit `max_bytes` stay claimed, and come first next time."""
         with self._lock:
             claimed = self._query(
-                CLAIM, {"url": url, "after": after or 0, "me": self.claimer, "limit": limit}
+                CLAIM,
+                {
+                    "url": url,
+                    "after": after or 0,
+                    "me": self.claimer,
+                    "limit": limit,
+                    "lease": self.lease,
+                },
             )
             if not claimed:
                 return None
