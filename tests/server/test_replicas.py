@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kernel_support import fresh_kernel
 from pg_support import PostgresCluster
 from replica_support import FORM, Replica, api, call, post, replicas, seconds_until
 
@@ -184,3 +185,25 @@ def test_kill_9_of_a_replica_under_load_loses_nothing_and_doubles_nothing(
     assert [number for number in acked if stored[number] == 0] == []  # nothing acknowledged lost
     assert [number for number, times in stored.items() if times > 1] == []  # nothing twice
     assert stored["again"] == 1
+
+
+def test_a_notebook_on_the_store_follows_what_a_replica_stores(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with replicas(tmp_path, postgres_url, count=1) as (server,), fresh_kernel() as kernel:
+        hook = api(server.base, "POST", "/webhooks/", {"name": "models", "template": SEED})
+        kernel.run(
+            f"%load_ext hooklab\n%config HooklabMagics.home = {str(tmp_path / 'nb')!r}\n"
+            f"%config HooklabMagics.store = {postgres_url!r}"
+        )
+        shown = kernel.run(
+            "from hooklab.notebook.widgets import EventFeed\n"
+            "feed = EventFeed(webhook='models')\nprint(feed.received)"
+        )
+        assert shown.strip() == "0"
+        assert post(server.base, hook["slug"], b"model=seen&friendly_name=F") == 204
+        took = seconds_until(lambda: kernel.run("print(feed.received)").strip() == "1")
+        assert took < 1.0
+        assert kernel.run("print('product.models.seen' in feed.table.value)").strip() == "True"
+        listed = kernel.run("frame = %hooklab events models\nprint(frame['resource.id'].tolist())")
+        assert listed.strip() == "['product.models.seen']"
