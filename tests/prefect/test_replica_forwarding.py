@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 from cli_support import base_env, run_cli
 from prefect_support import AUTH, PrefectServer
-from replica_support import Replica, api, post, replicas, seconds_until
+from replica_support import Replica, post, replicas, seconds_until
 
 from hooklab.store.contract import StoredRequest
 from hooklab.workspace import Workspace
@@ -89,6 +89,7 @@ def test_two_replicas_forward_each_event_once_and_a_killed_ones_claims_pass_on(
     prefect_server: PrefectServer, tmp_path: Path, postgres_url: str
 ) -> None:
     setup = Workspace(postgres_url)  # the schema, so that the audit can watch the outbox
+    slug = setup.create_webhook("fwd", TEMPLATE).slug
     setup.close()
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute(AUDIT)
@@ -97,9 +98,6 @@ def test_two_replicas_forward_each_event_once_and_a_killed_ones_claims_pass_on(
     db = psycopg.connect(postgres_url, autocommit=True)
     try:
         with replicas(tmp_path, postgres_url, 2, *forward, env=env) as (one, two):
-            hook = api(one.base, "POST", "/webhooks/", {"name": "fwd", "template": TEMPLATE})
-            slug = hook["slug"]
-
             # Both healthy: every event reaches Prefect, each claimed and delivered once.
             statuses = [send((one, two)[n % 2], slug, "replica.healthy", n) for n in range(60)]
             assert statuses == [204] * 60
