@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from hooklab.core.errors import StoreError
 from hooklab.core.times import utcnow
 from hooklab.store.batches import PREFECT_COLUMNS, outbox_batch
 from hooklab.store.contract import Destination, OutboxBatch
@@ -44,7 +45,9 @@ RETURNING outbox.seq
 
 
 def lease_seconds() -> float:
-    """How long a claim holds: $HOOKLAB_OUTBOX_LEASE seconds, else LEASE_SECONDS."""
+    """How long a claim holds: $HOOKLAB_OUTBOX_LEASE seconds, else LEASE_SECONDS; a value
+    that is not a positive number is a StoreError (the store is opened with it, so that
+    `hooklab serve` stops at once with one line)."""
     value = os.environ.get("HOOKLAB_OUTBOX_LEASE", "").strip()
     if not value:
         return LEASE_SECONDS
@@ -53,7 +56,7 @@ def lease_seconds() -> float:
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        raise ValueError(
+        raise StoreError(
             f"HOOKLAB_OUTBOX_LEASE must be a positive number of seconds, not {value!r}"
         )
     return seconds

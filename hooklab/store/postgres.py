@@ -28,6 +28,7 @@ from hooklab.store.contract import (
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.pg_connect import connect, location, migrate, require_psycopg, unavailable
+from hooklab.store.pg_outbox import lease_seconds
 from hooklab.store.pg_writer import statements
 from hooklab.store.rows import (
     REQUEST_COLUMNS,
@@ -55,6 +56,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, listen: bool = True) -> None:
         self._psycopg = require_psycopg()
+        lease_seconds()  # a bad $HOOKLAB_OUTBOX_LEASE stops here, not in a forwarding process
         self.url = url
         self.location = location(url)
         self._lock = threading.RLock()

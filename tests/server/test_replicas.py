@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -210,3 +213,21 @@ def test_a_notebook_on_the_store_follows_what_a_replica_stores(
         assert kernel.run("print('product.models.seen' in feed.table.value)").strip() == "True"
         listed = kernel.run("frame = %hooklab events models\nprint(frame['resource.id'].tolist())")
         assert listed.strip() == "['product.models.seen']"
+
+
+def test_a_lease_that_is_not_a_number_of_seconds_stops_serve_with_one_line(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    for value in ("soon", "0", "-5"):
+        refused = subprocess.run(
+            [sys.executable, "-m", "hooklab.server", "--port", "0", "--store", postgres_url],
+            env={**os.environ, "HOOKLAB_OUTBOX_LEASE": value, "HOOKLAB_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (refused.returncode, refused.stdout) == (2, "")
+        assert refused.stderr.splitlines() == [
+            "hooklab: cannot use the store: HOOKLAB_OUTBOX_LEASE must be a positive number of "
+            f"seconds, not {value!r}"
+        ]
