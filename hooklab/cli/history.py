@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from hooklab.store.values import is_missing, json_text
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 FORMATS = ("table", "json", "csv", "parquet")
 CHUNK_ROWS = 5_000
@@ -31,21 +33,27 @@ def requests(context: Context) -> int:
 def history(context: Context, kind: str) -> int:
     context.reject_remote()
     args = context.args
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise CommandError("Reading the history needs pyarrow: pip install pyarrow") from None
     where = HistoryFilter(
         args.webhook, args.event, args.since, args.until, True if args.failed else None
     )
-    read = context.workspace().events if kind == "events" else context.workspace().requests
-    frame = read(where)
-    if args.limit is not None:
-        frame = frame.tail(args.limit).reset_index(drop=True)
     fmt = args.output or _format_of(args.file) or "table"
     if fmt == "table":
         if args.file is not None:
             raise UsageError("a table is for the terminal; choose -o json, csv or parquet")
-        headers, rows, wrap = SUMMARIES[kind](frame)
+        workspace = context.workspace()
+        read = workspace.events if kind == "events" else workspace.requests
+        headers, rows, wrap = SUMMARIES[kind](read(where, limit=args.limit))
         context.print(render_table(headers, rows, wrap=wrap, truncate=True))
         return 0
-    export(frame, fmt, args.file, label=f"Exporting {kind}")
+    if fmt == "parquet":
+        _check_parquet_target(args.file)
+    # Read and written a batch at a time: memory stays flat however long the history.
+    count, batches = context.workspace().history_batches(kind, where, limit=args.limit)
+    export_batches(count, batches, fmt, args.file, label=f"Exporting {kind}")
     return 0
 
 
@@ -111,55 +119,115 @@ def export(frame: pd.DataFrame, fmt: str, path: Path | None, *, label: str) -> N
     Nested values (payloads, headers, related resources) stay nested in JSON; in CSV and
     Parquet they are JSON text, since their shape changes from row to row.
     """
+    chunks = (frame.iloc[start : start + CHUNK_ROWS] for start in range(0, len(frame), CHUNK_ROWS))
     if fmt == "parquet":
-        _export_parquet(frame, path, label=label)
-        return
-    stream: IO[str]
-    with open(path, "w", encoding="utf-8", newline="") if path else _unclosed(sys.stdout) as stream:
-        writer = _write_json if fmt == "json" else _write_csv
-        with Progress(label, total=len(frame)) as progress:
-            writer(frame, stream, progress)
-
-
-def _write_json(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
-    stream.write("[")
-    for start in range(0, len(frame), CHUNK_ROWS):
-        chunk = _iso_times(frame.iloc[start : start + CHUNK_ROWS]).astype(object)
-        records = chunk.where(chunk.notna(), None).to_dict("records")
-        stream.write(",\n" if start else "\n")
-        stream.write(",\n".join(map(json.dumps, records)))
-        progress.advance(len(chunk))
-    stream.write("\n]\n" if len(frame) else "]\n")
-
-
-def _write_csv(frame: pd.DataFrame, stream: IO[str], progress: Progress) -> None:
-    flat = _as_text(frame)
-    if not len(flat):
-        flat.to_csv(stream, index=False)
-    for start in range(0, len(flat), CHUNK_ROWS):
-        chunk = flat.iloc[start : start + CHUNK_ROWS]
-        chunk.to_csv(stream, index=False, header=start == 0)
-        progress.advance(len(chunk))
-
-
-def _export_parquet(frame: pd.DataFrame, path: Path | None, *, label: str) -> None:
-    try:
         import pyarrow as pa
-        import pyarrow.parquet as pq
+
+        _check_parquet_target(path)
+        schema = pa.Table.from_pandas(_as_text(frame.iloc[:0], keep_times=True)).schema
+        _write_parquet(_arrow_chunks(chunks), schema, path, len(frame), label=label)
+    else:
+        _write_text(chunks, fmt, path, len(frame), frame, label=label)
+
+
+def export_batches(
+    count: int, batches: pa.RecordBatchReader, fmt: str, path: Path | None, *, label: str
+) -> None:
+    """`export` of a history read in Arrow batches (`Workspace.history_batches`), one at a
+    time: Parquet takes them as they are, JSON and CSV a frame of each."""
+    if fmt == "parquet":
+        _write_parquet(batches, batches.schema, path, count, label=label)
+        return
+    import pyarrow as pa
+
+    from hooklab.store.frames import frame_of
+
+    empty = frame_of(batches.schema.empty_table())
+    frames = (frame_of(pa.Table.from_batches([batch])) for batch in batches)
+    _write_text(frames, fmt, path, count, empty, label=label)
+
+
+def _write_text(
+    frames: Iterable[pd.DataFrame],
+    fmt: str,
+    path: Path | None,
+    count: int,
+    empty: pd.DataFrame,
+    *,
+    label: str,
+) -> None:
+    stream: IO[str]
+    with (
+        open(path, "w", encoding="utf-8", newline="") if path else _unclosed(sys.stdout) as stream,
+        Progress(label, total=count) as progress,
+    ):
+        if fmt == "json":
+            _write_json(frames, stream, progress)
+        else:
+            _write_csv(frames, stream, progress, empty)
+
+
+def _write_json(frames: Iterable[pd.DataFrame], stream: IO[str], progress: Progress) -> None:
+    stream.write("[")
+    written = 0
+    for frame in frames:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            chunk = _iso_times(frame.iloc[start : start + CHUNK_ROWS]).astype(object)
+            records = chunk.where(chunk.notna(), None).to_dict("records")
+            stream.write(",\n" if written else "\n")
+            stream.write(",\n".join(map(json.dumps, records)))
+            written += len(chunk)
+            progress.advance(len(chunk))
+    stream.write("\n]\n" if written else "]\n")
+
+
+def _write_csv(
+    frames: Iterable[pd.DataFrame], stream: IO[str], progress: Progress, empty: pd.DataFrame
+) -> None:
+    written = 0
+    for frame in frames:
+        flat = _as_text(frame)
+        for start in range(0, len(flat), CHUNK_ROWS):
+            chunk = flat.iloc[start : start + CHUNK_ROWS]
+            chunk.to_csv(stream, index=False, header=written == 0)
+            written += len(chunk)
+            progress.advance(len(chunk))
+    if not written:
+        _as_text(empty).to_csv(stream, index=False)
+
+
+def _check_parquet_target(path: Path | None) -> None:
+    try:
+        import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise CommandError("Parquet export needs pyarrow: pip install pyarrow") from None
     if path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: give --file PATH, or redirect stdout to a file")
-    flat = _as_text(frame, keep_times=True)
-    table = pa.Table.from_pandas(flat, preserve_index=False)
+
+
+def _arrow_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    for frame in frames:
+        yield from pa.Table.from_pandas(
+            _as_text(frame, keep_times=True), preserve_index=False
+        ).to_batches()
+
+
+def _write_parquet(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    path: Path | None,
+    count: int,
+    *,
+    label: str,
+) -> None:
+    import pyarrow.parquet as pq
+
     target: Any = str(path) if path is not None else sys.stdout.buffer
-    with (
-        pq.ParquetWriter(target, table.schema) as writer,
-        Progress(label, total=table.num_rows) as progress,
-    ):
-        for start in range(0, table.num_rows, CHUNK_ROWS):
-            batch = table.slice(start, CHUNK_ROWS)
-            writer.write_table(batch)
+    with pq.ParquetWriter(target, schema) as writer, Progress(label, total=count) as progress:
+        for batch in batches:
+            writer.write_batch(batch)
             progress.advance(batch.num_rows)
     if path is None:
         sys.stdout.buffer.flush()
@@ -180,11 +248,12 @@ def _as_text(frame: pd.DataFrame, *, keep_times: bool = False) -> pd.DataFrame:
 
 
 def _stored_json(column: pd.Series) -> list[str | None] | None:
-    """The JSON text of a column that frames keep as text (with pyarrow), without re-encoding."""
-    try:
-        from hooklab.store.jsoncolumn import JSONArray
-    except ImportError:  # no pyarrow: such columns hold Python values
-        return None
+    """The JSON text of a column that frames keep as text, without re-encoding; headers,
+    kept as the pairs received, as the object a frame's cell reads as."""
+    from hooklab.store.jsoncolumn import HeaderPairs, JSONArray
+
+    if isinstance(column.array, HeaderPairs):
+        return [None if value is None else json_text(value) for value in column.array]
     if not isinstance(column.array, JSONArray):
         return None
     texts: list[str | None] = column.array.texts.to_pylist()

@@ -19,6 +19,7 @@ from hooklab.store.filters import HistoryFilter, checked_time
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hooklab.notebook.historyview import HistoryPreview
     from hooklab.prefect import Credentials
     from hooklab.server import Receiver
     from hooklab.workspace import Workspace
@@ -149,33 +150,35 @@ def _history(
     )
 
 
-def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
-    """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame."""
+def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
+    """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame
+    (past 100,000, their count, first and last rows at once; `.frame` loads them all)."""
     args = _history_parser("events").parse_args(words)
     return _events(magics, args, _history(magics, args))
 
 
-def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
     """failures [NAME] [--since T] [--until T]: the failed requests' events, with their error."""
     args = _history_parser("failures").parse_args(words)
     return _events(magics, args, _history(magics, args, failed=True))
 
 
-def _events(magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter) -> pd.DataFrame:
-    frame = magics.workspace.events(where)
-    if args.flatten:
-        from hooklab.store.frames import flatten_payload_columns
+def _events(
+    magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter
+) -> pd.DataFrame | HistoryPreview:
+    from hooklab.notebook.historyview import history_view
 
-        frame = flatten_payload_columns(frame)
-    return frame
+    return history_view(magics.workspace, "events", where, flatten=args.flatten)
 
 
-def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
     """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
 
     With --event, the requests that produced an event of that name."""
+    from hooklab.notebook.historyview import history_view
+
     args = _history_parser("requests", flatten=False).parse_args(words)
-    return magics.workspace.requests(_history(magics, args))
+    return history_view(magics.workspace, "requests", _history(magics, args))
 
 
 def replay(magics: HooklabMagics, words: list[str]) -> Any:

@@ -130,11 +130,45 @@ def events_from_columns(
     return flatten_payload_columns(frame) if flatten_payload else frame
 
 
+def frame_of(table: pa.Table) -> pd.DataFrame:
+    """An events or requests frame of an Arrow table read from the store (`store.readout`):
+    its JSON columns read as the values they hold (`JSONArray`), every other column as pandas
+    has it (text as pandas' Arrow-backed strings, times as UTC timestamps)."""
+    from hooklab.store.jsoncolumn import HeaderPairs, JSONArray
+    from hooklab.store.readout import JSON_COLUMNS
+
+    names = table.column_names
+    texts = {
+        name: (HeaderPairs if name == "headers" else JSONArray)(table.column(name))
+        for name in names
+        if name in JSON_COLUMNS
+    }
+    rest = table.drop_columns(list(texts))
+    frame: pd.DataFrame = rest.to_pandas(split_blocks=True, self_destruct=True)
+    for name, column in texts.items():
+        frame.insert(names.index(name), name, pd.Series(column, index=frame.index))
+    return frame
+
+
 def flatten_payload_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with `payload` spread into `payload.<path>` columns (nested objects joined
-    with dots, lists kept whole), in the place `payload` had."""
+    with dots, lists kept whole), in the place `payload` had.
+
+    Payloads kept as JSON text are parsed by Arrow's JSON reader, many at a time; payloads
+    whose fields change type from one event to the next (GitHub's `created_at`, a number in
+    `push` events and text elsewhere), which no Arrow column can hold, are spread in Python.
+    """
     if "payload" not in frame.columns:
         return frame
+    from hooklab.store.jsoncolumn import JSONArray
+
+    column = frame["payload"].array
+    if isinstance(column, JSONArray):
+        from hooklab.store.jsonspread import spread
+
+        spread_frame = spread(column.texts, "payload", frame.index)
+        if spread_frame is not None:
+            return _in_place_of_payload(frame, spread_frame)
     flat: dict[str, list[Any]] = {}
     payloads = list(frame["payload"])
     for row, payload in enumerate(payloads):
@@ -143,9 +177,12 @@ def flatten_payload_columns(frame: pd.DataFrame) -> pd.DataFrame:
             if column is None:
                 column = flat[path] = [None] * len(payloads)
             column[row] = value
+    return _in_place_of_payload(frame, pd.DataFrame(flat, index=frame.index))
+
+
+def _in_place_of_payload(frame: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
     position = cast(int, frame.columns.get_loc("payload"))  # column names are unique
     before, after = frame.iloc[:, :position], frame.iloc[:, position + 1 :]
-    spread = pd.DataFrame(flat, index=frame.index)
     return pd.concat([before, spread, after], axis=1)
 
 

@@ -85,11 +85,16 @@ class JSONArray(ExtensionArray):
     def __len__(self) -> int:
         return len(self._texts)
 
+    @staticmethod
+    def _value(text: str) -> Any:
+        """A cell's value, from its text."""
+        return json.loads(text)
+
     def __iter__(self) -> Iterator[Any]:
-        loads = json.loads
+        value = self._value
         for chunk in self._texts.chunks:
             for text in chunk.to_pylist():
-                yield None if text is None else loads(text)
+                yield None if text is None else value(text)
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, tuple) and len(item) == 1:
@@ -101,15 +106,15 @@ class JSONArray(ExtensionArray):
             if not -len(self) <= index < len(self):
                 raise IndexError(f"index {index} is out of bounds for a column of {len(self)}")
             text = self._texts[index].as_py()
-            return None if text is None else json.loads(text)
+            return None if text is None else self._value(text)
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             if step == 1:
-                return JSONArray(self._texts.slice(start, max(stop - start, 0)))
+                return type(self)(self._texts.slice(start, max(stop - start, 0)))
             return self.take(np.arange(start, stop, step))
         key = check_array_indexer(self, item)
         if key.dtype == bool:
-            return JSONArray(self._texts.filter(pa.array(key)))
+            return type(self)(self._texts.filter(pa.array(key)))
         return self.take(key)
 
     def isna(self) -> np.ndarray:
@@ -125,23 +130,23 @@ class JSONArray(ExtensionArray):
             if size == 0:
                 if not missing.all():
                     raise IndexError("cannot take from an empty column")
-                return JSONArray(pa.nulls(len(positions), type=pa.string()))
+                return type(self)(pa.nulls(len(positions), type=pa.string()))
             taken = self._take(np.where(missing, 0, positions))
             if missing.any():
                 fill = None if is_missing(fill_value) else json_text(fill_value)
                 filled = pc.if_else(pa.array(missing), pa.scalar(fill, pa.string()), taken)
-                return JSONArray(filled)
-            return JSONArray(taken)
+                return type(self)(filled)
+            return type(self)(taken)
         positions = np.where(positions < 0, positions + size, positions)
         if len(positions) and (positions.min() < 0 or positions.max() >= size):
             raise IndexError("take: an index is out of bounds")
-        return JSONArray(self._take(positions))
+        return type(self)(self._take(positions))
 
     def _take(self, positions: np.ndarray) -> pa.ChunkedArray:
         return self._texts.take(pa.array(positions, type=pa.int64()))
 
     def copy(self) -> JSONArray:
-        return JSONArray(self._texts)  # Arrow arrays are immutable: sharing is a copy
+        return type(self)(self._texts)  # Arrow arrays are immutable: sharing is a copy
 
     @classmethod
     def _concat_same_type(cls, to_concat: Sequence[JSONArray]) -> JSONArray:
@@ -186,3 +191,39 @@ class JSONArray(ExtensionArray):
 
     def _formatter(self, boxed: bool = False) -> Any:
         return repr
+
+
+@register_extension_dtype
+class HeadersDtype(JSONDtype):
+    """The dtype of a `HeaderPairs` column."""
+
+    name = "headers"
+
+    @classmethod
+    def construct_array_type(cls) -> builtins.type[HeaderPairs]:
+        return HeaderPairs
+
+    def __repr__(self) -> str:
+        return "headers"
+
+
+class HeaderPairs(JSONArray):
+    """Request headers as stored (JSON text of [name, value] pairs, as received); a cell
+    reads as a dict, as `Headers` has them: a repeated name (whatever its case) keeps its
+    first spelling, its values joined with ", "."""
+
+    _dtype = HeadersDtype()
+
+    @classmethod
+    def _from_sequence(cls, scalars: Any, *, dtype: Any = None, copy: bool = False) -> JSONArray:
+        if isinstance(scalars, HeaderPairs):
+            return scalars
+        return cls.from_texts(
+            [None if is_missing(v) else json_text(list(dict(v).items())) for v in scalars]
+        )
+
+    @staticmethod
+    def _value(text: str) -> Any:
+        from hooklab.core.request import Headers
+
+        return Headers([(str(name), str(value)) for name, value in json.loads(text)]).to_dict()

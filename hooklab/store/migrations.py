@@ -104,6 +104,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Reading a window of the history (`--since 1h`) reads the window, not the whole
+        # history: the reader picks row numbers from these indexes (hooklab.store.readout).
+        # Each costs the receiver one more index entry a request; the failures' index holds
+        # failures only, so stored events that did not fail never write to it.
+        "0004_history_windows",
+        """
+        CREATE INDEX IF NOT EXISTS events_by_time ON events (received);
+        CREATE INDEX IF NOT EXISTS requests_by_time ON requests (received);
+        CREATE INDEX IF NOT EXISTS events_failed_by_time ON events (received) WHERE failed = 1;
+        """,
+    ),
 ]
 
 

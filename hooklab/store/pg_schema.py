@@ -123,4 +123,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             FOR EACH STATEMENT EXECUTE FUNCTION hooklab_enqueue();
         """,
     ),
+    (
+        # The history's time windows read from these (hooklab.store.readout), as on SQLite.
+        "0004_history_windows",
+        """
+        CREATE INDEX IF NOT EXISTS events_by_time ON events (received);
+        CREATE INDEX IF NOT EXISTS requests_by_time ON requests (received);
+        CREATE INDEX IF NOT EXISTS events_failed_by_time ON events (received) WHERE failed;
+        """,
+    ),
 ]

@@ -283,9 +283,16 @@ class SqliteStore(Connected):
         params: list[object] = [position, newest]
         if webhook_id is not None:
             where, params = where + " AND webhook_id = ?", [*params, webhook_id]
-        count, failed = self._query(
-            f"SELECT count(*), coalesce(sum(failed), 0) FROM events WHERE {where}", params
-        )[0]
+        if position == 0:  # the first look counts a whole history: from its indexes, not its rows
+            by = "events_by_webhook" if webhook_id is not None else "events_by_time"
+            sql = f"SELECT count(*) FROM events INDEXED BY {by} WHERE {where}"
+            count = self._query(sql, params)[0][0]
+            sql = f"SELECT count(*) FROM events INDEXED BY events_failed_by_time WHERE {where}"
+            failed = self._query(f"{sql} AND failed = 1", params)[0][0]
+        else:
+            count, failed = self._query(
+                f"SELECT count(*), coalesce(sum(failed), 0) FROM events WHERE {where}", params
+            )[0]
         rows = self._query(
             "SELECT received, event, json_extract(resource, '$.\"prefect.resource.id\"'), error "
             f"FROM events WHERE {where} ORDER BY seq DESC LIMIT ?",

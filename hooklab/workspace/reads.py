@@ -13,6 +13,7 @@ from hooklab.store.filters import HistoryFilter
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 Moment = datetime | str | None  # a time, or text for `parse_time` ("1h", ISO 8601)
 
@@ -34,19 +35,22 @@ class HistoryReads:
         since: Moment = None,
         until: Moment = None,
         failed: bool | None = None,
+        limit: int | None = None,
+        flatten: bool = False,
     ) -> pd.DataFrame:
         """Stored events, failures included, one row each, oldest first.
 
         Takes a `HistoryFilter`, or its fields as arguments: a webhook's name, id or slug (or a
         deleted webhook's id), an event name, `since`/`until` as datetimes or text (`"1h"`,
-        ISO 8601), failures only. `payload` and `related` read as dicts and lists (kept as JSON
-        text until read), so that a million events load in well under 2 GB.
+        ISO 8601), failures only; `limit` keeps the most recent. `payload` and `related` read
+        as dicts and lists (kept as JSON text until read); `flatten` spreads the payload into
+        `payload.<path>` columns.
         """
-        from hooklab.store.frames import events_frame
+        from hooklab.store.frames import flatten_payload_columns, frame_of
 
         where = self._history(webhook, event=event, since=since, until=until, failed=failed)
-        columns, rows = self.store.iter_event_rows(where)
-        return events_frame(columns, rows, self._webhook_names())
+        frame = frame_of(self._table("events", where, limit))
+        return flatten_payload_columns(frame) if flatten else frame
 
     def requests(
         self,
@@ -56,15 +60,57 @@ class HistoryReads:
         since: Moment = None,
         until: Moment = None,
         failed: bool | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         """Stored requests, one row each, oldest first (Authorization is never stored).
 
         Filtered as `events` is; `event` and `failed` keep the requests that produced such
-        events."""
-        from hooklab.store.frames import requests_frame
+        events. `headers` read as dicts."""
+        from hooklab.store.frames import frame_of
 
         where = self._history(webhook, event=event, since=since, until=until, failed=failed)
-        return requests_frame(self.store.request_records(where), self._webhook_names())
+        return frame_of(self._table("requests", where, limit))
+
+    def events_arrow(
+        self, webhook: str | HistoryFilter | None = None, *, limit: int | None = None, **fields: Any
+    ) -> pa.Table:
+        """The events of `events` as an Arrow table (for polars, DuckDB, Parquet), filtered the
+        same way; `related` and `payload` are JSON text."""
+        return self._table("events", self._history(webhook, **fields), limit)
+
+    def requests_arrow(
+        self, webhook: str | HistoryFilter | None = None, *, limit: int | None = None, **fields: Any
+    ) -> pa.Table:
+        """The requests of `requests` as an Arrow table; `headers` are JSON text, the pairs as
+        received."""
+        return self._table("requests", self._history(webhook, **fields), limit)
+
+    def history_batches(
+        self,
+        kind: str,
+        where: HistoryFilter | None = None,
+        *,
+        limit: int | None = None,
+        oldest: bool = False,
+    ) -> tuple[int, pa.RecordBatchReader]:
+        """How many `kind` ("events" or "requests") a filter selects, and a reader of them in
+        Arrow batches: a history of any size, in memory that stays flat. `limit` keeps the
+        most recent (with `oldest`, the oldest)."""
+        from hooklab.store.readout import Reader, Reading
+
+        reading = Reading(self._history(where), limit, oldest=oldest)
+        return Reader.of(self.store).read(kind, reading)
+
+    def history_count(self, kind: str, where: HistoryFilter | None = None) -> int:
+        """How many `kind` ("events" or "requests") a filter selects, without reading them."""
+        from hooklab.store.readout import Reader, Reading
+
+        return Reader.of(self.store).count(kind, Reading(self._history(where)))
+
+    def _table(self, kind: str, where: HistoryFilter, limit: int | None) -> pa.Table:
+        from hooklab.store.readout import Reader, Reading
+
+        return Reader.of(self.store).table(kind, Reading(where, limit))
 
     def captured(
         self,

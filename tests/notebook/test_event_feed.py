@@ -78,3 +78,30 @@ def test_a_feed_for_one_webhook_skips_the_others(tmp_path: Path) -> None:
     assert feed.poll() == 0  # nothing new: nothing counted twice
     feed.close()
     ws.close()
+
+
+def test_a_feed_opened_on_a_long_history_counts_it_from_the_indexes(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    models = ws.create_webhook("models", SEED)
+    other = ws.create_webhook("other", SEED)
+    for hook, request in [
+        *[(models, HookRequest.fake(method="POST", form={"model": str(n)})) for n in range(30)],
+        (models, _failing()),
+        (other, HookRequest.fake(method="POST", form={"model": "x"})),
+        (other, _failing()),
+    ]:
+        ws.receive(hook.slug, request)
+    everything, one = EventFeed(ws, limit=5), EventFeed(ws, webhook="models", limit=5)
+    # The whole history counted, only the newest shown.
+    assert (everything.received, everything.failed, len(everything.rows)) == (33, 2, 5)
+    assert (one.received, one.failed, len(one.rows)) == (31, 1, 5)
+    ws.receive(models.slug, _failing())
+    assert everything.poll() == one.poll() == 1
+    assert (everything.received, everything.failed, one.received, one.failed) == (34, 3, 32, 2)
+    everything.close()
+    one.close()
+    ws.close()
+
+
+def _failing() -> HookRequest:
+    return HookRequest.fake(method="POST", headers={"Content-Type": "application/json"}, body="{")

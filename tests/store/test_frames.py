@@ -12,7 +12,7 @@ import pytest
 
 import hooklab
 from hooklab.core.request import HookRequest
-from hooklab.store import frames
+from hooklab.store import frames, readout
 from hooklab.store.jsoncolumn import JSONArray
 
 TEMPLATE = """{
@@ -92,7 +92,7 @@ def test_failures_carry_their_error(ws: hooklab.Workspace) -> None:
 def test_stored_events_are_read_in_chunks(
     ws: hooklab.Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(frames, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(readout, "BATCH_ROWS", 3)
     hook = ws.create_webhook("models", TEMPLATE)
     for i in range(8):
         team = {"team": "late"} if i == 7 else {}

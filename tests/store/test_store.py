@@ -158,7 +158,7 @@ def test_json_columns_hold_the_text_json_writes(workspace: hooklab.Workspace) ->
     ]
 
 
-def test_a_file_made_before_0002_loses_only_the_indexes_no_query_needs(tmp_path: Path) -> None:
+def test_a_file_made_before_0002_ends_with_the_indexes_the_queries_use(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
@@ -167,4 +167,8 @@ def test_a_file_made_before_0002_loses_only_the_indexes_no_query_needs(tmp_path:
         db.execute("INSERT INTO migrations VALUES ('0001_initial', '2024-01-01')")
     Store(path).close()
     indexes = raw(path, "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")
-    assert sorted(name for (name,) in indexes) == ["events_by_webhook", "requests_by_webhook"]
+    # 0002 dropped the four no query used; 0004 added those the history's time windows use.
+    assert sorted(name for (name,) in indexes) == [
+        "events_by_time", "events_by_webhook", "events_failed_by_time",
+        "requests_by_time", "requests_by_webhook",
+    ]  # fmt: skip

@@ -1,0 +1,429 @@
+"""The stored history as Arrow: one reader for every store, whose SQL differs only by dialect.
+
+Events and requests are read by ADBC (the Arrow project's own database drivers) straight into
+Arrow record batches (`hooklab.store.snapshots` says where that runs). The filters, the limit,
+the webhook's name and the request headers are worked out in SQL; times, flags, content types,
+resource labels and related roles (`hooklab.store.resources`) in Arrow. No Python code runs
+per row.
+
+A store is named by its location: a SQLite file's path, or (later) a PostgreSQL URL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hooklab.store import is_postgres
+from hooklab.store.contract import Store
+from hooklab.store.dialects import Reading, SQLite, dialect_of
+from hooklab.store.resources import Spread
+from hooklab.store.snapshots import InProcess, Local, Sidecar, Snapshot
+from hooklab.store.sqlite import SqliteStore
+
+__all__ = ["JSON_COLUMNS", "Reader", "Reading", "dialect_of"]
+
+# Rows a batch holds: small enough that the sidecar reads the next while this process takes
+# in the last, large enough that per-batch costs stay small.
+BATCH_ROWS = 16_384
+# A read runs in this process when it is small: up to LOCAL_ROWS rows, or LOCAL_BYTES of
+# stored text (estimated from the newest rows) in at most LOCAL_MOST rows. Past that, the
+# sidecar's start (about 0.15 s) costs less than Python's sqlite3 does per row and per byte.
+LOCAL_ROWS = 2_000
+LOCAL_BYTES = 32 << 20
+LOCAL_MOST = 40_000
+# The bytes of a row that cost the most to read through sqlite3.
+_TEXTS = {
+    "events": "length(CAST(resource AS BLOB)) + length(CAST(related AS BLOB))"
+    " + length(CAST(payload AS BLOB))",
+    "requests": "length(body) + length(CAST(headers AS BLOB))",
+}
+TIME = pa.timestamp("us", tz="UTC")
+EVERY_ROW = Reading()
+# Columns whose text is JSON: the frame reads each cell as the value it holds.
+JSON_COLUMNS = frozenset({"related", "payload", "headers"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a read: its name, its SQL, the parameters the SQL binds, its type in the
+    first (typing) row, and what Arrow makes of the values read."""
+
+    name: str
+    sql: str
+    params: tuple[Any, ...] = ()
+    first: str = "''"
+    convert: Callable[[pa.ChunkedArray | pa.Array], pa.Array] | None = None
+
+
+# A time the typing row holds (any would do: the row is dropped).
+_A_TIME = "'1970-01-01T00:00:00+00:00'"
+
+
+def _times(values: pa.Array) -> pa.Array:
+    return values.cast(TIME)
+
+
+def _flags(values: pa.Array) -> pa.Array:
+    return values if pa.types.is_boolean(values.type) else pc.not_equal(values, 0)
+
+
+def _media_types(values: pa.Array) -> pa.Array:
+    """`media_type` of each Content-Type: before any `;`, trimmed, lowercased; "" if none."""
+    first = pc.list_element(pc.split_pattern(values.fill_null(""), ";", max_splits=1), 0)
+    return pc.utf8_lower(pc.utf8_trim_whitespace(first))
+
+
+# The value of a Content-Type header in the stored pairs (JSON with Python's separators).
+_CONTENT_TYPE = r'(?i)\["content-type", "(?P<value>(?:[^"\\]|\\.)*)"\]'
+
+
+def _content_types(headers: pa.Array) -> pa.Array:
+    """The media type of each request's Content-Type, from its stored headers: found by a
+    regular expression in Arrow; decoded in Python only where the value holds an escape or
+    the header is repeated (whose values `Headers` joins)."""
+    found = pc.extract_regex(headers, _CONTENT_TYPE).field(0)
+    odd = pc.or_(
+        pc.fill_null(
+            pc.greater(pc.count_substring_regex(headers, r"(?i)\[\"content-type\", "), 1), False
+        ),
+        pc.fill_null(pc.match_substring(found, "\\"), False),
+    )
+    if pc.any(odd).as_py():
+        import json
+
+        from hooklab.core.request import Headers
+
+        values = found.to_pylist()
+        texts = headers.to_pylist()
+        for index in pc.indices_nonzero(odd).to_pylist():
+            pairs = [(str(k), str(v)) for k, v in json.loads(texts[index])]
+            values[index] = Headers(pairs).get("content-type")
+        found = pa.array(values, pa.string())
+    return _media_types(found)
+
+
+def _texts(values: pa.Array) -> pa.Array:
+    """Bytes as UTF-8 text, undecodable bytes replaced (as `HookRequest.body_text`)."""
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:  # rare: only the bodies that are not UTF-8 are decoded one by one
+        valid = [b.decode("utf-8", errors="replace") for b in values.to_pylist()]
+        return pa.array(valid, type=pa.string())
+
+
+def event_columns() -> list[Column]:
+    """The columns of an events read as SQL gives them: the resource's labels and the related
+    resources' roles are spread from their text afterwards (`Spread`)."""
+    return [
+        Column("id", "e.id"),
+        Column("occurred", "e.occurred", first=_A_TIME, convert=_times),
+        Column("received", "e.received", first=_A_TIME, convert=_times),
+        Column("event", "e.event"),
+        Column("resource", "e.resource"),
+        Column("related", "e.related"),
+        Column("payload", "e.payload"),
+        Column("webhook_id", "e.webhook_id"),
+        Column("webhook_name", "w.name"),
+        Column("request_id", "e.request_id"),
+        Column("failed", "e.failed", first="0", convert=_flags),
+        Column("error", "e.error"),
+    ]
+
+
+def request_columns(dialect: SQLite) -> list[Column]:
+    return [
+        Column("id", "r.id"),
+        Column("received", "r.received", first=_A_TIME, convert=_times),
+        Column("webhook_id", "r.webhook_id"),
+        Column("webhook_name", "w.name"),
+        Column("method", "r.method"),
+        Column("path", "r.path"),
+        Column("query", "r.query"),
+        Column("content_type", "r.headers", convert=_content_types),
+        Column("headers", "r.headers"),
+        Column("body", "r.body", first="X''", convert=_texts),
+        Column("size", dialect.size(), first="0"),
+        Column("client", "r.client"),
+        Column("status", "r.status", first="0"),
+        Column("error", "r.error"),
+    ]
+
+
+class Reader:
+    """Reads one store's history as Arrow record batches."""
+
+    def __init__(
+        self,
+        location: str | None,
+        shared: tuple[sqlite3.Connection, Any] | None = None,
+        *,
+        read_only: str | None = None,
+    ) -> None:
+        """`location`: the store's file or URL; `shared`: the connection and lock of an
+        in-memory store, which no other connection can see; `read_only`: why a SQLite file
+        cannot be written (it is then read in this process, read-only)."""
+        self.location = location
+        self.shared = shared
+        self.read_only = read_only
+        self.dialect = dialect_of(location or ":memory:")
+
+    @classmethod
+    def of(cls, store: Store) -> Reader:
+        """The reader of a store (SQLite or PostgreSQL)."""
+        url = str(getattr(store, "url", ""))
+        if is_postgres(url):
+            return cls(url)
+        if not isinstance(store, SqliteStore):
+            raise TypeError(f"no Arrow reader for {store!r}")
+        # The file by its absolute path: the working directory may have changed since the
+        # store opened it (`%cd` in a notebook). None for an in-memory store.
+        path = str(store._query("PRAGMA database_list")[0][2]) or None
+        if path is None:
+            return cls(None, (store._db, store._lock))
+        return cls(path, read_only=store.read_only)
+
+    def table(self, table: str, reading: Reading = EVERY_ROW) -> pa.Table:
+        """The rows of `table` (events or requests) a reading selects, as one Arrow table."""
+        _, snapshot, rows, params = self._open(table, reading)
+        try:
+            columns = self._columns(table)
+            raw = self._raw(snapshot, table, columns, rows, params, reading)
+            if table == "requests":
+                return pa.Table.from_batches(list(raw), empty_schema(columns))
+            spread = Spread()
+            parts = []
+            for batch in raw:  # each batch's resource text is let go as soon as it is spread
+                labels, roles = spread.learn(batch["resource"], batch["related"])
+                parts.append((batch.drop_columns(["resource"]), labels, roles))
+            schema = event_schema(spread)
+            return pa.Table.from_batches([events_batch(spread, *part) for part in parts], schema)
+        finally:
+            snapshot.close()
+
+    def read(self, table: str, reading: Reading = EVERY_ROW) -> tuple[int, pa.RecordBatchReader]:
+        """How many rows of `table` a reading selects, and a reader of them in batches, which
+        holds one batch at a time. For events, a first pass over the resources learns the
+        label and role columns that every batch then has."""
+        count, snapshot, rows, params = self._open(table, reading)
+        try:
+            columns = self._columns(table)
+            if table == "requests":
+                schema = empty_schema(columns)
+                batches = self._raw(snapshot, table, columns, rows, params, reading)
+            else:
+                spread = Spread()
+                for batch in self._raw(snapshot, table, _SPREAD, rows, params, reading):
+                    spread.learn(batch["resource"], batch["related"])
+                schema = event_schema(spread)
+                raw = self._raw(snapshot, table, columns, rows, params, reading)
+                batches = (
+                    events_batch(spread, b, *spread.learn(b["resource"], b["related"])) for b in raw
+                )
+        except BaseException:
+            snapshot.close()
+            raise
+        return count, pa.RecordBatchReader.from_batches(schema, _closing(batches, snapshot))
+
+    def count(self, table: str, reading: Reading = EVERY_ROW) -> int:
+        """How many rows a read would give (an index answers most filters)."""
+        rows, row_params = self.dialect.rows(table, table[0], reading)
+        snapshot = self._snapshot()
+        try:
+            return int(snapshot.rows(self._sql(_count(table, rows)), row_params)[0][0])
+        finally:
+            snapshot.close()
+
+    def _snapshot(self) -> Snapshot:
+        """Where a read starts: sqlite3 in this process, or PostgreSQL's driver."""
+        if self.dialect.name == "postgresql" and self.location:
+            import adbc_driver_postgresql
+
+            return InProcess(adbc_driver_postgresql, self.location)
+        return Local(self.location, self.shared, read_only=self.read_only)
+
+    def _sql(self, text: str) -> str:
+        return self.dialect.sql(text)
+
+    def plan(self, table: str, reading: Reading = EVERY_ROW) -> dict[str, list[str]]:
+        """How SQLite answers each query of a read (EXPLAIN QUERY PLAN): the steps of the
+        count, of the first pass over the resources (events only), and of the rows."""
+        if self.dialect.name != "sqlite":
+            raise NotImplementedError("plans are SQLite's (EXPLAIN QUERY PLAN)")
+        alias = table[0]
+        rows, params = self.dialect.rows(table, alias, reading)
+        columns = self._columns(table)
+        queries = {"count": (_count(table, rows), params)}
+        if table == "events":
+            queries["resources"] = select(self.dialect, table, _SPREAD, rows, params, reading)
+        queries["rows"] = select(self.dialect, table, columns, rows, params, reading)
+        local = Local(self.location, self.shared, read_only=self.read_only)
+        try:
+            return {
+                name: [str(step[3]) for step in local.rows(f"EXPLAIN QUERY PLAN {sql}", args)]
+                for name, (sql, args) in queries.items()
+            }
+        finally:
+            local.close()
+
+    def _open(self, table: str, reading: Reading) -> tuple[int, Snapshot, str, list[Any]]:
+        """The count of a read, and the snapshot it reads: in this process when the read is
+        small (see `LOCAL_ROWS`) or the store in memory, else in the sidecar process."""
+        if table not in ("events", "requests"):
+            raise ValueError(f"no history of {table!r}: events or requests")
+        rows, params = self.dialect.rows(table, table[0], reading)
+        local = self._snapshot()
+        try:
+            count = int(local.rows(self._sql(_count(table, rows)), params)[0][0])
+        except BaseException:
+            local.close()
+            raise
+        if not isinstance(local, Local):  # PostgreSQL: read where it started
+            return count, local, rows, params
+        if self.shared or self.read_only or not self.location or count <= LOCAL_ROWS:
+            return count, local, rows, params
+        if count <= LOCAL_MOST:
+            newest = f"SELECT * FROM {table} ORDER BY seq DESC LIMIT 64"
+            size = local.rows(f"SELECT avg({_TEXTS[table]}) FROM ({newest})", [])[0][0]
+            if count * float(size or 0) <= LOCAL_BYTES:
+                return count, local, rows, params
+        local.close()
+        return count, Sidecar(self.location), rows, params
+
+    def _columns(self, table: str) -> list[Column]:
+        return event_columns() if table == "events" else request_columns(self.dialect)
+
+    def _raw(
+        self,
+        snapshot: Snapshot,
+        table: str,
+        columns: list[Column],
+        rows: str,
+        params: list[Any],
+        reading: Reading,
+    ) -> Iterator[pa.RecordBatch]:
+        sql, args = select(self.dialect, table, columns, rows, params, reading)
+        types = [pa.int64()] + [_read_type(c) for c in columns]
+        times = [i for i, column in enumerate(columns, 1) if column.convert is _times]
+        batches = snapshot.batches(self._sql(sql), args, types, BATCH_ROWS, times)
+        return _converted(batches, columns, typed=self.dialect.typed_first_row)
+
+
+# The first pass of an events read: the resources and related resources alone.
+_SPREAD = [Column("resource", "e.resource"), Column("related", "e.related")]
+
+
+def event_schema(spread: Spread) -> pa.Schema:
+    """An events read's schema, with the label and role columns learned."""
+    base = empty_schema(event_columns())
+    labels, roles = spread.fields()
+    fields = [base.field(name) for name in ("id", "occurred", "received", "event")]
+    fields += [*labels, base.field("related"), *roles]
+    fields += [base.field(name) for name in base.names[6:]]
+    return pa.schema(fields)
+
+
+def events_batch(
+    spread: Spread,
+    batch: pa.RecordBatch,
+    labels: dict[str, pa.Array],
+    roles: dict[str, pa.Array],
+) -> pa.RecordBatch:
+    """An events batch in the columns of `event_schema`: its resource spread into labels, its
+    related resources' roles beside them."""
+    label_arrays, role_arrays = spread.columns(batch.num_rows, labels, roles)
+    arrays = [batch[name] for name in ("id", "occurred", "received", "event")]
+    arrays += [*label_arrays, batch["related"], *role_arrays]
+    rest = batch.schema.names
+    arrays += [batch[name] for name in rest[rest.index("related") + 1 :]]
+    return pa.RecordBatch.from_arrays(arrays, schema=event_schema(spread))
+
+
+def _count(table: str, rows: str) -> str:
+    return f"SELECT count(*) FROM {table} {table[0]} WHERE {rows}"
+
+
+def _read_type(column: Column) -> pa.DataType:
+    """The type a column has as read, before it is converted (the typing row's)."""
+    return {"0": pa.int64(), "X''": pa.binary()}.get(column.first, pa.string())
+
+
+def _converted(
+    batches: Iterator[pa.RecordBatch], columns: list[Column], *, typed: bool
+) -> Iterator[pa.RecordBatch]:
+    """The batches without the typing row (if `typed`), in the columns' names and types."""
+    first = typed
+    for batch in batches:
+        if first:
+            batch, first = batch.slice(1), False
+        if batch.num_rows:
+            yield convert(batch, columns)
+
+
+def select(
+    dialect: SQLite,
+    table: str,
+    columns: list[Column],
+    rows: str,
+    row_params: list[Any],
+    reading: Reading,
+) -> tuple[str, list[Any]]:
+    """The query of a read. SQLite's driver types each column from the first rows it reads,
+    so a column empty there (`error`) would be typed wrongly: on SQLite the query starts with
+    one row of each column's type, before every row (its `seq` sorts first), then dropped."""
+    alias, newest = table[0], reading.newest_first
+    body = [f"{alias}.seq AS c0"] + [f"{c.sql} AS c{i}" for i, c in enumerate(columns, 1)]
+    params = [p for c in columns for p in c.params]
+    sql = (
+        f"SELECT {', '.join(body)} FROM {table} {alias} "
+        f"LEFT JOIN webhooks w ON w.id = {alias}.webhook_id WHERE {rows}"
+    )
+    if dialect.typed_first_row:
+        head = [("9223372036854775807" if newest else "-1") + " AS c0"]
+        head += [f"{c.first} AS c{i}" for i, c in enumerate(columns, 1)]
+        sql = f"SELECT {', '.join(head)} UNION ALL {sql} ORDER BY 1"
+    else:
+        sql += f" ORDER BY {alias}.seq"
+    return sql + (" DESC" if newest else ""), params + row_params
+
+
+def convert(batch: pa.RecordBatch, columns: list[Column]) -> pa.RecordBatch:
+    """A batch as read (c0 the row number, then each column) in the columns' names and types."""
+    arrays = []
+    for index, column in enumerate(columns, 1):
+        values = batch.column(index)
+        if isinstance(values.type, pa.BaseExtensionType):  # PostgreSQL's json: its text
+            values = values.storage
+        if column.convert is not None:
+            values = column.convert(values)
+        elif pa.types.is_null(values.type) or (
+            pa.types.is_integer(values.type) and column.first == "''"
+        ):
+            values = values.cast(pa.string())
+        elif pa.types.is_integer(values.type) and values.type != pa.int64():
+            values = values.cast(pa.int64())  # PostgreSQL's integer
+        arrays.append(values)
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+
+def empty_schema(columns: list[Column]) -> pa.Schema:
+    """The schema of a read that found nothing."""
+    types = {"failed": pa.bool_(), "size": pa.int64(), "status": pa.int64()}
+    fields = [
+        pa.field(c.name, TIME if c.convert is _times else types.get(c.name, pa.string()))
+        for c in columns
+    ]
+    return pa.schema(fields)
+
+
+def _closing(batches: Iterator[pa.RecordBatch], snapshot: Snapshot) -> Iterator[pa.RecordBatch]:
+    """The batches; the snapshot closed after the last, or when they are dropped."""
+    try:
+        yield from batches
+    finally:
+        snapshot.close()

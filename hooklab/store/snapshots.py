@@ -1,0 +1,314 @@
+"""Where the readout's queries run: one snapshot of a store, read in this process through
+sqlite3 (small reads, in-memory stores) or in the sidecar process through ADBC (the rest).
+
+Both give the same thing: rows for the small questions a read asks first (how many, which
+labels), then the result as Arrow record batches, columns typed from the query's first row.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from hooklab.store.sqlitefile import connect
+
+BATCH_ROWS = 65_536
+# Where the sidecar hands batches over without a copy, when this machine has it with room
+# for a few batches (a container's is often 64 MB): else they go through the pipe.
+SHARED_MEMORY = "/dev/shm"
+SHARED_MEMORY_FREE = 1 << 30
+
+
+def _shared_memory() -> str | None:
+    try:
+        free = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return None
+    room = free.f_bavail * free.f_frsize
+    return (
+        SHARED_MEMORY if room >= SHARED_MEMORY_FREE and os.access(SHARED_MEMORY, os.W_OK) else None
+    )
+
+
+LOCAL_BATCH_ROWS = 2_048
+
+
+class Snapshot:
+    """Queries that all read the store as it was when the first of them ran."""
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        types: Sequence[pa.DataType],
+        batch_rows: int,
+        times: Sequence[int] = (),
+    ) -> Iterator[pa.RecordBatch]:
+        """The result in batches of up to `batch_rows` rows, its first row (the typing row)
+        included; `types` are the columns' types, for a reader that does not type them; the
+        columns numbered in `times` may come as UTC timestamps already."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Local(Snapshot):
+    """Through Python's sqlite3: the store's own in-memory connection (held with its lock),
+    or a connection of its own to the file."""
+
+    def __init__(
+        self,
+        path: str | None,
+        shared: tuple[sqlite3.Connection, Any] | None = None,
+        *,
+        read_only: str | None = None,
+    ) -> None:
+        if shared is not None:
+            self.db, self.lock = shared
+            self.own = False
+        else:
+            self.db, self.lock = connect(path or ":memory:", read_only=read_only), threading.RLock()
+            self.own = True
+            self.db.execute("BEGIN")  # one snapshot for every query until closed
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        types: Sequence[pa.DataType],
+        batch_rows: int,
+        times: Sequence[int] = (),
+    ) -> Iterator[pa.RecordBatch]:
+        names = [f"c{i}" for i in range(len(types))]
+        # Rows as Python values cost far more than in Arrow: a few at a time.
+        size = min(batch_rows, LOCAL_BATCH_ROWS)
+        with self.lock:
+            cursor = self.db.execute(sql, params)
+            try:
+                while rows := cursor.fetchmany(size):
+                    columns = zip(*rows, strict=True)
+                    arrays = [pa.array(v, type=k) for v, k in zip(columns, types, strict=True)]
+                    yield pa.RecordBatch.from_arrays(arrays, names=names)
+            finally:
+                cursor.close()
+
+    def close(self) -> None:
+        if self.own:
+            self.db.close()
+
+
+class Sidecar(Snapshot):
+    """Through ADBC's SQLite driver, in a helper process (`hooklab/store/sidecar.py`)."""
+
+    def __init__(self, path: str) -> None:
+        self.process = _take()
+        try:
+            self._ask({"op": "open", "location": path})
+        except BaseException:
+            _discard(self.process)
+            raise
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(request).encode() + b"\n")
+            stdin.flush()
+            line = stdout.readline()
+        except OSError:
+            line = b""
+        if not line:
+            raise RuntimeError(f"hooklab's reader process stopped: {_stderr(self.process)}")
+        answer: dict[str, Any] = json.loads(line)
+        if answer.get("error"):
+            raise RuntimeError(f"reading the store failed: {answer['error']}")
+        return answer
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], batch_rows: int, times: Sequence[int] = ()
+    ) -> Iterator[pa.RecordBatch]:
+        request = {
+            "op": "query",
+            "sql": sql,
+            "params": list(params),
+            "batch_rows": batch_rows,
+            "times": list(times),
+        }
+        answer = self._ask({**request, "shared": _shared_memory()})
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        folder = answer.get("folder")
+        finished = False
+        try:
+            if folder is None:
+                yield from pa.ipc.open_stream(stdout)
+                trailer = json.loads(stdout.readline())
+            else:
+                while "batch" in (trailer := json.loads(stdout.readline() or b"{}")):
+                    # Mapped, not copied: the batch's memory is the file's, freed with both.
+                    with pa.memory_map(trailer["batch"]) as mapped:
+                        batch = pa.ipc.open_stream(mapped).read_next_batch()
+                    os.unlink(trailer["batch"])
+                    stdin.write(b"taken\n")
+                    stdin.flush()
+                    yield batch
+            finished = "error" in trailer
+        finally:
+            if not finished:  # abandoned half way: what is left in the pipe is lost with it
+                _discard(self.process)
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                self.process = _take()
+        if trailer.get("error"):
+            raise RuntimeError(f"reading the store failed: {trailer['error']}")
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        for batch in self._stream(sql, params, BATCH_ROWS):
+            found.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        return found
+
+    def batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        types: Sequence[pa.DataType],
+        batch_rows: int,
+        times: Sequence[int] = (),
+    ) -> Iterator[pa.RecordBatch]:
+        return self._stream(sql, params, batch_rows, times)
+
+    def close(self) -> None:
+        try:
+            self._ask({"op": "close"})
+        except RuntimeError:
+            _discard(self.process)
+            return
+        _give_back(self.process)
+
+
+class InProcess(Snapshot):
+    """Through an ADBC driver in this process: PostgreSQL's, which shares no file with the
+    store (only SQLite's driver must run apart). One snapshot: a repeatable-read transaction."""
+
+    def __init__(self, driver: Any, location: str) -> None:
+        from hooklab.store.sidecar import connect
+
+        self.database, self.connection = connect(driver, location)
+        try:
+            self.rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+        except BaseException:
+            self.close()
+            raise
+
+    def _reader(self, sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatch]:
+        from hooklab.store.sidecar import run
+
+        reader, statement = run(self.connection, sql, list(params), {})
+        try:
+            yield from reader
+        finally:
+            reader.close()
+            statement.close()
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        for batch in self._reader(sql, params):
+            found.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        return found
+
+    def batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        types: Sequence[pa.DataType],
+        batch_rows: int,
+        times: Sequence[int] = (),
+    ) -> Iterator[pa.RecordBatch]:
+        return self._reader(sql, params)
+
+    def close(self) -> None:
+        self.connection.close()
+        self.database.close()
+
+
+# Helper processes waiting for work: one is started on the first read that needs it and kept
+# for the next (starting one costs its imports); a read made while another is under way takes
+# one more.
+_idle: list[subprocess.Popen[bytes]] = []
+# The sidecar runs as a script, without the working directory on its path: it imports only
+# pyarrow and the driver, not hooklab, so it starts in the time pyarrow takes to import.
+_RUN_SIDECAR = (
+    "import runpy, sys; del sys.path[0]; runpy.run_path(sys.argv[1], run_name='__main__')"
+)
+_pool_lock = threading.Lock()
+
+
+def _take() -> subprocess.Popen[bytes]:
+    with _pool_lock:
+        while _idle:
+            process = _idle.pop()
+            if process.poll() is None:
+                return process
+    return subprocess.Popen(
+        [sys.executable, "-c", _RUN_SIDECAR, str(Path(__file__).with_name("sidecar.py"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _give_back(process: subprocess.Popen[bytes]) -> None:
+    with _pool_lock:
+        _idle.append(process)
+
+
+def _discard(process: subprocess.Popen[bytes]) -> None:
+    """Stop a helper: its pipes closed, it removes what it keeps in shared memory and ends;
+    one that does not, within a second, is killed."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    try:
+        process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+def _stderr(process: subprocess.Popen[bytes]) -> str:
+    process.kill()
+    process.wait()
+    text = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+    lines = text.splitlines()
+    return lines[-1] if lines else f"exit status {process.returncode}"
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _pool_lock:
+        while _idle:
+            _discard(_idle.pop())
