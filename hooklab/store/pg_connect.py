@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from hooklab.core.times import utcnow
 from hooklab.store.contract import StoreError, StoreUnavailable
@@ -36,7 +37,10 @@ def location(url: str) -> str:
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StoreError(f"not a PostgreSQL URL: {_scrub(str(exc), url)}") from None
+        reason = _scrub(str(exc), url).strip().splitlines()[0]
+        if _written_passwords(url):  # libpq quotes what it could not parse: a password's part
+            reason = re.sub(r'"[^"]*"', '"***"', reason)
+        raise StoreError(f"not a PostgreSQL URL: {reason}") from None
     user = f"{parts['user']}@" if parts.get("user") else ""
     host = parts.get("host") or "localhost"
     port = f":{parts['port']}" if parts.get("port") else ""
@@ -92,13 +96,31 @@ def unavailable(where: str, url: str, exc: Exception) -> StoreError:
 
 
 def _scrub(text: str, url: str) -> str:
-    """`text` with the URL's password, if any, replaced."""
+    """`text` with the URL's password replaced: as parsed, and as written (a URL that does not
+    parse, such as a password with a bare `%` or a space, is echoed by libpq's message)."""
     psycopg = require_psycopg()
+    secrets = set(_written_passwords(url))
     try:
         password = psycopg.conninfo.conninfo_to_dict(url).get("password")
     except psycopg.Error:
-        return text.replace(url, "<url>")
-    return text.replace(str(password), "***") if password else text
+        password = None
+    if password:
+        secrets.add(str(password))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _written_passwords(url: str) -> list[str]:
+    """The password as it stands in `url` (after `user:`, or as `password=` in the query),
+    both as written and percent-decoded, without parsing the URL as libpq would."""
+    rest = url.split("://", 1)[-1]
+    found = []
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    if ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    found += re.findall(r"[?&]password=([^&]*)", url)
+    return [form for raw in found if raw for form in (raw, unquote(raw))]
 
 
 def migrate(connection: psycopg.Connection[Any], where: str, url: str) -> None:

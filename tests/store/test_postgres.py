@@ -238,3 +238,26 @@ def test_reads_and_the_outbox_carry_on_after_the_store_restarts(
         assert pg.list_webhooks() == []
     finally:
         outbox.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://someone:s3cret%pw@127.0.0.1:1/db",  # a bare % in the password
+        "postgresql://someone:s3cret pw@127.0.0.1:1/db",  # a space
+        "postgresql://someone:s3c@ret pw@127.0.0.1:1/db",  # an @ left unencoded
+        "postgresql://someone@127.0.0.1:1/db?password=s3cret%pw",
+    ],
+)
+def test_a_url_that_does_not_parse_never_shows_its_password(url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hooklab", "events", "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hooklab: cannot use the store: not a PostgreSQL URL: ")
+    for part in ("s3cret", "ret pw", "pw@"):
+        assert part not in line
