@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 OLDEST = 140000  # PostgreSQL 14: pg_current_xact_id and xid8 came in 13; 14 is what we test
 CONNECT_TIMEOUT = 5  # seconds
+# How long a statement of the store's own connections may wait for the server. The management
+# API and `hooklab serve` call the store on the event loop: a server that accepts and never
+# answers (stopped, or cut off behind a live TCP peer) would otherwise block every sender.
+ANSWER_TIMEOUT = 10.0  # seconds, as the receiver's group commit waits
 
 
 def require_psycopg() -> Any:
@@ -47,12 +51,16 @@ def location(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
 
 
-def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection, JSON read as text; every failure is a `StoreError` of one line."""
+def connect(
+    url: str, *, autocommit: bool = True, answer_within: float | None = None
+) -> psycopg.Connection[Any]:
+    """A connection, JSON read as text; every failure is a `StoreError` of one line. With
+    `answer_within`, a statement the server leaves unanswered that long closes the connection
+    and raises `OperationalError` (set `.answer_within` later to bound it after migrating)."""
     psycopg = require_psycopg()
     where = location(url)
     try:
-        connection = psycopg.connect(
+        connection = _bounded_class(psycopg).connect(
             url,
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT,
@@ -60,12 +68,38 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise unavailable(where, url, exc) from None
+    connection.answer_within = answer_within
     text_json(connection)
     if connection.info.server_version < OLDEST:
         version = connection.info.server_version // 10000
         connection.close()
         raise StoreError(f"{where}: PostgreSQL {version} is too old; hooklab needs 14 or later")
     return connection  # type: ignore[no-any-return]
+
+
+_BOUNDED: dict[int, Any] = {}
+
+
+def _bounded_class(psycopg: Any) -> Any:
+    """A `psycopg.Connection` whose every wait for the server ends after `answer_within`."""
+    if id(psycopg) not in _BOUNDED:
+
+        class BoundedConnection(psycopg.Connection):  # type: ignore[misc]
+            answer_within: float | None = None
+
+            def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+                if self.answer_within is None or args or kwargs:
+                    return super().wait(gen, *args, **kwargs)
+                try:
+                    return super().wait(gen, timeout=self.answer_within)
+                except psycopg.errors._WaitTimeout:
+                    self.close()  # the query is still out: this connection is done
+                    raise psycopg.OperationalError(
+                        f"the store did not answer within {self.answer_within:g} s"
+                    ) from None
+
+        _BOUNDED[id(psycopg)] = BoundedConnection
+    return _BOUNDED[id(psycopg)]
 
 
 def text_json(connection: Any) -> None:

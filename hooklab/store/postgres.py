@@ -27,7 +27,14 @@ from hooklab.store.contract import (
     StoredRequest,
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.pg_connect import connect, location, migrate, require_psycopg, unavailable
+from hooklab.store.pg_connect import (
+    ANSWER_TIMEOUT,
+    connect,
+    location,
+    migrate,
+    require_psycopg,
+    unavailable,
+)
 from hooklab.store.pg_outbox import lease_seconds
 from hooklab.store.pg_writer import statements
 from hooklab.store.rows import (
@@ -64,6 +71,7 @@ class PostgresStore:
         self._listener = None
         try:
             migrate(self._db, self.location, url)
+            self._db.answer_within = ANSWER_TIMEOUT  # type: ignore[attr-defined]  # after migrating
             if listen:
                 from hooklab.store.pg_listen import Listener
 
@@ -87,7 +95,7 @@ class PostgresStore:
     def _connection(self) -> Any:
         if self._db.closed or self._db.broken:
             self._db.close()
-            self._db = connect(self.url)
+            self._db = connect(self.url, answer_within=ANSWER_TIMEOUT)
         return self._db
 
     @contextmanager
