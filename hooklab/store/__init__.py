@@ -20,6 +20,15 @@ def is_postgres(target: str | os.PathLike[str]) -> bool:
     return str(target).startswith(POSTGRES_SCHEMES)
 
 
+def holds_password(target: str | os.PathLike[str]) -> bool:
+    """Whether a store's URL carries a password itself (not PGPASSWORD or ~/.pgpass)."""
+    if not is_postgres(target):
+        return False
+    from hooklab.store.pg_connect import written_password
+
+    return written_password(str(target))
+
+
 def open_store(target: str | os.PathLike[str]) -> Store:
     """A store by its name: a `postgresql://` URL, or a SQLite file (`:memory:` included).
     Raises `StoreError` in one line (never showing a password) when it cannot be opened."""

@@ -145,6 +145,11 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
+def written_password(url: str) -> bool:
+    """Whether `url` itself holds a password (rather than PGPASSWORD or ~/.pgpass)."""
+    return bool(_written_passwords(url))
+
+
 def _written_passwords(url: str) -> list[str]:
     """The password as it stands in `url` (after `user:`, or as `password=` in the query),
     both as written and percent-decoded, without parsing the URL as libpq would."""

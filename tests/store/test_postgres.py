@@ -9,8 +9,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from cli_support import base_env
 from pg_support import PostgresCluster, Role
 
 from hooklab import HookRequest, Workspace
@@ -347,3 +349,33 @@ def test_a_store_that_stops_answering_is_refused_in_time_not_waited_on_forever(
         outbox.close()
         ws.close()
         proxy.close()
+
+
+def test_serve_warns_once_when_the_password_stands_on_its_command_line(tmp_path: Path) -> None:
+    url = "postgresql://someone:s3cret-pw@127.0.0.1:1/db"  # nothing listens: it stops at once
+
+    def serve(*args: str, **env: str) -> list[str]:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hooklab",
+                "serve",
+                "--home",
+                str(tmp_path),
+                "--port",
+                "0",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=base_env(**env),
+        )
+        assert done.returncode == 2 and "s3cret" not in done.stderr
+        return [line for line in done.stderr.splitlines() if "process list" in line]
+
+    [warning] = serve("--store", url)
+    assert "PGPASSWORD" in warning and "HOOKLAB_STORE" in warning
+    assert serve(HOOKLAB_STORE=url) == []  # the environment is the user's own
+    assert serve("--store", url.replace(":s3cret-pw", "")) == []
