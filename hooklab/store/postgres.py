@@ -36,7 +36,7 @@ from hooklab.store.pg_connect import (
     unavailable,
 )
 from hooklab.store.pg_outbox import lease_seconds
-from hooklab.store.pg_writer import statements
+from hooklab.store.pg_writer import pg_text, statements
 from hooklab.store.rows import (
     REQUEST_COLUMNS,
     WEBHOOK_COLUMNS,
@@ -379,7 +379,7 @@ class PostgresStore:
         new = 0
         with self.transaction() as db, db.cursor() as cursor:
             for row in values:  # rowcount per row: which were new
-                cursor.execute(sql, row)
+                cursor.execute(sql, [pg_text(value) for value in row])
                 new += max(cursor.rowcount, 0)
         self._changed()
         return new

@@ -379,3 +379,27 @@ def test_serve_warns_once_when_the_password_stands_on_its_command_line(tmp_path:
     assert "PGPASSWORD" in warning and "HOOKLAB_STORE" in warning
     assert serve(HOOKLAB_STORE=url) == []  # the environment is the user's own
     assert serve("--store", url.replace(":s3cret-pw", "")) == []
+
+
+def test_a_nul_in_a_templates_output_is_kept_as_on_sqlite_and_copied(
+    pg: Workspace, tmp_path: Path
+) -> None:
+    template = '{"event": "x.{{ body.a }}", "resource": {"prefect.resource.id": "r"}}'
+    answers = []
+    for ws in (pg, Workspace(tmp_path / "hooklab.db")):
+        hook = ws.create_webhook("nul", template)
+        hostile = HookRequest.fake(method="POST", json={"a": "x\u0000y"})
+        answers.append(ws.receive(hook.slug, hostile).status)
+        assert ws.receive(hook.slug, post("after")).status == 204
+    assert answers == [400, 400]  # refused as bad input on both, never "store unavailable"
+    stored = pg.requests()
+    assert stored["status"].tolist() == [400, 204]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "hooklab", "store", "copy", str(tmp_path), pg.store_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert pg.requests()["status"].tolist() == [400, 204, 400, 204]  # the NUL copied too
