@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Integer, Unicode, observe
+from traitlets import Bool, Integer, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from hooklab.core.errors import EXPECTED, answer_for
@@ -24,6 +24,7 @@ from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
 from hooklab.notebook.subcommands import SUBCOMMANDS, Parser, help_text
 from hooklab.notebook.webhookview import WebhookView
+from hooklab.store import without_password
 from hooklab.workspace import WebhookNotFound, Workspace, default_home, store_target
 
 if TYPE_CHECKING:
@@ -96,7 +97,18 @@ class HooklabMagics(Magics, Configurable):
     @property
     def target(self) -> str:
         """The store: `store`, else $HOOKLAB_STORE, else the home's SQLite file."""
-        return store_target(self.store or None, self.folder)
+        full = getattr(self, "_store_urls", {}).get(self.store, self.store)
+        return store_target(full or None, self.folder)
+
+    @validate("store")
+    def _password_out_of_sight(self, proposal: Any) -> str:
+        """`%config HooklabMagics` shows every trait's value, in outputs that are saved and
+        shared: the trait holds the URL without its password, kept here instead."""
+        url = str(proposal["value"])
+        shown = without_password(url)
+        if shown != url:
+            self._store_urls = {**getattr(self, "_store_urls", {}), shown: url}
+        return shown
 
     @property
     def workspace(self) -> Workspace:

@@ -22,6 +22,7 @@ from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
+from hooklab.store import holds_password
 from hooklab.store.batches import destination_url
 from hooklab.workspace import Workspace, default_home, store_target
 
@@ -102,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"hooklab: --forward-to: {exc}", file=sys.stderr)
             return 2
+    if args.store and holds_password(args.store):
+        print(
+            "hooklab: the password in --store can be read by every local user in the process "
+            "list while this runs; give it in PGPASSWORD or ~/.pgpass, or the URL in "
+            "HOOKLAB_STORE",
+            file=sys.stderr,
+        )
     try:
         return asyncio.run(
             serve(

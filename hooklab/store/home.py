@@ -71,6 +71,10 @@ def private_database(path: str | os.PathLike[str], *, say: Say = warn) -> None:
     elif not _make_folder(file.parent):
         siblings = [file.with_name(file.name + suffix) for suffix in SQLITE_SUFFIXES]
         _tighten(file, siblings, None, say)
+    if file.is_symlink() and not file.exists():
+        # A link to nothing: SQLite would make the file where it points, with the umask's
+        # mode. Make it there first, private (the link's folder is left as it is).
+        file = Path(os.path.realpath(file))
     try:
         fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:

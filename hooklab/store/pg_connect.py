@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from hooklab.core.times import utcnow
 from hooklab.store.contract import StoreError, StoreUnavailable
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 OLDEST = 140000  # PostgreSQL 14: pg_current_xact_id and xid8 came in 13; 14 is what we test
 CONNECT_TIMEOUT = 5  # seconds
+# How long a statement of the store's own connections may wait for the server. The management
+# API and `hooklab serve` call the store on the event loop: a server that accepts and never
+# answers (stopped, or cut off behind a live TCP peer) would otherwise block every sender.
+ANSWER_TIMEOUT = 10.0  # seconds, as the receiver's group commit waits
 
 
 def require_psycopg() -> Any:
@@ -36,19 +41,26 @@ def location(url: str) -> str:
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StoreError(f"not a PostgreSQL URL: {_scrub(str(exc), url)}") from None
+        reason = _scrub(str(exc), url).strip().splitlines()[0]
+        if _written_passwords(url):  # libpq quotes what it could not parse: a password's part
+            reason = re.sub(r'"[^"]*"', '"***"', reason)
+        raise StoreError(f"not a PostgreSQL URL: {reason}") from None
     user = f"{parts['user']}@" if parts.get("user") else ""
     host = parts.get("host") or "localhost"
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
 
 
-def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection, JSON read as text; every failure is a `StoreError` of one line."""
+def connect(
+    url: str, *, autocommit: bool = True, answer_within: float | None = None
+) -> psycopg.Connection[Any]:
+    """A connection, JSON read as text; every failure is a `StoreError` of one line. With
+    `answer_within`, a statement the server leaves unanswered that long closes the connection
+    and raises `OperationalError` (set `.answer_within` later to bound it after migrating)."""
     psycopg = require_psycopg()
     where = location(url)
     try:
-        connection = psycopg.connect(
+        connection = _bounded_class(psycopg).connect(
             url,
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT,
@@ -56,12 +68,38 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise unavailable(where, url, exc) from None
+    connection.answer_within = answer_within
     text_json(connection)
     if connection.info.server_version < OLDEST:
         version = connection.info.server_version // 10000
         connection.close()
         raise StoreError(f"{where}: PostgreSQL {version} is too old; hooklab needs 14 or later")
     return connection  # type: ignore[no-any-return]
+
+
+_BOUNDED: dict[int, Any] = {}
+
+
+def _bounded_class(psycopg: Any) -> Any:
+    """A `psycopg.Connection` whose every wait for the server ends after `answer_within`."""
+    if id(psycopg) not in _BOUNDED:
+
+        class BoundedConnection(psycopg.Connection):  # type: ignore[misc]
+            answer_within: float | None = None
+
+            def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+                if self.answer_within is None or args or kwargs:
+                    return super().wait(gen, *args, **kwargs)
+                try:
+                    return super().wait(gen, timeout=self.answer_within)
+                except psycopg.errors._WaitTimeout:
+                    self.close()  # the query is still out: this connection is done
+                    raise psycopg.OperationalError(
+                        f"the store did not answer within {self.answer_within:g} s"
+                    ) from None
+
+        _BOUNDED[id(psycopg)] = BoundedConnection
+    return _BOUNDED[id(psycopg)]
 
 
 def text_json(connection: Any) -> None:
@@ -92,13 +130,36 @@ def unavailable(where: str, url: str, exc: Exception) -> StoreError:
 
 
 def _scrub(text: str, url: str) -> str:
-    """`text` with the URL's password, if any, replaced."""
+    """`text` with the URL's password replaced: as parsed, and as written (a URL that does not
+    parse, such as a password with a bare `%` or a space, is echoed by libpq's message)."""
     psycopg = require_psycopg()
+    secrets = set(_written_passwords(url))
     try:
         password = psycopg.conninfo.conninfo_to_dict(url).get("password")
     except psycopg.Error:
-        return text.replace(url, "<url>")
-    return text.replace(str(password), "***") if password else text
+        password = None
+    if password:
+        secrets.add(str(password))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def written_password(url: str) -> bool:
+    """Whether `url` itself holds a password (rather than PGPASSWORD or ~/.pgpass)."""
+    return bool(_written_passwords(url))
+
+
+def _written_passwords(url: str) -> list[str]:
+    """The password as it stands in `url` (after `user:`, or as `password=` in the query),
+    both as written and percent-decoded, without parsing the URL as libpq would."""
+    rest = url.split("://", 1)[-1]
+    found = []
+    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+    if ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    found += re.findall(r"[?&]password=([^&]*)", url)
+    return [form for raw in found if raw for form in (raw, unquote(raw))]
 
 
 def migrate(connection: psycopg.Connection[Any], where: str, url: str) -> None:

@@ -24,7 +24,7 @@ from hooklab.core.times import utcnow
 from hooklab.store.batches import PREFECT_COLUMNS, outbox_batch
 from hooklab.store.contract import Destination, OutboxBatch
 from hooklab.store.filters import HistoryFilter
-from hooklab.store.pg_connect import connect, require_psycopg, unavailable
+from hooklab.store.pg_connect import ANSWER_TIMEOUT, connect, require_psycopg, unavailable
 from hooklab.store.rows import as_time, history_conditions, maybe_time, where_sql
 
 LEASE_SECONDS = 60  # unless $HOOKLAB_OUTBOX_LEASE says otherwise
@@ -76,7 +76,7 @@ class PostgresOutbox:
         self.lease = lease_seconds()
         self.claimer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.RLock()
-        self._db = connect(url)
+        self._db = connect(url, answer_within=ANSWER_TIMEOUT)
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.location!r})"
@@ -98,7 +98,7 @@ class PostgresOutbox:
                 try:
                     if self._db.closed or self._db.broken:
                         self._db.close()
-                        self._db = connect(self.url)
+                        self._db = connect(self.url, answer_within=ANSWER_TIMEOUT)
                     cursor = self._db.execute(sql, params)
                     return cursor.fetchall() if cursor.description else []
                 except self._psycopg.OperationalError as exc:

@@ -35,7 +35,16 @@ def statements(table: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[st
     """The INSERTs that store `rows`, with their flattened parameters."""
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        yield insert_rows(table, len(part)), [value for row in part for value in row]
+        yield insert_rows(table, len(part)), [pg_text(value) for row in part for value in row]
+
+
+def pg_text(value: Any) -> Any:
+    """`value`, with a NUL character (which PostgreSQL's text refuses, and SQLite keeps) shown
+    as U+FFFD: a sender can put one in a template's output, and its request is kept as on
+    SQLite rather than refused for good as if the store were down."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 def _same(value: Any) -> Any:

@@ -27,9 +27,16 @@ from hooklab.store.contract import (
     StoredRequest,
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
-from hooklab.store.pg_connect import connect, location, migrate, require_psycopg, unavailable
+from hooklab.store.pg_connect import (
+    ANSWER_TIMEOUT,
+    connect,
+    location,
+    migrate,
+    require_psycopg,
+    unavailable,
+)
 from hooklab.store.pg_outbox import lease_seconds
-from hooklab.store.pg_writer import statements
+from hooklab.store.pg_writer import pg_text, statements
 from hooklab.store.rows import (
     REQUEST_COLUMNS,
     WEBHOOK_COLUMNS,
@@ -64,6 +71,7 @@ class PostgresStore:
         self._listener = None
         try:
             migrate(self._db, self.location, url)
+            self._db.answer_within = ANSWER_TIMEOUT  # type: ignore[attr-defined]  # after migrating
             if listen:
                 from hooklab.store.pg_listen import Listener
 
@@ -87,7 +95,7 @@ class PostgresStore:
     def _connection(self) -> Any:
         if self._db.closed or self._db.broken:
             self._db.close()
-            self._db = connect(self.url)
+            self._db = connect(self.url, answer_within=ANSWER_TIMEOUT)
         return self._db
 
     @contextmanager
@@ -371,7 +379,7 @@ class PostgresStore:
         new = 0
         with self.transaction() as db, db.cursor() as cursor:
             for row in values:  # rowcount per row: which were new
-                cursor.execute(sql, row)
+                cursor.execute(sql, [pg_text(value) for value in row])
                 new += max(cursor.rowcount, 0)
         self._changed()
         return new

@@ -140,3 +140,16 @@ def test_a_request_the_store_refuses_is_a_503_the_notebook_is_told_of_once(
         assert "".join(text for name, text in streams if name == "stdout").strip() == "503 503"
         after = kernel.run("print((await hooklab.send(u, form={'model': 'c'})).status)")
         assert after.strip() == "204"
+
+
+def test_config_never_shows_the_password_of_a_store_url(tmp_path: Path) -> None:
+    url = "postgresql://someone:s3cret-pw@127.0.0.1:1/db?password=0ther-pw&sslmode=disable"
+    with kernel_on(tmp_path) as kernel:
+        kernel.run(f'%config HooklabMagics.store = "{url}"')
+        shown = kernel.run("%config HooklabMagics") + kernel.run("%config HooklabMagics.store")
+        kept = kernel.run(
+            f"from hooklab.notebook.magics import _ACTIVE\nprint(_ACTIVE[0].target == {url!r})"
+        )
+    assert "postgresql://someone@127.0.0.1:1/db?sslmode=disable" in shown
+    assert "s3cret" not in shown and "0ther" not in shown
+    assert kept.strip() == "True"  # still the one used to connect

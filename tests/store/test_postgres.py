@@ -3,12 +3,16 @@ leases, a feed that misses no late commit, and one-line errors that never show a
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from cli_support import base_env
 from pg_support import PostgresCluster, Role
 
 from hooklab import HookRequest, Workspace
@@ -238,3 +242,164 @@ def test_reads_and_the_outbox_carry_on_after_the_store_restarts(
         assert pg.list_webhooks() == []
     finally:
         outbox.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://someone:s3cret%pw@127.0.0.1:1/db",  # a bare % in the password
+        "postgresql://someone:s3cret pw@127.0.0.1:1/db",  # a space
+        "postgresql://someone:s3c@ret pw@127.0.0.1:1/db",  # an @ left unencoded
+        "postgresql://someone@127.0.0.1:1/db?password=s3cret%pw",
+    ],
+)
+def test_a_url_that_does_not_parse_never_shows_its_password(url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hooklab", "events", "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hooklab: cannot use the store: not a PostgreSQL URL: ")
+    for part in ("s3cret", "ret pw", "pw@"):
+        assert part not in line
+
+
+class FreezingProxy:
+    """A TCP relay to PostgreSQL that, once frozen, keeps every connection open and passes
+    nothing on: a server that accepts and never answers (stopped, or cut off)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            while self.frozen.is_set():
+                time.sleep(0.05)  # held: nothing passes while frozen
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for each in self.sockets:
+            each.close()
+
+
+def test_a_store_that_stops_answering_is_refused_in_time_not_waited_on_forever(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    proxy = FreezingProxy(postgres_cluster.port)
+    url = postgres_url.replace(f":{postgres_cluster.port}/", f":{proxy.port}/")
+    ws = Workspace(url)
+    outbox = ws.outbox()
+    try:
+        ws.create_webhook("models", TEMPLATE)
+        ws.forward_to(URL)
+        proxy.frozen.set()
+        caught: list[BaseException] = []
+
+        def call(read: Callable[[], object]) -> None:
+            try:
+                read()
+            except BaseException as exc:
+                caught.append(exc)
+
+        # What the management API and `hooklab serve` do on the event loop.
+        callers = [
+            threading.Thread(target=call, args=(read,), daemon=True)
+            for read in (ws.list_webhooks, outbox.urls)
+        ]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(60)
+        assert not any(caller.is_alive() for caller in callers), "still waiting after 60 s"
+        assert len(caught) == 2 and all(isinstance(exc, StoreUnavailable) for exc in caught)
+        assert all("did not answer within" in str(exc) for exc in caught)
+        proxy.frozen.clear()
+        assert [hook.name for hook in ws.list_webhooks()] == ["models"]  # a new connection
+        assert outbox.urls() == [URL]
+    finally:
+        proxy.frozen.clear()
+        outbox.close()
+        ws.close()
+        proxy.close()
+
+
+def test_serve_warns_once_when_the_password_stands_on_its_command_line(tmp_path: Path) -> None:
+    url = "postgresql://someone:s3cret-pw@127.0.0.1:1/db"  # nothing listens: it stops at once
+
+    def serve(*args: str, **env: str) -> list[str]:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hooklab",
+                "serve",
+                "--home",
+                str(tmp_path),
+                "--port",
+                "0",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=base_env(**env),
+        )
+        assert done.returncode == 2 and "s3cret" not in done.stderr
+        return [line for line in done.stderr.splitlines() if "process list" in line]
+
+    [warning] = serve("--store", url)
+    assert "PGPASSWORD" in warning and "HOOKLAB_STORE" in warning
+    assert serve(HOOKLAB_STORE=url) == []  # the environment is the user's own
+    assert serve("--store", url.replace(":s3cret-pw", "")) == []
+
+
+def test_a_nul_in_a_templates_output_is_kept_as_on_sqlite_and_copied(
+    pg: Workspace, tmp_path: Path
+) -> None:
+    template = '{"event": "x.{{ body.a }}", "resource": {"prefect.resource.id": "r"}}'
+    answers = []
+    for ws in (pg, Workspace(tmp_path / "hooklab.db")):
+        hook = ws.create_webhook("nul", template)
+        hostile = HookRequest.fake(method="POST", json={"a": "x\u0000y"})
+        answers.append(ws.receive(hook.slug, hostile).status)
+        assert ws.receive(hook.slug, post("after")).status == 204
+    assert answers == [400, 400]  # refused as bad input on both, never "store unavailable"
+    stored = pg.requests()
+    assert stored["status"].tolist() == [400, 204]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "hooklab", "store", "copy", str(tmp_path), pg.store_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert pg.requests()["status"].tolist() == [400, 204, 400, 204]  # the NUL copied too

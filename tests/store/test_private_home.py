@@ -155,6 +155,35 @@ def test_a_database_outside_a_home_is_private_and_its_folder_left_as_it_was(
     ]
 
 
+def test_a_database_named_by_a_link_to_nothing_is_made_private_where_it_lands(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.db"
+    Workspace(source).close()
+    elsewhere = tmp_path / "elsewhere"  # a folder others may read, as most are
+    elsewhere.mkdir()
+    elsewhere.chmod(0o755)
+    target = tmp_path / "copy"
+    target.mkdir()
+    (target / "hooklab.db").symlink_to(elsewhere / "hooklab.db")  # not there yet
+    (tmp_path / "backup.db").symlink_to(elsewhere / "backup.db")
+
+    for destination in (target, tmp_path / "backup.db"):
+        done = subprocess.run(
+            [sys.executable, "-m", "hooklab", "store", "copy", str(source), str(destination)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=base_env(),
+            preexec_fn=lambda: os.umask(0o022),
+        )
+        assert done.returncode == 0, done.stderr
+
+    # The webhooks' secrets landed behind the links: never readable by other users.
+    assert modes(elsewhere) == {"backup.db": 0o600, "hooklab.db": 0o600}
+    assert mode(elsewhere) == 0o755  # the folder is the user's, left as it was
+
+
 # One server per home
 
 
