@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
 from hooklab.core.request import BodyError, template_context
@@ -17,6 +17,14 @@ from hooklab.core.templates import (
     TemplateError,
     compile_template,
     deepest_line,
+)
+from hooklab.history.skeleton import (
+    Expression,
+    is_label,
+    literal_labels,
+    placed,
+    quoted_string,
+    skeleton,
 )
 from hooklab.history.sources import Requests, requests_with_webhooks
 
@@ -36,15 +44,30 @@ QUOTED_LINE_LIMIT = 200  # characters of a template line shown under an error
 class Finding:
     """One thing the lint noticed. `extension` marks what works in hooklab but not Prefect Cloud."""
 
-    level: str  # "error" | "warning"
+    level: str  # "error" | "warning" | "note" (fragile, not wrong: not counted as a problem)
     line: int | None
     message: str
     extension: bool = False
+
+    @property
+    def is_problem(self) -> bool:
+        """An error or a warning; a note is not counted against a template."""
+        return self.level != "note"
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
         tag = " [hooklab extension]" if self.extension else ""
         return f"{self.level}: {where}{self.message}{tag}"
+
+
+CLEAN = "compatible with Prefect Cloud; no common mistakes found"
+
+
+def check_lines(findings: list[Finding]) -> list[str]:
+    """The check as people read it: the errors and warnings, or that there are none, then the
+    notes."""
+    problems = [str(f) for f in findings if f.is_problem]
+    return (problems or [CLEAN]) + [str(f) for f in findings if not f.is_problem]
 
 
 def quote_line(template: str, line: int | None) -> str:
@@ -121,20 +144,12 @@ def _first_line(tree: nodes.Template, name: str) -> int | None:
     return min(lines) if lines else None
 
 
-@dataclass(frozen=True)
-class _Expression:
-    """One `{{ ... }}` of the template: where it is and what it does."""
-
-    line: int
-    source: str
-    filters: tuple[str, ...]
-    bare_name: str | None
-
-
 def _skeleton_findings(template: str) -> Iterator[Finding]:
     """Mistakes seen by reading the template as JSON with each `{{ }}` as a placeholder."""
-    skeleton, expressions = _skeleton(template)
-    for place, key_path, expression in _placements(skeleton, expressions):
+    text, expressions = skeleton(template)
+    lines = template.splitlines()
+    for placement in placed(text, expressions):
+        expression, key_path = placement.expression, placement.key_path
         shown = "{{ " + expression.source + " }}"
         if expression.bare_name in DICT_VARIABLES:
             yield Finding(
@@ -143,158 +158,64 @@ def _skeleton_findings(template: str) -> Iterator[Finding]:
                 f"{shown} renders a Python repr (single quotes), not JSON; "
                 f"use {{{{ {expression.bare_name}|tojson }}}}",
             )
-        if place == "string" and "tojson" in expression.filters:
+        if placement.place == "string" and "tojson" in expression.filters:
             yield Finding(
                 "warning",
                 expression.line,
                 f"{shown} is inside quotes: tojson already adds them, so a string comes out "
                 "double-quoted and the JSON breaks; remove the quotes around it",
             )
-        if place == "value" and _is_label(key_path) and "tojson" not in expression.filters:
+        elif placement.place == "string" and writes_request_text(expression):
+            line_text = lines[expression.line - 1] if expression.line <= len(lines) else ""
+            yield Finding("note", expression.line, _quoted_text_note(line_text, expression))
+        if placement.place == "value" and is_label(key_path) and "tojson" not in expression.filters:
             yield Finding(
                 "warning",
                 expression.line,
                 f"the label '{key_path[-1]}' is an unquoted {shown}: labels must be strings, "
                 f'so a number or true/false is rejected; write "{shown}"',
             )
-    for line, key_path, literal in _literal_labels(skeleton, template):
+    for line, label_path, literal in literal_labels(text, template):
         yield Finding(
             "warning",
             line,
-            f"the label '{key_path[-1]}' is {literal}, not a string: labels must be strings; "
+            f"the label '{label_path[-1]}' is {literal}, not a string: labels must be strings; "
             f'write "{literal}"',
         )
 
 
-_MARK = "\x00"
+# Filters whose output cannot hold a quote, a backslash or a control character.
+_SAFE_IN_QUOTES = frozenset(
+    {"int", "float", "length", "count", "abs", "round", "urlencode", "wordcount", "tojson"}
+)
 
 
-def _skeleton(template: str) -> tuple[str, list[_Expression]]:
-    """The template's text with every `{{ }}` as one mark character and every `{% %}` dropped."""
-    out: list[str] = []
-    expressions: list[_Expression] = []
-    current: list[tuple[int, str, str]] | None = None
-    try:
-        tokens = list(ENVIRONMENT.lex(template))
-    except TemplateSyntaxError:
-        return "", []
-    in_block = False
-    for lineno, kind, value in tokens:
-        if kind == "variable_begin":
-            current = []
-        elif kind == "variable_end" and current is not None:
-            expressions.append(_expression(lineno, current))
-            out.append(_MARK)
-            current = None
-        elif current is not None:
-            current.append((lineno, kind, value))
-        elif kind == "block_begin":
-            in_block = True
-        elif kind == "block_end":
-            in_block = False
-        elif kind == "data" and not in_block:
-            out.append(value)
-    return "".join(out), expressions
-
-
-def _expression(end_line: int, tokens: list[tuple[int, str, str]]) -> _Expression:
-    line = tokens[0][0] if tokens else end_line
-    source = " ".join(value for _, kind, value in tokens if kind != "whitespace")
-    source = re.sub(r"\s*([.\[\]|()])\s*", r"\1", source).replace(" ,", ",")
-    significant = [t for t in tokens if t[1] != "whitespace"]
-    # `x|tojson` and `x | tojson` alike: the filter is the name after the bar.
-    filters = tuple(
-        significant[i + 1][2]
-        for i, (_, _kind, value) in enumerate(significant[:-1])
-        if value == "|" and significant[i + 1][1] == "name"
+def writes_request_text(expression: Expression) -> bool:
+    """True when an expression writes text a sender chose (from body, headers or query) as it
+    is: a quote, a backslash or a line break in it would come out unescaped."""
+    if not set(expression.names) & set(DICT_VARIABLES):
+        return False
+    return not any(
+        name in _SAFE_IN_QUOTES or name.startswith("humanize_") for name in expression.filters
     )
-    bare = significant[0][2] if len(significant) == 1 and significant[0][1] == "name" else None
-    return _Expression(line, source, filters, bare)
 
 
-def _placements(
-    skeleton: str, expressions: list[_Expression]
-) -> Iterator[tuple[str, list[str], _Expression]]:
-    """For each mark: "string" (inside quotes) or "value" (bare), with the JSON key path there."""
-    marks = iter(expressions)
-    for index, char, in_string, key_path in _scan(skeleton):
-        if char == _MARK:
-            expression = next(marks, None)
-            if expression is not None:
-                yield ("string" if in_string else "value"), key_path, expression
-        del index
-
-
-def _literal_labels(skeleton: str, template: str) -> Iterator[tuple[int | None, list[str], str]]:
-    literal = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false")
-    for index, char, in_string, key_path in _scan(skeleton):
-        if in_string or not _is_label(key_path) or not (char.isdigit() or char in "-tf"):
-            continue
-        previous = skeleton[:index].rstrip()
-        if not previous.endswith(":"):
-            continue
-        match = literal.match(skeleton, index)
-        if match:
-            text = match.group(0)
-            yield _line_of(template, text, key_path[-1]), key_path, text
-
-
-def _line_of(template: str, literal: str, label: str) -> int | None:
-    pattern = re.compile(rf'"{re.escape(label)}"\s*:\s*{re.escape(literal)}')
-    found = pattern.search(template)
-    return template.count("\n", 0, found.start()) + 1 if found else None
-
-
-def _is_label(key_path: list[str]) -> bool:
-    """A value directly inside `resource`, or inside one of the `related` resources."""
-    if len(key_path) == 2 and key_path[0] == "resource":
-        return True
-    return len(key_path) == 3 and key_path[0] == "related" and key_path[1] == "[]"
-
-
-def _scan(skeleton: str) -> Iterator[tuple[int, str, bool, list[str]]]:
-    """Walk JSON-like text, yielding each character outside strings and each mark inside one,
-    with the key path of the value written there (an item of a list appears as "[]")."""
-    frames: list[list[Any]] = []  # per open container: [kind "{" or "[", its name, pending key]
-    last_string = ""
-    in_string = escaped = False
-    buffer: list[str] = []
-
-    def here() -> list[str]:
-        names = [frame[1] for frame in frames[1:]]
-        if not frames:
-            return names
-        top = frames[-1]
-        return [*names, top[2] or "" if top[0] == "{" else "[]"]
-
-    for index, char in enumerate(skeleton):
-        if in_string:
-            if char == _MARK:
-                yield index, char, True, here()
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-                last_string = "".join(buffer)
-            else:
-                buffer.append(char)
-            continue
-        if char == '"':
-            in_string, buffer = True, []
-        elif char == ":" and frames:
-            frames[-1][2] = last_string
-        elif char in "{[":
-            name = here()[-1] if frames else ""
-            frames.append([char, name, None])
-        elif char in "}]":
-            if frames:
-                frames.pop()
-        elif char == "," and frames:
-            frames[-1][2] = None
-        elif not char.isspace():
-            yield index, char, False, here()
+def _quoted_text_note(line_text: str, expression: Expression) -> str:
+    """Prefect's examples write request text inside quotes; it works until a sender's text
+    holds a quote, a backslash or a line break. A note, not a warning: the pattern is common
+    and often safe (ids, slugs), and the fix is one line."""
+    found = quoted_string(line_text, expression)
+    if found is None:
+        written = f"{{{{ {expression.source} }}}} inside quotes"
+        instead = f"{{{{ {expression.source}|tojson }}}} without the quotes"
+    else:
+        start, end, instead = found
+        written = line_text[start:end]
+    return (
+        f"{written} writes {expression.source} into a JSON string unescaped, as Prefect's "
+        "examples do: a quote, a backslash or a line break in it makes the output invalid "
+        f"JSON (a 400 and a failed event). Where senders may send such text, write {instead}"
+    )
 
 
 # Which fields of the requests a template reads, and which requests lack them.

@@ -13,6 +13,7 @@ from hooklab.core.webhooks import Webhook
 from hooklab.store.values import is_missing
 
 if TYPE_CHECKING:
+    from hooklab.history.lint import Finding
     from hooklab.history.replay import Diff, ReplayResult
 
 PREVIEW_ROWS = 10
@@ -42,8 +43,9 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def webhook_html(hook: Webhook, url: str | None = None) -> str:
-    """A webhook card: name, state, URL, template and its compatibility check."""
+def webhook_html(hook: Webhook, url: str | None = None, *, check: bool = True) -> str:
+    """A webhook card: name, state, its compatibility check (unless `check` is false), URL
+    and template."""
     from hooklab.history.lint import check_template
 
     state = "enabled" if hook.enabled else "<b>disabled</b>"
@@ -54,18 +56,35 @@ def webhook_html(hook: Webhook, url: str | None = None) -> str:
         rows.append(("description", hook.description))
     if hook.service_account_id:
         rows.append(("service account", hook.service_account_id))
-    findings = check_template(hook.template)
-    checks = (
-        "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in findings) + "</ul>"
-        if findings
-        else "<p>Compatible with Prefect Cloud; no common mistakes found.</p>"
-    )
+    checks = findings_html(check_template(hook.template)) if check else ""
     return (
         f"<div style='{_STYLE}'><b>Webhook {escape(hook.name)}</b> ({state})"
-        f"{table(('field', 'value'), rows)}"
-        f"<details><summary>template</summary><pre>{escape(hook.template)}</pre></details>"
-        f"{checks}</div>"
+        f"{checks}{table(('field', 'value'), rows)}"
+        f"<details><summary>template</summary><pre>{escape(hook.template)}</pre></details></div>"
     )
+
+
+# Each level of the check as a box that looks like one: red, amber, and a quiet blue.
+_LEVEL_STYLES = {
+    "error": "border-left: 4px solid #c62828; background: #fdecea; color: #5f0f0f",
+    "warning": "border-left: 4px solid #ef8f00; background: #fff4e0; color: #4d2c00",
+    "note": "border-left: 4px solid #5b8cc4; background: #eef4fb; color: #1b3553",
+}
+_BOX = "padding: 4px 8px; margin: 4px 0; white-space: pre-wrap"
+
+
+def findings_html(findings: Sequence[Finding]) -> str:
+    """The compatibility check: each error, warning and note in a box of its colour, with its
+    level spelled out (colour is not the only sign); or one line saying it is clean."""
+    from hooklab.history.lint import CLEAN
+
+    boxes = []
+    if not any(f.is_problem for f in findings):
+        boxes.append(f"<div style='color: #2e7d32; margin: 4px 0'>&#10003; {escape(CLEAN)}</div>")
+    for finding in sorted(findings, key=lambda f: not f.is_problem):
+        style = _LEVEL_STYLES.get(finding.level, _LEVEL_STYLES["note"])
+        boxes.append(f"<div style='{style}; {_BOX}'>{escape(str(finding))}</div>")
+    return "".join(boxes)
 
 
 def event_html(event: ReceivedEvent) -> str:

@@ -19,7 +19,7 @@ from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, parse_body
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
-from hooklab.notebook.reprs import pretty_json, table
+from hooklab.notebook.reprs import findings_html, pretty_json, table
 from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
@@ -178,9 +178,7 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
                 f"<pre>{escape(pretty_json(shown[0] if len(shown) == 1 else shown))}</pre>"
             )
         found = check_template(text)
-        self.findings.value = (
-            "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in found) + "</ul>" if found else ""
-        )
+        self.findings.value = findings_html(found) if found else ""
         return outcome
 
     def save(self) -> Webhook | None:
