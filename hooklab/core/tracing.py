@@ -68,16 +68,11 @@ class Trace:
             return span.piece.line
         return span.piece.line + self.text.count("\n", span.start, min(offset, span.end))
 
-    def expression_before(self, offset: int) -> Span | None:
-        """The last `{{ ... }}` whose output starts at or before `offset`, when only text on
-        the same line of the output lies between its end and `offset`: what a JSON error at
-        `offset` most likely comes from (a value that broke the text, or wrote nothing)."""
-        for span in reversed(self.spans):
-            if span.piece.expression is None or span.start > offset:
-                continue
-            between = self.text[span.end : offset]
-            return span if span.end >= offset or "\n" not in between else None
-        return None
+    def expressions_before(self, offset: int) -> list[Span]:
+        """The spans of the `{{ ... }}` that wrote at or before `offset`, in order: where to
+        look for the value that broke a JSON parse at `offset` (a value that wrote nothing
+        has an empty span where it would have written)."""
+        return [s for s in self.spans if s.piece.expression is not None and s.start <= offset]
 
 
 class _Marker(NodeTransformer):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
-from hooklab.core.request import BodyError, template_context
+from hooklab.core.request import BodyError, HookRequest, template_context
 from hooklab.core.templates import (
     ENVIRONMENT,
     NESTED_TOO_DEEPLY,
@@ -240,7 +241,7 @@ def _collect_paths(node: nodes.Node, found: dict[str, Any], *, parent_extends: b
         chain = _chain(node)
         if chain is not None and not parent_extends:
             root, keys = chain
-            label = _path_label(root, keys)
+            label = path_label(root, keys)
             found.setdefault(label, (root, keys))
         for child in node.iter_child_nodes():
             extends = child is node.node
@@ -265,7 +266,8 @@ def _chain(node: nodes.Node) -> tuple[str, tuple[Any, ...]] | None:
     return None
 
 
-def _path_label(root: str, keys: tuple[Any, ...]) -> str:
+def path_label(root: str, keys: tuple[Any, ...]) -> str:
+    """A field as a template reads it: `body.customer.id`, `headers['X-Shop']`."""
     parts = [root]
     for key in keys:
         if isinstance(key, str) and _IDENTIFIER.match(key):
@@ -276,11 +278,19 @@ def _path_label(root: str, keys: tuple[Any, ...]) -> str:
 
 
 def _lookup(value: Any, keys: tuple[Any, ...]) -> bool:
+    return value_at(value, keys, _NOWHERE) is not _NOWHERE
+
+
+_NOWHERE = object()
+
+
+def value_at(value: Any, keys: tuple[Any, ...], default: Any = None) -> Any:
+    """What a request's value holds at `keys`, or `default` where it holds nothing."""
     for key in keys:
         if not _has(value, key):
-            return False
+            return default
         value = value[key]
-    return True
+    return value
 
 
 def _has(value: Any, key: Any) -> bool:
@@ -305,12 +315,46 @@ def missing_fields(template: str, requests: Requests) -> pd.DataFrame:
         except BodyError as exc:
             rows.append((request.id, request.received, "body", str(exc)))
             continue
-        for label, (root, keys) in ((_path_label(r, k), (r, k)) for r, k in paths):
+        for label, (root, keys) in ((path_label(r, k), (r, k)) for r, k in paths):
             if not _lookup(context[root], keys):
                 rows.append((request.id, request.received, label, None))
     frame = pd.DataFrame(rows, columns=["request_id", "received", "field", "error"])
     frame["received"] = pd.to_datetime(frame["received"], utc=True)
     return frame
+
+
+def missing_from_all(template: str, requests: Sequence[HookRequest]) -> dict[str, str | None]:
+    """The fields the template reads that none of `requests` has (none when there are no
+    readable requests), each with the closest name the requests do have there, if any: what
+    a misspelt field (`body.orderId` for `body.order_id`) looks like."""
+    contexts = []
+    for request in requests:
+        try:
+            contexts.append(template_context(request).as_dict())
+        except BodyError:
+            continue
+    found: dict[str, str | None] = {}
+    if not contexts:
+        return found
+    for root, keys in referenced_fields(template):
+        if not keys or any(_lookup(context[root], keys) for context in contexts):
+            continue
+        found[path_label(root, keys)] = _closest(root, keys, contexts)
+    return found
+
+
+def _closest(root: str, keys: tuple[Any, ...], contexts: list[dict[str, Any]]) -> str | None:
+    names: set[str] = set()
+    for context in contexts:
+        parent = value_at(context[root], keys[:-1], None)
+        if isinstance(parent, Mapping):
+            names.update(str(name) for name in parent)
+    close = difflib.get_close_matches(str(keys[-1]), sorted(names), n=1, cutoff=0.6)
+    if not close:
+        lowered = {name.lower().replace("_", ""): name for name in names}
+        match = lowered.get(str(keys[-1]).lower().replace("_", ""))
+        close = [match] if match else []
+    return path_label(root, (*keys[:-1], close[0])) if close else None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from hooklab.core.webhooks import Webhook
 from hooklab.store.values import is_missing
 
 if TYPE_CHECKING:
+    from hooklab.history.fuzz import FuzzReport
     from hooklab.history.lint import Finding
     from hooklab.history.replay import Diff, ReplayResult
 
@@ -85,6 +86,27 @@ def findings_html(findings: Sequence[Finding]) -> str:
         style = _LEVEL_STYLES.get(finding.level, _LEVEL_STYLES["note"])
         boxes.append(f"<div style='{style}; {_BOX}'>{escape(str(finding))}</div>")
     return "".join(boxes)
+
+
+def fuzz_html(report: FuzzReport) -> str:
+    """What fuzzing found: for each cause its heading and sentence, then for each template line
+    the values that break it, the fix and the simplest failing request."""
+    from hooklab.history.explain import shortened
+
+    parts = [f"<div style='{_STYLE}'><b>{escape(report.summary())}</b>"]
+    for cause, rows in report.by_cause():
+        parts.append(f"<p><b>{escape(cause.heading)}</b><br>{escape(cause.sentence)}</p>")
+        shown = [
+            [
+                row["template_line"],
+                f"{row['field']} = {', '.join(row['breaks_on'])}" if row["field"] else "",
+                row["fix"] or (row["message"] if cause.specific else ""),
+                json.dumps(shortened(row["request"]), ensure_ascii=False),
+            ]
+            for row in rows
+        ]
+        parts.append(table(("template line", "breaks on", "fix", "simplest request"), shown))
+    return "".join(parts) + "</div>"
 
 
 def event_html(event: ReceivedEvent) -> str:
@@ -166,3 +188,5 @@ def register(ipython: Any, url_of: Any = None) -> None:
     from hooklab.history.replay import ReplayResult
 
     formatter.for_type(ReplayResult, replay_html)
+    # By name: fuzzing brings hypothesis, which loading the extension should not import.
+    formatter.for_type_by_name("hooklab.history.fuzz", "FuzzReport", fuzz_html)

@@ -90,8 +90,9 @@ def test_fuzz_a_template_file_prints_the_breaking_request_and_exits_1(tmp_path: 
     args = ("fuzz", "--template", f"@{tmp_path / 't.j2'}", "--example", str(case), "--seed", "1")
     found = cli(tmp_path, *args)
     assert found.returncode == 1, found.stderr
-    assert "Template output is not valid JSON" in found.stdout
+    assert "A field the template reads is missing from the request" in found.stdout
     assert '4 |   "payload": {"qty": {{ body.qty }}}' in found.stdout
+    assert 'fix: "payload": {"qty": {{ body.qty|default(none)|tojson }}}' in found.stdout
     assert "request: {" in found.stdout
     assert cli(tmp_path, *args).stdout == found.stdout  # the same seed, the same findings
 

@@ -28,8 +28,8 @@ def test_a_line_break_in_a_value_is_traced_to_the_line_that_wrote_it() -> None:
     assert found.text.splitlines()[2] == '1",'  # the output's own lines have moved
     offset = json_error_offset(found.text)
     assert found.line_at(offset) == 2
-    span = found.expression_before(offset)
-    assert span is not None and span.piece.expression == 0
+    [span] = found.expressions_before(offset)
+    assert span.piece.expression == 0
     assert found.text[span.start : span.end] == "A\n1"
     # text after the value is traced to its own line, shifted output or not
     assert found.line_at(found.text.index('"payload"')) == 4
@@ -39,19 +39,18 @@ def test_a_value_that_writes_nothing_is_what_a_json_error_after_it_comes_from() 
     found = trace(SHOP, {"body": {"order_id": "A-1"}})
     assert found is not None
     offset = json_error_offset(found.text)
-    span = found.expression_before(offset)
-    assert span is not None and (span.piece.line, span.piece.expression) == (4, 1)
-    assert span.start == span.end  # where it would have written
+    span = found.expressions_before(offset)[-1]
+    assert (span.piece.line, span.piece.expression) == (4, 1)
+    assert span.start == span.end == offset  # where it would have written
 
 
-def test_an_error_in_the_templates_own_text_is_not_blamed_on_a_value_lines_before() -> None:
+def test_an_error_in_the_templates_own_text_is_traced_to_its_line() -> None:
     broken = (
         '{\n  "event": "{{ body.x }}",\n  "resource": {"prefect.resource.id": "r"}\n  "oops": 1\n}'
     )
     found = trace(broken, {"body": {"x": "e"}})
     assert found is not None
     offset = json_error_offset(found.text)
-    assert found.expression_before(offset) is None
     assert found.line_at(offset) == 4
 
 

@@ -16,6 +16,7 @@ from hooklab.history.lint import (
     check_lines,
     check_template,
     missing_fields,
+    missing_from_all,
     referenced_fields,
 )
 from hooklab.workspace import Workspace
@@ -198,3 +199,14 @@ def test_a_template_nested_too_deeply_is_one_error_finding_with_its_line() -> No
     assert (finding.level, finding.line) == ("error", 2)
     assert finding.message.startswith("Nested too deeply")
     assert referenced_fields(deep) == []
+
+
+def test_fields_no_request_has_are_named_with_the_closest_one_they_do_have() -> None:
+    template = '{"event": "{{ body.orderId }}.{{ body.kind }}.{{ body.gone }}"}'
+    requests = [
+        HookRequest.fake(method="POST", json={"order_id": 1, "kind": "a"}),
+        HookRequest.fake(method="POST", json={"order_id": 2}),
+    ]
+    found = missing_from_all(template, requests)
+    assert found == {"body.orderId": "body.order_id", "body.gone": None}
+    assert missing_from_all(template, []) == {}

@@ -60,6 +60,26 @@ def test_a_failing_render_quotes_the_template_line(pytester: pytest.Pytester) ->
     )
 
 
+def test_a_field_diff_names_its_template_line_and_a_field_no_case_has(
+    pytester: pytest.Pytester,
+) -> None:
+    case_folder(pytester, paid={"request": PAID, "expect": EXPECT})
+    folder = pytester.path / "webhooks" / "orders"
+    (folder / "template.j2").write_text(TEMPLATE.replace("body.kind", "body.Kind"))
+    other = {"request": {"json": {"kind": "paid", "id": 8, "qty": 1}}, "expect": {"status": 204}}
+    (folder / "cases" / "other.json").write_text(json.dumps(other))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*events[[]0[]].event: expected "order.paid", got "order."',
+            '*from template line 2 |   "event": "order.{{ body.Kind }}",',
+            "*body.Kind is undefined in every case of orders (2 of 2): it renders as empty text;"
+            " the requests have body.kind",
+        ]
+    )
+
+
 def test_update_rewrites_failing_expectations_then_they_pass(pytester: pytest.Pytester) -> None:
     stale = {"status": 204, "events": [{"event": "order.old"}]}
     case_folder(pytester, paid={"request": PAID, "expect": stale})
