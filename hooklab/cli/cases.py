@@ -37,6 +37,7 @@ def export(context: Context) -> int:
 
 
 def run(context: Context) -> int:
+    from hooklab.history.casereport import case_report
     from hooklab.history.cases import CaseError, run_cases, summary, update_case
     from hooklab.history.writes import RefusedWrite
 
@@ -59,7 +60,7 @@ def run(context: Context) -> int:
         )
         return 0
     for result in failed:
-        context.print(result.report())
+        context.print(case_report(result))
     context.print(summary(results))
     return 0 if all(result.passed for result in results) else 1
 

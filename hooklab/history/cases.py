@@ -384,13 +384,6 @@ class CaseResult:
     def passed(self) -> bool:
         return not self.differences
 
-    def report(self) -> str:
-        """The failure as people read it: the fields with both values and the template line
-        that wrote each, the error pointed into the template, and the rendered text."""
-        from hooklab.history.casereport import case_report
-
-        return case_report(self)
-
 
 def run_cases(root: Path | str) -> list[CaseResult]:
     """Every case at or under `root`, run; a `CaseError` for a file that cannot be read."""

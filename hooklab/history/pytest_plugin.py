@@ -55,7 +55,9 @@ class CaseFile(pytest.File):
 
 class CaseFailed(Exception):
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(result.report())
+        from hooklab.history.casereport import case_report
+
+        super().__init__(case_report(result))
         self.result = result
 
 
