@@ -4,6 +4,7 @@ the rendered text."""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,10 @@ from hooklab.history.explain import (
 from hooklab.history.lint import quote_line, value_at
 
 if TYPE_CHECKING:
-    from hooklab.history.cases import CaseResult, Difference
+    from hooklab.history.cases import CaseResult, Difference, Rewrite
 
 RENDERED_LINES_SHOWN = 40
+DIFF_LINES_SHOWN = 30  # of each rewritten case file
 
 
 def case_report(result: CaseResult) -> str:
@@ -78,6 +80,32 @@ def _variables(result: CaseResult) -> dict[str, object] | None:
         return template_variables(result.case.request)
     except BodyError:
         return None
+
+
+def rewrites_report(rewrites: list[Rewrite]) -> list[str]:
+    """What an update says it did: each case file it rewrote, and how (a short unified diff
+    of the file), so that a bug is not taken as the expectation unseen."""
+    if not rewrites:
+        return ["No case file rewritten: every case passes as it is"]
+    noun = "case file" if len(rewrites) == 1 else "case files"
+    lines = [f"Rewrote {len(rewrites)} {noun} to what the templates produce now:"]
+    for rewrite in rewrites:
+        shown = str(_shown(rewrite.path))
+        diff = list(
+            difflib.unified_diff(
+                rewrite.before.splitlines(),
+                rewrite.after.splitlines(),
+                f"{shown} (before)",
+                f"{shown} (now)",
+                n=1,
+                lineterm="",
+            )
+        )
+        lines.append(f"  {shown}")
+        lines += [f"    {line}" for line in diff[:DIFF_LINES_SHOWN]]
+        if len(diff) > DIFF_LINES_SHOWN:
+            lines.append(f"    ... {len(diff) - DIFF_LINES_SHOWN} more lines of diff")
+    return lines
 
 
 def _shown(path: Path) -> Path:

@@ -398,21 +398,34 @@ def run_cases(root: Path | str) -> list[CaseResult]:
     return results
 
 
-def update_case(result: CaseResult) -> None:
+@dataclass(frozen=True)
+class Rewrite:
+    """A case file rewritten by an update: its text before (laid out as the update writes it,
+    so that only what changed differs) and after."""
+
+    path: Path
+    before: str
+    after: str
+
+
+def update_case(result: CaseResult) -> Rewrite:
     """Rewrite a case's expectation from the outcome it got now, keeping its request: a new
     file renamed over the old one (a link is replaced, never written through; a `cases` folder
-    that is a link is refused). A case the last export wrote, unchanged since, stays its own."""
+    that is a link is refused). A case the last export wrote, unchanged since, stays its own.
+    Returns what changed, for the update to show."""
     path = result.case.path
     folder = result.folder.path
     check_folder(path.parent)
     record = Record.read(folder)
     name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else None
     ours = name is not None and record.unchanged(name)
+    before = case_text(result.case.spec, result.case.expect)  # as written now, whatever layout
     text = case_text(result.case.spec, expectation(result.outcome))
     write_file(path, text)
     if ours and name is not None:
         record.written(name, text)
         record.save()
+    return Rewrite(path, before, text)
 
 
 def outcome_shape(outcome: Outcome) -> Any:

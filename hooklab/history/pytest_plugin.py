@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from hooklab.history.cases import CaseResult, CaseRunner
+    from hooklab.history.cases import CaseResult, CaseRunner, Rewrite
 
 UPDATE_OPTION = "--hooklab-update"
 _RUNNERS = pytest.StashKey[dict[Path, "CaseRunner"]]()
+_REWRITES = pytest.StashKey[list["Rewrite"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +40,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
         return None
     found: CaseFile = CaseFile.from_parent(parent, path=file_path)
     return found
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """After `--hooklab-update`, which case files it rewrote and how: a bug taken as the
+    expectation is seen here, before it is committed."""
+    if not config.getoption(UPDATE_OPTION):
+        return
+    from hooklab.history.casereport import rewrites_report
+
+    lines = rewrites_report(config.stash.get(_REWRITES, []))
+    terminalreporter.write_sep("=", "hooklab --hooklab-update")
+    for line in lines:
+        terminalreporter.write_line(line)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -72,7 +86,7 @@ class CaseItem(pytest.Item):
         if result.passed:
             return
         if self.config.getoption(UPDATE_OPTION):
-            update_case(result)
+            self.config.stash.setdefault(_REWRITES, []).append(update_case(result))
             return
         raise CaseFailed(result)
 

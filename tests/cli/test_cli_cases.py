@@ -46,6 +46,10 @@ def test_export_then_run_passes_then_a_changed_template_fails_then_update(tmp_pa
 
     updated = cli(tmp_path, "cases", "run", str(target), "--update")
     assert updated.returncode == 0
+    lines = updated.stdout.splitlines()
+    assert lines[0] == "Rewrote 1 case file to what the templates produce now:"
+    assert lines[1].endswith("case-001.json") and '    -        "event": "order",' in lines
+    assert '    +        "event": "order.v2",' in lines and lines[-1] == "2 cases: 1 rewritten"
     assert cli(tmp_path, "cases", "run", str(target)).returncode == 0
 
 

@@ -82,13 +82,29 @@ def test_a_field_diff_names_its_template_line_and_a_field_no_case_has(
 
 def test_update_rewrites_failing_expectations_then_they_pass(pytester: pytest.Pytester) -> None:
     stale = {"status": 204, "events": [{"event": "order.old"}]}
-    case_folder(pytester, paid={"request": PAID, "expect": stale})
-    pytester.runpytest("--hooklab-update").assert_outcomes(passed=1)
+    case_folder(pytester, paid={"request": PAID, "expect": stale}, same={"request": PAID})
+    updated = pytester.runpytest("--hooklab-update", "-q")
+    updated.assert_outcomes(passed=2)
+    # what was rewritten, and how, is said: a bug is not taken as the expectation unseen
+    updated.stdout.fnmatch_lines(
+        [
+            "*= hooklab --hooklab-update =*",
+            "Rewrote 1 case file to what the templates produce now:",
+            "  webhooks/orders/cases/paid.json",
+            "    --- webhooks/orders/cases/paid.json (before)",
+            "    +++ webhooks/orders/cases/paid.json (now)",
+            '    -        "event": "order.old"',
+            '    +        "event": "order.paid",',
+        ]
+    )
+    assert "same.json" not in updated.stdout.str()  # a passing case is left as it is
+    again = pytester.runpytest("--hooklab-update")
+    again.stdout.fnmatch_lines(["No case file rewritten: every case passes as it is"])
     written = json.loads((pytester.path / "webhooks/orders/cases/paid.json").read_text())
     assert written["request"] == PAID
     (event,) = written["expect"]["events"]
     assert event["event"] == "order.paid" and not {"id", "occurred", "received"} & set(event)
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=2)
 
 
 def test_a_malformed_case_is_a_one_line_error_naming_the_file(pytester: pytest.Pytester) -> None:
