@@ -156,9 +156,15 @@ def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
 
 
 def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
-    """failures [NAME] [--since T] [--until T]: the failed requests' events, with their error."""
+    """failures [NAME] [--since T] [--until T]: the failed requests' events, their error first."""
     args = _history_parser("failures").parse_args(words)
-    return _events(magics, args, _history(magics, args, failed=True))
+    frame = _events(magics, args, _history(magics, args, failed=True))
+    first = [column for column in FAILURE_COLUMNS if column in frame.columns]
+    return frame[[*first, *(column for column in frame.columns if column not in first)]]
+
+
+# What a failure is read by, on screen before any other column.
+FAILURE_COLUMNS = ("error", "webhook_name", "received")
 
 
 def _events(magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter) -> pd.DataFrame:

@@ -105,6 +105,9 @@ def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> 
     assert shell.run_line_magic("hooklab", "events --until 2000-01-01").empty
     failed = shell.run_line_magic("hooklab", "failures models")
     assert len(failed) == 1 and failed["failed"].all()
+    assert list(failed.columns[:3]) == ["error", "webhook_name", "received"]  # why, first
+    assert failed["error"].iloc[0].startswith("Invalid JSON body")
+    assert set(failed.columns) == set(ws.events("models", failed=True).columns)  # none dropped
     requests = shell.run_line_magic("hooklab", "requests other")
     assert requests["body"].tolist() == ["model=b"]
     by_event = shell.run_line_magic("hooklab", "requests --event model-update")
