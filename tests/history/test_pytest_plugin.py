@@ -169,3 +169,32 @@ def test_update_refuses_a_cases_folder_that_is_a_link(pytester: pytest.Pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["not updated: *cases is a symbolic link*"])
     assert json.loads((elsewhere / "paid.json").read_text())["expect"] == stale
+
+
+def test_the_pytest_extra_brings_what_the_plugin_needs() -> None:
+    """`pip install 'hooklab[pytest]'` in a templates repository: the plugin's one import
+    beyond hooklab's own dependencies is pytest."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["pytest"]
+    names = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in extra}
+    plugin = ast.parse((root / "hooklab/history/pytest_plugin.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
+    assert imported - {"__future__", "pathlib", "typing", "hooklab"} == {"pytest"} <= names
+    guide = (root / "docs/templates-under-test.md").read_text()
+    assert "pip install 'hooklab[pytest]'" in guide
