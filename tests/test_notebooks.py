@@ -88,3 +88,22 @@ def test_outputs_name_no_path_of_this_machine(name: str) -> None:
 @pytest.mark.parametrize("name", TOUR)
 def test_runs_in_the_environments_python_kernel(name: str) -> None:
     assert saved(name).metadata.kernelspec.name == "python3"
+
+
+def test_the_quickstart_links_every_later_notebook_of_the_tour() -> None:
+    cells = [cell for cell in saved("01-quickstart").cells if cell.cell_type == "markdown"]
+    [following] = [cell.source for cell in cells if cell.source.startswith("## Next")]
+    linked = re.findall(r"\[([\w-]+)\]\(([\w-]+)\.ipynb\)", following)
+    assert linked == [(name, name) for name in TOUR[1:]]
+    assert all((NOTEBOOKS / f"{name}.ipynb").exists() for name, _ in linked)
+
+
+def test_the_quickstart_says_what_deterministic_mode_does_to_times() -> None:
+    notebook = saved("01-quickstart")
+    first = code_cells(notebook)[0]
+    setting = next(line for line in first.source.splitlines() if "deterministic" in line)
+    assert "leave out for real traffic" in setting  # a copied cell says it
+    prose = " ".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "2024-01-01 00:00:00 UTC and moves on one second each time it is read" in " ".join(
+        prose.split()
+    )

@@ -37,6 +37,7 @@ def export(context: Context) -> int:
 
 
 def run(context: Context) -> int:
+    from hooklab.history.casereport import case_report, rewrites_report
     from hooklab.history.cases import CaseError, run_cases, summary, update_case
     from hooklab.history.writes import RefusedWrite
 
@@ -50,16 +51,15 @@ def run(context: Context) -> int:
     failed = [result for result in results if not result.passed]
     if args.update:
         try:
-            for result in failed:
-                update_case(result)
+            rewrites = [update_case(result) for result in failed]
         except RefusedWrite as exc:
             raise CommandError(str(exc)) from None
-        context.print(
-            f"Updated {len(failed)} of {len(results)} cases to what the templates produce"
-        )
+        for line in rewrites_report(rewrites):
+            context.print(line)
+        context.print(f"{len(results)} cases: {len(rewrites)} rewritten")
         return 0
     for result in failed:
-        context.print(result.report())
+        context.print(case_report(result))
     context.print(summary(results))
     return 0 if all(result.passed for result in results) else 1
 

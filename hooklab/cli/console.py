@@ -59,8 +59,8 @@ def template_file(path: str) -> str:
 
 
 def warn_findings(template: str) -> None:
-    """The compatibility check a notebook shows for a template, as warnings on stderr (a
-    syntax error is the command's own error, reported by it)."""
+    """The compatibility check a notebook shows for a template, its warnings and notes on
+    stderr (a syntax error is the command's own error, reported by it)."""
     from hooklab.history.lint import check_template
 
     for finding in check_template(template):

@@ -64,10 +64,9 @@ def render(context: Context) -> int:
     warn_findings(hook.template)
     outcome = render_events(hook, args.request)
     if outcome.failed:
-        from hooklab.history.lint import quote_line
+        from hooklab.history.explain import failure_lines
 
-        quoted = quote_line(hook.template, outcome.line)
-        raise CommandError("\n".join(filter(None, [outcome.error or "the request failed", quoted])))
+        raise CommandError("\n".join(failure_lines(hook.template, outcome)))
     events = [event.model_dump(mode="json") for event in outcome.events]
     context.print(json.dumps(events[0] if len(events) == 1 else events, indent=2))
     return 0

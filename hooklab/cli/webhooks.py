@@ -163,15 +163,15 @@ def export(context: Context) -> int:
     api = context.api()
     hook = api.read_webhook(resolve(api, context.args.webhook_id))
     context.print(export_webhook(hook, context.args.format))
-    if context.args.format == "prefect-cli":
-        # `prefect cloud webhook create` takes neither; say so rather than drop them silently.
-        if hook.get("service_account_id"):
-            print("note: set the service account in Prefect Cloud after creating", file=sys.stderr)
-        if not hook.get("enabled", True):
-            print(
-                "note: the webhook is disabled here; `prefect cloud webhook toggle` it",
-                file=sys.stderr,
-            )
+    # The service account's id is this workspace's, and `prefect cloud webhook create` takes
+    # no enabled flag: say so rather than drop them silently.
+    if context.args.format in ("prefect-cli", "json") and hook.get("service_account_id"):
+        print("note: set the service account in Prefect Cloud after creating", file=sys.stderr)
+    if context.args.format == "prefect-cli" and not hook.get("enabled", True):
+        print(
+            "note: the webhook is disabled here; `prefect cloud webhook toggle` it",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -379,9 +379,11 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         export,
         summary="Print a webhook for Prefect: its JSON, a prefect CLI line, or Terraform.",
         description=(
-            "Print a webhook for Prefect Cloud (a hooklab extension): json is Prefect's webhook\n"
-            "JSON; prefect-cli a `prefect cloud webhook create` line quoted for a POSIX shell;\n"
-            'terraform a resource "prefect_webhook" block for the Prefect provider.'
+            "Print a webhook for Prefect Cloud (a hooklab extension): json is the body that\n"
+            "creates it through Prefect's API (POST /webhooks/: name, description, enabled,\n"
+            "template; no ids or times of this workspace); prefect-cli a `prefect cloud webhook\n"
+            'create` line quoted for a POSIX shell; terraform a resource "prefect_webhook" block\n'
+            "for the Prefect provider, its template a heredoc that reads as written."
         ),
         parents=remote,
         example=(

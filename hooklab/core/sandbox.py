@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
-from jinja2 import ChainableUndefined, nodes, pass_context, pass_eval_context
+from jinja2 import ChainableUndefined, Undefined, nodes, pass_context, pass_eval_context
 from jinja2 import Template as JinjaTemplate
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import markup_join, str_join
@@ -246,7 +246,24 @@ def _check_method(guard: RenderGuard, method: Any, args: tuple[Any, ...]) -> tup
 def _mapping_as_dict(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, Undefined):
+        # Jinja's own text names the class (ChainableUndefined), not what is missing.
+        raise TemplateError(missing_value_message(value))
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def missing_value_message(value: Undefined) -> str:
+    """What `tojson` says of a value that is missing: its name, and the way out.
+
+    >>> missing_value_message(ChainableUndefined(name="customer"))
+    "'customer' is missing, and tojson cannot write a missing value (write |default(none) before |tojson to get null)"
+    """  # noqa: E501
+    name = value._undefined_name
+    what = f"{name!r} is missing" if isinstance(name, str) else "a value is missing"
+    return (
+        f"{what}, and tojson cannot write a missing value "
+        "(write |default(none) before |tojson to get null)"
+    )
 
 
 # What `tojson` writes with (Prefect's policy, sorted keys; plus the headers mapping as an

@@ -50,6 +50,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "compile_template",
+    "compile_transformed",
     "deepest_line",
 ]
 
@@ -192,8 +193,16 @@ def compile_template(source: str) -> Template:
 
     Raises `TemplateError` with the line number of the problem.
     """
+    return compile_transformed(source)
+
+
+def compile_transformed(
+    source: str, transform: Callable[[nodes.Template], nodes.Template] | None = None
+) -> Template:
+    """`compile_template` without its cache, the syntax tree changed by `transform` before
+    it is compiled: how `hooklab.core.tracing` marks where each part of the output comes from."""
     try:
-        return _compile(source)
+        return _compile(source, transform)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"Template syntax error: {exc.message}", exc.lineno) from None
     except (RecursionError, SyntaxError, MemoryError):
@@ -202,9 +211,13 @@ def compile_template(source: str) -> Template:
         raise TemplateError(NESTED_TOO_DEEPLY, deepest_line(source)) from None
 
 
-def _compile(source: str) -> Template:
+def _compile(
+    source: str, transform: Callable[[nodes.Template], nodes.Template] | None = None
+) -> Template:
     tree = ENVIRONMENT.parse(source)
     _check_loops(tree)
+    if transform is not None:
+        tree = transform(tree)
     renders_batches = _uses_filters(tree, _BATCH_FILTERS)
     loops = tree.find(nodes.For) is not None
     reads_globals = any(node.name in ENVIRONMENT.globals for node in tree.find_all(nodes.Name))

@@ -22,7 +22,6 @@ from hooklab.core.credentials import MASK, looks_secret, masked_query
 from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest, is_json_type, parse_form, read_json
 from hooklab.core.webhooks import Webhook
-from hooklab.history.lint import quote_line
 from hooklab.history.writes import Record, check_folder, write_file
 
 if TYPE_CHECKING:
@@ -247,13 +246,37 @@ class CaseRunner:
         counter = iter(range(1, 1 << 62))
         self.workspace = Workspace(":memory:", new_id=lambda: uuid.UUID(int=next(counter)))
         self.workspace.import_webhook(self.webhook)  # as stored, even if it fails to compile
+        self._missing: dict[str, str] | None = None
 
     def outcome(self, request: HookRequest) -> Outcome:
         return self.workspace.process(CASE_SLUG, request)
 
     def run(self, case: Case) -> CaseResult:
         outcome = self.outcome(case.request)
-        return CaseResult(case, self.folder, outcome, compare(case.expect, outcome))
+        differences = compare(case.expect, outcome)
+        missing = self.missing_everywhere() if differences else {}
+        return CaseResult(case, self.folder, outcome, differences, missing)
+
+    def missing_everywhere(self) -> dict[str, str]:
+        """The fields the template reads that every readable case of the folder lacks, each
+        with a sentence saying so (read once, when a case first fails)."""
+        if self._missing is None:
+            from hooklab.history.lint import missing_from_all
+
+            requests = []
+            for path in self.folder.case_files():
+                try:
+                    requests.append(read_case(path).request)
+                except CaseError:
+                    continue  # its own test says what is wrong with it
+            self._missing = {}
+            for name, closest in missing_from_all(self.folder.template, requests).items():
+                note = (
+                    f"{name} is undefined in every case of {self.folder.name} "
+                    f"({len(requests)} of {len(requests)}): it renders as empty text"
+                )
+                self._missing[name] = note + (f"; the requests have {closest}" if closest else "")
+        return self._missing
 
     def close(self) -> None:
         self.workspace.close()
@@ -353,52 +376,13 @@ class CaseResult:
     folder: CaseFolder
     outcome: Outcome
     differences: list[Difference]
+    # Fields the template reads that no case of its folder has (a misspelt name, say), each
+    # with a sentence that says so.
+    missing_everywhere: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.differences
-
-    def report(self) -> str:
-        """The failure as people read it: the fields with both values, the rendered text and
-        the template line it names."""
-        lines = [f"case {_shown(self.case.path)}: {len(self.differences)} field(s) differ"]
-        lines += [f"  {difference}" for difference in self.differences]
-        if self.outcome.error and not any(d.field == "error" for d in self.differences):
-            lines.append(f"  error: {self.outcome.error}")
-        quoted = quote_line(self.folder.template, template_line(self.folder.template, self.outcome))
-        if quoted:
-            lines += ["  template line:", f"  {quoted}"]
-        if self.outcome.rendered is not None:
-            lines.append("  rendered:")
-            lines += [f"    {line}" for line in self.outcome.rendered.splitlines()[:40]]
-        return "\n".join(lines)
-
-
-_JSON_ERROR_AT = re.compile(r"not valid JSON: .* at line \d+ column \d+ \(char (\d+)\)")
-
-
-def template_line(template: str, outcome: Outcome) -> int | None:
-    """The template line an outcome's failure comes from: the one the render error names, or
-    for output that is not JSON the line of the last thing before where it breaks (a value
-    missing at the end of a line is noticed on the next one), when the template renders line
-    for line (each of its lines one line of output)."""
-    if outcome.line is not None:
-        return outcome.line
-    found = _JSON_ERROR_AT.search(outcome.error or "")
-    rendered = outcome.rendered
-    if found is None or rendered is None:
-        return None
-    if len(rendered.splitlines()) != len(template.splitlines()):
-        return None
-    return rendered[: int(found.group(1))].rstrip().count("\n") + 1
-
-
-def _shown(path: Path) -> Path:
-    """A path as people read it: relative to the working directory when it is below it."""
-    try:
-        return path.resolve().relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def run_cases(root: Path | str) -> list[CaseResult]:
@@ -414,21 +398,34 @@ def run_cases(root: Path | str) -> list[CaseResult]:
     return results
 
 
-def update_case(result: CaseResult) -> None:
+@dataclass(frozen=True)
+class Rewrite:
+    """A case file rewritten by an update: its text before (laid out as the update writes it,
+    so that only what changed differs) and after."""
+
+    path: Path
+    before: str
+    after: str
+
+
+def update_case(result: CaseResult) -> Rewrite:
     """Rewrite a case's expectation from the outcome it got now, keeping its request: a new
     file renamed over the old one (a link is replaced, never written through; a `cases` folder
-    that is a link is refused). A case the last export wrote, unchanged since, stays its own."""
+    that is a link is refused). A case the last export wrote, unchanged since, stays its own.
+    Returns what changed, for the update to show."""
     path = result.case.path
     folder = result.folder.path
     check_folder(path.parent)
     record = Record.read(folder)
     name = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else None
     ours = name is not None and record.unchanged(name)
+    before = case_text(result.case.spec, result.case.expect)  # as written now, whatever layout
     text = case_text(result.case.spec, expectation(result.outcome))
     write_file(path, text)
     if ours and name is not None:
         record.written(name, text)
         record.save()
+    return Rewrite(path, before, text)
 
 
 def outcome_shape(outcome: Outcome) -> Any:

@@ -5,14 +5,14 @@ senders vary: a field missing, null, empty or very long; a number where a string
 reverse; unicode and control characters; lists empty or long; a value nested one level deeper;
 a header missing or in another case. Each runs through the receiver's path (as a case does); a
 request that fails is shrunk to the simplest that fails the same way, and reported once per
-distinct error.
+cause, template line and field (`hooklab.history.explain`), with the fix.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +32,8 @@ from hooklab.history.cases import (
     read_case,
     request_from_spec,
     spec_from_request,
-    template_line,
 )
+from hooklab.history.explain import ABSENT, Cause, Explanation, explain, shorten, shortened
 from hooklab.history.lint import quote_line, referenced_fields
 from hooklab.store.contract import StoredRequest
 
@@ -53,9 +53,13 @@ HEADER_MUTATIONS = ("missing", "recase")
 Example = HookRequest | StoredRequest | dict[str, Any] | str | Path
 
 
+MAX_VALUES_SHOWN = 3  # values that break a template line, shown with its finding
+
+
 @dataclass
 class FuzzReport:
-    """What fuzzing found: `.failures`, one row per distinct error, with the shrunk request."""
+    """What fuzzing found: `.failures`, one row per cause, template line and field, each with
+    the simplest request that fails so, a sentence for the author and the fix."""
 
     template: str
     found: list[dict[str, Any]] = field(default_factory=list)
@@ -63,11 +67,12 @@ class FuzzReport:
 
     @property
     def failures(self) -> pd.DataFrame:
-        """Columns: error, reason, line, template_line, request (a request file, as a dict)."""
+        """Columns: message (the cause, in a sentence), fix (a corrected template line), line,
+        template_line, cause, field, breaks_on (values that break it), error (the receiver's
+        text), reason, request (a request file, as a dict)."""
         import pandas as pd
 
-        columns = ["error", "reason", "line", "template_line", "request"]
-        frame = pd.DataFrame(self.found, columns=columns)
+        frame = pd.DataFrame(self.found, columns=list(FAILURE_COLUMNS))
         frame["line"] = frame["line"].astype("Int64")  # a line number, or <NA>
         return frame
 
@@ -78,19 +83,52 @@ class FuzzReport:
     def summary(self) -> str:
         if not self.found:
             return f"No failing request found in {self.tried} tried."
-        return f"{len(self.found)} distinct error(s) found in {self.tried} requests tried."
+        causes = len({row["cause"] for row in self.found})
+        lines = len({row["line"] for row in self.found})
+        return (
+            f"{_count(causes, 'cause')} of failure, on {_count(lines, 'template line')} "
+            f"({_count(len(self.found), 'finding')}), in {self.tried} requests tried."
+        )
 
     def __str__(self) -> str:
         lines = [self.summary()]
-        for number, row in enumerate(self.found, start=1):
-            lines.append(f"{number}. {row['error']}")
-            if row["template_line"]:
-                lines.append(f"  {row['template_line']}")
-            lines.append(f"   request: {json.dumps(row['request'], ensure_ascii=False)}")
+        for number, (cause, rows) in enumerate(self.by_cause(), start=1):
+            lines += ["", f"{number}. {cause.heading}"]
+            lines += textwrap.wrap(cause.sentence, 96, initial_indent=_IN, subsequent_indent=_IN)
+            for row in rows:
+                lines.append(f"   {row['template_line'] or 'no template line'}")
+                if cause.specific:
+                    lines.append(f"     {row['message']}")
+                if row["field"]:
+                    lines.append(f"     breaks on: {row['field']} = {', '.join(row['breaks_on'])}")
+                if row["fix"]:
+                    lines.append(f"     fix: {row['fix']}")
+                shown = json.dumps(shortened(row["request"]), ensure_ascii=False)
+                lines.append(f"     request: {shown}")
         return "\n".join(lines)
+
+    def by_cause(self) -> list[tuple[Cause, list[dict[str, Any]]]]:
+        """The findings grouped by cause, in the order first found."""
+        groups: dict[Cause, list[dict[str, Any]]] = {}
+        for row in self.found:
+            groups.setdefault(Cause(row["cause"]), []).append(row)
+        return list(groups.items())
 
     def __repr__(self) -> str:
         return f"<FuzzReport: {self.summary()}>"
+
+
+FAILURE_COLUMNS = (
+    "message", "fix", "line", "template_line", "cause", "field", "breaks_on", "error",
+    "reason", "request",
+)  # fmt: skip
+
+
+_IN = " " * 3
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def example_spec(example: Example) -> dict[str, Any]:
@@ -155,44 +193,58 @@ def fuzz(
     folder = CaseFolder(Path("fuzz"), template)
     runner = CaseRunner(folder)
     report = FuzzReport(template)
-    known: set[Any] = set()
+    known: dict[Any, dict[str, Any]] = {}
     try:
         for _ in range(MAX_ROUNDS):
             found = _one_round(runner, specs, known, report, max_examples, seed)
             if found is None:
                 break
-            spec, outcome = found
-            known.add(error_key(template, outcome))
-            line = template_line(template, outcome)
-            report.found.append(
-                {
-                    "error": outcome.error,
-                    "reason": outcome.reason.value if outcome.reason else None,
-                    "line": line,
-                    "template_line": quote_line(template, line).strip(),
-                    "request": spec,
-                }
-            )
+            spec, outcome, explanation = found
+            row = _finding(template, spec, outcome, explanation)
+            known[explanation.key] = row
+            report.found.append(row)
     finally:
         runner.close()
     return report
 
 
+def _finding(
+    template: str, spec: dict[str, Any], outcome: Outcome, explanation: Explanation
+) -> dict[str, Any]:
+    return {
+        "message": explanation.message,
+        "fix": explanation.fix,
+        "line": explanation.line,
+        "template_line": quote_line(template, explanation.line).strip(),
+        "cause": explanation.cause.value,
+        "field": explanation.field,
+        "breaks_on": [_shown_value(explanation)],
+        "error": outcome.error,
+        "reason": outcome.reason.value if outcome.reason else None,
+        "request": spec,
+    }
+
+
+def _shown_value(explanation: Explanation) -> str:
+    return "(missing)" if explanation.value is ABSENT else shorten(explanation.value)
+
+
 class _Found(Exception):
-    def __init__(self, spec: dict[str, Any], outcome: Outcome) -> None:
+    def __init__(self, spec: dict[str, Any], outcome: Outcome, explanation: Explanation) -> None:
         super().__init__(outcome.error)
-        self.spec, self.outcome = spec, outcome
+        self.spec, self.outcome, self.explanation = spec, outcome, explanation
 
 
 def _one_round(
     runner: CaseRunner,
     specs: list[dict[str, Any]],
-    known: set[Any],
+    known: dict[Any, dict[str, Any]],
     report: FuzzReport,
     max_examples: int,
     seed: int,
-) -> tuple[dict[str, Any], Outcome] | None:
-    """The simplest request failing with an error not in `known`, or None within the budget."""
+) -> tuple[dict[str, Any], Outcome, Explanation] | None:
+    """The simplest request failing for a cause not in `known`, or None within the budget.
+    A request failing for a known cause adds its value to that finding's `breaks_on`."""
     template = runner.folder.template
 
     @hypothesis_seed(seed)
@@ -210,24 +262,28 @@ def _one_round(
     def check(spec: dict[str, Any]) -> None:
         report.tried += 1
         outcome = runner.outcome(request_from_spec(spec, "a fuzzed request"))
-        if outcome.failed and error_key(template, outcome) not in known:
-            raise _Found(spec, outcome)
+        if not outcome.failed:
+            return
+        explanation = explain_failure(template, outcome)
+        row = known.get(explanation.key)
+        if row is None:
+            raise _Found(spec, outcome, explanation)
+        value = _shown_value(explanation)
+        if value not in row["breaks_on"] and len(row["breaks_on"]) < MAX_VALUES_SHOWN:
+            row["breaks_on"].append(value)
 
     try:
         check()
     except _Found as found:
-        return found.spec, found.outcome
+        return found.spec, found.outcome, found.explanation
     return None
 
 
-_NUMBERS = re.compile(r"\d+")
-_QUOTED = re.compile(r"'[^']*'")
-
-
-def error_key(template: str, outcome: Outcome) -> tuple[Any, ...]:
-    """What makes two errors the same: their reason and the template line they come from
-    (None where no line is known, as when a value's newline breaks the rendered text)."""
-    return (outcome.reason, template_line(template, outcome))
+def explain_failure(template: str, outcome: Outcome) -> Explanation:
+    """The explanation of a failed outcome (what makes two failures the same: its `key`)."""
+    explanation = explain(template, outcome)
+    assert explanation is not None  # the outcome failed
+    return explanation
 
 
 # Generating requests

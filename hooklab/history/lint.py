@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
-from hooklab.core.request import BodyError, template_context
+from hooklab.core.request import BodyError, HookRequest, template_context
 from hooklab.core.templates import (
     ENVIRONMENT,
     NESTED_TOO_DEEPLY,
     TemplateError,
     compile_template,
     deepest_line,
+)
+from hooklab.history.skeleton import (
+    Expression,
+    is_label,
+    literal_labels,
+    placed,
+    quoted_string,
+    skeleton,
 )
 from hooklab.history.sources import Requests, requests_with_webhooks
 
@@ -36,15 +45,30 @@ QUOTED_LINE_LIMIT = 200  # characters of a template line shown under an error
 class Finding:
     """One thing the lint noticed. `extension` marks what works in hooklab but not Prefect Cloud."""
 
-    level: str  # "error" | "warning"
+    level: str  # "error" | "warning" | "note" (fragile, not wrong: not counted as a problem)
     line: int | None
     message: str
     extension: bool = False
+
+    @property
+    def is_problem(self) -> bool:
+        """An error or a warning; a note is not counted against a template."""
+        return self.level != "note"
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
         tag = " [hooklab extension]" if self.extension else ""
         return f"{self.level}: {where}{self.message}{tag}"
+
+
+CLEAN = "compatible with Prefect Cloud; no common mistakes found"
+
+
+def check_lines(findings: list[Finding]) -> list[str]:
+    """The check as people read it: the errors and warnings, or that there are none, then the
+    notes."""
+    problems = [str(f) for f in findings if f.is_problem]
+    return (problems or [CLEAN]) + [str(f) for f in findings if not f.is_problem]
 
 
 def quote_line(template: str, line: int | None) -> str:
@@ -121,20 +145,12 @@ def _first_line(tree: nodes.Template, name: str) -> int | None:
     return min(lines) if lines else None
 
 
-@dataclass(frozen=True)
-class _Expression:
-    """One `{{ ... }}` of the template: where it is and what it does."""
-
-    line: int
-    source: str
-    filters: tuple[str, ...]
-    bare_name: str | None
-
-
 def _skeleton_findings(template: str) -> Iterator[Finding]:
     """Mistakes seen by reading the template as JSON with each `{{ }}` as a placeholder."""
-    skeleton, expressions = _skeleton(template)
-    for place, key_path, expression in _placements(skeleton, expressions):
+    text, expressions = skeleton(template)
+    lines = template.splitlines()
+    for placement in placed(text, expressions):
+        expression, key_path = placement.expression, placement.key_path
         shown = "{{ " + expression.source + " }}"
         if expression.bare_name in DICT_VARIABLES:
             yield Finding(
@@ -143,158 +159,64 @@ def _skeleton_findings(template: str) -> Iterator[Finding]:
                 f"{shown} renders a Python repr (single quotes), not JSON; "
                 f"use {{{{ {expression.bare_name}|tojson }}}}",
             )
-        if place == "string" and "tojson" in expression.filters:
+        if placement.place == "string" and "tojson" in expression.filters:
             yield Finding(
                 "warning",
                 expression.line,
                 f"{shown} is inside quotes: tojson already adds them, so a string comes out "
                 "double-quoted and the JSON breaks; remove the quotes around it",
             )
-        if place == "value" and _is_label(key_path) and "tojson" not in expression.filters:
+        elif placement.place == "string" and writes_request_text(expression):
+            line_text = lines[expression.line - 1] if expression.line <= len(lines) else ""
+            yield Finding("note", expression.line, _quoted_text_note(line_text, expression))
+        if placement.place == "value" and is_label(key_path) and "tojson" not in expression.filters:
             yield Finding(
                 "warning",
                 expression.line,
                 f"the label '{key_path[-1]}' is an unquoted {shown}: labels must be strings, "
                 f'so a number or true/false is rejected; write "{shown}"',
             )
-    for line, key_path, literal in _literal_labels(skeleton, template):
+    for line, label_path, literal in literal_labels(text, template):
         yield Finding(
             "warning",
             line,
-            f"the label '{key_path[-1]}' is {literal}, not a string: labels must be strings; "
+            f"the label '{label_path[-1]}' is {literal}, not a string: labels must be strings; "
             f'write "{literal}"',
         )
 
 
-_MARK = "\x00"
+# Filters whose output cannot hold a quote, a backslash or a control character.
+_SAFE_IN_QUOTES = frozenset(
+    {"int", "float", "length", "count", "abs", "round", "urlencode", "wordcount", "tojson"}
+)
 
 
-def _skeleton(template: str) -> tuple[str, list[_Expression]]:
-    """The template's text with every `{{ }}` as one mark character and every `{% %}` dropped."""
-    out: list[str] = []
-    expressions: list[_Expression] = []
-    current: list[tuple[int, str, str]] | None = None
-    try:
-        tokens = list(ENVIRONMENT.lex(template))
-    except TemplateSyntaxError:
-        return "", []
-    in_block = False
-    for lineno, kind, value in tokens:
-        if kind == "variable_begin":
-            current = []
-        elif kind == "variable_end" and current is not None:
-            expressions.append(_expression(lineno, current))
-            out.append(_MARK)
-            current = None
-        elif current is not None:
-            current.append((lineno, kind, value))
-        elif kind == "block_begin":
-            in_block = True
-        elif kind == "block_end":
-            in_block = False
-        elif kind == "data" and not in_block:
-            out.append(value)
-    return "".join(out), expressions
-
-
-def _expression(end_line: int, tokens: list[tuple[int, str, str]]) -> _Expression:
-    line = tokens[0][0] if tokens else end_line
-    source = " ".join(value for _, kind, value in tokens if kind != "whitespace")
-    source = re.sub(r"\s*([.\[\]|()])\s*", r"\1", source).replace(" ,", ",")
-    significant = [t for t in tokens if t[1] != "whitespace"]
-    # `x|tojson` and `x | tojson` alike: the filter is the name after the bar.
-    filters = tuple(
-        significant[i + 1][2]
-        for i, (_, _kind, value) in enumerate(significant[:-1])
-        if value == "|" and significant[i + 1][1] == "name"
+def writes_request_text(expression: Expression) -> bool:
+    """True when an expression writes text a sender chose (from body, headers or query) as it
+    is: a quote, a backslash or a line break in it would come out unescaped."""
+    if not set(expression.names) & set(DICT_VARIABLES):
+        return False
+    return not any(
+        name in _SAFE_IN_QUOTES or name.startswith("humanize_") for name in expression.filters
     )
-    bare = significant[0][2] if len(significant) == 1 and significant[0][1] == "name" else None
-    return _Expression(line, source, filters, bare)
 
 
-def _placements(
-    skeleton: str, expressions: list[_Expression]
-) -> Iterator[tuple[str, list[str], _Expression]]:
-    """For each mark: "string" (inside quotes) or "value" (bare), with the JSON key path there."""
-    marks = iter(expressions)
-    for index, char, in_string, key_path in _scan(skeleton):
-        if char == _MARK:
-            expression = next(marks, None)
-            if expression is not None:
-                yield ("string" if in_string else "value"), key_path, expression
-        del index
-
-
-def _literal_labels(skeleton: str, template: str) -> Iterator[tuple[int | None, list[str], str]]:
-    literal = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false")
-    for index, char, in_string, key_path in _scan(skeleton):
-        if in_string or not _is_label(key_path) or not (char.isdigit() or char in "-tf"):
-            continue
-        previous = skeleton[:index].rstrip()
-        if not previous.endswith(":"):
-            continue
-        match = literal.match(skeleton, index)
-        if match:
-            text = match.group(0)
-            yield _line_of(template, text, key_path[-1]), key_path, text
-
-
-def _line_of(template: str, literal: str, label: str) -> int | None:
-    pattern = re.compile(rf'"{re.escape(label)}"\s*:\s*{re.escape(literal)}')
-    found = pattern.search(template)
-    return template.count("\n", 0, found.start()) + 1 if found else None
-
-
-def _is_label(key_path: list[str]) -> bool:
-    """A value directly inside `resource`, or inside one of the `related` resources."""
-    if len(key_path) == 2 and key_path[0] == "resource":
-        return True
-    return len(key_path) == 3 and key_path[0] == "related" and key_path[1] == "[]"
-
-
-def _scan(skeleton: str) -> Iterator[tuple[int, str, bool, list[str]]]:
-    """Walk JSON-like text, yielding each character outside strings and each mark inside one,
-    with the key path of the value written there (an item of a list appears as "[]")."""
-    frames: list[list[Any]] = []  # per open container: [kind "{" or "[", its name, pending key]
-    last_string = ""
-    in_string = escaped = False
-    buffer: list[str] = []
-
-    def here() -> list[str]:
-        names = [frame[1] for frame in frames[1:]]
-        if not frames:
-            return names
-        top = frames[-1]
-        return [*names, top[2] or "" if top[0] == "{" else "[]"]
-
-    for index, char in enumerate(skeleton):
-        if in_string:
-            if char == _MARK:
-                yield index, char, True, here()
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-                last_string = "".join(buffer)
-            else:
-                buffer.append(char)
-            continue
-        if char == '"':
-            in_string, buffer = True, []
-        elif char == ":" and frames:
-            frames[-1][2] = last_string
-        elif char in "{[":
-            name = here()[-1] if frames else ""
-            frames.append([char, name, None])
-        elif char in "}]":
-            if frames:
-                frames.pop()
-        elif char == "," and frames:
-            frames[-1][2] = None
-        elif not char.isspace():
-            yield index, char, False, here()
+def _quoted_text_note(line_text: str, expression: Expression) -> str:
+    """Prefect's examples write request text inside quotes; it works until a sender's text
+    holds a quote, a backslash or a line break. A note, not a warning: the pattern is common
+    and often safe (ids, slugs), and the fix is one line."""
+    found = quoted_string(line_text, expression)
+    if found is None:
+        written = f"{{{{ {expression.source} }}}} inside quotes"
+        instead = f"{{{{ {expression.source}|tojson }}}} without the quotes"
+    else:
+        start, end, instead = found
+        written = line_text[start:end]
+    return (
+        f"{written} writes {expression.source} into a JSON string unescaped, as Prefect's "
+        "examples do: a quote, a backslash or a line break in it makes the output invalid "
+        f"JSON (a 400 and a failed event). Where senders may send such text, write {instead}"
+    )
 
 
 # Which fields of the requests a template reads, and which requests lack them.
@@ -319,7 +241,7 @@ def _collect_paths(node: nodes.Node, found: dict[str, Any], *, parent_extends: b
         chain = _chain(node)
         if chain is not None and not parent_extends:
             root, keys = chain
-            label = _path_label(root, keys)
+            label = path_label(root, keys)
             found.setdefault(label, (root, keys))
         for child in node.iter_child_nodes():
             extends = child is node.node
@@ -344,7 +266,8 @@ def _chain(node: nodes.Node) -> tuple[str, tuple[Any, ...]] | None:
     return None
 
 
-def _path_label(root: str, keys: tuple[Any, ...]) -> str:
+def path_label(root: str, keys: tuple[Any, ...]) -> str:
+    """A field as a template reads it: `body.customer.id`, `headers['X-Shop']`."""
     parts = [root]
     for key in keys:
         if isinstance(key, str) and _IDENTIFIER.match(key):
@@ -355,11 +278,19 @@ def _path_label(root: str, keys: tuple[Any, ...]) -> str:
 
 
 def _lookup(value: Any, keys: tuple[Any, ...]) -> bool:
+    return value_at(value, keys, _NOWHERE) is not _NOWHERE
+
+
+_NOWHERE = object()
+
+
+def value_at(value: Any, keys: tuple[Any, ...], default: Any = None) -> Any:
+    """What a request's value holds at `keys`, or `default` where it holds nothing."""
     for key in keys:
         if not _has(value, key):
-            return False
+            return default
         value = value[key]
-    return True
+    return value
 
 
 def _has(value: Any, key: Any) -> bool:
@@ -384,12 +315,46 @@ def missing_fields(template: str, requests: Requests) -> pd.DataFrame:
         except BodyError as exc:
             rows.append((request.id, request.received, "body", str(exc)))
             continue
-        for label, (root, keys) in ((_path_label(r, k), (r, k)) for r, k in paths):
+        for label, (root, keys) in ((path_label(r, k), (r, k)) for r, k in paths):
             if not _lookup(context[root], keys):
                 rows.append((request.id, request.received, label, None))
     frame = pd.DataFrame(rows, columns=["request_id", "received", "field", "error"])
     frame["received"] = pd.to_datetime(frame["received"], utc=True)
     return frame
+
+
+def missing_from_all(template: str, requests: Sequence[HookRequest]) -> dict[str, str | None]:
+    """The fields the template reads that none of `requests` has (none when there are no
+    readable requests), each with the closest name the requests do have there, if any: what
+    a misspelt field (`body.orderId` for `body.order_id`) looks like."""
+    contexts = []
+    for request in requests:
+        try:
+            contexts.append(template_context(request).as_dict())
+        except BodyError:
+            continue
+    found: dict[str, str | None] = {}
+    if not contexts:
+        return found
+    for root, keys in referenced_fields(template):
+        if not keys or any(_lookup(context[root], keys) for context in contexts):
+            continue
+        found[path_label(root, keys)] = _closest(root, keys, contexts)
+    return found
+
+
+def _closest(root: str, keys: tuple[Any, ...], contexts: list[dict[str, Any]]) -> str | None:
+    names: set[str] = set()
+    for context in contexts:
+        parent = value_at(context[root], keys[:-1], None)
+        if isinstance(parent, Mapping):
+            names.update(str(name) for name in parent)
+    close = difflib.get_close_matches(str(keys[-1]), sorted(names), n=1, cutoff=0.6)
+    if not close:
+        lowered = {name.lower().replace("_", ""): name for name in names}
+        match = lowered.get(str(keys[-1]).lower().replace("_", ""))
+        close = [match] if match else []
+    return path_label(root, (*keys[:-1], close[0])) if close else None
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from hooklab.history.cases import CaseResult, CaseRunner
+    from hooklab.history.cases import CaseResult, CaseRunner, Rewrite
 
 UPDATE_OPTION = "--hooklab-update"
 _RUNNERS = pytest.StashKey[dict[Path, "CaseRunner"]]()
+_REWRITES = pytest.StashKey[list["Rewrite"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +42,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     return found
 
 
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """After `--hooklab-update`, which case files it rewrote and how: a bug taken as the
+    expectation is seen here, before it is committed."""
+    if not config.getoption(UPDATE_OPTION):
+        return
+    from hooklab.history.casereport import rewrites_report
+
+    lines = rewrites_report(config.stash.get(_REWRITES, []))
+    terminalreporter.write_sep("=", "hooklab --hooklab-update")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     for runner in config.stash.get(_RUNNERS, {}).values():
         runner.close()
@@ -55,7 +69,9 @@ class CaseFile(pytest.File):
 
 class CaseFailed(Exception):
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(result.report())
+        from hooklab.history.casereport import case_report
+
+        super().__init__(case_report(result))
         self.result = result
 
 
@@ -70,7 +86,7 @@ class CaseItem(pytest.Item):
         if result.passed:
             return
         if self.config.getoption(UPDATE_OPTION):
-            update_case(result)
+            self.config.stash.setdefault(_REWRITES, []).append(update_case(result))
             return
         raise CaseFailed(result)
 

@@ -1,4 +1,8 @@
-"""Deterministic mode: seeded ids and a fixed clock, so notebook outputs stay stable for nbval.
+"""Deterministic mode: seeded ids and a made-up clock, so notebook outputs stay stable for nbval.
+
+The clock starts at 2024-01-01 00:00:00 UTC and moves on one second each time it is read, so
+that what happened later still sorts later (a feed's "newest first" shows), while every run
+reads the same times.
 
 Each deterministic session on one file draws from a stream of its own: the first session on a
 fresh file gets the same ids and times on every run (what nbval compares), and a later session
@@ -18,6 +22,12 @@ from hooklab.workspace import Workspace
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 SESSIONS_SETTING = "deterministic_sessions"
+TICK = timedelta(seconds=1)  # the notebook clock's step at each reading
+NOTICE = (
+    "hooklab: deterministic mode: seeded ids, and a clock that starts at "
+    f"{DEFAULT_START:%Y-%m-%d %H:%M:%S} UTC and moves a second at each reading, so that saved "
+    "outputs stay the same; leave it off for real traffic"
+)
 
 
 class FixedClock:
@@ -85,8 +95,8 @@ def deterministic_workspace(
 ) -> Workspace:
     """A Workspace on `path` in deterministic mode, in the next session of that store: the
     first on a fresh one gives the same ids and times on every run; a later one never
-    collides with what an earlier one stored."""
+    collides with what an earlier one stored. Its clock ticks a second at each reading."""
     workspace = Workspace(path, home=home)
     session = workspace.count_up(SESSIONS_SETTING)
-    workspace.clock, workspace.new_id = deterministic(seed, session=session)
+    workspace.clock, workspace.new_id = deterministic(seed, step=TICK, session=session)
     return workspace

@@ -229,7 +229,11 @@ class HooklabMagics(Magics, Configurable):
         return f"{base}/hooks/{hook.slug}" if base is not None else None
 
     @observe("home", "store", "deterministic")
-    def _new_workspace(self, _change: Any) -> None:
+    def _new_workspace(self, change: Any) -> None:
+        if change and change["name"] == "deterministic" and change["new"]:
+            from hooklab.notebook.deterministic import NOTICE
+
+            print(NOTICE)  # where it is switched on: a copied cell says what it does
         self.stop_receiver()
         if self._forwarding is not None:
             self._forwarding.close()
@@ -250,12 +254,20 @@ class HooklabMagics(Magics, Configurable):
     def forward(self, url: str, credentials: Credentials | None = None) -> None:
         """Record `url` as a destination of this home and deliver from this kernel (a thread)."""
         from hooklab.prefect import Forwarding
+        from hooklab.prefect.client import split_credentials
 
+        stored = self.workspace.count("events")
         self.workspace.forward_to(url)
         if self._forwarding is None:
             self._forwarding = Forwarding(self.workspace)
         self._forwarding.add(url, credentials)  # a password in the URL stays in memory
         self._forwarding.start()
+        if stored:  # the history stays behind: say so, and how to send it
+            shown = split_credentials(url)[0]
+            print(
+                f"hooklab: forwarding to {shown} the events stored from now on; the {stored} "
+                f"stored before stay here (`hooklab forward --to {shown}` sends them once)"
+            )
 
     @observe("verbose")
     def _new_verbosity(self, change: Any) -> None:

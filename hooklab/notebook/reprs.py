@@ -13,6 +13,8 @@ from hooklab.core.webhooks import Webhook
 from hooklab.store.values import is_missing
 
 if TYPE_CHECKING:
+    from hooklab.history.fuzz import FuzzReport
+    from hooklab.history.lint import Finding
     from hooklab.history.replay import Diff, ReplayResult
 
 PREVIEW_ROWS = 10
@@ -42,8 +44,9 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def webhook_html(hook: Webhook, url: str | None = None) -> str:
-    """A webhook card: name, state, URL, template and its compatibility check."""
+def webhook_html(hook: Webhook, url: str | None = None, *, check: bool = True) -> str:
+    """A webhook card: name, state, its compatibility check (unless `check` is false), URL
+    and template."""
     from hooklab.history.lint import check_template
 
     state = "enabled" if hook.enabled else "<b>disabled</b>"
@@ -54,18 +57,56 @@ def webhook_html(hook: Webhook, url: str | None = None) -> str:
         rows.append(("description", hook.description))
     if hook.service_account_id:
         rows.append(("service account", hook.service_account_id))
-    findings = check_template(hook.template)
-    checks = (
-        "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in findings) + "</ul>"
-        if findings
-        else "<p>Compatible with Prefect Cloud; no common mistakes found.</p>"
-    )
+    checks = findings_html(check_template(hook.template)) if check else ""
     return (
         f"<div style='{_STYLE}'><b>Webhook {escape(hook.name)}</b> ({state})"
-        f"{table(('field', 'value'), rows)}"
-        f"<details><summary>template</summary><pre>{escape(hook.template)}</pre></details>"
-        f"{checks}</div>"
+        f"{checks}{table(('field', 'value'), rows)}"
+        f"<details><summary>template</summary><pre>{escape(hook.template)}</pre></details></div>"
     )
+
+
+# Each level of the check as a box that looks like one: red, amber, and a quiet blue.
+_LEVEL_STYLES = {
+    "error": "border-left: 4px solid #c62828; background: #fdecea; color: #5f0f0f",
+    "warning": "border-left: 4px solid #ef8f00; background: #fff4e0; color: #4d2c00",
+    "note": "border-left: 4px solid #5b8cc4; background: #eef4fb; color: #1b3553",
+}
+_BOX = "padding: 4px 8px; margin: 4px 0; white-space: pre-wrap"
+
+
+def findings_html(findings: Sequence[Finding]) -> str:
+    """The compatibility check: each error, warning and note in a box of its colour, with its
+    level spelled out (colour is not the only sign); or one line saying it is clean."""
+    from hooklab.history.lint import CLEAN
+
+    boxes = []
+    if not any(f.is_problem for f in findings):
+        boxes.append(f"<div style='color: #2e7d32; margin: 4px 0'>&#10003; {escape(CLEAN)}</div>")
+    for finding in sorted(findings, key=lambda f: not f.is_problem):
+        style = _LEVEL_STYLES.get(finding.level, _LEVEL_STYLES["note"])
+        boxes.append(f"<div style='{style}; {_BOX}'>{escape(str(finding))}</div>")
+    return "".join(boxes)
+
+
+def fuzz_html(report: FuzzReport) -> str:
+    """What fuzzing found: for each cause its heading and sentence, then for each template line
+    the values that break it, the fix and the simplest failing request."""
+    from hooklab.history.explain import shortened
+
+    parts = [f"<div style='{_STYLE}'><b>{escape(report.summary())}</b>"]
+    for cause, rows in report.by_cause():
+        parts.append(f"<p><b>{escape(cause.heading)}</b><br>{escape(cause.sentence)}</p>")
+        shown = [
+            [
+                row["template_line"],
+                f"{row['field']} = {', '.join(row['breaks_on'])}" if row["field"] else "",
+                row["fix"] or (row["message"] if cause.specific else ""),
+                json.dumps(shortened(row["request"]), ensure_ascii=False),
+            ]
+            for row in rows
+        ]
+        parts.append(table(("template line", "breaks on", "fix", "simplest request"), shown))
+    return "".join(parts) + "</div>"
 
 
 def event_html(event: ReceivedEvent) -> str:
@@ -147,3 +188,5 @@ def register(ipython: Any, url_of: Any = None) -> None:
     from hooklab.history.replay import ReplayResult
 
     formatter.for_type(ReplayResult, replay_html)
+    # By name: fuzzing brings hypothesis, which loading the extension should not import.
+    formatter.for_type_by_name("hooklab.history.fuzz", "FuzzReport", fuzz_html)

@@ -39,9 +39,17 @@ class Sent:
         """The first event the request produced, if the receiver is local."""
         return self.outcome.event if self.outcome else None
 
+    @property
+    def error(self) -> str | None:
+        """Why the request made no event, if it failed and the receiver is local."""
+        return self.outcome.error if self.outcome else None
+
     def __repr__(self) -> str:
+        # The reason first: a failure's repr says why, not only that it failed.
         shown = f"Sent(status={self.status}"
-        if self.body:
+        if self.error:
+            shown += f", error={self.error!r}"
+        if self.body and self.body.strip() != self.error:  # (a verbose receiver sends it)
             shown += f", body={self.body!r}"
         if self.outcome is not None and self.outcome.events:
             shown += f", event={self.outcome.events[0].event!r}"

@@ -158,9 +158,19 @@ def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPre
 
 
 def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
-    """failures [NAME] [--since T] [--until T]: the failed requests' events, with their error."""
+    """failures [NAME] [--since T] [--until T]: the failed requests' events, their error first."""
     args = _history_parser("failures").parse_args(words)
-    return _events(magics, args, _history(magics, args, failed=True))
+    shown = _events(magics, args, _history(magics, args, failed=True))
+    from hooklab.notebook.historyview import HistoryPreview
+
+    if isinstance(shown, HistoryPreview):  # a long history: its preview, as it comes
+        return shown
+    first = [column for column in FAILURE_COLUMNS if column in shown.columns]
+    return shown[[*first, *(column for column in shown.columns if column not in first)]]
+
+
+# What a failure is read by, on screen before any other column.
+FAILURE_COLUMNS = ("error", "webhook_name", "received")
 
 
 def _events(

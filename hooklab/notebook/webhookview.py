@@ -20,7 +20,7 @@ class WebhookView:
         self.url = url
 
     def lines(self) -> list[str]:
-        from hooklab.history.lint import check_template
+        from hooklab.history.lint import check_lines, check_template
 
         lines = [f"webhook {self.hook.name!r} {self.verb}"]
         if self.url:
@@ -28,24 +28,25 @@ class WebhookView:
             lines.append(f"from a cell: await hooklab.send({self.url!r}, ...)")
         else:
             lines.append("no receiver running in this kernel: `%hooklab serve` or `hooklab serve`")
-        findings = check_template(self.hook.template)
-        lines += [str(f) for f in findings] or ["compatible with Prefect Cloud"]
-        return lines
+        return lines + check_lines(check_template(self.hook.template))
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        from hooklab.notebook.reprs import webhook_html
+        from hooklab.history.lint import check_template
+        from hooklab.notebook.reprs import findings_html, webhook_html
 
+        # The check first, where the eye lands, before the URL and the card.
         heading = f"<p>webhook <b>{escape(self.hook.name)}</b> {self.verb}</p>"
+        heading += findings_html(check_template(self.hook.template))
         if self.url:
             heading += (
                 f"<pre>{escape(curl_command(self.hook, self.url))}</pre>"
                 f"<p>from a cell: <code>await hooklab.send({escape(repr(self.url))}, "
                 "...)</code></p>"
             )
-        return heading + webhook_html(self.hook, self.url)
+        return heading + webhook_html(self.hook, self.url, check=False)
 
 
 def curl_command(hook: Webhook, url: str) -> str:

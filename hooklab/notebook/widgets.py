@@ -6,7 +6,6 @@ Widgets only hold state and react to callbacks; they never call `display()` from
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
@@ -19,7 +18,7 @@ from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, parse_body
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
-from hooklab.notebook.reprs import pretty_json, table
+from hooklab.notebook.reprs import findings_html, fuzz_html, pretty_json, table
 from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
@@ -168,19 +167,17 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         )
         self.outcome = outcome
         if outcome.failed:
-            self.result.value = (
-                f"<pre style='{_ERROR}'>{escape(outcome.error or '')}"
-                f"{escape(_quoted(text, outcome.line))}</pre>"
-            )
+            from hooklab.history.explain import failure_lines
+
+            explained = "\n".join(failure_lines(text, outcome))
+            self.result.value = f"<pre style='{_ERROR}'>{escape(explained)}</pre>"
         else:
             shown = [event.model_dump(mode="json") for event in outcome.events]
             self.result.value = (
                 f"<pre>{escape(pretty_json(shown[0] if len(shown) == 1 else shown))}</pre>"
             )
         found = check_template(text)
-        self.findings.value = (
-            "<ul>" + "".join(f"<li>{escape(str(f))}</li>" for f in found) + "</ul>" if found else ""
-        )
+        self.findings.value = findings_html(found) if found else ""
         return outcome
 
     def save(self) -> Webhook | None:
@@ -208,15 +205,7 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
             max_examples=max_examples,
             seed=seed,
         )
-        if report.passed:
-            self.fuzz_findings.value = escape(report.summary())
-        else:
-            rows = [
-                [row["error"], row["template_line"], json.dumps(row["request"], ensure_ascii=False)]
-                for row in report.found
-            ]
-            found = table(["error", "template line", "request"], rows)
-            self.fuzz_findings.value = f"<b>{escape(report.summary())}</b>{found}"
+        self.fuzz_findings.value = fuzz_html(report)
         return report
 
     def __repr__(self) -> str:
@@ -229,13 +218,6 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
             state = f"event {outcome.events[0].event!r}"
         where = f"request {self.picker.value + 1} of {len(self.requests)}"
         return f"TemplateEditor(webhook={self.name!r}, {where}, {state})"
-
-
-def _quoted(template: str, line: int | None) -> str:
-    from hooklab.history.lint import quote_line
-
-    quoted = quote_line(template, line)
-    return f"\n{quoted}" if quoted else ""
 
 
 class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped

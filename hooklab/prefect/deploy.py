@@ -27,6 +27,7 @@ __all__ = [
     "Pulled",
     "WebhookApi",
     "export_webhook",
+    "hcl_heredoc",
     "hcl_string",
     "prefect_cli_line",
     "pull_webhooks",
@@ -58,9 +59,15 @@ class WebhookApi(Protocol):
 # Exports
 
 
+# What `POST /webhooks/` takes: the webhook's own fields, none of the ids and times of the
+# workspace it comes from (a service account's id names an account of that workspace only).
+CREATE_FIELDS = ("name", "description", "enabled", "template")
+
+
 def export_json(hook: dict[str, Any]) -> str:
-    """Prefect's webhook JSON, as its API answers `GET /webhooks/{id}`."""
-    return json.dumps(hook, indent=2)
+    """The body that creates this webhook through Prefect's API (`POST /webhooks/`): its name,
+    description, enabled and template, without the ids, slug and times of this workspace."""
+    return json.dumps({key: hook[key] for key in CREATE_FIELDS if key in hook}, indent=2)
 
 
 def prefect_cli_line(hook: dict[str, Any]) -> str:
@@ -112,19 +119,49 @@ def terraform_name(name: str) -> str:
     return slug if slug[0].isalpha() else f"webhook_{slug}"
 
 
+def hcl_heredoc(text: str) -> str | None:
+    """`text` as an HCL heredoc, line for line as a reviewer reads it (`${` and `%{` doubled,
+    as in any HCL template), in `chomp(...)` when it does not end with a line break; None for
+    text a heredoc cannot hold as it is (a carriage return or another control character).
+
+    >>> print(hcl_heredoc('{\n  "event": "${x}"\n}'))
+    chomp(<<EOT
+    {
+      "event": "$${x}"
+    }
+    EOT
+    )
+    """
+    if _HEREDOC_UNSAFE.search(text):
+        return None
+    lines = text.split("\n")
+    closing = "EOT"
+    while closing in (line.strip() for line in lines):
+        closing += "_"
+    body = re.sub(r"([$%])\{", r"\1\1{", text)
+    if text.endswith("\n"):
+        return f"<<{closing}\n{body}{closing}\n"
+    return f"chomp(<<{closing}\n{body}\n{closing}\n)"
+
+
+_HEREDOC_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def terraform_block(hook: dict[str, Any]) -> str:
     """A `resource "prefect_webhook"` block for the Prefect provider: name, description,
-    enabled, template, and service_account_id when the webhook has one."""
+    enabled, template (as a heredoc, so a review reads it as written), and service_account_id
+    when the webhook has one."""
+    template = hook["template"]
     fields: list[tuple[str, str]] = [
         ("name", hcl_string(hook["name"])),
         ("description", hcl_string(hook.get("description") or "")),
         ("enabled", "true" if hook.get("enabled", True) else "false"),
-        ("template", hcl_string(hook["template"])),
+        ("template", hcl_heredoc(template) or hcl_string(template)),
     ]
     if hook.get("service_account_id"):
         fields.append(("service_account_id", hcl_string(str(hook["service_account_id"]))))
     width = max(len(key) for key, _ in fields)
-    body = "\n".join(f"  {key.ljust(width)} = {value}" for key, value in fields)
+    body = "\n".join(f"  {key.ljust(width)} = {value}".rstrip("\n") for key, value in fields)
     return f'resource "prefect_webhook" "{terraform_name(hook["name"])}" {{\n{body}\n}}'
 
 

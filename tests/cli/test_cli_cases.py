@@ -46,6 +46,10 @@ def test_export_then_run_passes_then_a_changed_template_fails_then_update(tmp_pa
 
     updated = cli(tmp_path, "cases", "run", str(target), "--update")
     assert updated.returncode == 0
+    lines = updated.stdout.splitlines()
+    assert lines[0] == "Rewrote 1 case file to what the templates produce now:"
+    assert lines[1].endswith("case-001.json") and '    -        "event": "order",' in lines
+    assert '    +        "event": "order.v2",' in lines and lines[-1] == "2 cases: 1 rewritten"
     assert cli(tmp_path, "cases", "run", str(target)).returncode == 0
 
 
@@ -90,8 +94,9 @@ def test_fuzz_a_template_file_prints_the_breaking_request_and_exits_1(tmp_path: 
     args = ("fuzz", "--template", f"@{tmp_path / 't.j2'}", "--example", str(case), "--seed", "1")
     found = cli(tmp_path, *args)
     assert found.returncode == 1, found.stderr
-    assert "Template output is not valid JSON" in found.stdout
+    assert "A field the template reads is missing from the request" in found.stdout
     assert '4 |   "payload": {"qty": {{ body.qty }}}' in found.stdout
+    assert 'fix: "payload": {"qty": {{ body.qty|default(none)|tojson }}}' in found.stdout
     assert "request: {" in found.stdout
     assert cli(tmp_path, *args).stdout == found.stdout  # the same seed, the same findings
 

@@ -71,11 +71,22 @@ def test_the_prefect_cli_line_reaches_prefect_with_every_argument_unchanged(
     assert shown.decode().split("\0")[:-1] == expected
 
 
-def test_json_export_is_the_webhook_as_prefects_api_gives_it(home: dict[str, str]) -> None:
+def test_json_export_is_the_body_that_creates_the_webhook(home: dict[str, str], cloud: str) -> None:
     ok(home, "webhook", "create", "orders", "-d", DESCRIPTION, "-t", NASTY)
-    exported = json.loads(ok(home, "webhook", "export", "orders", "--format", "json"))
-    assert exported == local_hooks(home)[0]
-    assert exported["template"] == NASTY and exported["description"] == DESCRIPTION
+    text = ok(home, "webhook", "export", "orders", "--format", "json")
+    exported = json.loads(text)
+    assert exported == {"name": "orders", "description": DESCRIPTION, "enabled": True,
+                        "template": NASTY}  # fmt: skip
+    # posted as it is to a Prefect-Cloud-shaped API, it creates the same webhook there
+    request = urllib.request.Request(
+        f"{cloud}/api/webhooks/",
+        data=text.encode(),
+        headers={"Authorization": f"Bearer {CLOUD_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
+    [remote] = cloud_hooks(cloud)
+    assert {key: remote[key] for key in exported} == exported
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
@@ -88,9 +99,14 @@ def test_terraform_reads_the_block_back_as_the_same_strings(
     block = ok(home, "webhook", "export", str(hook["id"]), "--format", "terraform")
     header, *body = block.strip().splitlines()
     assert re.fullmatch(r'resource "prefect_webhook" "[A-Za-z_][A-Za-z0-9_-]*" \{', header)
-    assert [line.split("=")[0].strip() for line in body[:-1]] == [
+    assert [line.split("=")[0].strip() for line in body[:4]] == [
         "name", "description", "enabled", "template",
     ]  # fmt: skip
+    # the template reads as written, a line of the block for each of its lines
+    assert (
+        body[3].endswith("= chomp(<<EOT")
+        and body[4:7] == NASTY.replace("${", "$${").replace("%{", "%%{").splitlines()
+    )
     # Terraform itself evaluates the block's values (as locals: the provider is not needed).
     (tmp_path / "tf").mkdir()
     (tmp_path / "tf" / "main.tf").write_text("locals {\n" + "\n".join(body) + "\n")

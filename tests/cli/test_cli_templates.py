@@ -71,7 +71,28 @@ def test_render_failure_is_one_line_then_the_template_line_it_names(tmp_path: Pa
     assert (result.returncode, result.stdout) == (1, "")
     error, quoted = result.stderr.splitlines()
     assert error.startswith("line 2: Template syntax error")
-    assert quoted == '  2 |  "resource": {{ body.model }'
+    assert quoted == '  template   2 |  "resource": {{ body.model }'
+
+
+def test_render_points_into_the_rendered_line_and_the_template_line_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    template = write(
+        tmp_path / "t.j2",
+        '{\n  "event": "shop.order.{{ body.order_id }}",\n'
+        '  "resource": {"prefect.resource.id": "shop"}\n}',
+    )
+    request = write(tmp_path / "r.json", '{"json": {"order_id": "A\\\\1\\nB"}}')
+    result = cli(tmp_path, "render", "--template", template, "--request", request)
+    assert (result.returncode, result.stdout) == (1, "")
+    lines = result.stderr.splitlines()
+    error = next(line for line in lines if line.startswith("Template output is not valid JSON"))
+    rendered, caret, made_by, cause, fix = lines[lines.index(error) + 1 :]
+    assert rendered == '  rendered   2 |   "event": "shop.order.A\\1'
+    assert caret.index("^") == rendered.index("\\1")  # under the backslash
+    assert made_by == '  template   2 |   "event": "shop.order.{{ body.order_id }}",'
+    assert cause.startswith("  body.order_id is written inside a JSON string as it is")
+    assert fix == '  fix: "event": {{ ("shop.order." ~ body.order_id)|tojson }},'
 
 
 def test_render_takes_the_template_as_at_file_and_warns_as_the_notebook_does(
@@ -157,7 +178,7 @@ def test_a_template_nested_too_deeply_is_one_line_from_every_command(tmp_path: P
     rendered = cli(tmp_path, "render", "--template", template, "--request", request)
     assert (rendered.returncode, rendered.stdout) == (1, "")
     error, quoted = rendered.stderr.splitlines()  # the error, then the line it names, cut short
-    assert error.startswith(NESTED) and quoted.startswith('  2 |  "n": {{ ((')
+    assert error.startswith(NESTED) and quoted.startswith('  template   2 |  "n": {{ ((')
     assert len(quoted) < 300
 
     created = cli(tmp_path, "webhook", "create", "deep", "-t", f"@{template}")
@@ -165,7 +186,8 @@ def test_a_template_nested_too_deeply_is_one_line_from_every_command(tmp_path: P
     assert created.stderr.splitlines() == [f"Invalid template: {NESTED}{DEEP_REASON}"]
 
     fuzzed = cli(tmp_path, "fuzz", "--template", f"@{template}", "--max-examples", "5")
-    assert fuzzed.returncode == 1 and NESTED in fuzzed.stdout
+    assert fuzzed.returncode == 1 and NESTED.removeprefix("line 2: ") in fuzzed.stdout
+    assert '2 | {"event": "x",' not in fuzzed.stdout and '   2 |  "n": {{ ((' in fuzzed.stdout
 
     ran = cli(tmp_path, "cases", "run", str(tmp_path / "webhooks"))
     assert ran.returncode == 1 and f"error: {NESTED}" in ran.stdout

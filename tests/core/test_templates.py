@@ -110,6 +110,20 @@ def test_render_error_line_points_at_the_template_line() -> None:
     assert "ZeroDivisionError: division by zero" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "expression",
+    ["body.customer|tojson", "body.customer.id|tojson", "{'c': body.customer}|tojson(indent=2)"],
+)
+def test_tojson_of_a_missing_value_names_it_and_the_way_out(expression: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render('{\n  "event": "x",\n  "c": {{ ' + expression + " }}\n}", body={"total": 1})
+    assert caught.value.lineno == 3
+    assert caught.value.message.startswith("'customer' is missing, and tojson cannot write")
+    assert "|default(none) before |tojson" in caught.value.message
+    assert "ChainableUndefined" not in caught.value.message
+    assert render("{{ body.customer|default(none)|tojson }}", body={}) == "null"
+
+
 def test_syntax_error_is_refused_at_compile_with_its_line() -> None:
     with pytest.raises(TemplateError) as caught:
         compile_template('{\n  "event": "x",\n  "n": "{{ body.model }"\n}')

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hooklab import HookRequest
+from hooklab.history.casereport import case_report
 from hooklab.history.cases import (
     CaseError,
     read_case,
@@ -39,7 +40,7 @@ def test_a_case_that_matches_passes_and_ids_and_times_are_ignored(tmp_path: Path
     expect = {"status": 204, "events": [{"event": "order.paid", "payload": {"qty": 2}}]}
     folder(tmp_path, ok={"request": PAID, "expect": expect})
     (result,) = run_cases(tmp_path / "webhooks")
-    assert result.passed, result.report()
+    assert result.passed, case_report(result)
 
 
 def test_a_differing_field_is_named_with_both_values_and_the_rendered_text(tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ def test_a_differing_field_is_named_with_both_values_and_the_rendered_text(tmp_p
     folder(tmp_path, off={"request": PAID, "expect": expect})
     (result,) = run_cases(tmp_path / "webhooks")
     assert not result.passed
-    report = result.report()
+    report = case_report(result)
     assert 'events[0].payload["qty"]: expected 3, got 2' in report
     assert '"payload": {"qty": 2}' in report  # the rendered text
 
@@ -56,7 +57,7 @@ def test_a_failure_quotes_the_template_line_it_breaks_on(tmp_path: Path) -> None
     request = {"json": {"kind": "paid", "id": 7}}
     folder(tmp_path, noqty={"request": request, "expect": {"status": 204}})
     (result,) = run_cases(tmp_path / "webhooks")
-    report = result.report()
+    report = case_report(result)
     assert "status: expected 204, got 400" in report
     assert '4 |   "payload": {"qty": {{ body.qty }}}' in report
 
@@ -72,7 +73,7 @@ def test_nested_keys_are_compared_exactly(tmp_path: Path) -> None:
     folder(tmp_path, extra={"request": PAID, "expect": expect})
     (result,) = run_cases(tmp_path)
     assert 'events[0].resource["prefect.resource.id"]: expected (absent), got "order.7"' in (
-        result.report()
+        case_report(result)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,26 +32,69 @@ ORDER = {"method": "POST", "json": {"sku": "A-1", "qty": 2}}
 
 def test_the_unquoted_number_is_found_within_the_default_budget_and_shrunk() -> None:
     report = hooklab.fuzz(WEAK, examples=[ORDER])
-    failures = report.failures
-    on_qty = failures[failures["line"] == 6]
-    assert len(on_qty) == 1, str(report)
-    row = on_qty.iloc[0]
-    assert row["error"].startswith("Template output is not valid JSON")
-    assert row["template_line"] == '6 |     "qty": {{ body.qty }}'
-    # shrunk: the example with one change, and that request really fails
-    assert set(row["request"]["json"]) <= {"sku", "qty"} and row["request"]["json"] != ORDER["json"]
-    replayed = hooklab.render_events(
-        hooklab.Workspace(":memory:").create_webhook("w", WEAK),
-        request_from_spec(row["request"], "x"),
-    )
-    assert replayed.failed
-    assert not report.passed and "distinct error" in str(report)
+    assert list(report.failures.columns[:3]) == ["message", "fix", "line"]
+    found: list[dict[str, Any]] = report.found
+    assert {row["cause"] for row in found} == {"missing", "not-json"}, str(report)
+    assert {row["line"] for row in found} == {6}  # a value missing at a line's end: that line
+    for row in found:
+        assert row["template_line"] == '6 |     "qty": {{ body.qty }}'
+        assert row["field"] == "body.qty" and "tojson" in row["fix"]
+        assert row["error"].startswith("Template output is not valid JSON")
+        # shrunk: the example with one change, and that request really fails
+        request = row["request"]["json"]
+        assert set(request) <= {"sku", "qty"} and request != ORDER["json"]
+        replayed = hooklab.render_events(
+            hooklab.Workspace(":memory:").create_webhook("w", WEAK),
+            request_from_spec(row["request"], "x"),
+        )
+        assert replayed.failed
+    [missing] = [row for row in found if row["cause"] == "missing"]
+    assert missing["fix"] == '"qty": {{ body.qty|default(none)|tojson }}'
+    assert missing["message"].startswith("body.qty is missing from the request")
+    assert not report.passed and "2 causes of failure, on 1 template line" in str(report)
 
 
-def test_one_row_per_distinct_error() -> None:
-    failures = hooklab.fuzz(WEAK, examples=[ORDER]).failures
-    keys = list(zip(failures["reason"], failures["line"], strict=True))
+def test_one_row_per_cause_template_line_and_field() -> None:
+    found = hooklab.fuzz(WEAK, examples=[ORDER]).found
+    keys = [(row["cause"], row["line"], row["field"]) for row in found]
     assert len(keys) == len(set(keys))
+
+
+SHOP = """{
+  "event": "shop.order.{{ body.order_id }}",
+  "resource": {"prefect.resource.id": "shop.customer.{{ body.customer.id }}"},
+  "payload": {"customer": {{ body.customer|tojson }}}
+}"""
+SHOP_ORDER = {"method": "POST", "json": {"order_id": "A1", "customer": {"id": "c1"}}}
+
+
+def test_findings_read_as_one_cause_with_its_fix_and_shortened_values() -> None:
+    report = hooklab.fuzz(SHOP, examples=[SHOP_ORDER])
+    found: list[dict[str, Any]] = report.found
+    assert all(row["line"] is not None for row in found)  # a line break in a value included
+    quoted = {row["line"]: row for row in found if row["cause"] == "text-in-quotes"}
+    assert sorted(quoted) == [2, 3]  # one finding a line, whichever character broke it
+    first = quoted[2]
+    assert first["fix"] == '"event": {{ ("shop.order." ~ body.order_id)|tojson }},'
+    assert first["message"].startswith("body.order_id is written inside a JSON string as it is")
+    assert len(first["breaks_on"]) > 1  # other values that break it the same way
+    text = str(report)
+    assert text.count("Request text written inside quotes as it is") == 1  # one heading
+    assert "A quote, a backslash or a line break in a sender" in " ".join(text.split())
+    assert "Invalid control character" not in text  # the parser's words stay in .error
+    [missing] = [row for row in found if row["cause"] == "missing"]
+    assert missing["message"].startswith("body.customer is missing from the request")
+    assert "ChainableUndefined" not in text
+    assert missing["fix"] == '"payload": {"customer": {{ body.customer|default(none)|tojson }}}'
+    assert "x" * 100 not in text and "(5,000 characters)" in text  # long values cut
+    # the fixes, applied, leave fuzzing only the event name's length to find
+    fixed = SHOP.splitlines()
+    for row in found:
+        if row["fix"] and row["cause"] != "rejected":
+            line = fixed[row["line"] - 1]
+            fixed[row["line"] - 1] = line[: len(line) - len(line.lstrip())] + row["fix"]
+    again = hooklab.fuzz("\n".join(fixed), examples=[SHOP_ORDER]).found
+    assert {row["cause"] for row in again} <= {"rejected"}
 
 
 def test_a_robust_template_passes() -> None:

@@ -7,21 +7,75 @@ import json
 from corpus_support import github_deliveries
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
+from hooklab.core.examples import STATIC_TEMPLATE
+from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
-from hooklab.history.lint import Finding, check_template, missing_fields, referenced_fields
+from hooklab.history.lint import (
+    CLEAN,
+    Finding,
+    check_lines,
+    check_template,
+    missing_fields,
+    missing_from_all,
+    referenced_fields,
+)
+from hooklab.workspace import Workspace
 
 
 def messages(template: str) -> list[str]:
     return [str(finding) for finding in check_template(template)]
 
 
-def test_the_seed_template_is_clean() -> None:
-    assert check_template(SEED) == []
+def problems(template: str) -> list[Finding]:
+    return [finding for finding in check_template(template) if finding.is_problem]
+
+
+def test_the_seed_templates_pass_with_notes_only() -> None:
+    assert problems(SEED) == [] and problems(STATIC_TEMPLATE) == []
+    assert check_template(STATIC_TEMPLATE) == []
+    assert [f.line for f in check_template(SEED)] == [4, 5]
+    assert check_lines(check_template(SEED))[0] == CLEAN
+
+
+def test_request_text_inside_quotes_is_a_note_naming_what_breaks_it_and_the_fix() -> None:
+    template = """{
+  "event": "shop.order.{{ body.order_id }}",
+  "resource": {"prefect.resource.id": "{{ headers['X-Shop'] }}", "kind": "{{ method }}"}
+}"""
+    [order, shop] = check_template(template)
+    assert (order.level, order.line, shop.line) == ("note", 2, 3)
+    assert str(order).startswith('note: line 2: "shop.order.{{ body.order_id }}" writes')
+    assert "a quote, a backslash or a line break" in order.message
+    assert order.message.endswith('write {{ ("shop.order." ~ body.order_id)|tojson }}')
+    assert shop.message.endswith("""write {{ headers['X-Shop']|string|tojson }}""")
+
+
+def test_the_suggested_fix_renders_what_the_quoted_text_did_and_survives_what_broke_it() -> None:
+    template = (
+        '{"event": "shop.order.{{ body.order_id }}", "resource": {"prefect.resource.id": "x"}}'
+    )
+    [note] = check_template(template)
+    fixed = template.replace(
+        '"shop.order.{{ body.order_id }}"', note.message.rsplit("write ", 1)[1]
+    )
+    assert check_template(fixed) == []
+    hook = Workspace(":memory:").create_webhook("shop", fixed)
+    for value in ["A-1", '"', "\\", "\n", '\\"\n']:
+        outcome = render_events(hook, HookRequest.fake("POST", json={"order_id": value}))
+        assert outcome.event is not None and outcome.event.event == f"shop.order.{value}"
+
+
+def test_text_that_cannot_hold_a_quote_is_no_note() -> None:
+    template = (
+        '{"event": "e.{{ body.n|int }}.{{ body.s|urlencode }}.{{ method }}", '
+        '"resource": {"prefect.resource.id": "x.{{ body.items|length }}"}}'
+    )
+    assert check_template(template) == []
 
 
 def test_query_is_flagged_as_an_extension_with_its_line() -> None:
     template = '{\n "event": "{{ query.kind }}",\n "resource": {"prefect.resource.id": "x"}\n}'
-    [finding] = check_template(template)
+    [finding] = problems(template)
     assert finding.extension and finding.line == 2
     assert "query" in finding.message and "Prefect Cloud" in finding.message
 
@@ -145,3 +199,14 @@ def test_a_template_nested_too_deeply_is_one_error_finding_with_its_line() -> No
     assert (finding.level, finding.line) == ("error", 2)
     assert finding.message.startswith("Nested too deeply")
     assert referenced_fields(deep) == []
+
+
+def test_fields_no_request_has_are_named_with_the_closest_one_they_do_have() -> None:
+    template = '{"event": "{{ body.orderId }}.{{ body.kind }}.{{ body.gone }}"}'
+    requests = [
+        HookRequest.fake(method="POST", json={"order_id": 1, "kind": "a"}),
+        HookRequest.fake(method="POST", json={"order_id": 2}),
+    ]
+    found = missing_from_all(template, requests)
+    assert found == {"body.orderId": "body.order_id", "body.gone": None}
+    assert missing_from_all(template, []) == {}

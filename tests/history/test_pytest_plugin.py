@@ -60,15 +60,51 @@ def test_a_failing_render_quotes_the_template_line(pytester: pytest.Pytester) ->
     )
 
 
+def test_a_field_diff_names_its_template_line_and_a_field_no_case_has(
+    pytester: pytest.Pytester,
+) -> None:
+    case_folder(pytester, paid={"request": PAID, "expect": EXPECT})
+    folder = pytester.path / "webhooks" / "orders"
+    (folder / "template.j2").write_text(TEMPLATE.replace("body.kind", "body.Kind"))
+    other = {"request": {"json": {"kind": "paid", "id": 8, "qty": 1}}, "expect": {"status": 204}}
+    (folder / "cases" / "other.json").write_text(json.dumps(other))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*events[[]0[]].event: expected "order.paid", got "order."',
+            '*from template line 2 |   "event": "order.{{ body.Kind }}",',
+            "*body.Kind is undefined in every case of orders (2 of 2): it renders as empty text;"
+            " the requests have body.kind",
+        ]
+    )
+
+
 def test_update_rewrites_failing_expectations_then_they_pass(pytester: pytest.Pytester) -> None:
     stale = {"status": 204, "events": [{"event": "order.old"}]}
-    case_folder(pytester, paid={"request": PAID, "expect": stale})
-    pytester.runpytest("--hooklab-update").assert_outcomes(passed=1)
+    case_folder(pytester, paid={"request": PAID, "expect": stale}, same={"request": PAID})
+    updated = pytester.runpytest("--hooklab-update", "-q")
+    updated.assert_outcomes(passed=2)
+    # what was rewritten, and how, is said: a bug is not taken as the expectation unseen
+    updated.stdout.fnmatch_lines(
+        [
+            "*= hooklab --hooklab-update =*",
+            "Rewrote 1 case file to what the templates produce now:",
+            "  webhooks/orders/cases/paid.json",
+            "    --- webhooks/orders/cases/paid.json (before)",
+            "    +++ webhooks/orders/cases/paid.json (now)",
+            '    -        "event": "order.old"',
+            '    +        "event": "order.paid",',
+        ]
+    )
+    assert "same.json" not in updated.stdout.str()  # a passing case is left as it is
+    again = pytester.runpytest("--hooklab-update")
+    again.stdout.fnmatch_lines(["No case file rewritten: every case passes as it is"])
     written = json.loads((pytester.path / "webhooks/orders/cases/paid.json").read_text())
     assert written["request"] == PAID
     (event,) = written["expect"]["events"]
     assert event["event"] == "order.paid" and not {"id", "occurred", "received"} & set(event)
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=2)
 
 
 def test_a_malformed_case_is_a_one_line_error_naming_the_file(pytester: pytest.Pytester) -> None:
@@ -133,3 +169,32 @@ def test_update_refuses_a_cases_folder_that_is_a_link(pytester: pytest.Pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["not updated: *cases is a symbolic link*"])
     assert json.loads((elsewhere / "paid.json").read_text())["expect"] == stale
+
+
+def test_the_pytest_extra_brings_what_the_plugin_needs() -> None:
+    """`pip install 'hooklab[pytest]'` in a templates repository: the plugin's one import
+    beyond hooklab's own dependencies is pytest."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["pytest"]
+    names = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in extra}
+    plugin = ast.parse((root / "hooklab/history/pytest_plugin.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
+    assert imported - {"__future__", "pathlib", "typing", "hooklab"} == {"pytest"} <= names
+    guide = (root / "docs/templates-under-test.md").read_text()
+    assert "pip install 'hooklab[pytest]'" in guide

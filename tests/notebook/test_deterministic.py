@@ -99,3 +99,14 @@ def test_a_later_session_sorts_after_an_earlier_one(tmp_path: Path) -> None:
     assert second.clock() == DEFAULT_START + timedelta(days=1)
     first.close()
     second.close()
+
+
+def test_the_notebook_clock_ticks_so_later_events_sort_later(tmp_path: Path) -> None:
+    ws = deterministic_workspace(tmp_path / "home.db")
+    hook = ws.create_webhook("det", TEMPLATE)
+    for n in range(3):
+        ws.receive(hook.slug, HookRequest.fake(method="POST", form={"n": str(n)}, id=f"r{n}"))
+    occurred = ws.events()["occurred"].tolist()
+    ws.close()
+    assert occurred == sorted(occurred) and len(set(occurred)) == 3
+    assert occurred[0] > DEFAULT_START and occurred[-1] - occurred[0] < timedelta(minutes=1)

@@ -122,3 +122,20 @@ def test_webhook_and_replay_have_html_views(kernel: Kernel) -> None:
     assert "Webhook models" in html and "/hooks/" in html
     outputs = kernel.run_outputs("result")
     assert "1500 requests replayed" in outputs[-1]["data"]["text/html"]
+
+
+def test_from_the_webhook_cell_to_the_fix_for_a_backslash(kernel: Kernel) -> None:
+    """What a user sees, cell by cell, of a template that breaks on a backslash."""
+    shop = '{"event": "shop.order.{{ body.order_id }}", "resource": {"prefect.resource.id": "s"}}'
+    fix = '{{ ("shop.order." ~ body.order_id)|tojson }}'
+    shown = kernel.run(f"%%webhook shop\n{shop}")
+    assert "compatible with Prefect Cloud; no common mistakes found" in shown
+    assert "a quote, a backslash or a line break" in shown and fix in shown  # the check knows
+    sent = kernel.run(
+        "import hooklab\nshop_url = %hooklab url shop\n"
+        "sent = await hooklab.send(shop_url, json={'order_id': 'A\\\\1'})\n"
+        "sent"
+    )
+    assert sent.startswith("Sent(status=400, error='Template output is not valid JSON")
+    first = kernel.run("%hooklab failures shop").splitlines()[0].split()
+    assert first[:2] == ["error", "webhook_name"]

@@ -13,6 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import hooklab
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.core.request import HookRequest
+from hooklab.notebook.deterministic import NOTICE
 from hooklab.notebook.magics import HooklabMagics
 from hooklab.notebook.webhookview import curl_command
 
@@ -105,6 +106,9 @@ def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> 
     assert shell.run_line_magic("hooklab", "events --until 2000-01-01").empty
     failed = shell.run_line_magic("hooklab", "failures models")
     assert len(failed) == 1 and failed["failed"].all()
+    assert list(failed.columns[:3]) == ["error", "webhook_name", "received"]  # why, first
+    assert failed["error"].iloc[0].startswith("Invalid JSON body")
+    assert set(failed.columns) == set(ws.events("models", failed=True).columns)  # none dropped
     requests = shell.run_line_magic("hooklab", "requests other")
     assert requests["body"].tolist() == ["model=b"]
     by_event = shell.run_line_magic("hooklab", "requests --event model-update")
@@ -130,8 +134,13 @@ def test_unknown_subcommand_lists_the_others(shell: InteractiveShell) -> None:
     assert "events [NAME]" in repr(shell.run_line_magic("hooklab", "help"))
 
 
-def test_config_goes_through_traitlets(shell: InteractiveShell, tmp_path: Path) -> None:
+def test_config_goes_through_traitlets(
+    shell: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shell.run_line_magic("config", "HooklabMagics.deterministic = True")
+    # switched on, it says what it is, where it is switched on (a copied cell included)
+    assert capsys.readouterr().out == NOTICE + "\n"
+    assert "2024-01-01 00:00:00 UTC" in NOTICE and "not" not in NOTICE.split(";")[0]
     shell.run_cell_magic("webhook", "models", SEED)
     first_id = magics_of(shell).workspace.get_webhook("models").id
     other = tmp_path / "elsewhere"
@@ -239,3 +248,17 @@ def test_cases_export_subcommand_writes_cases_that_pass(
     assert result.passed and result.case.spec["form"] == {"model": "a"}
     with pytest.raises(UsageError, match="--to"):
         shell.run_line_magic("hooklab", "cases export models")
+
+
+def test_forwarding_says_the_history_already_stored_stays_and_how_to_send_it(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell_magic("webhook", "models", SEED)
+    ws = magics_of(shell).workspace
+    ws.receive(ws.get_webhook("models").slug, HookRequest.fake(method="POST", form={"model": "a"}))
+    capsys.readouterr()
+    shell.run_line_magic("hooklab", "forward --to http://user:secret@127.0.0.1:9/api")
+    out = capsys.readouterr().out
+    assert "the 1 stored before stay here" in out
+    assert "`hooklab forward --to http://127.0.0.1:9/api` sends them once" in out
+    assert "secret" not in out

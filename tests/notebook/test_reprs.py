@@ -93,3 +93,25 @@ def test_the_webhook_cell_view_shows_the_name_url_and_curl_command_as_text(ws: W
     # The curl command sends the header and the body field the template reads.
     assert f"-H 'X-{SCRIPT}: example' -d '{SCRIPT}=example'" in text
     assert f"await hooklab.send({url!r}, ...)" in text
+
+
+def test_the_webhook_cell_shows_its_check_first_each_finding_boxed_by_level(
+    ws: Workspace,
+) -> None:
+    template = (
+        '{"event": "shop.order.{{ body.order_id }}",\n'
+        ' "resource": {"prefect.resource.id": "x"}, "payload": {{ body }}}'
+    )
+    hook = ws.create_webhook("shop", template)
+    html = WebhookView(hook, "created", "http://127.0.0.1:8765/hooks/s")._repr_html_()
+    text = shown_text(html)
+    warning, note = text.index("warning: line 2:"), text.index("note: line 1:")
+    assert warning < note < text.index("curl -X POST")  # above the URL, problems first
+    assert text.count("warning: line 2:") == 1  # shown once, not again in the card
+    for level, colour in (("warning", "#fff4e0"), ("note", "#eef4fb")):
+        box = html[: html.index(f"{level}: line")].rsplit("<div", 1)[1]
+        assert f"background: {colour}" in box
+    assert "no common mistakes found" not in text
+    clean = ws.create_webhook("clean", '{"event": "e", "resource": {"prefect.resource.id": "x"}}')
+    shown = shown_text(WebhookView(clean, "created", None)._repr_html_())
+    assert "compatible with Prefect Cloud; no common mistakes found" in shown

@@ -62,6 +62,20 @@ def test_send_form_returns_status_and_the_outcome(ws: Workspace) -> None:
     assert ws.events()["resource.id"].tolist() == ["product.models.m1"]
 
 
+def test_a_failed_send_says_why_in_its_repr(ws: Workspace) -> None:
+    hook = ws.create_webhook("models", SEED)
+
+    async def scenario() -> hooklab.notebook.sending.Sent:
+        async with watched(ws) as receiver:
+            return await send(receiver.webhook_url(hook), form={"model": 'say "hi"'})
+
+    sent = run(scenario())
+    assert sent.error is not None and sent.error.startswith("Template output is not valid JSON")
+    assert repr(sent) == (
+        f"Sent(status=400, error={sent.error!r}, event='prefect-cloud.webhook.failed')"
+    )
+
+
 def test_send_json_and_raw_body_and_a_webhook_object(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
 
