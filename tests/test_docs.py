@@ -34,7 +34,7 @@ FENCE = re.compile(
     re.M | re.S,
 )
 # Words that mean something only to the people who made hooklab.
-INTERNAL = re.compile(r"\bissue \d|\bSPEC \d|OWNER/REPO|\.\./shared|/work/|plugs the bridge")
+INTERNAL = re.compile(r"\bissue \d|\bSPEC \d|OWNER/REPO|\.\./shared|/w[o]rk/|plugs the bridge")
 
 
 def blocks(page: Path, language: str) -> list[str]:
