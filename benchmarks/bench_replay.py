@@ -64,7 +64,7 @@ def by_hand(workload: Workload, requests: Sequence[HookRequest]) -> pd.DataFrame
 
 
 def with_hooklab(workload: Workload, requests: Sequence[HookRequest]) -> pd.DataFrame:
-    return replay(requests, workload.template, progress=False).events
+    return replay(requests, workload.template).events
 
 
 SIDES: dict[str, Callable[[Workload, Sequence[HookRequest]], pd.DataFrame]] = {

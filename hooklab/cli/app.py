@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hooklab._version import __version__
 from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import CommandError, UsageError
 from hooklab.core.errors import EXPECTED, StoreError, answer_for
@@ -36,7 +37,8 @@ def build_parser() -> Parser:
     parser.add_argument("--home", type=Path, default=None, metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default=None, metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--api-key", default=None, metavar="KEY", help=argparse.SUPPRESS)
-    parser.add_argument("--version", action="version", version=f"hooklab {_version()}")
+    # `hooklab --version` alone is answered before this parser is built (hooklab.cli.main).
+    parser.add_argument("--version", action="version", version=f"hooklab {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     webhooks.register(parser, commands)
     accounts.register(parser, commands)
@@ -46,17 +48,6 @@ def build_parser() -> Parser:
     cases.register(parser, commands)
     stores.register(parser, commands)
     return parser
-
-
-def _version() -> str:
-    # The installed distribution's, so the command line never imports the package root (and
-    # with it the notebook layer).
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("hooklab")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def failure_message(exc: BaseException) -> str:

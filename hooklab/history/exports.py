@@ -51,7 +51,6 @@ from hooklab.history.writes import (
     remove_file,
     write_file,
 )
-from hooklab.workspace import export_cases_with
 
 if TYPE_CHECKING:
     from hooklab.workspace import Workspace
@@ -127,7 +126,7 @@ def export_cases(
 
     Raises `ExportRefused`, having written nothing, when it would replace or remove a file that
     the last export did not write or someone changed since, unless `force`; `RefusedWrite` for
-    a folder that is a link. Also `Workspace.export_cases(webhook, to, ...)`.
+    a folder that is a link. Also `hooklab.export_cases(ws, webhook, to, ...)`.
     """
     hook = workspace.get_webhook(workspace.resolve_webhook(webhook))
     captured = workspace.captured(hook.id, since=since, until=until)
@@ -287,6 +286,3 @@ def _carry_out(folder: Path, plan: _Plan) -> None:
     for name in plan.remove:
         remove_file(folder / name)
     record.save()
-
-
-export_cases_with(export_cases)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
@@ -29,43 +29,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diff",
+    "Progress",
     "ReplayResult",
     "diff",
     "draft_webhook",
-    "forward_with",
     "replay",
-    "show_progress_with",
 ]
 
+# Told how far a replay has got: `progress(done, total)`. One with a `close()` method (a
+# progress bar) is closed when the replay ends, whether it finished or failed.
 Progress = Callable[[int, int], None]
-# Makes the progress display of a replay of `total` requests (or None, where it cannot show one).
-ProgressFactory = Callable[[int], Progress | None]
 
-# Below this many requests a replay is quick enough that a progress bar would only flicker.
-PROGRESS_THRESHOLD = 1_000
 DRAFT_WEBHOOK_ID = "00000000-0000-0000-0000-000000000000"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_default_progress: ProgressFactory | None = None
-
-
-def show_progress_with(factory: ProgressFactory | None) -> None:
-    """Show every long replay's progress through `factory(total)`, unless the caller passes
-    its own `progress`; the notebook layer registers its progress bar here when it loads.
-    A progress display with a `close()` method is closed when the replay ends."""
-    global _default_progress
-    _default_progress = factory
-
-
-# Sends outcomes' events to a Prefect API: `forwarder(outcomes, url, **options) -> count`.
-Forwarder = Callable[..., int]
-_forwarder: Forwarder | None = None
-
-
-def forward_with(forwarder: Forwarder | None) -> None:
-    """Send `ReplayResult.forward`'s events through `forwarder`; the Prefect bridge
-    (`hooklab.prefect`, a layer above this one) registers its sender here when imported."""
-    global _forwarder
-    _forwarder = forwarder
 
 
 class ReplayResult:
@@ -112,15 +88,6 @@ class ReplayResult:
     @property
     def failed_count(self) -> int:
         return sum(1 for item in self._items if isinstance(item, Outcome) and item.failed)
-
-    def forward(self, url: str, **options: Any) -> int:
-        """Send this replay's events, failures included, to the Prefect API at `url` (options:
-        `api_key`, `auth_string`); returns how many. They carry the replay's own ids, new ones:
-        a Prefect that has the stored originals gets them again as other events, and each new
-        replay is new events; sending this same result twice sends the same ids, kept once."""
-        if _forwarder is None:
-            raise RuntimeError("forwarding needs the Prefect bridge: import hooklab.prefect first")
-        return _forwarder(self.outcomes, url, **options)
 
     def summary(self) -> str:
         failed = self.failed_count
@@ -192,7 +159,7 @@ def replay(
     clock: Clock | None = None,
     new_id: IdSource | None = None,
     budgets: Budgets | None = None,
-    progress: Progress | bool | None = None,
+    progress: Progress | None = None,
 ) -> ReplayResult:
     """Run captured requests through a template (or a webhook's), exactly as the receiver would.
 
@@ -203,9 +170,10 @@ def replay(
 
     The history is left alone unless `save=True` (then the results are stored as new requests
     in `workspace`). A template string keeps each captured request's original webhook (its id and
-    name in `related`) when `workspace` knows it. `progress` is a `callback(done, total)`;
-    left out, a replay of 1,000 requests or more shows the progress display registered with
-    `show_progress_with` (in a notebook, a bar), and `False` shows none.
+    name in `related`) when `workspace` knows it. `progress`, a `Progress`, is told how far the
+    replay has got, about a hundred times (in a notebook, `hooklab.notebook.progress.ProgressBar()`
+    shows a bar); without it, a replay shows nothing. To send a replay's events to Prefect,
+    `hooklab.prefect.forward_replay(result, url)`.
 
     Raises `TemplateError` at once, with its line, for a template that does not compile.
     """
@@ -220,7 +188,6 @@ def replay(
 
     items: list[Outcome | PlainEvent] = []
     total = len(pairs)
-    report = _progress_reporter(progress, total)
     every = max(1, total // 100)
     fixed, choose = pipelines.fixed, pipelines.for_request
     owners = {webhook_id for _, webhook_id in pairs}
@@ -234,10 +201,10 @@ def replay(
                     items.extend(fixed.draft_many(map(_REQUEST, chunk)))
                 else:
                     items.extend(choose(webhook_id).draft(request) for request, webhook_id in chunk)
-                if report is not None:
-                    report(start + len(chunk), total)
+                if progress is not None:
+                    progress(start + len(chunk), total)
     finally:
-        close = getattr(report, "close", None)
+        close = getattr(progress, "close", None)
         if close is not None:
             close()
 
@@ -326,11 +293,3 @@ def _as_new_requests(outcomes: Iterable[Outcome], new_id: IdSource) -> list[Outc
             request = replace(outcome.request, id=str(new_id()))
             saved.append(replace(outcome, request=request))
     return saved
-
-
-def _progress_reporter(progress: Progress | bool | None, total: int) -> Progress | None:
-    if callable(progress):
-        return progress
-    if progress is False or (progress is None and total < PROGRESS_THRESHOLD):
-        return None
-    return _default_progress(total) if _default_progress is not None else None

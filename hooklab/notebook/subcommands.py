@@ -197,6 +197,7 @@ def replay(magics: HooklabMagics, words: list[str]) -> Any:
     Through NAME's own template, or the one held in a notebook variable; --save stores the
     results as new requests."""
     from hooklab.history.replay import replay as run_replay
+    from hooklab.notebook.progress import ProgressBar
 
     parser = _webhook_arg("replay")
     parser.add_argument("--template", default=None, help="a variable holding a template")
@@ -210,7 +211,9 @@ def replay(magics: HooklabMagics, words: list[str]) -> Any:
             raise UsageError(f"--template {args.template}: no string variable of that name")
         template = value
     captured = magics.workspace.captured(hook.id)
-    return run_replay(captured, template, workspace=magics.workspace, save=args.save)
+    return run_replay(
+        captured, template, workspace=magics.workspace, save=args.save, progress=ProgressBar()
+    )
 
 
 def serve(magics: HooklabMagics, words: list[str]) -> str | None:

@@ -1,4 +1,4 @@
-"""ipywidgets: a template editor, a live event feed, a request inspector and a progress bar.
+"""ipywidgets: a template editor, a live event feed and a request inspector.
 
 Widgets only hold state and react to callbacks; they never call `display()` from a callback.
 """
@@ -22,23 +22,11 @@ from hooklab.notebook.reprs import findings_html, fuzz_html, pretty_json, table
 from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
-    from IPython.display import DisplayHandle
-
     from hooklab.history.fuzz import FuzzReport
     from hooklab.workspace import Workspace
 
 _WIDE = widgets.Layout(width="100%")
 _ERROR = "color:#b00"
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel, where widgets can be shown."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _request_label(request: HookRequest, status: int | None = None) -> str:
@@ -56,42 +44,6 @@ def _as_requests(
         (item.request, item.status) if isinstance(item, StoredRequest) else (item, None)
         for item in items
     ]
-
-
-class NotebookProgress:
-    """A progress bar shown in the notebook while a long job runs, then removed.
-
-    When it closes, the widget is closed and its output replaced by nothing, so a saved
-    notebook keeps no trace of it and nbval has nothing to compare.
-    """
-
-    def __init__(self, total: int, description: str = "") -> None:
-        self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=description)
-        self._handle: DisplayHandle | None = None
-
-    @classmethod
-    def open(cls, total: int, description: str = "") -> NotebookProgress | None:
-        """Show a bar in the current cell; None outside a kernel (scripts, the CLI)."""
-        if not in_kernel():
-            return None
-        from IPython.display import display
-
-        progress = cls(total, description)
-        progress._handle = display(progress.bar, display_id=True)
-        return progress
-
-    def __call__(self, done: int, total: int) -> None:
-        self.bar.max = max(total, 1)
-        self.bar.value = done
-
-    def close(self) -> None:
-        self.bar.close()
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-            self._handle = None
-
-    def __repr__(self) -> str:
-        return f"NotebookProgress({self.bar.value}/{self.bar.max})"
 
 
 class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped

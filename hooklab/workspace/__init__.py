@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,18 +55,6 @@ __all__ = [
 ]
 
 ENFORCEMENT_SETTING = "enforce_service_accounts"
-# What writes a webhook's captured requests as cases: given by hooklab.history.exports, which sits
-# above the workspace (see `Workspace.export_cases`).
-CaseExporter = Callable[..., list[Path]]
-_case_exporter: CaseExporter | None = None
-
-
-def export_cases_with(exporter: CaseExporter) -> None:
-    """Give `Workspace.export_cases` its implementation (hooklab.history.exports, on import)."""
-    global _case_exporter
-    _case_exporter = exporter
-
-
 _UNSET: Any = object()
 
 
@@ -445,20 +433,6 @@ class Workspace(HistoryReads):
     def count(self, what: str = "events") -> int:
         """How many `events`, `requests`, `webhooks` or `service_accounts` are stored."""
         return self.store.count(what)
-
-    # Templates under test (SPEC 13)
-
-    def export_cases(self, webhook: str, to: str | os.PathLike[str], **options: Any) -> list[Path]:
-        """Write a webhook's captured requests as cases under `to` (`template.j2`,
-        `webhook.json`, one case per request expecting what the template produces now);
-        `since`, `until`, `limit` and `dedupe` as `hooklab cases export` takes them.
-
-        The cases live in `hooklab.history.exports`, a layer above the workspace, which hands
-        its exporter down when imported (as `import hooklab` does).
-        """
-        if _case_exporter is None:
-            raise RuntimeError("import hooklab.history.exports to export cases")
-        return _case_exporter(self, webhook, to, **options)
 
 
 def _check_name(name: str) -> None:

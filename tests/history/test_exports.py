@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import hooklab
 from hooklab import HookRequest, Workspace
 from hooklab.history.cases import run_cases
 from hooklab.history.exports import export_cases
@@ -57,9 +58,9 @@ def test_export_dedupe_limit_and_since(tmp_path: Path) -> None:
     assert export_cases(ws, "orders", tmp_path / "c", since="2999-01-01") == []
 
 
-def test_the_workspace_exports_cases_too(tmp_path: Path) -> None:
+def test_the_package_exports_cases_too(tmp_path: Path) -> None:
     ws = captured_workspace(tmp_path)
-    written = ws.export_cases("orders", tmp_path / "webhooks" / "orders", dedupe=True)
+    written = hooklab.export_cases(ws, "orders", tmp_path / "webhooks" / "orders", dedupe=True)
     assert [json.loads(p.read_text())["request"]["json"]["id"] for p in written] == [1, 3, 4]
     assert all(result.passed for result in run_cases(tmp_path / "webhooks"))
 

@@ -9,18 +9,11 @@ import pytest
 from corpus_support import github_deliveries
 
 import hooklab
-import hooklab.history.replay as replay_module
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.core.templates import TemplateError
-from hooklab.history.replay import (
-    PROGRESS_THRESHOLD,
-    diff,
-    draft_webhook,
-    replay,
-    show_progress_with,
-)
+from hooklab.history.replay import diff, draft_webhook, replay
 from hooklab.notebook.deterministic import deterministic
 
 RENAMED = SEED.replace("product.models.", "models.")
@@ -242,27 +235,33 @@ def test_diff_of_a_failure_shows_the_error_appearing() -> None:
     assert fields["error"].startswith("Template output is not valid JSON")
 
 
-def test_a_registered_progress_display_shows_long_replays_and_is_closed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    shown: list[tuple[int, int]] = []
-    closed: list[bool] = []
+class Bar:
+    """A progress display: told how far a job has got, and closed."""
 
-    class Bar:
+    def __init__(self) -> None:
+        self.shown: list[tuple[int, int]] = []
+        self.closed = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.shown.append((done, total))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_progress_display_is_closed_when_the_replay_ends_and_when_it_fails() -> None:
+    bar = Bar()
+    replay([post(str(i)) for i in range(10)], SEED, progress=bar)
+    assert bar.shown[-1] == (10, 10) and bar.closed == 1
+
+    class Failing(Bar):
         def __call__(self, done: int, total: int) -> None:
-            shown.append((done, total))
+            raise RuntimeError("the display broke")
 
-        def close(self) -> None:
-            closed.append(True)
-
-    monkeypatch.setattr(replay_module, "_default_progress", None)
-    show_progress_with(lambda total: Bar())
-    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD - 1)], SEED)
-    assert shown == [] and closed == []
-    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD)], SEED)
-    assert shown[-1] == (PROGRESS_THRESHOLD, PROGRESS_THRESHOLD) and closed == [True]
-    replay([post(str(i)) for i in range(PROGRESS_THRESHOLD)], SEED, progress=False)
-    assert closed == [True]
+    failing = Failing()
+    with pytest.raises(RuntimeError, match="the display broke"):
+        replay([post(str(i)) for i in range(10)], SEED, progress=failing)
+    assert failing.closed == 1
 
 
 def github_requests() -> list[HookRequest]:

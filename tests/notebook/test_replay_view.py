@@ -1,18 +1,19 @@
 """A replay in a notebook: its HTML view comes from the notebook layer (registered when the
-extension loads), and a long replay shows the notebook's progress display, both without
+extension loads), and a long replay shows the progress bar it is given, both without
 `hooklab.history` knowing anything of IPython or widgets."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import hooklab
-import hooklab.history.replay as replay_module
 from hooklab.core.request import HookRequest
 from hooklab.notebook.magics import HooklabMagics
+from hooklab.notebook.progress import NotebookProgress, ProgressBar
 
 TEMPLATE = '{"event": "e", "resource": {"prefect.resource.id": "{{ body.model }}"}}'
 
@@ -42,22 +43,47 @@ def test_a_replay_shows_as_html_once_the_extension_is_loaded(shell: InteractiveS
     assert shown["text/plain"] == repr(result)
 
 
-def test_the_notebook_layer_supplies_the_progress_display_of_long_replays(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture
+def bars(monkeypatch: pytest.MonkeyPatch) -> list[NotebookProgress]:
+    """The progress bars opened, as a kernel would show them (outside one, none opens)."""
+    opened: list[NotebookProgress] = []
+
+    def open_bar(total: int, description: str = "") -> NotebookProgress:
+        opened.append(NotebookProgress(total, description))
+        return opened[-1]
+
+    monkeypatch.setattr(NotebookProgress, "open", open_bar)
+    return opened
+
+
+def posts(count: int) -> list[HookRequest]:
+    return [HookRequest.fake(method="POST", form={"model": str(i)}) for i in range(count)]
+
+
+def test_a_progress_bar_shows_long_replays_only_and_goes_when_each_ends(
+    bars: list[NotebookProgress],
 ) -> None:
-    from hooklab.notebook import widgets
+    hooklab.replay(posts(999), TEMPLATE, progress=ProgressBar())
+    assert bars == []
+    bar = ProgressBar()
+    hooklab.replay(posts(1_000), TEMPLATE, progress=bar)
+    hooklab.replay(posts(1_200), TEMPLATE, progress=bar)  # one bar each, in turn
+    assert [(b.bar.description, b.bar.value, b.bar.max) for b in bars] == [
+        ("replaying", 1_000, 1_000),
+        ("replaying", 1_200, 1_200),
+    ]
+    assert all(b.bar.comm is None for b in bars)  # each closed: gone from the cell
+    hooklab.replay(posts(1_000), TEMPLATE)  # no display given: none
+    assert len(bars) == 2
 
-    opened: list[tuple[int, str]] = []
 
-    def open_bar(total: int, description: str = "") -> None:
-        opened.append((total, description))
-
-    monkeypatch.setattr(widgets.NotebookProgress, "open", open_bar)
-    requests = [HookRequest.fake(method="POST", form={"model": str(i)}) for i in range(1_000)]
-    hooklab.replay(requests[:999], TEMPLATE)
-    assert opened == []
-    hooklab.replay(requests, TEMPLATE)
-    assert opened == [(1_000, "replaying")]
-    hooklab.replay(requests, TEMPLATE, progress=False)
-    assert opened == [(1_000, "replaying")]
-    assert replay_module._default_progress is not None
+def test_the_replay_magic_shows_its_progress(
+    shell: InteractiveShell, bars: list[NotebookProgress], tmp_path: Path
+) -> None:
+    shell.run_line_magic("config", f"HooklabMagics.home = {str(tmp_path)!r}")
+    ws = shell.run_line_magic("hooklab", "workspace")
+    hook = ws.create_webhook("models", TEMPLATE)
+    hooklab.replay(posts(1_000), hook, workspace=ws, save=True)  # captured, as if received
+    result = shell.run_line_magic("hooklab", "replay models")
+    assert len(result) == 1_000
+    assert [(b.bar.value, b.bar.max) for b in bars] == [(1_000, 1_000)]

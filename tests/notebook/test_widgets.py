@@ -10,8 +10,9 @@ from html import escape
 from html_support import HOSTILE, HOSTILE_TEMPLATE, SCRIPT, hostile_post, shown_text
 
 from hooklab.core.request import HookRequest
+from hooklab.notebook.progress import NotebookProgress
 from hooklab.notebook.sending import send
-from hooklab.notebook.widgets import EventFeed, NotebookProgress, RequestInspector, TemplateEditor
+from hooklab.notebook.widgets import EventFeed, RequestInspector, TemplateEditor
 from hooklab.server import Receiver
 from hooklab.workspace import Workspace
 

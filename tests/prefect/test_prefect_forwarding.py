@@ -266,6 +266,7 @@ def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
     prefect_server: PrefectServer, tmp_path: Path
 ) -> None:
     import hooklab
+    from hooklab.prefect import forward_replay
 
     ws = Workspace(tmp_path / "hooklab.db")
     hook = ws.create_webhook("replayed", TEMPLATE)
@@ -275,14 +276,14 @@ def test_a_replay_forwards_as_new_events_and_twice_as_the_same_ones(
     originals = set(prefect_server.wait_for_events("replay.original", 5))
 
     result = hooklab.replay(ws.requests(webhook="replayed"), hook.template, workspace=ws)
-    assert result.forward(prefect_server.url, auth_string=AUTH) == 6  # the failure goes too
+    assert forward_replay(result, prefect_server.url, auth_string=AUTH) == 6  # failures too
     replayed = [str(e.id) for outcome in result.outcomes for e in outcome.events]
     ids = set(prefect_server.wait_for_events("replay.original", 10))
     assert len(ids) == 10 and originals < ids  # new ids: the same events again, as others
     failed = set(prefect_server.wait_for_events("prefect-cloud.webhook.failed", 1))
     assert set(replayed) <= ids | failed
 
-    result.forward(prefect_server.url, auth_string=AUTH)  # the same result: the same ids
+    forward_replay(result, prefect_server.url, auth_string=AUTH)  # the same result: same ids
     # A later event, sent on after it, marks when Prefect has handled the second send.
     store_events(ws, hook.slug, "replay.marker", range(1))
     forward_history(ws, prefect_server.url, credentials=Credentials(None, AUTH))
