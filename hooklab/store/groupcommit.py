@@ -161,10 +161,9 @@ class GroupCommit:
         """After a failed write: every outcome gets the error when the store refuses all
         alike; otherwise each is written alone, so that one request the store refuses (a
         duplicate id, a value it rejects) does not take the others down."""
-        if len(batch) == 1 or _refuses_all(exc):
-            # Each waiter gets the error; the receiver tells the person once a run.
-            log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
-            return [exc] * len(batch)
+        refused = _all_refused(batch, exc)
+        if refused is not None:
+            return refused
         errors: list[Exception | None] = []
         for outcome in batch:
             try:
@@ -178,9 +177,9 @@ class GroupCommit:
         return errors
 
     async def _refused_async(self, batch: list[Outcome], exc: Exception) -> list[Exception | None]:
-        if len(batch) == 1 or _refuses_all(exc):
-            log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
-            return [exc] * len(batch)
+        refused = _all_refused(batch, exc)
+        if refused is not None:
+            return refused
         errors: list[Exception | None] = []
         for outcome in batch:
             try:
@@ -192,6 +191,16 @@ class GroupCommit:
             else:
                 errors.extend(self._stored([outcome]))
         return errors
+
+
+def _all_refused(batch: list[Outcome], exc: Exception) -> list[Exception | None] | None:
+    """Every outcome's error when the batch is refused as a whole (one request, or a store
+    that refuses all alike), or None when each should be written alone."""
+    if len(batch) == 1 or _refuses_all(exc):
+        # Each waiter gets the error; the receiver tells the person once a run.
+        log.debug("hooklab could not store %d request(s): %s", len(batch), exc)
+        return [exc] * len(batch)
+    return None
 
 
 def _refuses_all(exc: Exception) -> bool:
