@@ -37,8 +37,9 @@ def export(context: Context) -> int:
 
 
 def run(context: Context) -> int:
+    from hooklab.history.casefiles import CaseError
     from hooklab.history.casereport import case_report, rewrites_report
-    from hooklab.history.cases import CaseError, run_cases, summary, update_case
+    from hooklab.history.cases import run_cases, summary, update_case
     from hooklab.history.writes import RefusedWrite
 
     args = context.args
@@ -66,7 +67,7 @@ def run(context: Context) -> int:
 
 def fuzz(context: Context) -> int:
     context.reject_remote()
-    from hooklab.history.cases import CaseError
+    from hooklab.history.casefiles import CaseError
     from hooklab.history.fuzz import Example
     from hooklab.history.fuzz import fuzz as fuzz_template
 

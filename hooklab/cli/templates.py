@@ -20,7 +20,7 @@ from hooklab.cli.console import (
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
-from hooklab.history.cases import CaseError, request_from_spec
+from hooklab.history.casefiles import CaseError, request_from_spec
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.values import is_missing
 

@@ -2,10 +2,11 @@
 its context, the render, json.loads and Prefect's validation; or the failure event.
 
 The receiver, `replay`, `hooklab render` and the template editor all go through `Pipeline`.
-Its shortcuts are chosen by the template's syntax tree and by the event, never by text:
-- an event whose JSON is surely within Prefect's size limit is validated once, without
-  serializing it to measure it; any other event, and any event that fails, goes through
-  `validate_event`, for Prefect's error texts;
+Its shortcuts are chosen by the template's syntax tree and by the event, never by text, and
+each is proven safe by a test of `hooklab.core.shortcuts`, where their conditions are:
+- an event whose JSON is surely within Prefect's size limit (`surely_within_limits`) is
+  validated once, without serializing it to measure it; any other event, and any event that
+  fails, goes through `validate_event`, for Prefect's error texts;
 - `Pipeline.draft` gives a plain event (`is_plain_event`: one that validation would take as it
   is) as a `PlainEvent`, the values its `ReceivedEvent` will hold, which pydantic builds only
   when asked: a replay of many requests reads most of them as DataFrame columns only.
@@ -14,22 +15,15 @@ Its shortcuts are chosen by the template's syntax tree and by the event, never b
 from __future__ import annotations
 
 import functools
-import itertools
-import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from hooklab.core.events import (
-    MAXIMUM_EVENT_NAME_LENGTH,
-    MAXIMUM_LABELS_PER_RESOURCE,
-    MAXIMUM_RELATED_RESOURCES,
-    MAXIMUM_SIZE_BYTES,
     EventError,
     ReceivedEvent,
     uuid7,
@@ -43,6 +37,7 @@ from hooklab.core.request import (
     read_json,
     template_variables,
 )
+from hooklab.core.shortcuts import is_plain_event, json_loads, surely_within_limits
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -302,7 +297,7 @@ def _error_text(exc: Exception) -> str:
 def _parse_output(rendered: str, *, allow_list: bool) -> dict[str, Any] | list[dict[str, Any]]:
     """The partial event the template rendered, or a batch of them."""
     try:
-        value = read_json(rendered, _json_loads)
+        value = read_json(rendered, json_loads)
     except JsonTextError as exc:
         raise OutputError(f"Template output is not valid JSON: {exc}") from None
     if isinstance(value, dict):
@@ -313,23 +308,6 @@ def _parse_output(rendered: str, *, allow_list: bool) -> dict[str, Any] | list[d
             raise OutputError("Template output is an empty list: a batch needs one CloudEvent")
         return value
     raise OutputError(f"Template output must be a JSON object, not {_json_kind(value)}")
-
-
-def _json_loads(text: str) -> Any:
-    """`json.loads` of a str, the same values and errors, without its two layers of calls."""
-    if text.startswith("\ufeff"):
-        return json.loads(text)  # for its error about the byte order mark
-    blank = _WHITESPACE(text, 0)  # (the pattern matches everywhere, if only emptily)
-    value, end = _raw_decode(text, blank.end() if blank else 0)
-    blank = _WHITESPACE(text, end)
-    end = blank.end() if blank else end
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-    return value
-
-
-_raw_decode = json.JSONDecoder().raw_decode
-_WHITESPACE = re.compile(r"[ \t\n\r]*").match
 
 
 def _json_kind(value: Any) -> str:
@@ -388,89 +366,3 @@ class PlainEvent(NamedTuple):
     def outcome(self) -> Outcome:
         """The outcome `Pipeline.render` gives for this request."""
         return self.pipeline._outcome_of(self)
-
-
-def is_plain_event(
-    fields: dict[str, Any], rendered: str, request: HookRequest, *, own_payload: bool = False
-) -> bool:
-    """True when Prefect's validation takes this event (its defaults filled in, rendered from
-    `request`) as it is, and its size check cannot fail: then the values are the event's.
-
-    A plain event has no `occurred`, `id` or `follows` of its own (a UTC time and a UUID from
-    the pipeline's clock and id source), a name and string labels within Prefect's limits, an
-    object as payload, and comes from text small enough that its JSON is surely under the size
-    limit. Anything else is validated, and fails with Prefect's texts. `own_payload`: the
-    template gave the payload, so the request's body and headers are not in the event.
-    """
-    occurred = fields["occurred"]
-    if type(occurred) is not datetime or occurred.tzinfo is not timezone.utc:
-        return False
-    if type(fields["id"]) is not UUID or fields.get("follows") is not None:
-        return False
-    name = fields.get("event")
-    if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
-        return False
-    if not _is_plain_resource(fields.get("resource"), role=False):
-        return False
-    if "related" in fields:
-        related = fields["related"]
-        if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
-            return False
-        if not all(_is_plain_resource(item, role=True) for item in related):
-            return False
-    if type(fields["payload"]) is not dict:
-        return False
-    return surely_within_limits(rendered, None if own_payload else request)
-
-
-def _is_plain_resource(resource: Any, *, role: bool) -> bool:
-    if type(resource) is not dict or len(resource) > MAXIMUM_LABELS_PER_RESOURCE:
-        return False
-    if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
-        return False
-    try:
-        "".join(resource.values())  # the quickest check that every label is a string
-    except TypeError:
-        return False
-    return True
-
-
-_RESOURCE_ID = "prefect.resource.id"
-_RESOURCE_ROLE = "prefect.resource.role"
-
-
-# What pydantic cannot serialize: lone surrogates (raw, or as JSON escapes that decode to them).
-_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-# Pydantic refuses to serialize values nested past 255 levels; an event built from text with
-# fewer opening brackets than this cannot come near.
-_BRACKETS_SURELY_SHALLOW = 200
-
-
-def surely_within_limits(rendered: str, request: HookRequest | None) -> bool:
-    """True when every event rendered as `rendered` (with the default payload of `request`;
-    None: the template gave the payload) surely serializes to JSON under Prefect's size limit:
-    then validating it is all the checking it needs.
-
-    Everything in an event comes from the rendered text, the body or the headers (and the
-    clock, the id source and the webhook, a few hundred bytes), and a character becomes at most
-    6 bytes of JSON (a \\uXXXX escape). Pydantic cannot write lone surrogates nor values nested
-    past its depth limit, so text that may hold either is measured too.
-    """
-    body = b"" if request is None else request.body
-    chars = len(rendered) + len(body)
-    if request is not None:
-        chars += len("".join(itertools.chain.from_iterable(request.headers)))
-    if 6 * chars + 4096 >= MAXIMUM_SIZE_BYTES:
-        return False
-    # (ASCII text holds no raw surrogate, and without a backslash-u-d no escape of one either;
-    # `tojson` writes many \\u003c-like escapes, none of them of a surrogate.)
-    maybe_surrogate = not rendered.isascii() or "\\ud" in rendered or "\\uD" in rendered
-    if maybe_surrogate and _SURROGATE.search(rendered):
-        return False
-    if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
-        return False
-    if len(rendered) + len(body) < _BRACKETS_SURELY_SHALLOW:
-        return True  # (fewer characters than that, so fewer brackets)
-    brackets = rendered.count("{") + rendered.count("[") + body.count(b"{") + body.count(b"[")
-    return brackets < _BRACKETS_SURELY_SHALLOW

@@ -18,7 +18,8 @@ from hooklab.history.explain import (
 from hooklab.history.lint import quote_line, value_at
 
 if TYPE_CHECKING:
-    from hooklab.history.cases import CaseResult, Difference, Rewrite
+    from hooklab.history.cases import CaseResult, Rewrite
+    from hooklab.history.expectations import Difference
 
 RENDERED_LINES_SHOWN = 40
 DIFF_LINES_SHOWN = 30  # of each rewritten case file

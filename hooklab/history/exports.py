@@ -29,19 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from hooklab.core.credentials import HIDDEN_FROM_TEMPLATES, NEVER_STORED_HEADERS, looks_secret
 from hooklab.core.signatures import SIGNATURE_HEADERS
-from hooklab.history.cases import (
+from hooklab.history.casefiles import (
     CASES_DIR,
     SETTINGS_FILE,
     TEMPLATE_FILE,
     CaseError,
     CaseFolder,
-    CaseRunner,
     case_text,
-    expectation,
-    outcome_shape,
     request_from_spec,
     spec_from_request,
 )
+from hooklab.history.cases import CaseRunner
+from hooklab.history.expectations import expectation, outcome_shape
 from hooklab.history.lint import HeadersRead, headers_read
 from hooklab.history.writes import (
     Record,

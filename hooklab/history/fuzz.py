@@ -25,14 +25,14 @@ from hypothesis import strategies as st
 from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
-from hooklab.history.cases import (
+from hooklab.history.casefiles import (
     CaseError,
     CaseFolder,
-    CaseRunner,
     read_case,
     request_from_spec,
     spec_from_request,
 )
+from hooklab.history.cases import CaseRunner
 from hooklab.history.explain import ABSENT, Cause, Explanation, explain, shorten, shortened
 from hooklab.history.lint import quote_line, referenced_fields
 from hooklab.store.contract import StoredRequest

@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     if file_path.suffix != ".json" or file_path.parent.name != "cases":
         return None
-    from hooklab.history.cases import is_case_folder
+    from hooklab.history.casefiles import is_case_folder
 
     if not is_case_folder(file_path.parent.parent):
         return None
@@ -79,7 +79,8 @@ class CaseItem(pytest.Item):
     """One case, run as the receiver would answer its request."""
 
     def runtest(self) -> None:
-        from hooklab.history.cases import read_case, update_case
+        from hooklab.history.casefiles import read_case
+        from hooklab.history.cases import update_case
 
         case = read_case(self.path)
         result = self._runner().run(case)
@@ -91,7 +92,8 @@ class CaseItem(pytest.Item):
         raise CaseFailed(result)
 
     def _runner(self) -> CaseRunner:
-        from hooklab.history.cases import CaseRunner, read_folder
+        from hooklab.history.casefiles import read_folder
+        from hooklab.history.cases import CaseRunner
 
         runners = self.config.stash.setdefault(_RUNNERS, {})
         folder = self.path.parent.parent
@@ -104,7 +106,7 @@ class CaseItem(pytest.Item):
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> str | Any:
-        from hooklab.history.cases import CaseError
+        from hooklab.history.casefiles import CaseError
         from hooklab.history.writes import RefusedWrite
 
         if isinstance(excinfo.value, CaseFailed):

@@ -14,8 +14,9 @@ import pytest
 import hooklab.core.pipeline
 from hooklab.core.events import ReceivedEvent
 from hooklab.core.outcome import FAILED_EVENT, Outcome, Reason
-from hooklab.core.pipeline import Budgets, render_events, render_many, surely_within_limits
+from hooklab.core.pipeline import Budgets, render_events, render_many
 from hooklab.core.request import HookRequest, template_context
+from hooklab.core.shortcuts import surely_within_limits
 from hooklab.core.templates import compile_template
 from hooklab.core.webhooks import Webhook
 

@@ -24,13 +24,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hooklab.core.events import EventError, validate_event
 from hooklab.core.outcome import Outcome, Reason
-from hooklab.core.pipeline import Pipeline, PlainEvent, _json_loads, default_payload
+from hooklab.core.pipeline import Pipeline, PlainEvent, default_payload
 from hooklab.core.request import (
     HookRequest,
     TemplateContext,
     parse_form,
     template_context,
 )
+from hooklab.core.shortcuts import json_loads
 from hooklab.core.templates import TemplateError, compile_template
 from hooklab.core.webhooks import Webhook
 from hooklab.history.replay import ReplayResult, replay
@@ -300,7 +301,7 @@ def test_rendered_output_parses_exactly_as_json_loads(text: str) -> None:
     except json.JSONDecodeError as exc:
         expected = ("error", str(exc))
     try:
-        found: object = ("value", repr(_json_loads(text)))
+        found: object = ("value", repr(json_loads(text)))
     except json.JSONDecodeError as exc:
         found = ("error", str(exc))
     assert found == expected

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from hooklab import HookRequest
+from hooklab.history.casefiles import CaseError, read_case, spec_from_request
 from hooklab.history.casereport import case_report
-from hooklab.history.cases import (
-    CaseError,
-    read_case,
-    run_cases,
-    spec_from_request,
-    update_case,
-)
+from hooklab.history.cases import run_cases, update_case
 
 ORDERS = """{
   "event": "order.{{ body.kind }}",

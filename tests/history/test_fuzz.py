@@ -12,7 +12,7 @@ import pytest
 import hooklab
 from hooklab import HookRequest
 from hooklab.core.examples import DYNAMIC_TEMPLATE, STATIC_TEMPLATE
-from hooklab.history.cases import CaseError, request_from_spec
+from hooklab.history.casefiles import CaseError, request_from_spec
 
 WEAK = """{
   "event": "order.received",

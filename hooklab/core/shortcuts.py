@@ -1,0 +1,128 @@
+"""The conditions under which the pipeline may take a shortcut, each proven against the slow
+path by `tests/core/test_shortcuts.py`: an event that validation takes as it is
+(`is_plain_event`), one whose JSON is surely within Prefect's size limit
+(`surely_within_limits`), and `json_loads`, json.loads without its layers of calls.
+
+A shortcut that these let through must give the same events and the same error texts as the
+slow path; a change here is a change to what that test proves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from hooklab.core.events import (
+    MAXIMUM_EVENT_NAME_LENGTH,
+    MAXIMUM_LABELS_PER_RESOURCE,
+    MAXIMUM_RELATED_RESOURCES,
+    MAXIMUM_SIZE_BYTES,
+)
+from hooklab.core.request import HookRequest
+
+
+def json_loads(text: str) -> Any:
+    """`json.loads` of a str, the same values and errors, without its two layers of calls."""
+    if text.startswith("\ufeff"):
+        return json.loads(text)  # for its error about the byte order mark
+    blank = _WHITESPACE(text, 0)  # (the pattern matches everywhere, if only emptily)
+    value, end = _raw_decode(text, blank.end() if blank else 0)
+    blank = _WHITESPACE(text, end)
+    end = blank.end() if blank else end
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+_WHITESPACE = re.compile(r"[ \t\n\r]*").match
+
+
+def is_plain_event(
+    fields: dict[str, Any], rendered: str, request: HookRequest, *, own_payload: bool = False
+) -> bool:
+    """True when Prefect's validation takes this event (its defaults filled in, rendered from
+    `request`) as it is, and its size check cannot fail: then the values are the event's.
+
+    A plain event has no `occurred`, `id` or `follows` of its own (a UTC time and a UUID from
+    the pipeline's clock and id source), a name and string labels within Prefect's limits, an
+    object as payload, and comes from text small enough that its JSON is surely under the size
+    limit. Anything else is validated, and fails with Prefect's texts. `own_payload`: the
+    template gave the payload, so the request's body and headers are not in the event.
+    """
+    occurred = fields["occurred"]
+    if type(occurred) is not datetime or occurred.tzinfo is not timezone.utc:
+        return False
+    if type(fields["id"]) is not UUID or fields.get("follows") is not None:
+        return False
+    name = fields.get("event")
+    if type(name) is not str or len(name) > MAXIMUM_EVENT_NAME_LENGTH:
+        return False
+    if not _is_plain_resource(fields.get("resource"), role=False):
+        return False
+    if "related" in fields:
+        related = fields["related"]
+        if type(related) is not list or len(related) > MAXIMUM_RELATED_RESOURCES:
+            return False
+        if not all(_is_plain_resource(item, role=True) for item in related):
+            return False
+    if type(fields["payload"]) is not dict:
+        return False
+    return surely_within_limits(rendered, None if own_payload else request)
+
+
+def _is_plain_resource(resource: Any, *, role: bool) -> bool:
+    if type(resource) is not dict or len(resource) > MAXIMUM_LABELS_PER_RESOURCE:
+        return False
+    if not resource.get(_RESOURCE_ID) or (role and not resource.get(_RESOURCE_ROLE)):
+        return False
+    try:
+        "".join(resource.values())  # the quickest check that every label is a string
+    except TypeError:
+        return False
+    return True
+
+
+_RESOURCE_ID = "prefect.resource.id"
+_RESOURCE_ROLE = "prefect.resource.role"
+
+
+# What pydantic cannot serialize: lone surrogates (raw, or as JSON escapes that decode to them).
+_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Pydantic refuses to serialize values nested past 255 levels; an event built from text with
+# fewer opening brackets than this cannot come near.
+_BRACKETS_SURELY_SHALLOW = 200
+
+
+def surely_within_limits(rendered: str, request: HookRequest | None) -> bool:
+    """True when every event rendered as `rendered` (with the default payload of `request`;
+    None: the template gave the payload) surely serializes to JSON under Prefect's size limit:
+    then validating it is all the checking it needs.
+
+    Everything in an event comes from the rendered text, the body or the headers (and the
+    clock, the id source and the webhook, a few hundred bytes), and a character becomes at most
+    6 bytes of JSON (a \\uXXXX escape). Pydantic cannot write lone surrogates nor values nested
+    past its depth limit, so text that may hold either is measured too.
+    """
+    body = b"" if request is None else request.body
+    chars = len(rendered) + len(body)
+    if request is not None:
+        chars += len("".join(itertools.chain.from_iterable(request.headers)))
+    if 6 * chars + 4096 >= MAXIMUM_SIZE_BYTES:
+        return False
+    # (ASCII text holds no raw surrogate, and without a backslash-u-d no escape of one either;
+    # `tojson` writes many \\u003c-like escapes, none of them of a surrogate.)
+    maybe_surrogate = not rendered.isascii() or "\\ud" in rendered or "\\uD" in rendered
+    if maybe_surrogate and _SURROGATE.search(rendered):
+        return False
+    if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
+        return False
+    if len(rendered) + len(body) < _BRACKETS_SURELY_SHALLOW:
+        return True  # (fewer characters than that, so fewer brackets)
+    brackets = rendered.count("{") + rendered.count("[") + body.count(b"{") + body.count(b"[")
+    return brackets < _BRACKETS_SURELY_SHALLOW
