@@ -1,4 +1,4 @@
-"""The `%hooklab` subcommands: plain functions of (magics, words), in one dispatch table.
+"""The `%hooklab` subcommands: plain functions of (session, words), in one dispatch table.
 
 Each parses its words, calls the Workspace (or replay), and returns what the cell shows.
 Errors of hooklab's map (not found, invalid template, ...) become one-line UsageErrors in
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -20,26 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hooklab.notebook.historyview import HistoryPreview
-    from hooklab.prefect import Credentials
-    from hooklab.server import Receiver
+    from hooklab.notebook.session import KernelSession
     from hooklab.workspace import Workspace
-
-
-class HooklabMagics(Protocol):
-    """What the subcommands use of the magics (`hooklab.notebook.magics.HooklabMagics`)."""
-
-    shell: Any
-
-    @property
-    def workspace(self) -> Workspace: ...
-    @property
-    def receiver(self) -> Receiver | None: ...
-    def start_receiver(self) -> Receiver | None: ...
-    def stop_receiver(self) -> None: ...
-    def url_of(self, hook: Webhook) -> str | None: ...
-    @property
-    def base_url(self) -> str | None: ...
-    def forward(self, url: str, credentials: Credentials | None = None) -> None: ...
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,12 +40,12 @@ def _webhook_arg(prog: str) -> Parser:
     return parser
 
 
-def _hook(magics: HooklabMagics, ref: str) -> Webhook:
-    workspace = magics.workspace
+def _hook(session: KernelSession, ref: str) -> Webhook:
+    workspace = session.workspace
     return workspace.get_webhook(workspace.resolve_webhook(ref))
 
 
-def ls(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+def ls(session: KernelSession, words: list[str]) -> pd.DataFrame:
     """ls: the webhooks, one row each."""
     import pandas as pd
 
@@ -72,51 +54,51 @@ def ls(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
         {
             "name": hook.name,
             "enabled": hook.enabled,
-            "url": magics.url_of(hook) or hook.path,
+            "url": session.url_of(hook) or hook.path,
             "description": hook.description,
             "service_account_id": hook.service_account_id,
             "created": hook.created,
             "updated": hook.updated,
             "id": hook.id,
         }
-        for hook in magics.workspace.list_webhooks()
+        for hook in session.workspace.list_webhooks()
     ]
     columns = ["name", "enabled", "url", "description", "service_account_id", "created", "updated"]
     return pd.DataFrame(rows, columns=[*columns, "id"])
 
 
-def get(magics: HooklabMagics, words: list[str]) -> Webhook:
+def get(session: KernelSession, words: list[str]) -> Webhook:
     """get NAME: the webhook (shown as a card)."""
-    return _hook(magics, _webhook_arg("get").parse_args(words).name)
+    return _hook(session, _webhook_arg("get").parse_args(words).name)
 
 
-def toggle(magics: HooklabMagics, words: list[str]) -> None:
+def toggle(session: KernelSession, words: list[str]) -> None:
     """toggle NAME: enable or disable the webhook."""
-    hook = _hook(magics, _webhook_arg("toggle").parse_args(words).name)
-    hook = magics.workspace.toggle_webhook(hook.id)
+    hook = _hook(session, _webhook_arg("toggle").parse_args(words).name)
+    hook = session.workspace.toggle_webhook(hook.id)
     print(f"webhook {hook.name!r} is now {'enabled' if hook.enabled else 'disabled'}")
 
 
-def rotate(magics: HooklabMagics, words: list[str]) -> str:
+def rotate(session: KernelSession, words: list[str]) -> str:
     """rotate NAME: a new URL; the old one stops working at once. Returns the new URL."""
-    hook = _hook(magics, _webhook_arg("rotate").parse_args(words).name)
-    hook = magics.workspace.rotate_webhook(hook.id)
-    return magics.url_of(hook) or hook.path
+    hook = _hook(session, _webhook_arg("rotate").parse_args(words).name)
+    hook = session.workspace.rotate_webhook(hook.id)
+    return session.url_of(hook) or hook.path
 
 
-def delete(magics: HooklabMagics, words: list[str]) -> None:
+def delete(session: KernelSession, words: list[str]) -> None:
     """delete NAME: the webhook goes; what it captured stays in the history."""
-    hook = _hook(magics, _webhook_arg("delete").parse_args(words).name)
-    magics.workspace.delete_webhook(hook.id)
+    hook = _hook(session, _webhook_arg("delete").parse_args(words).name)
+    session.workspace.delete_webhook(hook.id)
     print(f"webhook {hook.name!r} deleted; its history stays under id {hook.id}")
 
 
-def url(magics: HooklabMagics, words: list[str]) -> str:
+def url(session: KernelSession, words: list[str]) -> str:
     """url NAME: the webhook's URL, as a string (`url = %hooklab url NAME`)."""
-    hook = _hook(magics, _webhook_arg("url").parse_args(words).name)
-    if magics.base_url is None:
-        magics.start_receiver()
-    found = magics.url_of(hook)
+    hook = _hook(session, _webhook_arg("url").parse_args(words).name)
+    if session.base_url is None:
+        session.start_receiver()
+    found = session.url_of(hook)
     if found is None:
         raise UsageError("no receiver serves this home: `%hooklab serve` first")
     return found
@@ -136,7 +118,7 @@ def _history_parser(prog: str, *, flatten: bool = True) -> Parser:
 
 
 def _history(
-    magics: HooklabMagics, args: argparse.Namespace, failed: bool | None = None
+    session: KernelSession, args: argparse.Namespace, failed: bool | None = None
 ) -> HistoryFilter:
     """The filter a history subcommand asks for. Ages count back from the workspace's clock,
     so that in deterministic mode `--since 1h` finds what this session stored."""
@@ -146,21 +128,21 @@ def _history(
         since=args.since,
         until=args.until,
         failed=failed,
-        now=magics.workspace.clock(),
+        now=session.workspace.clock(),
     )
 
 
-def events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def events(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
     """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame
     (past 100,000, their count, first and last rows at once; `.frame` loads them all)."""
     args = _history_parser("events").parse_args(words)
-    return _events(magics, args, _history(magics, args))
+    return _events(session, args, _history(session, args))
 
 
-def failures(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def failures(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
     """failures [NAME] [--since T] [--until T]: the failed requests' events, their error first."""
     args = _history_parser("failures").parse_args(words)
-    shown = _events(magics, args, _history(magics, args, failed=True))
+    shown = _events(session, args, _history(session, args, failed=True))
     from hooklab.notebook.historyview import HistoryPreview
 
     if isinstance(shown, HistoryPreview):  # a long history: its preview, as it comes
@@ -174,24 +156,24 @@ FAILURE_COLUMNS = ("error", "webhook_name", "received")
 
 
 def _events(
-    magics: HooklabMagics, args: argparse.Namespace, where: HistoryFilter
+    session: KernelSession, args: argparse.Namespace, where: HistoryFilter
 ) -> pd.DataFrame | HistoryPreview:
     from hooklab.notebook.historyview import history_view
 
-    return history_view(magics.workspace, "events", where, flatten=args.flatten)
+    return history_view(session.workspace, "events", where, flatten=args.flatten)
 
 
-def requests(magics: HooklabMagics, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def requests(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
     """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
 
     With --event, the requests that produced an event of that name."""
     from hooklab.notebook.historyview import history_view
 
     args = _history_parser("requests", flatten=False).parse_args(words)
-    return history_view(magics.workspace, "requests", _history(magics, args))
+    return history_view(session.workspace, "requests", _history(session, args))
 
 
-def replay(magics: HooklabMagics, words: list[str]) -> Any:
+def replay(session: KernelSession, words: list[str]) -> Any:
     """replay NAME [--template VARIABLE] [--save]: NAME's captured requests, replayed.
 
     Through NAME's own template, or the one held in a notebook variable; --save stores the
@@ -203,44 +185,44 @@ def replay(magics: HooklabMagics, words: list[str]) -> Any:
     parser.add_argument("--template", default=None, help="a variable holding a template")
     parser.add_argument("--save", action="store_true", help="store the results as new requests")
     args = parser.parse_args(words)
-    hook = _hook(magics, args.name)
+    hook = _hook(session, args.name)
     template: str | Webhook = hook
     if args.template is not None:
-        value = magics.shell.user_ns.get(args.template) if magics.shell else None
+        value = session.shell.user_ns.get(args.template) if session.shell else None
         if not isinstance(value, str):
             raise UsageError(f"--template {args.template}: no string variable of that name")
         template = value
-    captured = magics.workspace.captured(hook.id)
+    captured = session.workspace.captured(hook.id)
     return run_replay(
-        captured, template, workspace=magics.workspace, save=args.save, progress=ProgressBar()
+        captured, template, workspace=session.workspace, save=args.save, progress=ProgressBar()
     )
 
 
-def serve(magics: HooklabMagics, words: list[str]) -> str | None:
+def serve(session: KernelSession, words: list[str]) -> str | None:
     """serve: serve this home from the kernel (on the port it had last, or %config
     HooklabMagics.port), unless another kernel or `hooklab serve` already does; the URL."""
     Parser(prog="%hooklab serve", add_help=False).parse_args(words)
-    magics.start_receiver()
-    return magics.base_url
+    session.start_receiver()
+    return session.base_url
 
 
-def stop(magics: HooklabMagics, words: list[str]) -> None:
+def stop(session: KernelSession, words: list[str]) -> None:
     """stop: stop the in-kernel receiver; what is pending is written first."""
     Parser(prog="%hooklab stop", add_help=False).parse_args(words)
-    if magics.receiver is None:
+    if session.receiver is None:
         print("hooklab: no receiver running")
         return
-    magics.stop_receiver()
+    session.stop_receiver()
     print("hooklab receiver stopped")
 
 
-def workspace(magics: HooklabMagics, words: list[str]) -> Workspace:
+def workspace(session: KernelSession, words: list[str]) -> Workspace:
     """workspace: the Workspace the magics use, for the Python API (`ws = %hooklab workspace`)."""
     Parser(prog="%hooklab workspace", add_help=False).parse_args(words)
-    return magics.workspace
+    return session.workspace
 
 
-def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+def forward(session: KernelSession, words: list[str]) -> pd.DataFrame:
     """forward [--to URL] [--api-key K]: forward this home's events to a Prefect API from now on
     (delivered from this kernel); without --to, the state: pending, delivered, lag, last error."""
     import pandas as pd
@@ -252,9 +234,9 @@ def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     parser.add_argument("--api-key", default=None, help="a Prefect Cloud API key (not stored)")
     args = parser.parse_args(words)
     if args.to is not None:
-        magics.forward(args.to, Credentials.resolve(args.api_key))
-    found = magics.workspace.forwarding()
-    now = magics.workspace.clock()
+        session.forward(args.to, Credentials.resolve(args.api_key))
+    found = session.workspace.forwarding()
+    now = session.workspace.clock()
     columns = [
         "destination", "pending", "delivered", "lag", "last_delivered", "last_error",
         "last_error_at", "failing",
@@ -275,7 +257,7 @@ def forward(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def prefect_events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
+def prefect_events(session: KernelSession, words: list[str]) -> pd.DataFrame:
     """prefect-events [URL] --since T [--until T] [--event NAME] [--resource ID] [--limit N]:
     a Prefect API's events (default $PREFECT_API_URL), with the columns of `events`."""
     import os
@@ -306,7 +288,7 @@ def prefect_events(magics: HooklabMagics, words: list[str]) -> pd.DataFrame:
     )
 
 
-def cases(magics: HooklabMagics, words: list[str]) -> Any:
+def cases(session: KernelSession, words: list[str]) -> Any:
     """cases export NAME --to DIR [--since T] [--until T] [--limit N] [--dedupe] [--force]: NAME's
     captured requests as webhook cases (SPEC 13), expecting what its template produces now."""
     from hooklab.history.exports import export_cases
@@ -322,7 +304,7 @@ def cases(magics: HooklabMagics, words: list[str]) -> Any:
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(words)
     report = export_cases(
-        magics.workspace,
+        session.workspace,
         args.name,
         args.to,
         since=args.since,
@@ -352,12 +334,12 @@ class _Help:
         return self.text
 
 
-def help_command(magics: HooklabMagics, words: list[str]) -> _Help:
+def help_command(session: KernelSession, words: list[str]) -> _Help:
     """help: this list."""
     return _Help(help_text())
 
 
-SUBCOMMANDS: dict[str, Callable[[HooklabMagics, list[str]], Any]] = {
+SUBCOMMANDS: dict[str, Callable[[KernelSession, list[str]], Any]] = {
     "ls": ls,
     "get": get,
     "toggle": toggle,

@@ -198,9 +198,9 @@ class EventFeed(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             from hooklab.notebook.sending import local_receiver
 
             receiver = local_receiver()
-            magics = active()
-            if receiver is None and magics is not None:
-                workspace = magics.workspace  # the home another process serves, say
+            session = active()
+            if receiver is None and session is not None:
+                workspace = session.workspace  # the home another process serves, say
         if workspace is None and receiver is not None:
             workspace = receiver.workspace
         if isinstance(webhook, str) and workspace is not None:

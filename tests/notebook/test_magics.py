@@ -38,7 +38,7 @@ def magics_of(ip: InteractiveShell) -> HooklabMagics:
 
 def test_load_ext_starts_nothing(shell: InteractiveShell, tmp_path: Path) -> None:
     magics = magics_of(shell)
-    assert magics.receiver is None and magics._workspace is None
+    assert magics.session.receiver is None and magics.session._workspace is None
     assert not (tmp_path / "hooklab.db").exists()
 
 
