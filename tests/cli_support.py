@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,14 @@ TEMPLATE = (
 )
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+_SERVING = re.compile(r"hooklab serving at (http://\S+)")
+
+
+def served_url(line: str) -> str:
+    """The base URL on `hooklab serve`'s first line (`... hooklab serving at URL (why)`)."""
+    found = _SERVING.search(line)
+    assert found is not None, line
+    return found.group(1)
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -96,7 +105,7 @@ def hooklab_server(home: Path, admin_key: str) -> Iterator[str]:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("hooklab serving at "), line
-        yield line.split()[-1]
+        yield served_url(line)
     finally:
         process.send_signal(signal.SIGINT)
         try:

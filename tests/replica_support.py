@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cli_support import served_url
+
 ADMIN = "replica-test-key"
 FORM = "application/x-www-form-urlencoded"
 
@@ -47,7 +49,7 @@ class Replica:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         assert line.startswith("hooklab serving at http://127.0.0.1:"), self.said()
-        self.base = line.split()[-1]
+        self.base = served_url(line)
         # The rest of what it prints is read by a thread, so a full pipe never blocks it.
         self.reader = threading.Thread(target=self.process.stdout.read, daemon=True)
         self.reader.start()

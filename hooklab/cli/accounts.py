@@ -187,7 +187,12 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         example="hooklab serve --port 8765",
     )
     parser.add_argument("--host", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default: 8765; 0 picks one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on (default: the one this home was last served on, else 8765; "
+        "0 picks one)",
+    )
     parser.add_argument("--verbose", action="store_true", help="put error texts in 400 answers")
     parser.add_argument(
         "--max-body", type=positive_int, metavar="BYTES", help="largest request body accepted"

@@ -59,10 +59,13 @@ def running(home: Path) -> Served | None:
     return served if served is not None and served.is_alive() else None
 
 
-def remembered_port(home: Path, host: str) -> int | None:
-    """The port this home was last served on from `host`: a restarted receiver takes it again."""
+def remembered_port(home: Path, host: str | None) -> int | None:
+    """The port this home was last served on from `host` (None: from any address): a restarted
+    receiver takes it again."""
     served = read(home)
-    return served.port if served is not None and served.host == host else None
+    if served is None or served.port == 0 or (host is not None and served.host != host):
+        return None
+    return served.port
 
 
 def claim(home: Path, host: str, port: int, pid: int | None = None) -> Served:

@@ -18,17 +18,37 @@ from tornado.ioloop import PeriodicCallback
 from hooklab.core.errors import NotWritable, StoreError
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
+from hooklab.server import registry
 from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
-from hooklab.server.receiver import DEFAULT_MAX_BODY, ReceiverError
+from hooklab.server.receiver import DEFAULT_MAX_BODY, PortInUse, ReceiverError
 from hooklab.store import holds_password
 from hooklab.store.batches import destination_url
 from hooklab.workspace import Workspace, default_home, store_target
 
-__all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "main", "parser", "serve"]
+__all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "choose_port", "main", "parser", "serve"]
 
 DEFAULT_PORT = 8765
+# Why serve took its port, said on the line with its URL.
+GIVEN, REMEMBERED, DEFAULT = "given", "remembered", "default"
+_WHY = {
+    GIVEN: "from --port",
+    REMEMBERED: "the port this home was last served on; --port chooses another",
+    DEFAULT: "the default port; --port chooses another",
+}
+
+
+def choose_port(home: Path, given: int | None) -> tuple[int, str]:
+    """The port to serve `home` on, and why: `--port` when given, else the one the home was
+    last served on (by a notebook or a server, from any address: the URLs senders were given
+    keep working), else the default."""
+    if given is not None:
+        return given, GIVEN
+    remembered = registry.remembered_port(home, None)
+    if remembered is not None:
+        return remembered, REMEMBERED
+    return DEFAULT_PORT, DEFAULT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,8 +75,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_PORT,
-        help=f"0 picks a free port (default: {DEFAULT_PORT})",
+        default=None,
+        help="0 picks a free port (default: the port this home was last served on, which its "
+        f"receiver.json remembers, so that its URLs stay; else {DEFAULT_PORT})",
     )
     p.add_argument(
         "--verbose", action="store_true", help="put the error text in the body of 400 answers"
@@ -131,7 +152,7 @@ async def serve(
     home: Path,
     *,
     host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
+    port: int | None = None,
     verbose: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
@@ -139,7 +160,9 @@ async def serve(
     store: str | None = None,
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
-    Every forwarding destination the home records (and `forward_to`) is delivered meanwhile."""
+    Every forwarding destination the home records (and `forward_to`) is delivered meanwhile.
+    `port` None: the home's own (`choose_port`)."""
+    port, why = choose_port(home, port)
     try:
         # Made (and written) before serving, so that nothing after the first line needs it.
         key = admin_key(home)
@@ -173,6 +196,16 @@ async def serve(
     )
     try:
         receiver.start()
+    except PortInUse as exc:
+        taken = str(exc)
+        if why == REMEMBERED:
+            taken = (
+                f"port {port}, where this home was last served (its webhooks' URLs use it), is "
+                "taken by another program: stop that program, or choose a port with --port"
+            )
+        print(f"hooklab: {taken}", file=sys.stderr)
+        workspace.close()
+        return 1
     except ReceiverError as exc:
         print(f"hooklab: {exc}", file=sys.stderr)
         workspace.close()
@@ -195,7 +228,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    print(f"hooklab serving at {receiver.url}", flush=True)
+    chosen = "a free port, from --port 0" if port == 0 else _WHY[why]
+    print(f"hooklab serving at {receiver.url} ({chosen})", flush=True)
     if workspace.shared:
         print(f"store: {workspace.path} (shared with other servers)", flush=True)
     if not _loopback(host):

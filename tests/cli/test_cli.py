@@ -14,7 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from cli_support import TEMPLATE, Run, base_env, hooklab_server, run_cli, run_with_terminal_stdin
+from cli_support import (
+    TEMPLATE,
+    Run,
+    base_env,
+    hooklab_server,
+    run_cli,
+    run_with_terminal_stdin,
+    served_url,
+)
 
 from hooklab.cli.app import build_parser
 
@@ -338,7 +346,7 @@ def test_serve_runs_the_server_that_the_cli_then_manages(tmp_path: Path) -> None
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
+        url = served_url(process.stdout.readline())
         assert url.startswith("http://127.0.0.1:")
         key = run_cli(env, "admin-key").stdout.strip()
         remote = {**env, "HOOKLAB_API_URL": url, "HOOKLAB_API_KEY": key}

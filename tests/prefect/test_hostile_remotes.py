@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cli_support import base_env, run_cli
+from cli_support import base_env, run_cli, served_url
 
 from hooklab.core.request import HookRequest
 from hooklab.prefect import Forwarding
@@ -328,7 +328,7 @@ def test_serve_forwarding_to_a_plain_web_server_backs_off_without_a_traceback(
     )
     try:
         assert serve.stdout is not None
-        base = serve.stdout.readline().split()[-1]
+        base = served_url(serve.stdout.readline())
         ws = Workspace(tmp_path / "hooklab.db")
         [hook] = ws.list_webhooks()
         ws.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from cli_support import base_env, run_cli
+from cli_support import base_env, run_cli, served_url
 from pg_support import PostgresCluster
 from prefect_support import AUTH, PrefectServer, free_port
 
@@ -60,7 +60,7 @@ def hooklab_serve(
     )
     try:
         assert serve.stdout is not None
-        base = serve.stdout.readline().split()[-1]
+        base = served_url(serve.stdout.readline())
         assert base.startswith("http://127.0.0.1:")
         yield serve, base
     finally:
@@ -250,7 +250,7 @@ def test_backfill_to_a_server_that_is_not_prefect(tmp_path: Path) -> None:
     serve = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert serve.stdout is not None
-        base = serve.stdout.readline().split()[-1]
+        base = served_url(serve.stdout.readline())
         ws = Workspace(tmp_path / "other" / "hooklab.db")
         with pytest.raises(PrefectError, match="does not look like a Prefect API"):
             forward_history(ws, f"{base}/not-an-api")

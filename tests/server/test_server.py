@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from cli_support import base_env, run_cli
+from cli_support import base_env, run_cli, served_url
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED_TEMPLATE
 from hooklab.server import registry
@@ -39,7 +39,7 @@ def hooklab_serve(
     try:
         line = process.stdout.readline() if process.stdout else ""
         assert line.startswith("hooklab serving at http://127.0.0.1:"), process.stderr.read()  # type: ignore[union-attr]
-        yield process, line.split()[-1]
+        yield process, served_url(line)
     finally:
         if process.poll() is None:
             process.kill()
@@ -266,7 +266,7 @@ def test_out_of_files_it_closes_the_longest_waiting_and_answers_others(tmp_path:
     slow: list[socket.socket] = []
     try:
         assert server.stdout is not None
-        base = server.stdout.readline().split()[-1]
+        base = served_url(server.stdout.readline())
         port = int(base.rsplit(":", 1)[1])
         for _ in range(400):  # slow senders: a request begun, never finished
             sender = socket.create_connection(("127.0.0.1", port))

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_support import served_url
 from receiver_helpers import locked, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
@@ -56,7 +57,7 @@ def test_hooklab_serve_prints_why_a_request_was_not_stored(tmp_path: Path) -> No
         text=True,
     )
     assert server.stdout is not None and server.stderr is not None
-    base = server.stdout.readline().split()[-1]
+    base = served_url(server.stdout.readline())
     holder = locked(tmp_path / "hooklab.db")
     request = urllib.request.Request(f"{base}/hooks/{hook.slug}", data=b"model=m")
     started = time.monotonic()
@@ -97,7 +98,7 @@ def test_a_full_disk_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: P
         text=True,
     )
     assert server.stdout is not None
-    url = f"{server.stdout.readline().split()[-1]}/hooks/{hook.slug}"
+    url = f"{served_url(server.stdout.readline())}/hooks/{hook.slug}"
     statuses = [answered(url)]
     for refused in (3, 2):
         resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cli_support import base_env, run_cli
+from cli_support import base_env, run_cli, served_url
 
 from hooklab.store.home import HomeInUse, hold_home
 from hooklab.workspace import Workspace
@@ -69,7 +69,7 @@ def started(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None and process.stderr is not None
     line = process.stdout.readline()
     assert line.startswith("hooklab serving at "), process.stderr.read()
-    return line.split()[-1]
+    return served_url(line)
 
 
 # Private files
