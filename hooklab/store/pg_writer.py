@@ -19,23 +19,56 @@ from hooklab.store.pg_connect import CONNECT_TIMEOUT, require_psycopg, text_json
 from hooklab.store.rows import EVENT_INSERT_COLUMNS, REQUEST_COLUMNS, outcome_rows
 
 RETRY = 1.0  # seconds between attempts to reconnect
-CHUNK = 2_000  # rows per statement: 12 parameters each, well below PostgreSQL's 65,535
+MAX_PARAMETERS = 65_535  # in one statement, PostgreSQL's limit
+CHUNK = 2_000  # rows per statement when a batch is larger: 12 parameters each
 
 
-@functools.lru_cache(maxsize=256)
-def insert_rows(table: str, count: int) -> str:
-    """One INSERT of `count` rows: one statement per table and batch, so the outbox's
-    trigger runs once per batch, and the batch travels in one message."""
-    columns = REQUEST_COLUMNS if table == "requests" else EVENT_INSERT_COLUMNS
-    row = "(" + ", ".join(["%s"] * 12) + ")"
-    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * count)
+@functools.lru_cache(maxsize=512)
+def batch_statement(requests: int, events: int) -> str:
+    """One statement that stores `requests` request rows and `events` event rows, with
+    PostgreSQL's own `$n` placeholders: in autocommit it is its own transaction, so a batch is
+    one message and one round trip, with no BEGIN or COMMIT of its own, and psycopg need not
+    parse its text. The outbox's statement-level trigger runs once a batch."""
+    store_requests = f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {_values(requests, 1)}"
+    if not events:
+        return store_requests
+    return (
+        f"WITH stored_requests AS ({store_requests}) "
+        f"INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES {_values(events, 1 + 12 * requests)}"
+    )
 
 
-def statements(table: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
-    """The INSERTs that store `rows`, with their flattened parameters."""
-    for start in range(0, len(rows), CHUNK):
-        part = rows[start : start + CHUNK]
-        yield insert_rows(table, len(part)), [pg_text(value) for row in part for value in row]
+def _values(rows: int, first: int) -> str:
+    return ", ".join(
+        "(" + ", ".join(f"${first + 12 * row + column}" for column in range(12)) + ")"
+        for row in range(rows)
+    )
+
+
+def batches(
+    requests: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """The statements that store a batch, with their flattened parameters: one, unless the
+    batch is larger than a statement's 65,535 parameters allow."""
+    if not requests and not events:
+        return
+    if (len(requests) + len(events)) * 12 <= MAX_PARAMETERS:
+        yield _statement(requests, events)
+        return
+    for start in range(0, len(requests), CHUNK):
+        yield _statement(requests[start : start + CHUNK], [])
+    for start in range(0, len(events), CHUNK):
+        yield _statement([], events[start : start + CHUNK])
+
+
+def _statement(
+    requests: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]]
+) -> tuple[str, list[Any]]:
+    if not requests:
+        sql = f"INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES {_values(len(events), 1)}"
+    else:
+        sql = batch_statement(len(requests), len(events))
+    return sql, [pg_text(value) for row in (*requests, *events) for value in row]
 
 
 def pg_text(value: Any) -> Any:
@@ -66,21 +99,22 @@ class PostgresWriter:
         return self._write(outcome_rows(list(outcomes), _same, bool))
 
     async def _write(self, rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
-        requests, events = rows
         connection = await self._connect()
         try:
-            # In a pipeline: BEGIN, the INSERTs and COMMIT go out together and their results
-            # come back together, one round trip a batch instead of one a statement.
-            async with (
-                connection.pipeline(),
-                connection.transaction(),
-                connection.cursor() as cursor,
-            ):
-                for table, rows_of in (("requests", requests), ("events", events)):
-                    for sql, params in statements(table, rows_of):
-                        await cursor.execute(sql, params)
+            statements = list(batches(*rows))
+            if len(statements) <= 1:  # the usual case: one statement, its own transaction
+                for sql, params in statements:
+                    await self._raw(connection).execute(sql, params)
+                return
+            async with connection.transaction(), self._raw(connection) as cursor:
+                for sql, params in statements:
+                    await cursor.execute(sql, params)
         except self._psycopg.OperationalError as exc:
             raise self._lost(exc) from None
+
+    def _raw(self, connection: Any) -> Any:
+        """A cursor that takes `$n` placeholders as they are (no parsing of the text)."""
+        return self._psycopg.AsyncRawCursor(connection)
 
     async def _connect(self) -> Any:
         connection = self._connection

@@ -36,7 +36,7 @@ from hooklab.store.pg_connect import (
     unavailable,
 )
 from hooklab.store.pg_outbox import lease_seconds
-from hooklab.store.pg_writer import pg_text, statements
+from hooklab.store.pg_writer import batches, pg_text
 from hooklab.store.rows import (
     REQUEST_COLUMNS,
     WEBHOOK_COLUMNS,
@@ -255,10 +255,9 @@ class PostgresStore:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         requests, events = outcome_rows(list(outcomes), _same, bool)
-        with self.transaction() as db, db.cursor() as cursor:
-            for table, rows in (("requests", requests), ("events", events)):
-                for sql, params in statements(table, rows):
-                    cursor.execute(sql, params)
+        with self.transaction() as db, self._psycopg.RawCursor(db) as cursor:
+            for sql, params in batches(requests, events):
+                cursor.execute(sql, params)
         return len(requests)
 
     def writer(self) -> Any:

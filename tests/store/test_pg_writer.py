@@ -1,5 +1,6 @@
-"""What `hooklab serve` writes to PostgreSQL (its batch writer, columns sent as arrays) is what
-the store's own `record` writes, value for value."""
+"""What `hooklab serve` writes to PostgreSQL (its batch writer: one statement a batch) is what
+the store's own `record` writes, value for value; a batch too large for one statement is
+still one transaction."""
 
 from __future__ import annotations
 
@@ -66,3 +67,40 @@ def test_a_batch_written_by_the_server_reads_back_as_record_writes_it(
         finally:
             served.close()
             recorded.close()
+
+
+def test_a_batch_beyond_one_statements_parameters_is_stored_whole_or_not_at_all(
+    postgres_url: str,
+) -> None:
+    ws = Workspace(postgres_url)
+    try:
+        hook = ws.create_webhook("models", TEMPLATE)
+        # 6,000 requests and their events are 144,000 parameters: more than one statement takes.
+        many = [
+            ws.process(hook.slug, HookRequest.fake(method="POST", form={"model": str(i)}))
+            for i in range(6_000)
+        ]
+        writer = ws.store.writer()
+
+        async def write(outcomes: list[Outcome]) -> None:
+            await writer.write(outcomes)  # type: ignore[misc]
+
+        asyncio.run(write(many))
+        assert ws.store.count("requests") == 6_000
+        assert ws.store.count("events") == 6_000
+        # The same requests again: the first chunk would be new, the last is refused (ids
+        # are unique); the transaction keeps none of it.
+        again = [
+            ws.process(hook.slug, HookRequest.fake(method="POST", form={"model": "x"}))
+            for _ in range(5_999)
+        ]
+        try:
+            asyncio.run(write([*again, many[-1]]))
+        except Exception as exc:  # the duplicate id, as PostgreSQL words it
+            assert "duplicate key" in str(exc)
+        else:
+            raise AssertionError("a duplicate request id was stored")
+        assert ws.store.count("requests") == 6_000
+        writer.close()
+    finally:
+        ws.close()
