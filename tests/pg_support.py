@@ -323,3 +323,53 @@ class PostgresCluster:
         self.start()
         with self.connect() as db:
             db.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+class FreezingProxy:
+    """A TCP relay to PostgreSQL that, once frozen, keeps every connection open and passes
+    nothing on: a server that accepts and never answers (stopped, or cut off). `accepted`
+    counts the connections made through it."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.frozen = threading.Event()
+        self.accepted = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """`url` (of the database behind) through this proxy."""
+        return url.replace(f":{self.upstream}/", f":{self.port}/")
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            while self.frozen.is_set():
+                time.sleep(0.05)  # held: nothing passes while frozen
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for each in self.sockets:
+            each.close()

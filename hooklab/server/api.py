@@ -7,6 +7,7 @@ written for Prefect Cloud work when pointed at hooklab. Callers send the admin k
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -14,8 +15,9 @@ import os
 import re
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from tornado.web import RequestHandler
@@ -30,6 +32,7 @@ ADMIN_KEY_FILE = "admin_key"
 PREFIX = r"/api(?:/accounts/([^/]+)/workspaces/([^/]+))?"
 NO_KEY = "Missing or invalid admin key: send 'Authorization: Bearer <key>'"
 _API_PATH = re.compile(r"/api(?:/|$)")
+T = TypeVar("T")
 
 
 def key_presented(authorization: str | None, key: str) -> bool:
@@ -142,27 +145,39 @@ class EnforcementSetting(_Body):
 
 
 class ApiHandler(RequestHandler):
-    """Shared by every route: the admin key, the workspace in the path, JSON in and out."""
+    """Shared by every route: the admin key, the workspace in the path, JSON in and out.
+
+    Whatever reads or writes the store runs in `off_loop`, on the API's own threads: a store
+    slow to answer (a PostgreSQL that stopped answering) keeps that call waiting, never the
+    event loop that answers webhooks and `/health`.
+    """
 
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
-    def initialize(self, workspace: Workspace, key: Callable[[], str]) -> None:
+    def initialize(self, workspace: Workspace, key: Callable[[], str], calls: Executor) -> None:
         self.workspace = workspace
         self.key = key
+        self.calls = calls
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         # (The server refuses a wrong key as soon as the headers arrive: `early_refusal`.)
         if not key_presented(self.request.headers.get("Authorization"), self.key()):
             raise ApiError(401, NO_KEY)
         account, workspace = self.path_args[0], self.path_args[1]
-        if account is not None and (
-            account != self.workspace.account_id or workspace != self.workspace.workspace_id
-        ):
-            raise ApiError(404, "Workspace not found")
         self.path_args = self.path_args[2:]
+        if account is not None:
+            ours = await self.off_loop(
+                lambda: (self.workspace.account_id, self.workspace.workspace_id)
+            )
+            if (account, workspace) != ours:
+                raise ApiError(404, "Workspace not found")
+
+    async def off_loop(self, work: Callable[[], T]) -> T:
+        """`work()`, run on the API's threads (the store's calls block until it answers)."""
+        return await asyncio.get_running_loop().run_in_executor(self.calls, work)
 
     def body(self, model: type[_Body]) -> Any:
         raw = self.request.body or b"{}"
@@ -184,10 +199,12 @@ class ApiHandler(RequestHandler):
         self.finish()
 
     def webhook_json(self, hook: Any) -> dict[str, Any]:
+        """(Reads the store: call it in `off_loop`.)"""
         return hook.to_api(self.workspace.account_id, self.workspace.workspace_id)  # type: ignore[no-any-return]
 
     def webhook(self, webhook_id: str) -> Any:
-        """The webhook with this id (ids only: names and slugs are not API keys)."""
+        """The webhook with this id (ids only: names and slugs are not API keys). (Reads the
+        store: call it in `off_loop`.)"""
         hook = self.workspace.webhook_by_id(webhook_id)
         if hook is None:
             raise WebhookNotFound(webhook_id)
@@ -216,75 +233,93 @@ def _status_and_detail(exc: BaseException | None, status_code: int) -> tuple[int
 
 
 class WebhooksHandler(ApiHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         data = self.body(WebhookCreate)
-        hook = self.workspace.create_webhook(
-            data.name,
-            data.template,
-            data.description,
-            enabled=data.enabled,
-            service_account_id=data.service_account_id,
-        )
-        self.reply(self.webhook_json(hook), 201)
+
+        def create() -> dict[str, Any]:
+            hook = self.workspace.create_webhook(
+                data.name,
+                data.template,
+                data.description,
+                enabled=data.enabled,
+                service_account_id=data.service_account_id,
+            )
+            return self.webhook_json(hook)
+
+        self.reply(await self.off_loop(create), 201)
 
 
 class WebhookFilterHandler(ApiHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         data = self.body(WebhookFilter)
-        hooks = self.workspace.list_webhooks()[data.offset :]
-        if data.limit is not None:
-            hooks = hooks[: data.limit]
-        self.reply([self.webhook_json(hook) for hook in hooks])
+
+        def listed() -> list[dict[str, Any]]:
+            hooks = self.workspace.list_webhooks()[data.offset :]
+            if data.limit is not None:
+                hooks = hooks[: data.limit]
+            return [self.webhook_json(hook) for hook in hooks]
+
+        self.reply(await self.off_loop(listed))
 
 
 class WebhookHandler(ApiHandler):
-    def get(self, webhook_id: str) -> None:
-        self.reply(self.webhook_json(self.webhook(webhook_id)))
+    async def get(self, webhook_id: str) -> None:
+        self.reply(await self.off_loop(lambda: self.webhook_json(self.webhook(webhook_id))))
 
-    def put(self, webhook_id: str) -> None:
+    async def put(self, webhook_id: str) -> None:
         data = self.body(WebhookReplace)
-        hook = self.webhook(webhook_id)
-        self.workspace.update_webhook(
-            hook.id, name=data.name, description=data.description, template=data.template
-        )
+
+        def replace() -> None:
+            hook = self.webhook(webhook_id)
+            self.workspace.update_webhook(
+                hook.id, name=data.name, description=data.description, template=data.template
+            )
+
+        await self.off_loop(replace)
         self.no_content()
 
-    def patch(self, webhook_id: str) -> None:
+    async def patch(self, webhook_id: str) -> None:
         data = self.body(WebhookPatch)
-        hook = self.webhook(webhook_id)
         changes = data.model_dump(exclude_unset=True)
         if "enabled" in changes and changes["enabled"] is None:
             raise ApiError(422, "enabled: Input should be a valid boolean")
-        self.workspace.update_webhook(hook.id, **changes)
+        await self.off_loop(
+            lambda: self.workspace.update_webhook(self.webhook(webhook_id).id, **changes)
+        )
         self.no_content()
 
-    def delete(self, webhook_id: str) -> None:
-        self.workspace.delete_webhook(self.webhook(webhook_id).id)
+    async def delete(self, webhook_id: str) -> None:
+        await self.off_loop(lambda: self.workspace.delete_webhook(self.webhook(webhook_id).id))
         self.no_content()
 
 
 class RotateHandler(ApiHandler):
-    def post(self, webhook_id: str) -> None:
-        hook = self.workspace.rotate_webhook(self.webhook(webhook_id).id)
-        self.reply(self.webhook_json(hook))
+    async def post(self, webhook_id: str) -> None:
+        def rotate() -> dict[str, Any]:
+            return self.webhook_json(self.workspace.rotate_webhook(self.webhook(webhook_id).id))
+
+        self.reply(await self.off_loop(rotate))
 
 
 class ServiceAccountsHandler(ApiHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
         data = self.body(ServiceAccountCreate)
-        account, key = self.workspace.create_service_account(data.name)
+        account, key = await self.off_loop(lambda: self.workspace.create_service_account(data.name))
         self.reply({**account.to_api(), "api_key": key}, 201)
 
-    def get(self) -> None:
-        self.reply([account.to_api() for account in self.workspace.list_service_accounts()])
+    async def get(self) -> None:
+        accounts = await self.off_loop(self.workspace.list_service_accounts)
+        self.reply([account.to_api() for account in accounts])
 
 
 class ServiceAccountHandler(ApiHandler):
-    def get(self, account_id: str) -> None:
-        self.reply(self._account(account_id).to_api())
+    async def get(self, account_id: str) -> None:
+        self.reply((await self.off_loop(lambda: self._account(account_id))).to_api())
 
-    def delete(self, account_id: str) -> None:
-        self.workspace.delete_service_account(self._account(account_id).id)
+    async def delete(self, account_id: str) -> None:
+        await self.off_loop(
+            lambda: self.workspace.delete_service_account(self._account(account_id).id)
+        )
         self.no_content()
 
     def _account(self, account_id: str) -> Any:
@@ -295,25 +330,26 @@ class ServiceAccountHandler(ApiHandler):
 
 
 class EnforcementHandler(ApiHandler):
-    def get(self) -> None:
-        self.reply({"enabled": self.workspace.enforcement})
+    async def get(self) -> None:
+        self.reply({"enabled": await self.off_loop(lambda: self.workspace.enforcement)})
 
-    def put(self) -> None:
+    async def put(self) -> None:
         data = self.body(EnforcementSetting)
-        disabled = self.workspace.set_enforcement(data.enabled)
+        disabled = await self.off_loop(lambda: self.workspace.set_enforcement(data.enabled))
         self.reply({"enabled": data.enabled, "disabled_webhooks": disabled})
 
 
 class ApiNotFound(ApiHandler):
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
+        await super().prepare()
         raise ApiError(404, "Not Found")
 
 
 def api_routes(
-    workspace: Workspace, key: Callable[[], str]
+    workspace: Workspace, key: Callable[[], str], calls: Executor
 ) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
-    """The management API's Tornado rules: `workspace`'s, for callers presenting `key()`."""
+    """The management API's Tornado rules: `workspace`'s, for callers presenting `key()`;
+    what calls the store runs on `calls` (see `ApiHandler`)."""
     routes: list[tuple[str, type[ApiHandler]]] = [
         (r"/webhooks/?", WebhooksHandler),
         (r"/webhooks/filter/?", WebhookFilterHandler),
@@ -324,5 +360,5 @@ def api_routes(
         (r"/settings/enforcement/?", EnforcementHandler),
         (r"(?:/.*)?", ApiNotFound),
     ]
-    options = {"workspace": workspace, "key": key}
+    options = {"workspace": workspace, "key": key, "calls": calls}
     return [(PREFIX + path, handler, options) for path, handler in routes]

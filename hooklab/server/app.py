@@ -10,6 +10,7 @@ What a notebook (`%hooklab`) and `hooklab serve` start:
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,10 @@ from hooklab.workspace import Workspace, default_home
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack  # typing's own from Python 3.11
 
+# Threads for the management API's calls to the store. The store takes one call at a time;
+# a few threads let calls queue there rather than on the loop.
+API_THREADS = 4
+
 
 class Receiver(HookReceiver):
     """Serves a workspace's webhooks and its management API over HTTP on the running loop."""
@@ -41,6 +46,8 @@ class Receiver(HookReceiver):
         super().__init__(workspace, **options)
         self._admin_key = admin_key
         self._home_lock: HomeLock | None = None
+        # The management API's calls to the store, off the event loop (see `ApiHandler`).
+        self._api_calls: ThreadPoolExecutor | None = None
 
     @property
     def admin_key(self) -> str:
@@ -71,6 +78,9 @@ class Receiver(HookReceiver):
         if port is not None and self.workspace.home is not None:
             registry.release(self.workspace.home, port)
         self._release_home()
+        calls, self._api_calls = self._api_calls, None
+        if calls is not None:
+            calls.shutdown(wait=False, cancel_futures=True)
 
     def _release_home(self) -> None:
         lock, self._home_lock = self._home_lock, None
@@ -79,7 +89,10 @@ class Receiver(HookReceiver):
 
     def routes(self) -> list[Rule]:
         # The key is read on the first API call, so a receiver nobody administers makes no file.
-        return [health_route(self), *api_routes(self.workspace, lambda: self.admin_key)]
+        if self._api_calls is None:
+            self._api_calls = ThreadPoolExecutor(API_THREADS, thread_name_prefix="hooklab-api")
+        api = api_routes(self.workspace, lambda: self.admin_key, self._api_calls)
+        return [health_route(self), *api]
 
     def early_answer(self, method: str, path: str, headers: HTTPHeaders) -> EarlyAnswer | None:
         """The API asks for its key when the headers arrive, before it reads any body."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-
-from tornado.ioloop import PeriodicCallback
 
 from hooklab.core.errors import NotWritable, StoreError
 from hooklab.prefect.client import split_credentials
@@ -222,8 +223,7 @@ async def serve(
     # once the home forwards anywhere, even if a notebook adds the destination later.
     forwarding = ForwardingProcess(workspace, credentials)
     forwarding.keep_running()
-    supervisor = PeriodicCallback(forwarding.keep_running, 1000)
-    supervisor.start()
+    supervisor = EverySecond(forwarding.keep_running)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -249,6 +249,7 @@ async def serve(
     finally:
         supervisor.stop()
         await receiver.shutdown()
+        supervisor.join()  # after the answers: a check in flight may wait for the store
         forwarding.close()
         workspace.close()
     commits = receiver.commits
@@ -260,6 +261,34 @@ async def serve(
     for cause, count in receiver.store_errors.items():
         print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
     return 0
+
+
+class EverySecond:
+    """Calls `work()` every second on a thread of its own, until `stop()`. `work` may wait for
+    the store (forwarding's check of the outbox), which the loop answering the senders and
+    `/health` must never do: a store that stops answering would hold every request."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self.work = work
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hooklab-supervisor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(1.0):
+            try:
+                self.work()
+            except Exception:
+                logging.getLogger(__name__).exception("hooklab's supervisor failed; it goes on")
+
+    def stop(self) -> None:
+        """No call after the one in flight (returns at once)."""
+        self._stopped.set()
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait for the call in flight, if any."""
+        self.stop()
+        self._thread.join(timeout)
 
 
 def _loopback(host: str) -> bool:

@@ -77,7 +77,7 @@ def connect(
     return connection  # type: ignore[no-any-return]
 
 
-_BOUNDED: dict[int, Any] = {}
+_BOUNDED: dict[Any, Any] = {}
 
 
 def _bounded_class(psycopg: Any) -> Any:
@@ -100,6 +100,31 @@ def _bounded_class(psycopg: Any) -> Any:
 
         _BOUNDED[id(psycopg)] = BoundedConnection
     return _BOUNDED[id(psycopg)]
+
+
+def bounded_async(psycopg: Any) -> Any:
+    """A `psycopg.AsyncConnection` whose every wait for the server ends after `answer_within`
+    (when set), closing the connection: psycopg's own way out, cancelling the task, first
+    asks the server to cancel the query and waits for it, up to 10 s more on a server that
+    does not answer."""
+    if ("async", id(psycopg)) not in _BOUNDED:
+
+        class BoundedAsyncConnection(psycopg.AsyncConnection):  # type: ignore[misc]
+            answer_within: float | None = None
+
+            async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+                if self.answer_within is None or args or kwargs:
+                    return await super().wait(gen, *args, **kwargs)
+                try:
+                    return await super().wait(gen, timeout=self.answer_within)
+                except psycopg.errors._WaitTimeout:
+                    self.pgconn.finish()  # the query is still out: this connection is done
+                    raise psycopg.OperationalError(
+                        f"the store did not answer within {self.answer_within:g} s"
+                    ) from None
+
+        _BOUNDED["async", id(psycopg)] = BoundedAsyncConnection
+    return _BOUNDED["async", id(psycopg)]
 
 
 def text_json(connection: Any) -> None:

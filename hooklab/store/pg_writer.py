@@ -15,12 +15,22 @@ from typing import Any
 
 from hooklab.core.outcome import Outcome
 from hooklab.store.contract import StoreError, StoreUnavailable
-from hooklab.store.pg_connect import CONNECT_TIMEOUT, require_psycopg, text_json, unavailable
+from hooklab.store.pg_connect import (
+    CONNECT_TIMEOUT,
+    bounded_async,
+    require_psycopg,
+    text_json,
+    unavailable,
+)
 from hooklab.store.rows import EVENT_INSERT_COLUMNS, REQUEST_COLUMNS, outcome_rows
 
 RETRY = 1.0  # seconds between attempts to reconnect
 MAX_PARAMETERS = 65_535  # in one statement, PostgreSQL's limit
 CHUNK = 2_000  # rows per statement when a batch is larger: 12 parameters each
+# How long one wait for the server may last. Below the group commit's 10 s, so that a server
+# that accepts and never answers fails the write here, at once, rather than through a
+# cancelled task (which psycopg follows with a cancel request and another wait).
+ANSWER_WITHIN = 8.0
 
 
 @functools.lru_cache(maxsize=512)
@@ -123,7 +133,7 @@ class PostgresWriter:
         if self._down is not None and time.monotonic() < self._next_attempt:
             raise self._down  # the same error, at once, until the next attempt is due
         try:
-            connection = await self._psycopg.AsyncConnection.connect(
+            connection = await bounded_async(self._psycopg).connect(
                 self.url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
@@ -131,6 +141,7 @@ class PostgresWriter:
             )
         except self._psycopg.Error as exc:
             raise self._lost(exc) from None
+        connection.answer_within = ANSWER_WITHIN
         text_json(connection)
         self._connection, self._down = connection, None
         return connection

@@ -3,17 +3,15 @@ leases, a feed that misses no late commit, and one-line errors that never show a
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cli_support import base_env
-from pg_support import PostgresCluster, Role
+from pg_support import FreezingProxy, PostgresCluster, Role
 
 from hooklab import HookRequest, Workspace
 from hooklab.core.errors import StoreError, StoreUnavailable
@@ -267,54 +265,11 @@ def test_a_url_that_does_not_parse_never_shows_its_password(url: str) -> None:
         assert part not in line
 
 
-class FreezingProxy:
-    """A TCP relay to PostgreSQL that, once frozen, keeps every connection open and passes
-    nothing on: a server that accepts and never answers (stopped, or cut off)."""
-
-    def __init__(self, port: int) -> None:
-        self.upstream = port
-        self.frozen = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = [self.listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.upstream))
-            self.sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        while True:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            while self.frozen.is_set():
-                time.sleep(0.05)  # held: nothing passes while frozen
-            try:
-                sink.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        for each in self.sockets:
-            each.close()
-
-
 def test_a_store_that_stops_answering_is_refused_in_time_not_waited_on_forever(
     postgres_cluster: PostgresCluster, postgres_url: str
 ) -> None:
     proxy = FreezingProxy(postgres_cluster.port)
-    url = postgres_url.replace(f":{postgres_cluster.port}/", f":{proxy.port}/")
+    url = proxy.url(postgres_url)
     ws = Workspace(url)
     outbox = ws.outbox()
     try:
