@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 from hooklab.cli.base import Context, Options, Parser, output_option
-from hooklab.cli.console import CommandError, confirm, is_interactive, positive_int, render_table
+from hooklab.cli.console import CommandError, confirm, is_interactive, render_table
+from hooklab.commands import positive_int
 
 
 def account_id(text: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from hooklab._version import __version__
 from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import CommandError, UsageError
+from hooklab.commands import CommandFailed, CommandUsageError
 from hooklab.core.errors import EXPECTED, StoreError, answer_for
 
 DESCRIPTION = """\
@@ -75,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(exc.message, file=sys.stderr)
         return exc.code
+    except CommandUsageError as exc:  # found by an operation both surfaces share
+        print(f"{args.prog}: error: {exc} (see '{args.prog} --help')", file=sys.stderr)
+        return 2
+    except CommandFailed as exc:
+        print(CommandError(str(exc)).message, file=sys.stderr)
+        return 1
     except StoreError as exc:  # unreachable, refused, too old: nothing was done
         print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
         return 2

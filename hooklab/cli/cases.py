@@ -5,33 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hooklab.cli.base import Context, Options, Parser, time_option
-from hooklab.cli.console import CommandError, UsageError, positive_int, template_file
+from hooklab.cli.base import Context, Options, Parser
+from hooklab.cli.console import CommandError, UsageError, template_file
+from hooklab.commands import CASES_EXPORT, export_cases, positive_int
 
 CAPTURED_EXAMPLES = 50  # a webhook's most recent requests, as fuzzing's starting points
 
 
 def export(context: Context) -> int:
     context.reject_remote()
-    from hooklab.history.exports import export_cases
-    from hooklab.history.writes import RefusedWrite
-
-    args = context.args
-    try:
-        report = export_cases(
-            context.workspace(),
-            args.webhook,
-            args.to,
-            since=args.since,
-            until=args.until,
-            limit=args.limit,
-            dedupe=args.dedupe,
-            force=args.force,
-        )
-    except RefusedWrite as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"Cannot write the cases to {args.to}: {exc.strerror or exc}") from None
+    report = export_cases(context.workspace(), context.args)
     context.print(str(report))
     return 0
 
@@ -121,24 +104,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         ),
         example="hooklab cases export models --to webhooks/models --since 1d --dedupe",
     )
-    parser.add_argument("webhook", metavar="NAME", help="the webhook (name, id or slug)")
-    parser.add_argument("--to", type=Path, required=True, metavar="DIR", help="the folder")
-    time_option(parser, "--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)")
-    time_option(parser, "--until", "only requests before this time")
-    parser.add_argument(
-        "--limit", type=positive_int, metavar="N", help="only the N most recent requests"
-    )
-    parser.add_argument(
-        "--dedupe",
-        action="store_true",
-        help="keep one request per distinct outcome shape (status, error kind, event fields)",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace or remove files that a person changed since the last export, or that no "
-        "export wrote (webhook.json is merged either way)",
-    )
+    CASES_EXPORT.add_arguments(parser)
     parser = group.command(
         below,
         "run",

@@ -68,17 +68,6 @@ def warn_findings(template: str) -> None:
             print(finding, file=sys.stderr)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
-
-
 def is_interactive(stream: TextIO | None = None) -> bool:
     """Whether a person is at the keyboard: stdin is a terminal (Prefect's rule for prompts)."""
     stream = stream if stream is not None else sys.stdin

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from hooklab.cli.base import Context, Options, Parser, output_option, time_option
-from hooklab.cli.console import Progress, UsageError, positive_int, render_table
+from hooklab.cli.console import Progress, UsageError, render_table
+from hooklab.commands import FORWARD, PREFECT_EVENTS
 from hooklab.core.times import iso, utcnow
 from hooklab.store.contract import Destination
 from hooklab.store.filters import HistoryFilter
@@ -100,25 +100,12 @@ def _seconds(value: float | None) -> str:
 
 def prefect_events(context: Context) -> int:
     from hooklab.cli.history import SUMMARIES, export
-    from hooklab.prefect.events import read_events
+    from hooklab.commands import prefect_events as read_events
 
     args = context.args
-    url = args.url or os.environ.get("PREFECT_API_URL")
-    if not url:
-        raise UsageError("give the Prefect API URL, or set PREFECT_API_URL")
-    if args.since is None:
-        raise UsageError("give --since: Prefect reads events in a time window")
+    PREFECT_EVENTS.check(args)
     with Progress("Reading Prefect's events", total=0) as bar:
-        frame = read_events(
-            url,
-            since=args.since,
-            until=args.until,
-            event=args.event,
-            resource=args.resource,
-            limit=args.limit,
-            api_key=args.api_key,
-            progress=bar.update,
-        )
+        frame = read_events(args, progress=bar.update)
     if args.output == "table":
         headers, rows, wrap = SUMMARIES["events"](frame)
         context.print(render_table(headers, rows, wrap=wrap, truncate=True))
@@ -149,9 +136,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
     parser.add_argument("--webhook", metavar="NAME", help="only this webhook's events")
     time_option(parser, "--since", "only events received from this time on (30m, 1d, ISO 8601)")
     time_option(parser, "--until", "only events received before this time")
-    parser.add_argument(
-        "--api-key", default=argparse.SUPPRESS, metavar="KEY", help="Prefect Cloud API key"
-    )
+    FORWARD.add_arguments(parser)
     output_option(parser)
 
     group = root.command(
@@ -172,15 +157,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
             "hooklab prefect events --since 1d --event 'prefect.flow-run.*' -o csv > runs.csv"
         ),
     )
-    events.add_argument("url", nargs="?", help="the Prefect API (default: $PREFECT_API_URL)")
-    time_option(events, "--since", "events that occurred from this time on (required)")
-    time_option(events, "--until", "events that occurred before this time (default: now)")
-    events.add_argument("--event", metavar="NAME", help="one event name; NAME* is a prefix")
-    events.add_argument("--resource", metavar="ID", help="one resource id")
-    events.add_argument("--limit", type=positive_int, metavar="N", help="at most N events")
-    events.add_argument(
-        "--api-key", default=argparse.SUPPRESS, metavar="KEY", help="Prefect Cloud API key"
-    )
+    PREFECT_EVENTS.add_arguments(events)
     events.add_argument(
         "-o",
         "--output",

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from hooklab.cli.base import Context, Options, Parser, time_option
-from hooklab.cli.console import CommandError, Progress, UsageError, positive_int, render_table
-from hooklab.store.filters import HistoryFilter
+from hooklab.cli.base import Context, Options, Parser
+from hooklab.cli.console import CommandError, Progress, UsageError, render_table
+from hooklab.commands import EVENTS, REQUESTS, history_filter, positive_int
 from hooklab.store.values import is_missing, json_text
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ def history(context: Context, kind: str) -> int:
         import pyarrow  # noqa: F401
     except ImportError:
         raise CommandError("Reading the history needs pyarrow: pip install pyarrow") from None
-    where = HistoryFilter(
-        args.webhook, args.event, args.since, args.until, True if args.failed else None
-    )
+    where = history_filter(args, failed=True if args.failed else None)
     fmt = args.output or _format_of(args.file) or "table"
     if fmt == "table":
         if args.file is not None:
@@ -285,9 +283,10 @@ class _unclosed:
 
 
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:
-    for kind, handler, summary, example in (
+    for kind, operation, handler, summary, example in (
         (
             "events",
+            EVENTS,
             events,
             "List or export stored events, failures included.",
             "hooklab events --webhook models --since 1h\n"
@@ -296,6 +295,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         ),
         (
             "requests",
+            REQUESTS,
             requests,
             "List or export captured requests (Authorization is never stored).",
             "hooklab requests --webhook models --since 30m\n"
@@ -313,16 +313,9 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         parser.add_argument(
             "--webhook", metavar="NAME", help="only this webhook (name or id, a deleted one's id)"
         )
-        time_option(parser, "--since", "only from this time on: ISO 8601, or an age like 30m, 1h")
-        time_option(parser, "--until", "only before this time")
-        if kind == "events":
-            parser.add_argument("--event", metavar="NAME", help="only events with this name")
-            parser.add_argument("--failed", action="store_true", help="only failure events")
-        else:
-            parser.add_argument(
-                "--event", metavar="NAME", help="only requests that made this event"
-            )
-            parser.add_argument("--failed", action="store_true", help="only failed requests")
+        operation.add_arguments(parser)
+        failed = "only failure events" if kind == "events" else "only failed requests"
+        parser.add_argument("--failed", action="store_true", help=failed)
         parser.add_argument(
             "--limit", type=positive_int, metavar="N", help="only the N most recent"
         )

@@ -12,11 +12,11 @@ from hooklab.cli.console import (
     CommandError,
     Progress,
     UsageError,
-    positive_int,
     template_file,
     text_file,
     warn_findings,
 )
+from hooklab.commands import positive_int
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook

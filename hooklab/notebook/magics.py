@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Integer, Unicode, observe, validate
 from traitlets.config import Configurable
 
+from hooklab.commands import CommandFailed, CommandUsageError
 from hooklab.core.errors import EXPECTED, answer_for
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
@@ -164,7 +165,11 @@ class HooklabMagics(Magics, Configurable):
         if command is None:
             raise UsageError(f"%hooklab: unknown subcommand {words[0]!r}\n{help_text()}")
         try:
-            return command(self.session, words[1:])
+            return command(self.session, words[0], words[1:])
+        except CommandUsageError as exc:
+            raise UsageError(f"%hooklab {words[0]}: {exc}") from None
+        except CommandFailed as exc:
+            raise UsageError(str(exc)) from None
         except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, one line
             raise UsageError(_detail(exc)) from None
 

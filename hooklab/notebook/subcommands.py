@@ -1,26 +1,31 @@
-"""The `%hooklab` subcommands: plain functions of (session, words), in one dispatch table.
+"""The `%hooklab` subcommands: one dispatch table of plain functions of (session, arguments),
+each beside the arguments it takes.
 
-Each parses its words, calls the Workspace (or replay), and returns what the cell shows.
-Errors of hooklab's map (not found, invalid template, ...) become one-line UsageErrors in
-`HooklabMagics.hooklab_magic`.
+The operations the command line offers too take their arguments, checks and the function they
+call from `hooklab.commands`, declared once for both. A subcommand calls the Workspace (or
+replay) and returns what the cell shows. Errors of hooklab's map (not found, invalid template,
+...) become one-line UsageErrors in `HooklabMagics.hooklab_magic`.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from hooklab import commands
+from hooklab.commands import CASES_EXPORT, EVENTS, FORWARD, PREFECT_EVENTS, REQUESTS, Operation
 from hooklab.core.webhooks import Webhook
-from hooklab.store.filters import HistoryFilter, checked_time
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from hooklab.notebook.historyview import HistoryPreview
     from hooklab.notebook.session import KernelSession
+    from hooklab.store.filters import HistoryFilter
     from hooklab.workspace import Workspace
 
 
@@ -34,10 +39,12 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message or self.format_usage().strip())
 
 
-def _webhook_arg(prog: str) -> Parser:
-    parser = Parser(prog=f"%hooklab {prog}", add_help=False)
+def _no_arguments(parser: Parser) -> None:
+    pass
+
+
+def _webhook_name(parser: Parser) -> None:
     parser.add_argument("name", help="the webhook's name, id or slug")
-    return parser
 
 
 def _hook(session: KernelSession, ref: str) -> Webhook:
@@ -45,11 +52,10 @@ def _hook(session: KernelSession, ref: str) -> Webhook:
     return workspace.get_webhook(workspace.resolve_webhook(ref))
 
 
-def ls(session: KernelSession, words: list[str]) -> pd.DataFrame:
+def ls(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame:
     """ls: the webhooks, one row each."""
     import pandas as pd
 
-    Parser(prog="%hooklab ls", add_help=False).parse_args(words)
     rows = [
         {
             "name": hook.name,
@@ -67,35 +73,33 @@ def ls(session: KernelSession, words: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "id"])
 
 
-def get(session: KernelSession, words: list[str]) -> Webhook:
+def get(session: KernelSession, args: argparse.Namespace) -> Webhook:
     """get NAME: the webhook (shown as a card)."""
-    return _hook(session, _webhook_arg("get").parse_args(words).name)
+    return _hook(session, args.name)
 
 
-def toggle(session: KernelSession, words: list[str]) -> None:
+def toggle(session: KernelSession, args: argparse.Namespace) -> None:
     """toggle NAME: enable or disable the webhook."""
-    hook = _hook(session, _webhook_arg("toggle").parse_args(words).name)
-    hook = session.workspace.toggle_webhook(hook.id)
+    hook = session.workspace.toggle_webhook(_hook(session, args.name).id)
     print(f"webhook {hook.name!r} is now {'enabled' if hook.enabled else 'disabled'}")
 
 
-def rotate(session: KernelSession, words: list[str]) -> str:
+def rotate(session: KernelSession, args: argparse.Namespace) -> str:
     """rotate NAME: a new URL; the old one stops working at once. Returns the new URL."""
-    hook = _hook(session, _webhook_arg("rotate").parse_args(words).name)
-    hook = session.workspace.rotate_webhook(hook.id)
+    hook = session.workspace.rotate_webhook(_hook(session, args.name).id)
     return session.url_of(hook) or hook.path
 
 
-def delete(session: KernelSession, words: list[str]) -> None:
+def delete(session: KernelSession, args: argparse.Namespace) -> None:
     """delete NAME: the webhook goes; what it captured stays in the history."""
-    hook = _hook(session, _webhook_arg("delete").parse_args(words).name)
+    hook = _hook(session, args.name)
     session.workspace.delete_webhook(hook.id)
     print(f"webhook {hook.name!r} deleted; its history stays under id {hook.id}")
 
 
-def url(session: KernelSession, words: list[str]) -> str:
+def url(session: KernelSession, args: argparse.Namespace) -> str:
     """url NAME: the webhook's URL, as a string (`url = %hooklab url NAME`)."""
-    hook = _hook(session, _webhook_arg("url").parse_args(words).name)
+    hook = _hook(session, args.name)
     if session.base_url is None:
         session.start_receiver()
     found = session.url_of(hook)
@@ -104,17 +108,16 @@ def url(session: KernelSession, words: list[str]) -> str:
     return found
 
 
-def _history_parser(prog: str, *, flatten: bool = True) -> Parser:
-    parser = Parser(prog=f"%hooklab {prog}", add_help=False)
-    parser.add_argument("name", nargs="?", default=None, help="only this webhook")
-    parser.add_argument("--event", default=None, help="only events with this name")
-    if flatten:
-        parser.add_argument("--flatten", action="store_true", help="payload.* columns")
-    parser.add_argument(
-        "--since", type=checked_time, help="ISO time, or an age (15m, 2h, 1d, 1w) on the clock"
-    )
-    parser.add_argument("--until", type=checked_time)
-    return parser
+def _history_arguments(operation: Operation, *, flatten: bool) -> Callable[[Parser], None]:
+    """A history subcommand's arguments: the webhook by position, then the operation's."""
+
+    def arguments(parser: Parser) -> None:
+        parser.add_argument("webhook", nargs="?", metavar="NAME", help="only this webhook")
+        operation.add_arguments(parser)
+        if flatten:
+            parser.add_argument("--flatten", action="store_true", help="payload.* columns")
+
+    return arguments
 
 
 def _history(
@@ -122,26 +125,17 @@ def _history(
 ) -> HistoryFilter:
     """The filter a history subcommand asks for. Ages count back from the workspace's clock,
     so that in deterministic mode `--since 1h` finds what this session stored."""
-    return HistoryFilter.of(
-        args.name,
-        event=args.event,
-        since=args.since,
-        until=args.until,
-        failed=failed,
-        now=session.workspace.clock(),
-    )
+    return commands.history_filter(args, failed=failed, now=session.workspace.clock())
 
 
-def events(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def events(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
     """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame
     (past 100,000, their count, first and last rows at once; `.frame` loads them all)."""
-    args = _history_parser("events").parse_args(words)
     return _events(session, args, _history(session, args))
 
 
-def failures(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def failures(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
     """failures [NAME] [--since T] [--until T]: the failed requests' events, their error first."""
-    args = _history_parser("failures").parse_args(words)
     shown = _events(session, args, _history(session, args, failed=True))
     from hooklab.notebook.historyview import HistoryPreview
 
@@ -163,17 +157,22 @@ def _events(
     return history_view(session.workspace, "events", where, flatten=args.flatten)
 
 
-def requests(session: KernelSession, words: list[str]) -> pd.DataFrame | HistoryPreview:
+def requests(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
     """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
 
     With --event, the requests that produced an event of that name."""
     from hooklab.notebook.historyview import history_view
 
-    args = _history_parser("requests", flatten=False).parse_args(words)
     return history_view(session.workspace, "requests", _history(session, args))
 
 
-def replay(session: KernelSession, words: list[str]) -> Any:
+def _replay_arguments(parser: Parser) -> None:
+    _webhook_name(parser)
+    parser.add_argument("--template", default=None, help="a variable holding a template")
+    parser.add_argument("--save", action="store_true", help="store the results as new requests")
+
+
+def replay(session: KernelSession, args: argparse.Namespace) -> Any:
     """replay NAME [--template VARIABLE] [--save]: NAME's captured requests, replayed.
 
     Through NAME's own template, or the one held in a notebook variable; --save stores the
@@ -181,10 +180,6 @@ def replay(session: KernelSession, words: list[str]) -> Any:
     from hooklab.history.replay import replay as run_replay
     from hooklab.notebook.progress import ProgressBar
 
-    parser = _webhook_arg("replay")
-    parser.add_argument("--template", default=None, help="a variable holding a template")
-    parser.add_argument("--save", action="store_true", help="store the results as new requests")
-    args = parser.parse_args(words)
     hook = _hook(session, args.name)
     template: str | Webhook = hook
     if args.template is not None:
@@ -198,17 +193,15 @@ def replay(session: KernelSession, words: list[str]) -> Any:
     )
 
 
-def serve(session: KernelSession, words: list[str]) -> str | None:
+def serve(session: KernelSession, args: argparse.Namespace) -> str | None:
     """serve: serve this home from the kernel (on the port it had last, or %config
     HooklabMagics.port), unless another kernel or `hooklab serve` already does; the URL."""
-    Parser(prog="%hooklab serve", add_help=False).parse_args(words)
     session.start_receiver()
     return session.base_url
 
 
-def stop(session: KernelSession, words: list[str]) -> None:
+def stop(session: KernelSession, args: argparse.Namespace) -> None:
     """stop: stop the in-kernel receiver; what is pending is written first."""
-    Parser(prog="%hooklab stop", add_help=False).parse_args(words)
     if session.receiver is None:
         print("hooklab: no receiver running")
         return
@@ -216,25 +209,30 @@ def stop(session: KernelSession, words: list[str]) -> None:
     print("hooklab receiver stopped")
 
 
-def workspace(session: KernelSession, words: list[str]) -> Workspace:
+def workspace(session: KernelSession, args: argparse.Namespace) -> Workspace:
     """workspace: the Workspace the magics use, for the Python API (`ws = %hooklab workspace`)."""
-    Parser(prog="%hooklab workspace", add_help=False).parse_args(words)
     return session.workspace
 
 
-def forward(session: KernelSession, words: list[str]) -> pd.DataFrame:
+def _forward_arguments(parser: Parser) -> None:
+    parser.add_argument(
+        "--to",
+        default=None,
+        metavar="URL",
+        help="a Prefect API to forward the events stored from now on to",
+    )
+    FORWARD.add_arguments(parser)
+
+
+def forward(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame:
     """forward [--to URL] [--api-key K]: forward this home's events to a Prefect API from now on
     (delivered from this kernel); without --to, the state: pending, delivered, lag, last error."""
     import pandas as pd
 
     from hooklab.prefect import Credentials
 
-    parser = Parser(prog="%hooklab forward", add_help=False)
-    parser.add_argument("--to", default=None, help="a Prefect API URL")
-    parser.add_argument("--api-key", default=None, help="a Prefect Cloud API key (not stored)")
-    args = parser.parse_args(words)
     if args.to is not None:
-        session.forward(args.to, Credentials.resolve(args.api_key))
+        session.forward(args.to, Credentials.resolve(getattr(args, "api_key", None)))
     found = session.workspace.forwarding()
     now = session.workspace.clock()
     columns = [
@@ -257,69 +255,28 @@ def forward(session: KernelSession, words: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def prefect_events(session: KernelSession, words: list[str]) -> pd.DataFrame:
+def prefect_events(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame:
     """prefect-events [URL] --since T [--until T] [--event NAME] [--resource ID] [--limit N]:
     a Prefect API's events (default $PREFECT_API_URL), with the columns of `events`."""
-    import os
-
-    from hooklab.prefect import read_events
-
-    parser = Parser(prog="%hooklab prefect-events", add_help=False)
-    parser.add_argument("url", nargs="?", default=os.environ.get("PREFECT_API_URL"))
-    parser.add_argument("--since", type=checked_time, required=True)
-    parser.add_argument("--until", type=checked_time, default=None)
-    parser.add_argument("--event", default=None)
-    parser.add_argument("--resource", default=None)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--api-key", default=None)
-    args = parser.parse_args(words)
-    if not args.url:
-        raise UsageError(
-            "%hooklab prefect-events: give the Prefect API URL, or set PREFECT_API_URL"
-        )
-    return read_events(
-        args.url,
-        since=args.since,
-        until=args.until,
-        event=args.event,
-        resource=args.resource,
-        limit=args.limit,
-        api_key=args.api_key,
-    )
+    return commands.prefect_events(args)
 
 
-def cases(session: KernelSession, words: list[str]) -> Any:
+def _cases_arguments(parser: Parser) -> None:
+    below = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    CASES_EXPORT.add_arguments(below.add_parser("export", add_help=False))
+
+
+def cases(session: KernelSession, args: argparse.Namespace) -> Any:
     """cases export NAME --to DIR [--since T] [--until T] [--limit N] [--dedupe] [--force]: NAME's
-    captured requests as webhook cases (SPEC 13), expecting what its template produces now."""
-    from hooklab.history.exports import export_cases
-
-    parser = Parser(prog="%hooklab cases", add_help=False)
-    parser.add_argument("action", choices=["export"])
-    parser.add_argument("name", help="the webhook's name, id or slug")
-    parser.add_argument("--to", required=True, help="the folder, e.g. webhooks/NAME")
-    parser.add_argument("--since", type=checked_time)
-    parser.add_argument("--until", type=checked_time)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--dedupe", action="store_true")
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args(words)
-    report = export_cases(
-        session.workspace,
-        args.name,
-        args.to,
-        since=args.since,
-        until=args.until,
-        limit=args.limit,
-        dedupe=args.dedupe,
-        force=args.force,
-    )
+    captured requests as webhook cases, expecting what its template produces now."""
+    report = commands.export_cases(session.workspace, args)
     return _Help(str(report))  # shown as the lines it is
 
 
 def help_text() -> str:
     lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
-    for name, function in SUBCOMMANDS.items():
-        first = (function.__doc__ or "").strip().splitlines()[0]
+    for name, subcommand in SUBCOMMANDS.items():
+        first = (subcommand.run.__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {first}" if first.startswith(name) else f"  {name}: {first}")
     return "\n".join(lines)
 
@@ -334,27 +291,48 @@ class _Help:
         return self.text
 
 
-def help_command(session: KernelSession, words: list[str]) -> _Help:
+def help_command(session: KernelSession, args: argparse.Namespace) -> _Help:
     """help: this list."""
     return _Help(help_text())
 
 
-SUBCOMMANDS: dict[str, Callable[[KernelSession, list[str]], Any]] = {
-    "ls": ls,
-    "get": get,
-    "toggle": toggle,
-    "rotate": rotate,
-    "delete": delete,
-    "url": url,
-    "events": events,
-    "requests": requests,
-    "failures": failures,
-    "replay": replay,
-    "cases": cases,
-    "serve": serve,
-    "stop": stop,
-    "forward": forward,
-    "prefect-events": prefect_events,
-    "workspace": workspace,
-    "help": help_command,
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: the function it calls, beside the arguments it takes; an operation the
+    command line offers too names it, for its checks."""
+
+    run: Callable[[KernelSession, argparse.Namespace], Any]
+    arguments: Callable[[Parser], None] = _no_arguments
+    operation: Operation | None = None
+
+    def parser(self, name: str) -> Parser:
+        parser = Parser(prog=f"%hooklab {name}", add_help=False)
+        self.arguments(parser)
+        return parser
+
+    def __call__(self, session: KernelSession, name: str, words: list[str]) -> Any:
+        args = self.parser(name).parse_args(words)
+        if self.operation is not None:
+            self.operation.check(args)
+        return self.run(session, args)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "ls": Subcommand(ls),
+    "get": Subcommand(get, _webhook_name),
+    "toggle": Subcommand(toggle, _webhook_name),
+    "rotate": Subcommand(rotate, _webhook_name),
+    "delete": Subcommand(delete, _webhook_name),
+    "url": Subcommand(url, _webhook_name),
+    "events": Subcommand(events, _history_arguments(EVENTS, flatten=True), EVENTS),
+    "requests": Subcommand(requests, _history_arguments(REQUESTS, flatten=False), REQUESTS),
+    "failures": Subcommand(failures, _history_arguments(EVENTS, flatten=True), EVENTS),
+    "replay": Subcommand(replay, _replay_arguments),
+    "cases": Subcommand(cases, _cases_arguments, CASES_EXPORT),
+    "serve": Subcommand(serve),
+    "stop": Subcommand(stop),
+    "forward": Subcommand(forward, _forward_arguments, FORWARD),
+    "prefect-events": Subcommand(prefect_events, PREFECT_EVENTS.add_arguments, PREFECT_EVENTS),
+    "workspace": Subcommand(workspace),
+    "help": Subcommand(help_command),
 }

@@ -262,3 +262,15 @@ def test_forwarding_says_the_history_already_stored_stays_and_how_to_send_it(
     assert "the 1 stored before stay here" in out
     assert "`hooklab forward --to http://127.0.0.1:9/api` sends them once" in out
     assert "secret" not in out
+
+
+def test_prefect_events_says_what_is_missing_as_the_command_line_does(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with pytest.raises(UsageError, match=r"^%hooklab prefect-events: give the Prefect API URL"):
+        shell.run_line_magic("hooklab", "prefect-events --since 1h")
+    with pytest.raises(UsageError, match=r"^%hooklab prefect-events: give --since: Prefect reads"):
+        shell.run_line_magic("hooklab", "prefect-events http://127.0.0.1:9/api")
+    with pytest.raises(UsageError, match="'0' is not a positive whole number"):
+        shell.run_line_magic("hooklab", "cases export models --to out --limit 0")
