@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from hooklab.history.exports import ExportReport
     from hooklab.prefect.events import Progress
+    from hooklab.store.contract import StoredRequest
     from hooklab.workspace import Workspace
 
 
@@ -97,10 +98,15 @@ _HISTORY_TIMES = (
     _time("--until", "only before this time"),
 )
 
+_LIMIT = argument("--limit", type=positive_int, metavar="N", help="only the N most recent")
 EVENTS = Operation(
     ("events",),
     "events",
-    (*_HISTORY_TIMES, argument("--event", metavar="NAME", help="only events with this name")),
+    (
+        *_HISTORY_TIMES,
+        argument("--event", metavar="NAME", help="only events with this name"),
+        _LIMIT,
+    ),
 )
 REQUESTS = Operation(
     ("requests",),
@@ -108,8 +114,17 @@ REQUESTS = Operation(
     (
         *_HISTORY_TIMES,
         argument("--event", metavar="NAME", help="only requests that made this event"),
+        _LIMIT,
     ),
 )
+_REQUEST_WINDOW = (
+    _time("--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)"),
+    _time("--until", "only requests before this time"),
+    argument("--limit", type=positive_int, metavar="N", help="only the N most recent requests"),
+)
+# The webhook and the template are each surface's own: a template file on the command line, a
+# notebook variable in a cell.
+REPLAY = Operation(("replay",), "replay", _REQUEST_WINDOW)
 
 
 def _check_prefect_events(args: argparse.Namespace) -> None:
@@ -143,9 +158,7 @@ CASES_EXPORT = Operation(
         argument(
             "--to", type=Path, required=True, metavar="DIR", help="the folder, e.g. webhooks/NAME"
         ),
-        _time("--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)"),
-        _time("--until", "only requests before this time"),
-        argument("--limit", type=positive_int, metavar="N", help="only the N most recent requests"),
+        *_REQUEST_WINDOW,
         argument(
             "--dedupe",
             action="store_true",
@@ -161,7 +174,7 @@ CASES_EXPORT = Operation(
 )
 FORWARD = Operation(("forward",), "forward", (PREFECT_API_KEY,))
 
-OPERATIONS = (EVENTS, REQUESTS, PREFECT_EVENTS, CASES_EXPORT, FORWARD)
+OPERATIONS = (EVENTS, REQUESTS, REPLAY, PREFECT_EVENTS, CASES_EXPORT, FORWARD)
 
 
 def history_filter(
@@ -172,6 +185,15 @@ def history_filter(
     return HistoryFilter.of(
         args.webhook, event=args.event, since=args.since, until=args.until, failed=failed, now=now
     )
+
+
+def captured(
+    workspace: Workspace, webhook_id: str, args: argparse.Namespace, *, now: datetime | None = None
+) -> list[StoredRequest]:
+    """`replay`'s requests: the webhook's captured in the window, the `--limit` most recent."""
+    where = HistoryFilter.of(webhook_id, since=args.since, until=args.until, now=now)
+    found = workspace.captured(where)
+    return found[-args.limit :] if args.limit is not None else found
 
 
 def prefect_events(args: argparse.Namespace, *, progress: Progress | None = None) -> pd.DataFrame:

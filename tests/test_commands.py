@@ -57,7 +57,6 @@ BY_POSITION = (
     "a cell names the webhook by position, as its other subcommands do; the command line "
     "with --webhook, as `hooklab forward` does"
 )
-PREVIEW = "a cell shows a long history as a preview (count, first and last rows); `.frame` reads it"
 FAILURES = "a cell has the `failures` subcommand, with the error first"
 FLATTEN = "payload.* columns: a DataFrame's; the command line's JSON keeps payloads nested"
 
@@ -83,7 +82,6 @@ EXCEPTIONS: dict[Key, str] = {
     ),
     **_each(HISTORY, ("--file",), SHOWN),
     **_each(HISTORY, ("webhook", "--webhook"), BY_POSITION),
-    **_each(HISTORY, ("--limit",), PREVIEW),
     **_each(HISTORY, ("--failed",), FAILURES),
     **_each(("events", "failures"), ("--flatten",), FLATTEN),
     **_each(
@@ -95,12 +93,6 @@ EXCEPTIONS: dict[Key, str] = {
     "the command line through a template file",
     ("replay", "--save"): "a cell may store the replayed results; the command line's replay only "
     "compares, and prints the diff",
-    **_each(
-        ("replay",),
-        ("--since", "--until", "--limit"),
-        "the command line's replay summarises a window of the history; a cell replays all of "
-        "a webhook's requests into a view that filters them",
-    ),
     ("forward", "--to"): "in a cell, --to forwards the events stored from now on, from the "
     "kernel; on the command line it sends the stored history once (`hooklab serve "
     "--forward-to` forwards from now on)",

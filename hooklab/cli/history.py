@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hooklab.cli.base import Context, Options, Parser
 from hooklab.cli.console import CommandError, Progress, UsageError, render_table
-from hooklab.commands import EVENTS, REQUESTS, history_filter, positive_int
+from hooklab.commands import EVENTS, REQUESTS, history_filter
 from hooklab.store.values import is_missing, json_text
 
 if TYPE_CHECKING:
@@ -316,9 +316,6 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         operation.add_arguments(parser)
         failed = "only failure events" if kind == "events" else "only failed requests"
         parser.add_argument("--failed", action="store_true", help=failed)
-        parser.add_argument(
-            "--limit", type=positive_int, metavar="N", help="only the N most recent"
-        )
         parser.add_argument(
             "-o",
             "--output",

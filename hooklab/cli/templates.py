@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from hooklab.cli.base import Context, Options, Parser, time_option
+from hooklab.cli.base import Context, Options, Parser
 from hooklab.cli.console import (
     CommandError,
     Progress,
@@ -16,12 +16,12 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.commands import positive_int
+from hooklab.commands import REPLAY
+from hooklab.commands import captured as captured_requests
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
 from hooklab.history.casefiles import CaseError, request_from_spec
-from hooklab.store.filters import HistoryFilter
 from hooklab.store.values import is_missing
 
 MAX_FIELDS_SHOWN = 10
@@ -80,9 +80,7 @@ def replay(context: Context) -> int:
     args = context.args
     workspace = context.workspace()
     hook = _webhook(context, args.webhook)
-    captured = workspace.captured(HistoryFilter(hook.id, since=args.since, until=args.until))
-    if args.limit is not None:
-        captured = captured[-args.limit :]
+    captured = captured_requests(workspace, hook.id, args)
     if not captured:
         context.print(f"No captured requests for webhook {hook.name}.")
         return 0
@@ -186,11 +184,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         metavar="FILE",
         help="the new template file, as FILE or @FILE ('-' for stdin)",
     )
-    time_option(parser, "--since", "only requests from this time on (ISO 8601, or 30m, 1h, 2d)")
-    time_option(parser, "--until", "only requests before this time")
-    parser.add_argument(
-        "--limit", type=positive_int, metavar="N", help="only the N most recent requests"
-    )
+    REPLAY.add_arguments(parser)
     parser.add_argument(
         "-o",
         "--output",

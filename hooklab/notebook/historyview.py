@@ -25,20 +25,29 @@ SHOWN = 5
 
 
 def history_view(
-    workspace: Workspace, kind: str, where: HistoryFilter, *, flatten: bool = False
+    workspace: Workspace,
+    kind: str,
+    where: HistoryFilter,
+    *,
+    flatten: bool = False,
+    limit: int | None = None,
 ) -> pd.DataFrame | HistoryPreview:
     """The events or requests (`kind`) a filter selects: the frame, or past `WHOLE_ROWS` rows
-    a preview of it."""
+    a preview of it. With a `limit`, the frame of that many most recent: the size was asked."""
+    if limit is not None:
+        return _frame(workspace, kind, where, flatten, limit)
     count = workspace.history_count(kind, where)
     if count <= WHOLE_ROWS:
         return _frame(workspace, kind, where, flatten)
     return HistoryPreview(workspace, kind, where, count, flatten=flatten)
 
 
-def _frame(workspace: Workspace, kind: str, where: HistoryFilter, flatten: bool) -> pd.DataFrame:
+def _frame(
+    workspace: Workspace, kind: str, where: HistoryFilter, flatten: bool, limit: int | None = None
+) -> pd.DataFrame:
     if kind == "events":
-        return workspace.events(where, flatten=flatten)
-    return workspace.requests(where)
+        return workspace.events(where, flatten=flatten, limit=limit)
+    return workspace.requests(where, limit=limit)
 
 
 class HistoryPreview:

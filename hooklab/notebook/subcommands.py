@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from hooklab import commands
-from hooklab.commands import CASES_EXPORT, EVENTS, FORWARD, PREFECT_EVENTS, REQUESTS, Operation
+from hooklab.commands import (
+    CASES_EXPORT,
+    EVENTS,
+    FORWARD,
+    PREFECT_EVENTS,
+    REPLAY,
+    REQUESTS,
+    Operation,
+)
 from hooklab.core.webhooks import Webhook
 
 if TYPE_CHECKING:
@@ -129,8 +137,8 @@ def _history(
 
 
 def events(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
-    """events [NAME] [--event E] [--since T] [--until T] [--flatten]: events as a DataFrame
-    (past 100,000, their count, first and last rows at once; `.frame` loads them all)."""
+    """events [NAME] [--since T] [--until T] [--event E] [--limit N] [--flatten]: events as a
+    DataFrame (past 100,000, their count, first and last rows at once; `.frame` loads them all)."""
     return _events(session, args, _history(session, args))
 
 
@@ -154,26 +162,29 @@ def _events(
 ) -> pd.DataFrame | HistoryPreview:
     from hooklab.notebook.historyview import history_view
 
-    return history_view(session.workspace, "events", where, flatten=args.flatten)
+    return history_view(session.workspace, "events", where, flatten=args.flatten, limit=args.limit)
 
 
 def requests(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
-    """requests [NAME] [--event E] [--since T] [--until T]: captured requests, a DataFrame.
+    """requests [NAME] [--since T] [--until T] [--event E] [--limit N]: captured requests.
 
     With --event, the requests that produced an event of that name."""
     from hooklab.notebook.historyview import history_view
 
-    return history_view(session.workspace, "requests", _history(session, args))
+    where = _history(session, args)
+    return history_view(session.workspace, "requests", where, limit=args.limit)
 
 
 def _replay_arguments(parser: Parser) -> None:
     _webhook_name(parser)
     parser.add_argument("--template", default=None, help="a variable holding a template")
+    REPLAY.add_arguments(parser)
     parser.add_argument("--save", action="store_true", help="store the results as new requests")
 
 
 def replay(session: KernelSession, args: argparse.Namespace) -> Any:
-    """replay NAME [--template VARIABLE] [--save]: NAME's captured requests, replayed.
+    """replay NAME [--template VARIABLE] [--since T] [--until T] [--limit N] [--save]: NAME's
+    captured requests, replayed.
 
     Through NAME's own template, or the one held in a notebook variable; --save stores the
     results as new requests."""
@@ -187,7 +198,7 @@ def replay(session: KernelSession, args: argparse.Namespace) -> Any:
         if not isinstance(value, str):
             raise UsageError(f"--template {args.template}: no string variable of that name")
         template = value
-    captured = session.workspace.captured(hook.id)
+    captured = commands.captured(session.workspace, hook.id, args, now=session.workspace.clock())
     return run_replay(
         captured, template, workspace=session.workspace, save=args.save, progress=ProgressBar()
     )
@@ -327,7 +338,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "events": Subcommand(events, _history_arguments(EVENTS, flatten=True), EVENTS),
     "requests": Subcommand(requests, _history_arguments(REQUESTS, flatten=False), REQUESTS),
     "failures": Subcommand(failures, _history_arguments(EVENTS, flatten=True), EVENTS),
-    "replay": Subcommand(replay, _replay_arguments),
+    "replay": Subcommand(replay, _replay_arguments, REPLAY),
     "cases": Subcommand(cases, _cases_arguments, CASES_EXPORT),
     "serve": Subcommand(serve),
     "stop": Subcommand(stop),

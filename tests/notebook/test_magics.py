@@ -115,6 +115,9 @@ def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> 
     assert by_event["body"].tolist() == ["model=a"]
     with pytest.raises(UsageError, match="not a time"):
         shell.run_line_magic("hooklab", "events --since yesterday")
+    latest = shell.run_line_magic("hooklab", "events --limit 2")
+    assert latest["webhook_name"].tolist() == ["other", "models"]  # the two most recent
+    assert shell.run_line_magic("hooklab", "requests models --limit 1")["body"].tolist() == ["{"]
 
 
 def test_replay_subcommand_uses_a_template_variable(shell: InteractiveShell) -> None:
@@ -125,6 +128,10 @@ def test_replay_subcommand_uses_a_template_variable(shell: InteractiveShell) -> 
     result = shell.run_line_magic("hooklab", "replay models --template draft")
     assert result.events["resource.id"].tolist() == ["models.a"]
     assert len(ws.events()) == 1  # history untouched
+    ws.receive(ws.get_webhook("models").slug, HookRequest.fake(method="POST", form={"model": "b"}))
+    latest = shell.run_line_magic("hooklab", "replay models --template draft --limit 1")
+    assert latest.events["resource.id"].tolist() == ["models.b"]
+    assert shell.run_line_magic("hooklab", "replay models --until 2000-01-01").events.empty
 
 
 def test_unknown_subcommand_lists_the_others(shell: InteractiveShell) -> None:
