@@ -163,8 +163,10 @@ def _standard(
 ) -> str | None:
     value = headers.get("webhook-signature")
     message_id = headers.get("webhook-id")
-    if not value or not message_id:
-        return "Missing webhook-id or webhook-signature header"
+    if not message_id:
+        return "Missing webhook-id header"
+    if not value:
+        return "Missing webhook-signature header"
     stamp, stale = _timestamp(headers.get("webhook-timestamp"), "webhook-timestamp", now, tolerance)
     if stale:
         return stale
