@@ -6,7 +6,7 @@ import json
 import urllib.parse
 from typing import Any
 
-from hooklab.core.errors import ApiError
+from hooklab.core.errors import ApiError, InvalidInput
 from hooklab.prefect.http import Unanswered, call
 
 __all__ = ["ApiClient", "ApiError", "api_base"]
@@ -24,9 +24,9 @@ def api_base(url: str) -> str:
     """
     parts = urllib.parse.urlsplit(url.strip())
     if "@" in parts.netloc:  # say so without repeating what is before the @
-        raise ValueError("the URL holds credentials: give the key as --api-key instead")
+        raise InvalidInput("the URL holds credentials: give the key as --api-key instead")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise InvalidInput(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/") or "/api"
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 

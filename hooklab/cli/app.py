@@ -13,7 +13,7 @@ from hooklab._version import __version__
 from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import CommandError, UsageError
 from hooklab.commands import CommandFailed, CommandUsageError
-from hooklab.core.errors import EXPECTED, StoreError, answer_for
+from hooklab.core.errors import USER_ERRORS, StoreError, answer_for
 
 DESCRIPTION = """\
 Prefect Cloud webhooks on your machine: define webhooks, capture and replay requests, and
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:  # unreachable, refused, too old: nothing was done
         print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
         return 2
-    except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, exit 1
+    except USER_ERRORS as exc:  # not found, invalid, refused: the one map's detail, exit 1
         print(failure_message(exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import UsageError
+from hooklab.core.errors import InvalidInput
 from hooklab.store.filters import parse_time
 from hooklab.workspace import Workspace, default_home, store_target
 
@@ -139,7 +140,7 @@ class Context:
 
         try:
             return ApiClient(url, key)
-        except ValueError as exc:
+        except InvalidInput as exc:
             raise UsageError(f"argument --api-url: {exc}") from None
 
     def reject_remote(self) -> None:

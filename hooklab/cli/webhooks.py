@@ -23,7 +23,13 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.core.errors import AmbiguousWebhook, ApiError, WebhookNotFound, answer_for
+from hooklab.core.errors import (
+    AmbiguousWebhook,
+    ApiError,
+    InvalidInput,
+    WebhookNotFound,
+    answer_for,
+)
 
 # Prefect's own text, line breaks included, so the hint reads the same in both tools.
 MISSING_TEMPLATE = (
@@ -224,7 +230,7 @@ def remote_api(url: str, api_key: str | None, option: str) -> ApiClient:
         raise UsageError(f"{option} needs an API key: give --api-key or set PREFECT_API_KEY")
     try:
         return ApiClient(url, key, name="the webhook API")
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise UsageError(f"argument {option}: {exc}") from None
 
 

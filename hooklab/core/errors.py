@@ -1,7 +1,10 @@
 """The errors people see, and the one map from each to an HTTP status and a one-line detail.
 
 The management API answers with the status; the CLI prints the detail and exits 1; the magics
-raise it as a UsageError. A new error that callers must tell apart goes here, once.
+raise it as a UsageError. These are hooklab's own types, raised where what a person gave is
+wrong (`InvalidInput`, or a more precise kind); any other exception, a bare ValueError
+included, is a bug: the CLI and the magics show its traceback, the API answers 500 and logs it.
+A new error that callers must tell apart goes here, once.
 """
 
 from __future__ import annotations
@@ -9,11 +12,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from pydantic import ValidationError
-
-from hooklab.core.events import describe_validation_error
-from hooklab.core.signatures import UnknownPreset
+from hooklab.core.signatures import UnknownPreset, WeakSecret
 from hooklab.core.templates import TemplateError
+
+
+class InvalidInput(ValueError):
+    """A value a person gave that hooklab cannot use: one line that says which and why.
+
+    A ValueError, so that Python callers that catch ValueError still do; but only this kind, not
+    any ValueError, is taken for a person's mistake.
+
+    >>> str(InvalidInput("limit must be a positive number"))
+    'limit must be a positive number'
+    """
 
 
 class WebhookNotFound(KeyError):
@@ -67,7 +78,7 @@ class ServiceAccountNotFound(KeyError):
         return f"Service account with id '{self.key}' not found."
 
 
-class EnforcementError(ValueError):
+class EnforcementError(InvalidInput):
     """An action that service-account enforcement forbids (SPEC 8)."""
 
 
@@ -108,15 +119,15 @@ STATUSES: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]],
     (AmbiguousWebhook, 409, str),
     (ServiceAccountNotFound, 404, str),
     (TemplateError, 422, lambda exc: f"Invalid template: {exc}"),
-    (ValidationError, 422, lambda exc: describe_validation_error(exc)),  # type: ignore[arg-type]
-    (EnforcementError, 422, str),
     (UnknownPreset, 422, str),
+    (WeakSecret, 422, str),
     (StoreError, 503, lambda exc: f"The store cannot be used now: {exc}"),
     (NotWritable, 503, str),
-    (ValueError, 422, str),
+    (InvalidInput, 422, str),  # EnforcementError and the other kinds of it
 )
-EXPECTED: tuple[type[BaseException], ...] = (ApiError, *(kind for kind, _, _ in STATUSES))
-"""Errors that are answers for the caller, never a server fault or a traceback."""
+USER_ERRORS: tuple[type[BaseException], ...] = (ApiError, *(kind for kind, _, _ in STATUSES))
+"""hooklab's own errors for what a person gave or asked (and a store that cannot be used): an
+answer for the caller in one line, never a traceback. Nothing else is caught as one."""
 
 
 def answer_for(exc: BaseException) -> ApiError | None:

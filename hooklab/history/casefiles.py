@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hooklab.core.credentials import MASK, looks_secret, masked_query
+from hooklab.core.errors import InvalidInput
 from hooklab.core.request import HookRequest, is_json_type, parse_form, read_json
 from hooklab.core.webhooks import Webhook
 
@@ -30,7 +31,7 @@ DERIVED_HEADERS = frozenset({"content-length"})
 CASE_SLUG = "case"
 
 
-class CaseError(ValueError):
+class CaseError(InvalidInput):
     """A case folder or file that cannot be read: one line that names the file."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Union, cast
 
+from hooklab.core.errors import InvalidInput
 from hooklab.core.request import HookRequest
 from hooklab.store.contract import StoredRequest
 
@@ -47,7 +48,7 @@ def _from_frame(
 ) -> list[tuple[HookRequest, str | None]]:
     """Requests of a `Workspace.requests()` frame: the stored bytes when the workspace has them."""
     if "body" not in frame.columns or "headers" not in frame.columns:
-        raise ValueError(
+        raise InvalidInput(
             "replay() needs a requests frame (Workspace.requests()), not an events frame"
         )
     ids = [str(i) for i in frame["id"]]

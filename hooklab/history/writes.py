@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from hooklab.core.errors import InvalidInput
+
 RECORD_FILE = ".hooklab-export.json"
 _RECORDABLE = re.compile(r"(?:template\.j2|webhook\.json|cases/(?!\.)[\w.-]+\.json)\Z")
 _RECORD_NOTE = (
@@ -27,7 +29,7 @@ _RECORD_NOTE = (
 )
 
 
-class RefusedWrite(ValueError):
+class RefusedWrite(InvalidInput):
     """A write hooklab will not make, in one line: it would go through a link, or replace
     what a person wrote."""
 

@@ -16,7 +16,7 @@ from traitlets import Bool, Integer, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from hooklab.commands import CommandFailed, CommandUsageError
-from hooklab.core.errors import EXPECTED, answer_for
+from hooklab.core.errors import USER_ERRORS, answer_for
 from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
 from hooklab.notebook.session import KernelSession
@@ -147,7 +147,7 @@ class HooklabMagics(Magics, Configurable):
                 verb = "updated"
         except TemplateError as exc:
             raise UsageError(f"webhook {args.name!r} not saved: {exc}") from None
-        except EXPECTED as exc:  # a name several webhooks share, say
+        except USER_ERRORS as exc:  # a name several webhooks share, say
             raise UsageError(_detail(exc)) from None
         self.session.start_receiver()
         from IPython.display import display
@@ -170,7 +170,7 @@ class HooklabMagics(Magics, Configurable):
             raise UsageError(f"%hooklab {words[0]}: {exc}") from None
         except CommandFailed as exc:
             raise UsageError(str(exc)) from None
-        except EXPECTED as exc:  # not found, invalid, refused: the one map's detail, one line
+        except USER_ERRORS as exc:  # not found, invalid, refused: the one map's detail, one line
             raise UsageError(_detail(exc)) from None
 
 

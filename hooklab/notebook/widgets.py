@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from hooklab.core.errors import USER_ERRORS
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, parse_body
-from hooklab.core.templates import TemplateError
 from hooklab.core.webhooks import Webhook
 from hooklab.notebook.reprs import findings_html, fuzz_html, pretty_json, table
 from hooklab.store.contract import StoredRequest
@@ -140,7 +140,7 @@ class TemplateEditor(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyp
                 self.webhook = self.workspace.update_webhook(self.webhook.id, template=text)
             else:
                 self.webhook = self.workspace.create_webhook(self.name, text)
-        except (TemplateError, ValueError) as exc:
+        except USER_ERRORS as exc:  # a bug shows its traceback
             self.status.value = f"<span style='{_ERROR}'>not saved: {escape(str(exc))}</span>"
             return None
         self.status.value = f"saved {escape(self.webhook.name)}"

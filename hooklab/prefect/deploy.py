@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hooklab.core.errors import AmbiguousWebhook
+from hooklab.core.errors import AmbiguousWebhook, InvalidInput
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -177,7 +177,7 @@ def export_webhook(hook: dict[str, Any], format: str) -> str:
     try:
         return EXPORT_FORMATS[format](hook)
     except KeyError:
-        raise ValueError(
+        raise InvalidInput(
             f"unknown export format {format!r}: use {', '.join(EXPORT_FORMATS)}"
         ) from None
 

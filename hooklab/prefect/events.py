@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hooklab.core.errors import InvalidInput
 from hooklab.core.times import iso, utcnow
 from hooklab.prefect.client import Credentials, PrefectApi, PrefectError
 from hooklab.store.contract import EVENT_COLUMNS
@@ -54,9 +55,9 @@ def read_events(
     start = parse_time(since)
     end = utcnow() if until is None or until == "now" else parse_time(until)
     if end <= start:
-        raise ValueError(f"until ({iso(end)}) must come after since ({iso(start)})")
+        raise InvalidInput(f"until ({iso(end)}) must come after since ({iso(start)})")
     if limit is not None and limit <= 0:
-        raise ValueError("limit must be a positive number")
+        raise InvalidInput("limit must be a positive number")
     api = PrefectApi(api_url, Credentials.resolve(api_key, auth_string))
     names: dict[str, str] = {}
     found = _pages(api, _filter(start, end, event, resource), limit, progress)

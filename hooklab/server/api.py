@@ -19,11 +19,12 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from tornado.web import RequestHandler
 
 from hooklab.core import keys
-from hooklab.core.errors import EXPECTED, ApiError, NotWritable, answer_for
+from hooklab.core.errors import USER_ERRORS, ApiError, NotWritable, answer_for
+from hooklab.core.events import describe_validation_error
 from hooklab.core.request import read_json
 from hooklab.store.home import secure_home, why
 from hooklab.workspace import ServiceAccountNotFound, WebhookNotFound, Workspace
@@ -187,7 +188,10 @@ class ApiHandler(RequestHandler):
             raise ApiError(422, f"The body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ApiError(422, "The body must be a JSON object")
-        return model.model_validate(data)  # a ValidationError answers 422 (core.errors)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(422, describe_validation_error(exc)) from None
 
     def reply(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -218,7 +222,7 @@ class ApiHandler(RequestHandler):
         self.finish(json.dumps({"detail": detail}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, EXPECTED):
+        if isinstance(value, USER_ERRORS):
             return  # an answer for the caller, not a server error
         super().log_exception(typ, value, tb)
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from hooklab.core.errors import NotWritable, StoreError
+from hooklab.core.errors import InvalidInput, NotWritable, StoreError
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.forward_to is not None:
         try:
             destination_url(args.forward_to)
-        except ValueError as exc:
+        except InvalidInput as exc:
             print(f"hooklab: --forward-to: {exc}", file=sys.stderr)
             return 2
     if args.store and holds_password(args.store):

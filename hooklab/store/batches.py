@@ -8,6 +8,7 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
+from hooklab.core.errors import InvalidInput
 from hooklab.core.times import iso
 from hooklab.store.contract import OutboxBatch
 
@@ -28,7 +29,7 @@ def destination_url(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]  # a user:password never becomes part of the key
     if parts.scheme not in ("http", "https") or not host:
         shown = urllib.parse.urlunsplit(parts._replace(netloc=host))
-        raise ValueError(
+        raise InvalidInput(
             f"not a Prefect API URL: {shown!r} (e.g. http://127.0.0.1:4200/api, or "
             "https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>)"
         )

@@ -13,15 +13,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hooklab.core import times
+from hooklab.core.errors import InvalidInput
 
 AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", re.IGNORECASE)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 ACCEPTED = "ISO 8601 (2026-05-01T12:00, UTC unless it gives an offset) or an age (30m, 2h, 1d, 1w)"
 
 
-class TimeFormatError(argparse.ArgumentTypeError, ValueError):
-    """Text that is not a time. A ValueError to Python callers; an ArgumentTypeError so that
-    argparse (the CLI's and the magics') reports its message as it is, on one line."""
+class TimeFormatError(argparse.ArgumentTypeError, InvalidInput):
+    """Text that is not a time. A ValueError to Python callers (`InvalidInput`); an
+    ArgumentTypeError so that argparse (the CLI's and the magics') reports its message as it
+    is, on one line."""
 
 
 def checked_time(text: str) -> str:

@@ -13,6 +13,7 @@ from hooklab.core import keys, signatures
 from hooklab.core.errors import (
     AmbiguousWebhook,
     EnforcementError,
+    InvalidInput,
     ServiceAccountNotFound,
     WebhookNotFound,
 )
@@ -437,4 +438,4 @@ class Workspace(HistoryReads):
 
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("A webhook or service account needs a non-empty name")
+        raise InvalidInput("A webhook or service account needs a non-empty name")

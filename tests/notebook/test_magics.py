@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,3 +282,26 @@ def test_prefect_events_says_what_is_missing_as_the_command_line_does(
         shell.run_line_magic("hooklab", "prefect-events http://127.0.0.1:9/api")
     with pytest.raises(UsageError, match="'0' is not a positive whole number"):
         shell.run_line_magic("hooklab", "cases export models --to out --limit 0")
+
+
+def pandas_bug(self: object) -> list[object]:
+    """A bug that pandas reports as a ValueError: columns of different lengths."""
+    pd.DataFrame({"id": [1, 2], "name": ["a"]})
+    return []
+
+
+def test_a_mistake_is_one_line_and_a_bug_shows_its_traceback(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mistake = shell.run_cell("%hooklab get nope")
+    assert isinstance(mistake.error_in_exec, UsageError)
+    shown = capsys.readouterr()
+    assert (shown.out + shown.err).strip() == "UsageError: Webhook 'nope' not found."
+
+    monkeypatch.setattr(hooklab.Workspace, "list_webhooks", pandas_bug)
+    bug = shell.run_cell("%hooklab ls")
+    assert isinstance(bug.error_in_exec, ValueError)
+    shown = capsys.readouterr()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.out + shown.err)  # IPython's colours
+    assert "Traceback (most recent call last)" in text and "pandas_bug" in text
+    assert text.rstrip().endswith("ValueError: All arrays must be of the same length")

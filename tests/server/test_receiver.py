@@ -263,7 +263,8 @@ async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> i
 
 
 class BuggyWorkspace(Workspace):
-    """A bug below the server: processing a request or listing webhooks raises."""
+    """A bug below the server: processing a request, listing webhooks or reading one raises
+    (the last a ValueError, as a bug in pandas raises: a bug all the same)."""
 
     def process(self, *args: Any, **kwargs: Any) -> Outcome:
         raise RuntimeError("a bug in hooklab")
@@ -271,9 +272,12 @@ class BuggyWorkspace(Workspace):
     def list_webhooks(self) -> list[Webhook]:
         raise RuntimeError("a bug in hooklab")
 
+    def webhook_by_id(self, webhook_id: str) -> Webhook | None:
+        raise ValueError("All arrays must be of the same length")
+
 
 def looks_like_a_traceback(body: bytes) -> bool:
-    return b"Traceback" in body or b'File "' in body or b"RuntimeError" in body
+    return any(word in body for word in (b"Traceback", b'File "', b"RuntimeError", b"ValueError"))
 
 
 def test_no_traceback_reaches_a_client(tmp_path: Path) -> None:
@@ -301,6 +305,9 @@ def test_no_traceback_reaches_a_client(tmp_path: Path) -> None:
                 return {
                     "bug in a hook": await send(receiver.webhook_url(static), "POST"),
                     "bug in the API": await api(receiver, "POST", "/webhooks/filter", {}),
+                    "ValueError bug in the API": await api(
+                        receiver, "GET", f"/webhooks/{static.id}"
+                    ),
                 }
         finally:
             buggy.close()
@@ -315,6 +322,7 @@ def test_no_traceback_reaches_a_client(tmp_path: Path) -> None:
         "store cannot write": 503,
         "bug in a hook": 503,
         "bug in the API": 500,
+        "ValueError bug in the API": 500,
     }
     assert not [name for name, reply in replies.items() if looks_like_a_traceback(reply.body)]
     # What each does say: nothing, the one-line reason (verbose mode), or a JSON detail.
@@ -324,6 +332,7 @@ def test_no_traceback_reaches_a_client(tmp_path: Path) -> None:
     assert replies["store cannot write"].body == replies["bug in a hook"].body == b""
     assert replies["bug in a hook"].headers["Retry-After"] == "5"
     assert replies["bug in the API"].json() == {"detail": "Internal Server Error"}
+    assert replies["ValueError bug in the API"].json() == {"detail": "Internal Server Error"}
 
 
 def test_the_receiver_binds_loopback_picks_a_free_port_and_starts_once(ws: Workspace) -> None:
