@@ -262,9 +262,12 @@ class Store(Protocol):
         ...
 
     # Copying between stores: rows as plain values, in their order of storage
-    def dump(self, table: str, *, after: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    def dump(
+        self, table: str, *, after: int, limit: int, max_bytes: int | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         """Up to `limit` rows of `table` past position `after` (0: the start), as plain
-        values, and the position after them."""
+        values, and the position after them. With `max_bytes`, requests and events stop
+        before their large columns pass that many bytes (one row at least)."""
         ...
 
     def load(self, table: str, rows: Sequence[dict[str, Any]]) -> int:

@@ -4,11 +4,14 @@ A dumped row is a dict of plain values: times as datetimes, flags as booleans, J
 text, bodies as bytes. Each table has a key that makes loading it twice harmless: its id (or
 a setting's key). Requests and events are read in the order they were stored, by `seq`, which
 is not copied: the destination numbers them in the same order.
+
+A batch is bounded twice: by rows, and for requests and events by bytes too, so that a copy
+of large bodies holds a few tens of megabytes at a time, not thousands of bodies of 1.5 MB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hooklab.store.rows import TABLES, Flag, Time, as_time, check_table
@@ -36,6 +39,42 @@ TIMES = {"created", "updated", "received", "occurred"}
 FLAGS = {"enabled", "failed"}
 KEYS = {"service_accounts": "id", "webhooks": "id", "settings": "key", "requests": "id"}
 ORDERED = {"requests", "events"}  # read by seq; the small tables whole
+# What makes a request or an event large: the columns whose sizes a batch adds up.
+SIZED = {
+    "requests": ("body", "headers", "rendered", "error", "query", "path"),
+    "events": ("payload", "resource", "related", "error", "event"),
+}
+JSON = {"headers", "resource", "related", "payload"}  # json in PostgreSQL, text in SQLite
+BATCH_ROWS = 5_000
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+def size_query(
+    table: str, after: int, limit: int, mark: str, length: Callable[[str], str]
+) -> tuple[str, list[Any]]:
+    """The sizes, in bytes, of the rows `dump_query` reads past `after` (up to `limit`), in
+    the same order; `length(column)` is the dialect's SQL for a column's length."""
+    total = " + ".join(f"coalesce({length(column)}, 0)" for column in SIZED[check_table(table)])
+    return f"SELECT {total} FROM {table} WHERE seq > {mark} ORDER BY seq LIMIT {mark}", [
+        after,
+        limit,
+    ]
+
+
+def rows_within(sizes: Iterable[int], budget: int) -> int:
+    """How many rows, from the first, fit in `budget` bytes: at least one, so that a row
+    larger than the budget is copied alone.
+
+    >>> rows_within([10, 10, 10], 25), rows_within([40, 1], 25), rows_within([], 25)
+    (2, 1, 0)
+    """
+    count = total = 0
+    for size in sizes:
+        total += size
+        if count and total > budget:
+            break
+        count += 1
+    return count
 
 
 def dump_query(table: str, after: int, limit: int, mark: str) -> tuple[str, list[Any]]:
@@ -62,7 +101,7 @@ def dumped(
                 item[name] = as_time(item[name])
         for name in FLAGS & item.keys():
             item[name] = bool(item[name])
-        if "body" in item:
+        if "body" in item and not isinstance(item["body"], bytes):
             item["body"] = bytes(item["body"])
         values.append(item)
     if table in ORDERED:
@@ -111,19 +150,23 @@ def copy_store(
     source: Store,
     destination: Store,
     *,
-    batch: int = 5_000,
+    batch: int = BATCH_ROWS,
+    batch_bytes: int = BATCH_BYTES,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     """Copy every table `hooklab store copy` moves, oldest rows first, from `source` into
     `destination`; returns how many rows of each were new there. Run again, it copies
-    nothing twice. `progress(n)` hears of each batch of `n` rows read."""
+    nothing twice. A batch holds at most `batch` rows, and its requests or events at most
+    `batch_bytes` (but one at least). `progress(n)` hears of each batch of `n` rows read."""
     copied: dict[str, int] = {}
     destination.prepare_load()
     try:
         for table in TABLES:
             position, copied[table] = 0, 0
             while True:
-                position, rows = source.dump(table, after=position, limit=batch)
+                position, rows = source.dump(
+                    table, after=position, limit=batch, max_bytes=batch_bytes
+                )
                 if not rows:
                     break
                 copied[table] += destination.load(table, rows)

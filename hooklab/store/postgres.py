@@ -355,12 +355,23 @@ class PostgresStore:
 
     # Copying
 
-    def dump(self, table: str, *, after: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        sql, params = copying.dump_query(table, after, limit, "%s")
+    def dump(
+        self, table: str, *, after: int, limit: int, max_bytes: int | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         with self._lock:
-            cursor = self._connection().execute(sql, params)
-            names = [d.name for d in cursor.description]
-            rows = cursor.fetchall()
+            if max_bytes is not None and table in copying.ORDERED:
+                sql, params = copying.size_query(table, after, limit, "%s", _octets)
+                sizes = self._connection().execute(sql, params).fetchall()
+                limit = max(copying.rows_within((size for (size,) in sizes), max_bytes), 1)
+            sql, params = copying.dump_query(table, after, limit, "%s")
+            # Binary: a body comes as its bytes, not as hex text twice its size.
+            with self._connection().cursor(binary=True) as cursor:
+                from psycopg.types.string import TextBinaryLoader
+
+                cursor.adapters.register_loader("json", TextBinaryLoader)  # the text stored
+                cursor.execute(sql, params)
+                names = [d.name for d in cursor.description]
+                rows = cursor.fetchall()
         return copying.dumped(table, after, names, rows)
 
     def prepare_load(self) -> None:
@@ -382,6 +393,11 @@ class PostgresStore:
                 new += max(cursor.rowcount, 0)
         self._changed()
         return new
+
+
+def _octets(column: str) -> str:
+    # A bytea's length comes from its header, without reading it.
+    return f"octet_length({column}::text)" if column in copying.JSON else f"octet_length({column})"
 
 
 def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any]]:

@@ -365,9 +365,15 @@ class SqliteStore(Connected):
 
     # Copying
 
-    def dump(self, table: str, *, after: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        sql, params = copying.dump_query(table, after, limit, "?")
+    def dump(
+        self, table: str, *, after: int, limit: int, max_bytes: int | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         with self._lock:
+            if max_bytes is not None and table in copying.ORDERED:
+                sql, params = copying.size_query(table, after, limit, "?", _length)
+                sizes = self._db.execute(sql, params).fetchall()
+                limit = max(copying.rows_within((size for (size,) in sizes), max_bytes), 1)
+            sql, params = copying.dump_query(table, after, limit, "?")
             cursor = self._db.execute(sql, params)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
@@ -394,6 +400,10 @@ class SqliteStore(Connected):
 
 
 Store = SqliteStore  # the name most of hooklab knew it by
+
+
+def _length(column: str) -> str:
+    return f"length({column})"  # a blob's bytes, a text's characters: near enough for a batch
 
 
 def _event_query(where: HistoryFilter, limit: int | None) -> tuple[str, list[Any]]:

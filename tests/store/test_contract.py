@@ -216,6 +216,31 @@ def test_a_copy_keeps_ids_and_copies_nothing_twice(workspace: Workspace, tmp_pat
         copy.close()
 
 
+def test_a_copy_of_large_bodies_holds_a_bounded_batch_and_copies_each_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    hook = workspace.create_webhook("models", TEMPLATE)
+    bodies = [f"model={n}&pad=".encode() + bytes([97 + n]) * 1_000_000 for n in range(7)]
+    for body in bodies:
+        workspace.receive(hook.slug, HookRequest.fake(method="POST", body=body))
+    copy = open_store(tmp_path / "copy.db")
+    batches: list[int] = []
+    try:
+        first = copy_store(workspace.store, copy, batch_bytes=2_500_000, progress=batches.append)
+        assert (first["requests"], first["events"]) == (7, 7)
+        # Two requests of 1 MB a batch, then two events (each holds its request's body).
+        assert batches[-8:] == [2, 2, 2, 1] * 2
+        again = copy_store(workspace.store, copy, batch_bytes=2_500_000)
+        assert set(again.values()) == {0}
+        back = Workspace(tmp_path / "copy.db")
+        try:
+            assert [stored.request.body for stored in back.captured()] == bodies
+        finally:
+            back.close()
+    finally:
+        copy.close()
+
+
 def test_deleting_an_account_deletes_its_webhooks_and_keeps_their_history(
     workspace: Workspace,
 ) -> None:
