@@ -85,11 +85,16 @@ class HooklabMagics(Magics, Configurable):
     @validate("store")
     def _password_out_of_sight(self, proposal: Any) -> str:
         """`%config HooklabMagics` shows every trait's value, in outputs that are saved and
-        shared: the trait holds the URL without its password, kept here instead."""
+        shared: the trait holds the URL without its password, kept here instead. A new
+        password alone leaves the trait as it was, so the store is reopened here."""
         url = str(proposal["value"])
         shown = without_password(url)
-        if shown != url:
-            self._store_urls = {**getattr(self, "_store_urls", {}), shown: url}
+        urls = getattr(self, "_store_urls", {})
+        new_secret = shown == self.store and url != urls.get(shown, shown)
+        self._store_urls = {**urls, shown: url}
+        session = getattr(self, "session", None)  # none yet while the config is first read
+        if new_secret and session is not None:
+            session.reset()  # the trait stays as it was: no observer runs
         return shown
 
     @property

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from pg_support import PostgresCluster
 
 import hooklab
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
@@ -305,3 +306,47 @@ def test_a_mistake_is_one_line_and_a_bug_shows_its_traceback(
     text = re.sub(r"\x1b\[[0-9;]*m", "", shown.out + shown.err)  # IPython's colours
     assert "Traceback (most recent call last)" in text and "pandas_bug" in text
     assert text.rstrip().endswith("ValueError: All arrays must be of the same length")
+
+
+def test_a_new_password_alone_reopens_the_store_and_is_never_shown(
+    shell: InteractiveShell,
+    postgres_cluster: PostgresCluster,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    database = postgres_url.rsplit("/", 1)[1]
+    role = postgres_cluster.create_role(database, password="first-pw-1")
+    with postgres_cluster.connect(database) as db:
+        db.execute(f'GRANT CREATE ON SCHEMA public TO "{role.name}"')
+    wrong = postgres_cluster.url(database, role.name, "wrong-pw-2")
+    magics = magics_of(shell)
+
+    def refused(why: str) -> str:
+        with pytest.raises(UsageError, match=why) as raised:
+            shell.run_line_magic("hooklab", "ls")
+        return str(raised.value)
+
+    try:
+        shell.run_line_magic("config", f"HooklabMagics.store = {role.url!r}")
+        shell.run_line_magic("hooklab", "ls")  # the store is open, with the first password
+        shell.run_line_magic("config", f"HooklabMagics.store = {wrong!r}")  # only it changed
+        said = refused("password authentication failed")
+        magics.store = role.url  # set from Python, as %config does from a cell
+        shell.run_line_magic("hooklab", "ls")
+        magics.store = wrong
+        said += refused("password authentication failed")
+        magics.store = role.url
+        shell.run_line_magic("hooklab", "ls")
+        magics.store = postgres_cluster.url(database, role.name)  # no password now: none used
+        said += refused("no password supplied|password authentication failed")
+        shell.run_line_magic("config", "HooklabMagics")
+        shown = capsys.readouterr()
+    finally:
+        magics._new_workspace(None)
+        postgres_cluster.drop_database(database)
+        postgres_cluster.drop_role(role.name)
+    for secret in ("first-pw", "wrong-pw"):
+        assert secret not in shown.out + shown.err + said
