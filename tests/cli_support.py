@@ -19,6 +19,14 @@ TEMPLATE = (
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 _SERVING = re.compile(r"hooklab serving at (http://\S+)")
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+
+
+def untimed(text: str) -> list[str]:
+    """The lines `hooklab serve` wrote, each without the time it begins with."""
+    return [
+        _STAMP.sub("", line, count=1) if _STAMP.match(line) else line for line in text.splitlines()
+    ]
 
 
 def served_url(line: str) -> str:
@@ -104,7 +112,7 @@ def hooklab_server(home: Path, admin_key: str) -> Iterator[str]:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith("hooklab serving at "), line
+        assert "hooklab serving at " in line, line
         yield served_url(line)
     finally:
         process.send_signal(signal.SIGINT)

@@ -48,7 +48,7 @@ class Replica:
             )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
-        assert line.startswith("hooklab serving at http://127.0.0.1:"), self.said()
+        assert "hooklab serving at http://127.0.0.1:" in line, self.said()
         self.base = served_url(line)
         # The rest of what it prints is read by a thread, so a full pipe never blocks it.
         self.reader = threading.Thread(target=self.process.stdout.read, daemon=True)

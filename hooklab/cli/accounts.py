@@ -87,6 +87,10 @@ def serve(context: Context) -> int:
         ("--max-body", args.max_body),
         ("--idle-timeout", args.idle_timeout),
         ("--forward-to", args.forward_to),
+        ("--public-url", args.public_url),
+        ("--log-format", args.log_format),
+        ("--metrics-port", args.metrics_port),
+        ("--metrics-host", args.metrics_host),
         ("--store", getattr(args, "store", None)),  # in this process: never on a command line
     ):
         if value is not None:
@@ -209,6 +213,30 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         metavar="URL",
         help="also forward every stored event to this Prefect API; credentials from "
         "PREFECT_API_KEY or PREFECT_API_AUTH_STRING, never stored",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the base senders reach the webhooks at, behind a proxy or a tunnel: the "
+        "webhooks' URLs printed at start use it",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text (default): lines with their time; json: one object a line for a log "
+        "shipper, webhooks named without their URLs",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, apart from the webhooks "
+        "(0 picks a port; default: none)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        help="address the metrics listen on (default: 127.0.0.1, this machine only)",
     )
 
     root.command(

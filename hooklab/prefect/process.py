@@ -24,7 +24,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from hooklab.core.errors import StoreError
 from hooklab.prefect.client import Credentials
@@ -44,8 +45,15 @@ class ForwardingProcess:
     on its standard input, never on its command line, which other users may read."""
 
     def __init__(
-        self, workspace: Workspace, credentials: dict[str, Credentials] | None = None
+        self,
+        workspace: Workspace,
+        credentials: dict[str, Credentials] | None = None,
+        *,
+        say: Callable[[str], object] | None = None,
     ) -> None:
+        # Where the child's lines (and the note that it ended) go, one call a line: the
+        # server's log stamps them. None: straight to this process's stderr.
+        self.say = say
         self.path = workspace.path
         self.target = workspace.store_url
         self.credentials = dict(credentials or {})
@@ -71,7 +79,16 @@ class ForwardingProcess:
                 [sys.executable, "-m", "hooklab.prefect.process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
+                stderr=None if self.say is None else subprocess.PIPE,
             )
+            if self.say is not None:
+                assert self._process.stderr is not None
+                threading.Thread(
+                    target=_pass_lines,
+                    args=(self._process.stderr, self.say),
+                    name="hooklab-forwarding-stderr",
+                    daemon=True,
+                ).start()
             assert self._process.stdin is not None
             told = {"store": self.target, "credentials": _credentials_json(self.credentials)}
             with self._process.stdin as pipe:
@@ -94,12 +111,14 @@ class ForwardingProcess:
         if process is not None:
             self.restarts += 1
             self._not_before = time.monotonic() + backoff(self.restarts)
-            print(
+            ended = (
                 f"hooklab: the forwarding process ended (status {process.returncode}); "
-                "starting it again",
-                file=sys.stderr,
-                flush=True,
+                "starting it again"
             )
+            if self.say is not None:
+                self.say(ended)
+            else:
+                print(ended, file=sys.stderr, flush=True)
             self._process = None
         self.start()
 
@@ -116,6 +135,15 @@ class ForwardingProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _pass_lines(stream: IO[bytes], say: Callable[[str], object]) -> None:
+    """Each line the child writes, to `say`, until it closes its end."""
+    with stream:
+        for line in stream:
+            text = line.decode(errors="replace").rstrip("\r\n")
+            if text:
+                say(text)
 
 
 def report_error(url: str, line: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from tornado import httputil
@@ -37,6 +37,7 @@ class HookReceiver(Protocol):
     verbose: bool
     in_progress: set[HookDelegate]
     commits: GroupCommit
+    on_answer: Callable[[int, Outcome | None], object] | None
 
     def early_answer(
         self, method: str, path: str, headers: httputil.HTTPHeaders
@@ -264,6 +265,11 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 headers["Content-Type"] = "text/plain; charset=utf-8"
         if self.method == "HEAD":
             body = b""
+        if self.receiver.on_answer is not None:
+            try:
+                self.receiver.on_answer(status, self.outcome)
+            except Exception:  # a bug in counting never costs a sender its answer
+                log.exception("hooklab could not count an answer")
         try:
             self.connection.write_headers(start_line(status), headers, body or None)
             self.connection.finish()

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -108,6 +109,10 @@ class HookReceiver:
         self.store_errors: dict[str, int] = {}
         self.on_store_error: Callable[[str], object] | None = None
         self.on_store_recovered: Callable[[int], object] | None = None
+        # For metrics (`hooklab.server.metrics`): each answer to /hooks with its status and
+        # outcome (None when none was made), and how long each batch took to commit.
+        self.on_answer: Callable[[int, Outcome | None], object] | None = None
+        self.on_committed: Callable[[float], object] | None = None
         self._refused_in_a_row = 0
         self.in_progress: set[HookDelegate] = set()
         self._closing: asyncio.Future[None] | None = None
@@ -179,7 +184,15 @@ class HookReceiver:
         if self.writer is None:  # not serving: a caller of `commits` outside start()
             self.workspace.record(outcomes)
             return None
-        return self.writer.write(outcomes)
+        committed = self.on_committed
+        if committed is None:
+            return self.writer.write(outcomes)
+        started = time.perf_counter()
+        pending = self.writer.write(outcomes)
+        if pending is None:
+            committed(time.perf_counter() - started)
+            return None
+        return _timed(pending, started, committed)
 
     def _written(self, count: int) -> None:
         refused, self._refused_in_a_row = self._refused_in_a_row, 0
@@ -299,6 +312,14 @@ class HookReceiver:
                 callback(outcome)
             except Exception:
                 log.exception("A hooklab receiver listener failed; it is ignored")
+
+
+async def _timed(
+    pending: Awaitable[None], started: float, committed: Callable[[float], object]
+) -> None:
+    """Await a write, then say how long it took since `started` (a failed one is not timed)."""
+    await pending
+    committed(time.perf_counter() - started)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -1,7 +1,10 @@
 """`hooklab serve`: the receiver as a standalone process, stopped cleanly by SIGINT or SIGTERM.
 
 python -m hooklab.server --home ./demo --port 0
-hooklab serving at http://127.0.0.1:40123
+2026-12-05T21:15:46.123Z hooklab serving at http://127.0.0.1:40123 (a free port, from --port 0)
+
+Every line it writes while it runs carries its time (`hooklab.server.logs`); a refusal to start
+is one plain line, as any command's error is (a JSON line under `--log-format json`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,7 +26,9 @@ from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
 from hooklab.server.api import AdminKeyError, admin_key
 from hooklab.server.app import Receiver
+from hooklab.server.banner import public_base, webhook_lines
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
+from hooklab.server.logs import FORMATS, configure, refuse, say, warn
 from hooklab.server.receiver import DEFAULT_MAX_BODY, PortInUse, ReceiverError
 from hooklab.store import holds_password
 from hooklab.store.batches import destination_url
@@ -106,6 +112,35 @@ def parser() -> argparse.ArgumentParser:
         "(http://127.0.0.1:4200/api, say); credentials from PREFECT_API_KEY or "
         "PREFECT_API_AUTH_STRING, or a user:password in the URL; never stored or shown",
     )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=None,
+        help="the base senders reach the webhooks at, behind a proxy or a tunnel "
+        "(https://hooks.example.com): the webhooks' URLs printed at start use it",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="text",
+        help="text: a line with its time for a person (default); json: one JSON object a "
+        "line (time, level, message, fields) for a log shipper, which names webhooks "
+        "without their URLs",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, apart from the webhooks "
+        "(0 picks a free port; default: no metrics)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics listen on (default: 127.0.0.1, this machine only)",
+    )
     return p
 
 
@@ -125,12 +160,18 @@ def main(argv: list[str] | None = None) -> int:
         except InvalidInput as exc:
             print(f"hooklab: --forward-to: {exc}", file=sys.stderr)
             return 2
+    if args.public_url is not None:
+        try:
+            args.public_url = public_base(args.public_url)
+        except ValueError as exc:
+            print(f"hooklab: --public-url: {exc}", file=sys.stderr)
+            return 2
+    undo = configure(args.log_format)
     if args.store and holds_password(args.store):
-        print(
+        warn(
             "hooklab: the password in --store can be read by every local user in the process "
             "list while this runs; give it in PGPASSWORD or ~/.pgpass, or the URL in "
-            "HOOKLAB_STORE",
-            file=sys.stderr,
+            "HOOKLAB_STORE"
         )
     try:
         return asyncio.run(
@@ -143,10 +184,17 @@ def main(argv: list[str] | None = None) -> int:
                 idle_timeout=args.idle_timeout,
                 forward_to=args.forward_to,
                 store=args.store,
+                public_url=args.public_url,
+                show_urls=args.log_format == "text",
+                metrics_at=None
+                if args.metrics_port is None
+                else (args.metrics_host, args.metrics_port),
             )
         )
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         return 130
+    finally:
+        undo()
 
 
 async def serve(
@@ -159,30 +207,32 @@ async def serve(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     forward_to: str | None = None,
     store: str | None = None,
+    public_url: str | None = None,
+    show_urls: bool = True,
+    metrics_at: tuple[str, int] | None = None,
 ) -> int:
     """Serve `home` until a stop signal; every acknowledged request is stored before exit.
     Every forwarding destination the home records (and `forward_to`) is delivered meanwhile.
-    `port` None: the home's own (`choose_port`)."""
+    `port` None: the home's own (`choose_port`). The webhooks' URLs said at start begin with
+    `public_url` when given; `show_urls` False names each webhook without its URL.
+    `metrics_at` (host, port): serve Prometheus metrics there."""
     port, why = choose_port(home, port)
     try:
         # Made (and written) before serving, so that nothing after the first line needs it.
         key = admin_key(home)
     except AdminKeyError as exc:
-        print(f"hooklab: {exc}", file=sys.stderr)
+        refuse(f"hooklab: {exc}")
         return 1
     try:
         workspace = Workspace(store_target(store, home), home=home)
     except StoreError as exc:
-        print(f"hooklab: cannot use the store: {exc}", file=sys.stderr)
+        refuse(f"hooklab: cannot use the store: {exc}")
         return 2
     except NotWritable as exc:
-        print(f"hooklab: {exc}", file=sys.stderr)
+        refuse(f"hooklab: {exc}")
         return 1
     if workspace.store.read_only is not None:  # reads work; serving writes
-        print(
-            f"hooklab: {workspace.store.read_only}; serving needs a home it can write",
-            file=sys.stderr,
-        )
+        refuse(f"hooklab: {workspace.store.read_only}; serving needs a home it can write")
         workspace.close()
         return 1
     api_path = f"/api/accounts/{workspace.account_id}/workspaces/{workspace.workspace_id}"
@@ -204,15 +254,26 @@ async def serve(
                 f"port {port}, where this home was last served (its webhooks' URLs use it), is "
                 "taken by another program: stop that program, or choose a port with --port"
             )
-        print(f"hooklab: {taken}", file=sys.stderr)
+        refuse(f"hooklab: {taken}")
         workspace.close()
         return 1
     except ReceiverError as exc:
-        print(f"hooklab: {exc}", file=sys.stderr)
+        refuse(f"hooklab: {exc}")
         workspace.close()
         return 1
     receiver.on_store_error = _report_store_error
     receiver.on_store_recovered = _report_store_recovered
+    metrics = None
+    if metrics_at is not None:
+        try:
+            metrics = Metrics(receiver, *metrics_at)
+        except OSError as exc:
+            where = f"{metrics_at[0]}:{metrics_at[1]}"
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            refuse(f"hooklab: cannot serve metrics on {where}: {why}")
+            await receiver.shutdown()
+            workspace.close()
+            return 1
     credentials = {}
     if forward_to is not None:
         forward_to, in_url = split_credentials(forward_to)  # kept in memory only
@@ -221,7 +282,7 @@ async def serve(
             credentials[destination.url] = in_url
     # In a process of its own (a delivery thread here would take CPU from the answers), started
     # once the home forwards anywhere, even if a notebook adds the destination later.
-    forwarding = ForwardingProcess(workspace, credentials)
+    forwarding = ForwardingProcess(workspace, credentials, say=warn)
     forwarding.keep_running()
     supervisor = EverySecond(forwarding.keep_running)
     stopping = asyncio.Event()
@@ -229,37 +290,55 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     chosen = "a free port, from --port 0" if port == 0 else _WHY[why]
-    print(f"hooklab serving at {receiver.url} ({chosen})", flush=True)
-    if workspace.shared:
-        print(f"store: {workspace.path} (shared with other servers)", flush=True)
-    if not _loopback(host):
-        print(
-            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
-            "reach this machine can send to a webhook whose URL they know",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(
-        f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)", flush=True
+    say(
+        f"hooklab serving at {receiver.url} ({chosen})",
+        url=receiver.url,
+        port=receiver.port,
+        port_from=why,
     )
+    if workspace.shared:
+        say(f"store: {workspace.path} (shared with other servers)", store=workspace.path)
+    if not _loopback(host):
+        warn(
+            f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
+            "reach this machine can send to a webhook whose URL they know"
+        )
+    say(
+        f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)",
+        api=f"{receiver.url}{api_path}",
+    )
+    if metrics is not None:
+        say(f"metrics at {metrics.url}", metrics=metrics.url)
+        if not _loopback(metrics.host):
+            warn(
+                f"hooklab: metrics on {metrics.host} can be read by anyone who can reach this "
+                "machine: webhook ids and names, destinations and traffic (never a slug, a "
+                "body or a key)"
+            )
+    hooks = workspace.list_webhooks()
+    for line, fields in webhook_lines(hooks, public_url or receiver.url, with_urls=show_urls):
+        say(line, **fields)
     for destination in workspace.forwarding():
-        print(f"forwarding events to {destination.url}", flush=True)
+        say(f"forwarding events to {destination.url}", destination=destination.url)
     try:
         await stopping.wait()
     finally:
         supervisor.stop()
         await receiver.shutdown()
         supervisor.join()  # after the answers: a check in flight may wait for the store
+        if metrics is not None:
+            metrics.close()
         forwarding.close()
         workspace.close()
     commits = receiver.commits
-    print(
+    say(
         f"hooklab stopped: {_count(commits.written, 'request')} stored in "
         f"{_count(commits.batches, 'transaction')}",
-        flush=True,
+        stored=commits.written,
+        transactions=commits.batches,
     )
     for cause, count in receiver.store_errors.items():
-        print(f"hooklab: {count} request(s) answered 503, not stored: {cause}", file=sys.stderr)
+        warn(f"hooklab: {count} request(s) answered 503, not stored: {cause}", refused=count)
     return 0
 
 
@@ -291,6 +370,26 @@ class EverySecond:
         self._thread.join(timeout)
 
 
+class Metrics:
+    """Prometheus metrics of a receiver, served on an address of their own (the library is
+    imported only when they are asked for)."""
+
+    def __init__(self, receiver: Receiver, host: str, port: int) -> None:
+        from hooklab.server.metrics import ServerMetrics, listen
+
+        self.host = host
+        self.counted = ServerMetrics(receiver.workspace)
+        self.server, port = listen(self.counted, host, port)
+        bracketed = f"[{host}]" if ":" in host else host
+        self.url = f"http://{bracketed}:{port}/metrics"
+        receiver.on_answer = self.counted.answered
+        receiver.on_committed = self.counted.committed
+
+    def close(self) -> None:
+        self.server.stop()
+        self.counted.close()
+
+
 def _loopback(host: str) -> bool:
     """Whether `host` can be reached from this machine only."""
     if host.lower() == "localhost":
@@ -307,19 +406,16 @@ def _count(number: int, noun: str) -> str:
 
 
 def _report_store_error(cause: str) -> None:
-    print(
+    warn(
         f"hooklab: a request could not be stored and was answered 503 ({cause}); "
-        "the requests refused until it stores again are counted, not each shown",
-        file=sys.stderr,
-        flush=True,
+        "the requests refused until it stores again are counted, not each shown"
     )
 
 
 def _report_store_recovered(refused: int) -> None:
-    print(
+    warn(
         f"hooklab: storing requests again, after {_count(refused, 'request')} answered 503",
-        file=sys.stderr,
-        flush=True,
+        refused=refused,
     )
 
 

@@ -22,6 +22,7 @@ from cli_support import (
     run_cli,
     run_with_terminal_stdin,
     served_url,
+    untimed,
 )
 
 from hooklab.cli.app import build_parser
@@ -381,8 +382,8 @@ def test_serve_takes_every_option_of_the_server_and_passes_it_on(tmp_path: Path)
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        said = [process.stdout.readline() for _ in range(3)]
-        assert said[-1].strip() == "forwarding events to http://127.0.0.1:9/api"
+        said = [process.stdout.readline() for _ in range(4)]  # serving, API, no webhooks
+        assert untimed(said[-1])[0].strip() == "forwarding events to http://127.0.0.1:9/api"
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)

@@ -1,8 +1,12 @@
-"""What `hooklab serve` says and does as it starts: the port it takes and why, as a real process."""
+"""What `hooklab serve` says and does as it starts, as a real process: the port it takes and
+why, the webhooks' URLs, and log lines with their time, as text or JSON."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -10,11 +14,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-from cli_support import base_env, served_url
+import pytest
+from cli_support import base_env, served_url, untimed
 
+from hooklab.core.request import HookRequest
 from hooklab.server import registry
+from hooklab.server.banner import public_base
 from hooklab.server.serve import DEFAULT_PORT, choose_port
+from hooklab.workspace import Workspace
 
 ADMIN = "start-test-key"
 
@@ -45,6 +54,12 @@ def answers(url: str) -> bool:
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         return conn.recv(100).startswith(b"HTTP/1.1 200")
+
+
+def line_within(stream: IO[str], seconds: float) -> str:
+    """The next line of a child's pipe, or "" if none comes in time (never a hung test)."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else ""
 
 
 def free_port() -> int:
@@ -110,3 +125,89 @@ def test_a_home_never_served_takes_the_default_port(tmp_path: Path) -> None:
     os.mkdir(tmp_path / "elsewhere")
     registry.claim(tmp_path / "elsewhere", "127.0.0.1", 4321, pid=999_999_999)
     assert choose_port(tmp_path / "elsewhere", None) == (4321, "remembered")
+
+
+# The banner and the log lines
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+TEMPLATE = '{"event": "e.{{ body.n }}", "resource": {"prefect.resource.id": "r"}}'
+
+
+def stopped(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    return out, err
+
+
+def test_every_line_has_its_time_and_the_webhooks_urls_follow_the_public_url(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("orders", TEMPLATE)
+    ws.forward_to("http://127.0.0.1:9/api")  # nothing listens: its child says so, on stderr
+    ws.receive(hook.slug, HookRequest.fake(method="POST", json={"n": 1}))
+    ws.close()
+    args = ("--port", "0", "--public-url", "https://hooks.example.com/team/")
+    with serving(tmp_path, *args) as (process, first):
+        assert process.stdout is not None and process.stderr is not None
+        banner = [process.stdout.readline() for _ in range(3)]  # API, webhook, forwarding
+        failed = line_within(process.stderr, 30)  # the forwarding child's line, passed on
+        out, err = stopped(process)
+    lines = [first, *banner, *out.splitlines()]
+    assert all(re.match(STAMP, line) for line in lines), lines
+    url = f"https://hooks.example.com/team/hooks/{hook.slug}"
+    assert untimed("".join(banner))[1] == f"webhook orders: {url}"
+    assert re.match(STAMP + "hooklab: forwarding to http://127.0.0.1:9/api failed", failed)
+    assert all(re.match(STAMP, line) for line in err.splitlines() if line), err
+    assert untimed(out)[-1] == "hooklab stopped: 0 requests stored in 0 transactions"
+
+
+def test_json_logs_are_one_object_a_line_and_never_hold_a_webhook_url(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("orders", TEMPLATE)
+    ws.close()
+    with serving(tmp_path, "--port", "0", "--log-format", "json") as (process, first):
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(2)]  # API, webhook
+        out, err = stopped(process)
+    lines = [json.loads(line) for line in [first, *banner, *out.splitlines()]]
+    assert all({"time", "level", "message"} <= line.keys() for line in lines)
+    assert lines[0]["level"] == "info" and lines[0]["port_from"] == "given"
+    assert re.fullmatch(STAMP.strip(), lines[0]["time"])
+    [named] = [line for line in lines if line.get("webhook") == "orders"]
+    assert named["webhook_id"] == hook.id
+    assert hook.slug not in first + "".join(banner) + out + err
+    # A refusal to start is a JSON line too, for the same shipper.
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        refused = subprocess.run(
+            [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", port,
+             "--log-format", "json"],
+            capture_output=True, text=True, timeout=30, env=base_env(HOOKLAB_ADMIN_KEY=ADMIN),
+        )  # fmt: skip
+    [line] = [json.loads(text) for text in refused.stderr.splitlines()]
+    assert (refused.returncode, line["level"]) == (1, "error")
+    assert line["message"] == f"Cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("ftp://hooks.example.com", "'ftp://hooks.example.com' is not an http:// or https:// URL"),
+        ("https://user:pw@hooks.example.com", "a public URL holds no user or password"),
+        ("https://hooks.example.com/?x=1", "has a query or a fragment"),
+        ("https://hooks.example.com:port", "'https://hooks.example.com:port' is not a URL"),
+    ],
+)
+def test_a_public_url_that_cannot_be_one_is_refused_in_one_line(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--public-url", given],
+        capture_output=True, text=True, timeout=30, env=base_env(),
+    )  # fmt: skip
+    assert refused.returncode == 2
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("hooklab: --public-url: ") and said in line
+    assert public_base(" https://hooks.example.com/team/ ") == "https://hooks.example.com/team"

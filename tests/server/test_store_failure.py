@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cli_support import served_url
+from cli_support import served_url, untimed
 from receiver_helpers import locked, run, send, serving
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE as SEED
@@ -108,7 +108,7 @@ def test_a_full_disk_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: P
     server.send_signal(signal.SIGTERM)
     _, errors = server.communicate(timeout=30)
     assert statuses == [204, 503, 503, 503, 204, 503, 503, 204]
-    lines = errors.splitlines()
+    lines = untimed(errors)
     assert len(lines) == 5, errors
     assert [line.split(" (")[0] for line in lines[0:4:2]] == [
         "hooklab: a request could not be stored and was answered 503"

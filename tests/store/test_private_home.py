@@ -68,7 +68,7 @@ def serve_once(home: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
 def started(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None and process.stderr is not None
     line = process.stdout.readline()
-    assert line.startswith("hooklab serving at "), process.stderr.read()
+    assert "hooklab serving at " in line, process.stderr.read()
     return served_url(line)
 
 
