@@ -28,9 +28,10 @@ from hooklab.workspace import Workspace, default_home
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack  # typing's own from Python 3.11
 
-# Threads for the management API's calls to the store. The store takes one call at a time;
-# a few threads let calls queue there rather than on the loop.
-API_THREADS = 4
+# Threads for the management API's calls to the store (made as calls come, up to this many).
+# The store takes one call at a time, and when it does not answer, fails at once every call
+# then waiting for it: threads enough that a burst of calls waits there, not in a queue here.
+API_THREADS = 16
 
 
 class Receiver(HookReceiver):

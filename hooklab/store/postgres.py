@@ -9,6 +9,7 @@ round trip, so the receiver never asks the database while it answers. It holds t
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,6 +26,8 @@ from hooklab.store.contract import (
     FeedRow,
     ServiceAccount,
     StoredRequest,
+    StoreError,
+    StoreUnavailable,
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.pg_connect import (
@@ -67,6 +70,7 @@ class PostgresStore:
         self.url = url
         self.location = location(url)
         self._lock = threading.RLock()
+        self._failure: tuple[float, StoreError] | None = None  # when the store last did not answer
         self._db = connect(url)
         self._listener = None
         try:
@@ -95,29 +99,50 @@ class PostgresStore:
     def _connection(self) -> Any:
         if self._db.closed or self._db.broken:
             self._db.close()
-            self._db = connect(self.url, answer_within=ANSWER_TIMEOUT)
+            try:
+                self._db = connect(self.url, answer_within=ANSWER_TIMEOUT)
+            except StoreError as exc:
+                raise self._failed(exc) from None
         return self._db
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def _turn(self) -> Iterator[None]:
+        """The connection, one caller at a time. A caller that waited its turn while the store
+        failed to answer fails the same way at once: each of a queue of callers (the
+        management API's) would otherwise wait out a timeout of its own, one after another."""
+        asked = time.monotonic()
         with self._lock:
+            failure = self._failure
+            if failure is not None and failure[0] >= asked:
+                raise failure[1]
+            yield
+
+    def _failed(self, error: StoreError) -> StoreError:
+        if isinstance(error, StoreUnavailable):
+            self._failure = (time.monotonic(), error)
+        return error
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._turn():
             try:
                 db = self._connection()
                 with db.transaction():
                     yield db
             except self._psycopg.OperationalError as exc:
-                raise unavailable(self.location, self.url, exc) from None
+                raise self._failed(unavailable(self.location, self.url, exc)) from None
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one statement. A connection lost since the last call (the server
         restarted) is made again once; a store that does not answer is `StoreUnavailable`."""
-        with self._lock:
+        with self._turn():
             for attempt in (1, 2):
                 try:
                     return self._connection().execute(sql, params).fetchall()  # type: ignore[no-any-return]
                 except self._psycopg.OperationalError as exc:
                     if attempt == 2 or not self._db.broken:
-                        raise unavailable(self.location, self.url, exc) from None
+                        error = unavailable(self.location, self.url, exc)
+                        raise self._failed(error) from None
             raise AssertionError("unreachable")
 
     def migrations(self) -> list[str]:
