@@ -1,24 +1,28 @@
 """Load benchmark: `hooklab serve` on PostgreSQL against `hooklab serve` on SQLite, with wrk.
 
-Three servers, each its own process on this machine: `hooklab serve --store postgresql://...`
-on a throwaway cluster that this script starts (PostgreSQL's durable defaults: fsync and
-synchronous commit on, as SQLite's commits are durable too), `hooklab serve` on a SQLite home,
-and the bare Tornado handler that answers 204 and does nothing. wrk sends each workload's POSTs
-over loopback with 16 connections; rounds alternate which server goes first. Printed per
-workload (medians of the rounds): requests/s of each, PostgreSQL's throughput as a ratio to
-SQLite's (the bar: 0.70), and the CPU per request of each side as a ratio to the bare
+Four servers, each its own process on this machine: `hooklab serve --store postgresql://...`
+twice, on two databases of a throwaway cluster that this script starts, `hooklab serve` on a
+SQLite home, and the bare Tornado handler that answers 204 and does nothing. wrk sends each
+workload's POSTs over loopback with 16 connections; rounds alternate which server goes first.
+
+The two PostgreSQL databases differ in one setting, because SQLite's and PostgreSQL's defaults
+promise different things. hooklab's SQLite commits (WAL, synchronous=NORMAL) survive a crash of
+hooklab but do not wait for the disk; PostgreSQL's default commit (synchronous_commit=on) waits
+until the disk has the WAL, milliseconds on a shared disk. So:
+- "PostgreSQL, commits not waiting for the disk" (`synchronous_commit=off` on its database) is
+  the like-for-like side: a commit survives hooklab's crash, and a crash of the machine may lose
+  the last fraction of a second on either store. The bar (0.70 of SQLite's throughput) is its.
+- "PostgreSQL, durable commits" (the default) shows what waiting for the disk costs here.
+
+Printed per workload (medians of the rounds): requests/s of each, each PostgreSQL side's
+throughput as a ratio to SQLite's, and the CPU per request of each side as a ratio to the bare
 handler's: the hooklab process, and PostgreSQL's processes (its backends, WAL writer and the
 rest) counted apart. Then a check that every request wrk saw acknowledged is in each store.
 
 The workloads: the seed (Prefect's dynamic template over form posts), and a real GitHub push
 delivery (tests/corpus/github, about 7 KB of JSON) through a template of lookups and `tojson`.
 
-`--pg-setting synchronous_commit=off` (any `NAME=VALUE`, repeatable) sets it on the cluster
-first: with it, a commit returns before its WAL reaches the disk, which shows how much of the
-difference is the wait for that flush.
-
     python benchmarks/bench_store.py [--rounds 3] [--seconds 5] [--workload NAME]
-        [--pg-setting NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -50,8 +54,15 @@ from benchmarks.bench_receiver import (  # noqa: E402
 )
 from benchmarks.workloads import JSON, SEED, Workload  # noqa: E402
 
-BAR = 0.70  # PostgreSQL's throughput, at least this share of SQLite's
-SIDES = ("bare", "sqlite", "postgresql")
+BAR = 0.70  # PostgreSQL's throughput, like for like, at least this share of SQLite's
+STORES = ("sqlite", "pg-async", "pg-durable")
+SIDES = ("bare", *STORES)
+LABELS = {
+    "bare": "bare Tornado 204 handler",
+    "sqlite": "hooklab on SQLite",
+    "pg-async": "PostgreSQL, commits not waiting for the disk",
+    "pg-durable": "PostgreSQL, durable commits",
+}
 
 GITHUB_PUSH = Workload(
     "github-push",
@@ -93,7 +104,6 @@ def main() -> int:
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
-    options.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE")
     args = options.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)")
@@ -104,31 +114,24 @@ def main() -> int:
         return 1
     workloads = [WORKLOADS[name] for name in args.workload or WORKLOADS]
     cluster = PostgresCluster(bindir, durable=True).start()
-    homes = {side: Path(tempfile.mkdtemp(prefix=f"hooklab-bench-{side}-")) for side in SIDES[1:]}
+    homes = {side: Path(tempfile.mkdtemp(prefix=f"hooklab-bench-{side}-")) for side in STORES}
     servers = {}
     failed = False
+    databases = {"pg-async": cluster.create_database(), "pg-durable": cluster.create_database()}
     try:
-        with cluster.connect() as admin:
-            for setting in args.pg_setting:
-                name, _, value = setting.partition("=")
-                admin.execute(f"ALTER SYSTEM SET {name} = {value}")  # the benchmark's own cluster
-            admin.execute("SELECT pg_reload_conf()")
-        if args.pg_setting:
-            print(f"PostgreSQL with {', '.join(args.pg_setting)}")
-        database = cluster.create_database()
-        url = cluster.url(database)
+        with cluster.connect() as admin:  # the benchmark's own cluster and databases
+            admin.execute(f"ALTER DATABASE {databases['pg-async']} SET synchronous_commit = off")
         env = {"HOOKLAB_ADMIN_KEY": ADMIN_KEY}
         serve = [sys.executable, "-m", "hooklab.server", "--port", "0"]
-        servers["sqlite"] = start([*serve, "--home", str(homes["sqlite"])], env=env)
-        servers["postgresql"] = start(
-            [*serve, "--home", str(homes["postgresql"]), "--store", url], env=env
-        )
+        for side in STORES:
+            store = [] if side == "sqlite" else ["--store", cluster.url(databases[side])]
+            servers[side] = start([*serve, "--home", str(homes[side]), *store], env=env)
         servers["bare"] = start([sys.executable, str(HERE / "bare_tornado.py")])
         assert cluster.process is not None
-        acknowledged = {"sqlite": 0, "postgresql": 0}
+        acknowledged = dict.fromkeys(STORES, 0)
         for workload in workloads:
             urls = {"bare": f"{servers['bare'][1]}/hooks/baseline"}
-            for side in ("sqlite", "postgresql"):
+            for side in STORES:
                 urls[side] = create_webhook(servers[side][1], workload)
             for side in SIDES:  # warm-up
                 run = wrk(urls[side], 1, workload)
@@ -137,10 +140,10 @@ def main() -> int:
             runs: dict[str, list[Run]] = {side: [] for side in SIDES}
             cpu: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
             for round_ in range(args.rounds):
-                order = SIDES[round_ % 3 :] + SIDES[: round_ % 3]
-                for side in order:
+                shift = round_ % len(SIDES)
+                for side in SIDES[shift:] + SIDES[:shift]:
                     pids = {"hooklab": servers[side][0].pid}
-                    if side == "postgresql":
+                    if side.startswith("pg-"):
                         pids["postgres"] = cluster.process.pid
                     run, used = measured(pids, urls[side], args.seconds, workload)
                     runs[side].append(run)
@@ -154,13 +157,14 @@ def main() -> int:
             process.wait(timeout=30)
     with sqlite3.connect(homes["sqlite"] / "hooklab.db") as db:
         stored = {"sqlite": db.execute("SELECT count(*) FROM requests").fetchone()[0]}
-    with cluster.connect(database) as pg:
-        row = pg.execute("SELECT count(*) FROM requests").fetchone()
-        stored["postgresql"] = int(row[0]) if row else 0
+    for side in STORES[1:]:
+        with cluster.connect(databases[side]) as pg:
+            row = pg.execute("SELECT count(*) FROM requests").fetchone()
+            stored[side] = int(row[0]) if row else 0
     cluster.close()
     for home in homes.values():
         shutil.rmtree(home, ignore_errors=True)
-    for side in ("sqlite", "postgresql"):
+    for side in STORES:
         lost = max(acknowledged[side] - stored[side], 0)
         failed |= lost > 0
         print(
@@ -173,40 +177,46 @@ def main() -> int:
 def report(
     workload: str, runs: dict[str, list[Run]], cpu: dict[str, list[dict[str, float]]]
 ) -> bool:
-    """Print a workload's figures; True when PostgreSQL misses the bar."""
+    """Print a workload's figures; True when PostgreSQL, like for like, misses the bar."""
     print(f"== {workload}")
     rps = {side: statistics.median(r.requests_per_second for r in rs) for side, rs in runs.items()}
-    labels = {
-        "bare": "bare Tornado 204 handler",
-        "sqlite": "hooklab on SQLite",
-        "postgresql": "hooklab on PostgreSQL",
-    }
     for side in SIDES:
         rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in runs[side])
         p99 = statistics.median(r.p99_ms for r in runs[side])
-        print(f"{labels[side]:25s}: {rps[side]:7.0f} req/s, p99 {p99:.1f} ms (rounds: {rounds})")
-    # The ratio of each round's pair (the two ran seconds apart), then their median.
-    pairs = zip(runs["postgresql"], runs["sqlite"], strict=True)
-    ratio = statistics.median(
-        pg.requests_per_second / lite.requests_per_second for pg, lite in pairs
+        print(f"{LABELS[side]:45s}: {rps[side]:7.0f} req/s, p99 {p99:.1f} ms (rounds: {rounds})")
+
+    def ratio(side: str) -> float:
+        """The ratio of each round's pair (the two ran seconds apart), then their median."""
+        pairs = zip(runs[side], runs["sqlite"], strict=True)
+        return statistics.median(
+            pg.requests_per_second / lite.requests_per_second for pg, lite in pairs
+        )
+
+    like = ratio("pg-async")
+    verdict = "met" if like >= BAR else "NOT met"
+    print(
+        f"{'throughput, like for like':45s}: PostgreSQL {like:.2f} of SQLite "
+        f"(bar {BAR:.2f}: {verdict})"
     )
-    verdict = "met" if ratio >= BAR else "NOT met"
-    print(f"{'throughput ratio':25s}: PostgreSQL {ratio:.2f} of SQLite (bar {BAR:.2f}: {verdict})")
+    print(f"{'throughput, durable commits':45s}: PostgreSQL {ratio('pg-durable'):.2f} of SQLite")
 
     def median(side: str, name: str) -> float:
         return statistics.median(used[name] for used in cpu[side])
 
     bare = median("bare", "hooklab")
     lite = median("sqlite", "hooklab")
-    pg_hooklab, pg_server = median("postgresql", "hooklab"), median("postgresql", "postgres")
     print(
-        f"{'CPU per request':25s}: bare {bare:.0f} µs; SQLite side {lite:.0f} µs "
-        f"({lite / bare:.2f}x bare); PostgreSQL side: hooklab {pg_hooklab:.0f} µs "
-        f"({pg_hooklab / bare:.2f}x bare), PostgreSQL's processes {pg_server:.0f} µs "
-        f"({pg_server / bare:.2f}x bare), together {(pg_hooklab + pg_server) / bare:.2f}x",
-        flush=True,
+        f"{'CPU per request, SQLite':45s}: {lite:.0f} µs ({lite / bare:.2f}x bare's {bare:.0f} µs)"
     )
-    return ratio < BAR
+    for side in STORES[1:]:
+        mine, server = median(side, "hooklab"), median(side, "postgres")
+        print(
+            f"{'CPU per request, ' + side:45s}: hooklab {mine:.0f} µs ({mine / bare:.2f}x bare), "
+            f"PostgreSQL's processes {server:.0f} µs ({server / bare:.2f}x), "
+            f"together {(mine + server) / bare:.2f}x",
+            flush=True,
+        )
+    return like < BAR
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ class HookReceiver:
             max_header_size=READ_HEADER_BYTES,  # so that more than ours is a 431, not a drop
         )
         self.writer = self.workspace.writer()
+        self.commits.parallel = self.writer.parallel
         self._upkeep = PeriodicCallback(self.writer.tick, 5000)
         self._upkeep.start()
         self.connections.attach(server)

@@ -175,6 +175,9 @@ class Writer(Protocol):
     refused alike, and the sender tries again later. Any other error is for this batch only.
     """
 
+    parallel: int
+    """How many awaitable writes may be in flight at once, each its own transaction."""
+
     def write(self, outcomes: Sequence[Outcome]) -> Awaitable[None] | None: ...
     def written(self, count: int) -> None:
         """`count` requests were stored: upkeep that follows writing (a checkpoint)."""

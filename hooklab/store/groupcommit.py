@@ -11,8 +11,10 @@ a transaction, two gathered 16 (all of them), and the commit's cost per request 
 (benchmarks/bench_receiver.py). A request alone waits one turn more: microseconds.
 
 A write to SQLite runs on the loop itself and returns when it has committed. A write to
-PostgreSQL returns an awaitable: one batch is in flight at a time, and whatever becomes ready
-meanwhile gathers into the next, written as soon as the first commits.
+PostgreSQL returns an awaitable: up to `parallel` batches are in flight at once (each on its own
+connection), and whatever becomes ready while all are busy gathers into the next, written as
+soon as one commits. A commit that waits for the disk takes milliseconds; with two in flight a
+request no longer waits for the batch before its own to reach the disk first.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class GroupCommit:
         on_written: Callable[[int], object] | None = None,
         turns: int = 2,
         timeout: float = 10.0,
+        parallel: int = 1,
     ) -> None:
         self._write = write
         self.timeout = timeout
-        self._in_flight: asyncio.Task[None] | None = None
+        self.parallel = parallel
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._on_written = on_written
         self.turns = turns
         self._pending: list[Outcome] = []
@@ -67,7 +71,7 @@ class GroupCommit:
     @property
     def busy(self) -> bool:
         """Whether a write is in flight or waiting to start."""
-        return bool(self._pending) or (self._in_flight is not None and not self._in_flight.done())
+        return bool(self._pending) or bool(self._in_flight)
 
     def commit(self, outcome: Outcome) -> asyncio.Future[None]:
         """A future resolved once `outcome` is committed (or failed with the write's error)."""
@@ -99,10 +103,11 @@ class GroupCommit:
 
     def flush(self) -> None:
         """Write everything pending now, in one transaction, or start to (an awaitable write;
-        then what comes meanwhile waits for it to finish). Safe to call at any time."""
+        when `parallel` are in flight, what comes meanwhile waits for one to finish). Safe to
+        call at any time."""
         self._scheduled = False
-        if self._in_flight is not None and not self._in_flight.done():
-            return  # the write in flight flushes again when it is done
+        if len(self._in_flight) >= self.parallel:
+            return  # a write in flight flushes again when it is done
         batch, self._pending = self._pending, []
         waiting, self._waiting = self._waiting, []
         if not batch:
@@ -113,7 +118,9 @@ class GroupCommit:
             self._answer(waiting, self._refused(batch, exc))
             return
         if inspect.isawaitable(started):
-            self._in_flight = asyncio.ensure_future(self._await(started, batch, waiting))
+            task = asyncio.ensure_future(self._await(started, batch, waiting))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
             return
         self._answer(waiting, self._stored(batch))
 
@@ -121,8 +128,8 @@ class GroupCommit:
         """Write what is pending and wait for every write in flight to finish."""
         while self.busy:
             self.flush()
-            if self._in_flight is not None and not self._in_flight.done():
-                await asyncio.wait([self._in_flight])
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
 
     async def _await(
         self, started: Awaitable[object], batch: list[Outcome], waiting: list[Waiter]
@@ -136,6 +143,8 @@ class GroupCommit:
             errors = await self._refused_async(batch, exc)
         else:
             errors = self._stored(batch)
+        # This write no longer counts as in flight: the flush below may start the next.
+        self._in_flight.discard(asyncio.current_task())
         self._answer(waiting, errors)
         if self._pending:
             asyncio.get_running_loop().call_soon(self.flush)

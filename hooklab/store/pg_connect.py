@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from hooklab.core.times import utcnow
 from hooklab.store.contract import StoreError, StoreUnavailable
-from hooklab.store.pg_schema import LOCK, MIGRATIONS
+from hooklab.store.pg_schema import LOCK, MIGRATIONS, STORAGE
 
 if TYPE_CHECKING:
     import psycopg
@@ -202,6 +202,7 @@ def migrate(connection: psycopg.Connection[Any], where: str, url: str) -> None:
                 if name not in done:
                     connection.execute(script.encode())  # several statements, no parameters
                     connection.execute("INSERT INTO migrations VALUES (%s, %s)", (name, utcnow()))
+            connection.execute(STORAGE.encode())
     except psycopg.errors.InsufficientPrivilege as exc:
         reason = _scrub(str(exc).splitlines()[0], url)
         raise StoreError(f"{where}: no rights to make hooklab's tables ({reason})") from None

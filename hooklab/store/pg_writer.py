@@ -95,13 +95,17 @@ def _same(value: Any) -> Any:
 
 
 class PostgresWriter:
-    """Writes batches of outcomes, one transaction each, on one asynchronous connection."""
+    """Writes batches of outcomes, one transaction each, on asynchronous connections: up to
+    `parallel` batches at once, each on a connection of its own."""
+
+    parallel = 4  # batches in flight: one reaching the disk while the next is sent
 
     def __init__(self, url: str, where: str) -> None:
         self._psycopg = require_psycopg()
         self.url = url
         self.where = where
-        self._connection: Any = None
+        self._idle: list[Any] = []  # open connections no write is using
+        self._open: set[Any] = set()
         self._down: StoreError | None = None
         self._next_attempt = 0.0
 
@@ -109,7 +113,7 @@ class PostgresWriter:
         return self._write(outcome_rows(list(outcomes), _same, bool))
 
     async def _write(self, rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
-        connection = await self._connect()
+        connection = await self._acquire()
         try:
             statements = list(batches(*rows))
             if len(statements) <= 1:  # the usual case: one statement, its own transaction
@@ -121,15 +125,20 @@ class PostgresWriter:
                     await cursor.execute(sql, params)
         except self._psycopg.OperationalError as exc:
             raise self._lost(exc) from None
+        finally:
+            self._release(connection)
 
     def _raw(self, connection: Any) -> Any:
         """A cursor that takes `$n` placeholders as they are (no parsing of the text)."""
         return self._psycopg.AsyncRawCursor(connection)
 
-    async def _connect(self) -> Any:
-        connection = self._connection
-        if connection is not None and not connection.closed and not connection.broken:
-            return connection
+    async def _acquire(self) -> Any:
+        """An open connection that no other write is using: an idle one, or a new one."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed and not connection.broken:
+                return connection
+            self._open.discard(connection)
         if self._down is not None and time.monotonic() < self._next_attempt:
             raise self._down  # the same error, at once, until the next attempt is due
         try:
@@ -143,8 +152,16 @@ class PostgresWriter:
             raise self._lost(exc) from None
         connection.answer_within = ANSWER_WITHIN
         text_json(connection)
-        self._connection, self._down = connection, None
+        self._open.add(connection)
+        self._down = None
         return connection
+
+    def _release(self, connection: Any) -> None:
+        if connection in self._open and not connection.closed and not connection.broken:
+            self._idle.append(connection)
+        else:
+            self._open.discard(connection)
+            _finish(connection)
 
     def _lost(self, exc: Exception) -> StoreError:
         error = unavailable(self.where, self.url, exc)
@@ -152,7 +169,7 @@ class PostgresWriter:
             error = StoreUnavailable(str(error))
         self._down = error
         self._next_attempt = time.monotonic() + RETRY
-        self.close()
+        self.close()  # every connection: the others are most likely lost too
         return error
 
     def written(self, count: int) -> None:
@@ -162,13 +179,20 @@ class PostgresWriter:
         pass
 
     async def ping(self) -> None:
-        connection = await self._connect()
+        connection = await self._acquire()
         try:
             await connection.execute("SELECT 1")
         except self._psycopg.OperationalError as exc:
             raise self._lost(exc) from None
+        finally:
+            self._release(connection)
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.closed:
-            connection.pgconn.finish()  # no loop needed: the socket is closed now
+        connections, self._open, self._idle = self._open, set(), []
+        for connection in connections:
+            _finish(connection)
+
+
+def _finish(connection: Any) -> None:
+    if not connection.closed:
+        connection.pgconn.finish()  # no loop needed: the socket is closed now

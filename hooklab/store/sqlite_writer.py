@@ -30,6 +30,8 @@ class SqliteStore(Protocol):
 class SqliteWriter:
     """Writes batches on the calling thread and keeps SQLite's checkpoints off it."""
 
+    parallel = 1  # a write returns when it has committed: never more than one in flight
+
     def __init__(self, store: SqliteStore, *, every: int = 500) -> None:
         self.store = store
         self.checkpoints = None if store.path == ":memory:" else BackgroundCheckpoint(store, every)

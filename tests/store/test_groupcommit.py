@@ -177,3 +177,63 @@ def test_a_failed_write_is_passed_to_every_callback_and_one_failing_callback_sto
     asyncio.run(scenario())
     assert errors == ["disk full"]
     assert "could not answer a stored request" in caplog.text
+
+
+def test_awaitable_writes_run_up_to_parallel_at_once_and_each_answers_only_its_own(
+    tmp_path: Path,
+) -> None:
+    """As on PostgreSQL: a write that is a round trip. Two may be in flight; what comes while
+    both are busy waits, and is written as soon as one commits, with no new request to
+    start it."""
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    gates: list[asyncio.Event] = []
+    sizes: list[int] = []
+
+    def write(outcomes: Sequence[Outcome]) -> object:
+        gate = asyncio.Event()
+        gates.append(gate)
+        sizes.append(len(outcomes))
+
+        async def commit() -> None:
+            await gate.wait()
+            ws.record(outcomes)
+
+        return commit()
+
+    def batch(size: int) -> list[asyncio.Future[None]]:
+        return [
+            commits.commit(ws.process(hook.slug, HookRequest.fake("POST", form={"n": str(i)})))
+            for i in range(size)
+        ]
+
+    async def turns(count: int) -> None:
+        for _ in range(count):
+            await asyncio.sleep(0)
+
+    commits = GroupCommit(write, parallel=2)
+
+    async def scenario() -> None:
+        first = batch(2)
+        await turns(4)
+        second = batch(3)
+        await turns(4)
+        third = batch(1)
+        await turns(4)
+        assert sizes == [2, 3]  # two in flight; the third waits for one of them
+        gates[1].set()  # the second commits first
+        await asyncio.gather(*second)
+        assert not any(f.done() for f in first + third)
+        await turns(4)
+        assert sizes == [2, 3, 1]  # started by the commit, not by a new request
+        assert not any(f.done() for f in first)
+        gates[2].set()
+        await asyncio.gather(*third)
+        assert not any(f.done() for f in first)
+        gates[0].set()
+        await asyncio.gather(*first)
+        assert not commits.busy
+
+    asyncio.run(scenario())
+    assert ws.store.count("requests") == 6
+    ws.close()

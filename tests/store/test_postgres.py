@@ -365,3 +365,22 @@ def test_a_nul_in_a_templates_output_is_kept_as_on_sqlite_and_copied(
     )
     assert done.returncode == 0, done.stderr
     assert pg.requests()["status"].tolist() == [400, 204, 400, 204]  # the NUL copied too
+
+
+def test_large_bodies_are_stored_compressed_with_lz4(
+    pg: Workspace, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    hook = pg.create_webhook("models", TEMPLATE)
+    body = '{"model": "big", "padding": "' + "pushed to main " * 600 + '"}'
+    outcome = pg.process(
+        hook.slug,
+        HookRequest.fake(method="POST", body=body, headers={"Content-Type": "application/json"}),
+    )
+    pg.store.record([outcome])
+    with postgres_cluster.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        row = db.execute(
+            "SELECT pg_column_compression(body), length(body) FROM requests"
+        ).fetchone()
+    assert row == ("lz4", len(body))
+    # Opening the store again (another replica, a notebook) leaves it as it is.
+    Workspace(postgres_url).close()
