@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from hooklab.core.errors import InvalidInput
 from hooklab.core.times import iso
@@ -14,8 +14,22 @@ from hooklab.store.contract import OutboxBatch
 
 __all__ = ["PREFECT_COLUMNS", "destination_url", "outbox_batch", "prefect_event_json"]
 
-# The columns of a stored event that make Prefect's event, in the order of `prefect_event_json`.
-PREFECT_COLUMNS = "seq, id, occurred, event, resource, related, payload, follows"
+
+class PrefectRow(NamedTuple):
+    """The columns of a stored event that make Prefect's event (`prefect_event_json`'s
+    arguments after `seq`); times are ISO text in SQLite, datetimes in PostgreSQL."""
+
+    seq: int
+    id: str
+    occurred: Any
+    event: str
+    resource: str  # JSON text, as stored
+    related: str
+    payload: str
+    follows: str | None
+
+
+PREFECT_COLUMNS = ", ".join(PrefectRow._fields)
 
 
 def destination_url(url: str) -> str:
@@ -60,18 +74,18 @@ def outbox_batch(rows: Sequence[Sequence[Any]], max_bytes: int) -> OutboxBatch |
     at least). Times may be ISO text or datetimes."""
     texts: list[str] = []
     ids: list[str] = []
-    occurred: list[str] = []
+    times: list[str] = []
     size, last = 0, 0
-    for row in rows:
-        text = prefect_event_json(*row[1:]) if isinstance(row[2], str) else _from_datetime(row)
+    # The forwarder's loop, a row at a time: unpacked into names in PrefectRow's order, which
+    # costs no more than reading a tuple by position (a PrefectRow made per row would).
+    for seq, id, occurred, event, resource, related, payload, follows in rows:
+        if not isinstance(occurred, str):
+            occurred = iso(occurred)
+        text = prefect_event_json(id, occurred, event, resource, related, payload, follows)
         if texts and size + len(text) > max_bytes:
             break
         texts.append(text)
-        ids.append(str(row[1]))
-        occurred.append(row[2] if isinstance(row[2], str) else iso(row[2]))
-        size, last = size + len(text), int(row[0])
-    return OutboxBatch(texts, ids, last, (min(occurred), max(occurred))) if texts else None
-
-
-def _from_datetime(row: Sequence[Any]) -> str:
-    return prefect_event_json(row[1], iso(row[2]), *row[3:])
+        ids.append(str(id))
+        times.append(occurred)
+        size, last = size + len(text), int(seq)
+    return OutboxBatch(texts, ids, last, (min(times), max(times))) if texts else None

@@ -36,3 +36,12 @@ class Connected:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
+
+    def open_file(self) -> str | None:
+        """The file this connection has open, by its absolute path (the working directory may
+        have changed since it opened: `%cd` in a notebook); None for a database in memory,
+        which another connection would not see."""
+        for _seq, name, file in self._query("PRAGMA database_list"):
+            if name == "main":
+                return str(file) or None
+        return None

@@ -137,7 +137,8 @@ def load_statement(
             f"INSERT INTO events ({names}) SELECT {marks} "
             f"WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = {mark})"
         )
-        return sql, [(*row, row[0]) for row in values]
+        id_at = list(columns).index("id")  # each row, then its id again for the NOT EXISTS
+        return sql, [(*row, row[id_at]) for row in values]
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", values
 
 

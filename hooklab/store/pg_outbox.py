@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hooklab.core.errors import StoreError
 from hooklab.core.times import utcnow
@@ -28,7 +28,22 @@ from hooklab.store.pg_connect import ANSWER_TIMEOUT, connect, require_psycopg, u
 from hooklab.store.rows import as_time, history_conditions, maybe_time, where_sql
 
 LEASE_SECONDS = 60  # unless $HOOKLAB_OUTBOX_LEASE says otherwise
-DESTINATION_COLUMNS = "url, delivered, rejected, last_delivered, last_error, last_error_at, created"
+
+
+class DestinationRow(NamedTuple):
+    """A row of forward_destinations, as PostgreSQL keeps it (its pending events are the
+    outbox table's rows)."""
+
+    url: str
+    delivered: int
+    rejected: int
+    last_delivered: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    created: datetime
+
+
+DESTINATION_COLUMNS = ", ".join(DestinationRow._fields)
 
 CLAIM = """
 WITH picked AS (
@@ -135,20 +150,21 @@ class PostgresOutbox:
     def urls(self) -> list[str]:
         return [r[0] for r in self._query("SELECT url FROM forward_destinations ORDER BY url")]
 
-    def _with_pending(self, row: Sequence[Any]) -> Destination:
+    def _with_pending(self, values: Sequence[Any]) -> Destination:
+        row = DestinationRow._make(values)
         pending, oldest = self._query(
             "SELECT count(*), (SELECT e.received FROM events e WHERE e.seq = "
             "(SELECT min(seq) FROM outbox WHERE url = %s)) FROM outbox WHERE url = %s",
-            (row[0], row[0]),
+            (row.url, row.url),
         )[0]
         return Destination(
-            url=row[0],
-            delivered=int(row[1]),
-            rejected=int(row[2]),
-            last_delivered=maybe_time(row[3]),
-            last_error=row[4],
-            last_error_at=maybe_time(row[5]),
-            created=as_time(row[6]),
+            url=row.url,
+            delivered=int(row.delivered),
+            rejected=int(row.rejected),
+            last_delivered=maybe_time(row.last_delivered),
+            last_error=row.last_error,
+            last_error_at=maybe_time(row.last_error_at),
+            created=as_time(row.created),
             pending=int(pending),
             oldest_pending=maybe_time(oldest),
         )

@@ -225,7 +225,7 @@ class PostgresStore:
 
     def service_accounts(self) -> list[ServiceAccount]:
         rows = self._query("SELECT id, name, created FROM service_accounts ORDER BY created")
-        return [ServiceAccount(r[0], r[1], as_time(r[2])) for r in rows]
+        return [ServiceAccount(id, name, as_time(created)) for id, name, created in rows]
 
     def service_account_key_hash(self, account_id: str) -> str | None:
         rows = self._query("SELECT key_hash FROM service_accounts WHERE id=%s", (account_id,))
@@ -309,7 +309,10 @@ class PostgresStore:
             f"FROM events WHERE {where} ORDER BY seq DESC LIMIT %s",
             [*params, limit],
         )
-        feed = [FeedRow(as_time(r[0]), str(r[1]), str(r[2]), r[3]) for r in reversed(rows)]
+        feed = [
+            FeedRow(as_time(received), str(event), str(resource), error)
+            for received, event, resource, error in reversed(rows)
+        ]
         return Feed(horizon, int(count), int(failed), feed)
 
     def event_rows(

@@ -181,9 +181,7 @@ class Reader:
             return cls(url)
         if not isinstance(store, SqliteStore):
             raise TypeError(f"no Arrow reader for {store!r}")
-        # The file by its absolute path: the working directory may have changed since the
-        # store opened it (`%cd` in a notebook). None for an in-memory store.
-        path = str(store._query("PRAGMA database_list")[0][2]) or None
+        path = store.open_file()
         if path is None:
             return cls(None, (store._db, store._lock))
         return cls(path, read_only=store.read_only)

@@ -1,6 +1,11 @@
 """Rows as both backends write and read them: webhooks, requests and events as tuples of
 plain values, and history filters as SQL conditions.
 
+A row read back is read by name: each table's columns are the fields of a named tuple
+(`WebhookRow`, `RequestRow`), and the SELECT lists are made from those fields, so a row and
+its names cannot disagree. Rows written are plain tuples in the same order (the receiver's
+write path makes two per request, and a tuple is the cheapest to make).
+
 SQLite keeps times as ISO text and flags as integers; PostgreSQL as `timestamptz` and
 `boolean`. Each backend passes its own `time` and `flag` functions, so there is one mapping.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from hooklab.core.events import ReceivedEvent
 from hooklab.core.outcome import Outcome
@@ -21,13 +26,42 @@ from hooklab.store.contract import StoredRequest
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.values import stored_json, stored_json_ascii
 
-WEBHOOK_COLUMNS = (
-    "id, name, description, template, enabled, service_account_id, slug, created, updated, "
-    "signature_preset, signature_secret"
-)
-REQUEST_COLUMNS = (
-    "id, webhook_id, method, path, query, headers, body, received, client, status, error, rendered"
-)
+
+class WebhookRow(NamedTuple):
+    """A row of the webhooks table, as stored (times and flags as the backend keeps them)."""
+
+    id: str
+    name: str
+    description: str
+    template: str
+    enabled: Any
+    service_account_id: str | None
+    slug: str
+    created: Any
+    updated: Any
+    signature_preset: str | None
+    signature_secret: str | None
+
+
+class RequestRow(NamedTuple):
+    """A row of the requests table, as stored."""
+
+    id: str
+    webhook_id: str | None
+    method: str
+    path: str
+    query: str
+    headers: str  # JSON text of [name, value] pairs
+    body: bytes
+    received: Any
+    client: str
+    status: int
+    error: str | None
+    rendered: str | None
+
+
+WEBHOOK_COLUMNS = ", ".join(WebhookRow._fields)
+REQUEST_COLUMNS = ", ".join(RequestRow._fields)
 EVENT_INSERT_COLUMNS = (
     "id, request_id, webhook_id, event, occurred, received, resource, related, payload, "
     "follows, failed, error"
@@ -71,26 +105,27 @@ def webhook_row(hook: Webhook, time: Time, flag: Flag) -> tuple[Any, ...]:
     )
 
 
-def webhook_from(row: Sequence[Any]) -> Webhook:
-    (id, name, description, template, enabled, account, slug, created, updated, preset, secret) = (
-        row
-    )
+def webhook_from(values: Sequence[Any]) -> Webhook:
+    """A row of WEBHOOK_COLUMNS as a Webhook."""
+    row = WebhookRow._make(values)
     return Webhook(
-        id=id,
-        name=name,
-        description=description,
-        template=template,
-        enabled=bool(enabled),
-        service_account_id=account,
-        slug=slug,
-        created=as_time(created),
-        updated=as_time(updated),
-        signature_preset=preset,
-        signature_secret=secret,
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        template=row.template,
+        enabled=bool(row.enabled),
+        service_account_id=row.service_account_id,
+        slug=row.slug,
+        created=as_time(row.created),
+        updated=as_time(row.updated),
+        signature_preset=row.signature_preset,
+        signature_secret=row.signature_secret,
     )
 
 
-def request_row(request: HookRequest, outcome: Outcome, time: Time) -> tuple[Any, ...]:
+def request_row(request: HookRequest, outcome: Outcome, received: Any) -> tuple[Any, ...]:
+    """A request's row (RequestRow's columns); `received` is its time as the backend stores
+    it, made once for the request and its events."""
     clean = request.without_secrets()
     return (
         clean.id,
@@ -100,7 +135,7 @@ def request_row(request: HookRequest, outcome: Outcome, time: Time) -> tuple[Any
         clean.query,
         stored_json_ascii(clean.headers),
         clean.body,
-        time(clean.received),
+        received,
         clean.client,
         outcome.status,
         outcome.error,
@@ -108,20 +143,20 @@ def request_row(request: HookRequest, outcome: Outcome, time: Time) -> tuple[Any
     )
 
 
-def stored_request(row: Sequence[Any]) -> StoredRequest:
+def stored_request(values: Sequence[Any]) -> StoredRequest:
     """A row of REQUEST_COLUMNS as a StoredRequest."""
-    (id, webhook_id, method, path, query, headers, body, received, client, status, error) = row[:11]
+    row = RequestRow._make(values)
     request = HookRequest(
-        id=id,
-        method=method,
-        path=path,
-        query=query,
-        headers=tuple((str(k), str(v)) for k, v in json.loads(headers)),
-        body=bytes(body),
-        received=as_time(received),
-        client=client,
+        id=row.id,
+        method=row.method,
+        path=row.path,
+        query=row.query,
+        headers=tuple((str(k), str(v)) for k, v in json.loads(row.headers)),
+        body=bytes(row.body),
+        received=as_time(row.received),
+        client=row.client,
     )
-    return StoredRequest(request, webhook_id, int(status), error, row[11])
+    return StoredRequest(request, row.webhook_id, int(row.status), row.error, row.rendered)
 
 
 def event_row(
@@ -161,9 +196,9 @@ def outcome_rows(
         request = outcome.request
         if request is None:
             raise ValueError("an outcome without its request cannot be stored")
-        row = request_row(request, outcome, time)
-        requests.append(row)
-        events.extend(event_row(request, row[7], outcome, e, time, flag) for e in outcome.events)
+        received = time(request.received)
+        requests.append(request_row(request, outcome, received))
+        events.extend(event_row(request, received, outcome, e, time, flag) for e in outcome.events)
     return requests, events
 
 

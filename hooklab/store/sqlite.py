@@ -194,7 +194,7 @@ class SqliteStore(Connected):
 
     def service_accounts(self) -> list[ServiceAccount]:
         rows = self._query("SELECT id, name, created FROM service_accounts ORDER BY created")
-        return [ServiceAccount(r[0], r[1], as_time(r[2])) for r in rows]
+        return [ServiceAccount(id, name, as_time(created)) for id, name, created in rows]
 
     def service_account_key_hash(self, account_id: str) -> str | None:
         rows = self._query("SELECT key_hash FROM service_accounts WHERE id=?", (account_id,))
@@ -298,7 +298,10 @@ class SqliteStore(Connected):
             f"FROM events WHERE {where} ORDER BY seq DESC LIMIT ?",
             [*params, limit],
         )
-        feed = [FeedRow(as_time(r[0]), str(r[1]), str(r[2]), r[3]) for r in reversed(rows)]
+        feed = [
+            FeedRow(as_time(received), str(event), str(resource), error)
+            for received, event, resource, error in reversed(rows)
+        ]
         return Feed(newest, int(count), int(failed), feed)
 
     def event_rows(
@@ -315,10 +318,7 @@ class SqliteStore(Connected):
         """Like `event_rows`, but the rows are read `batch` at a time as they are iterated, on a
         connection of their own (one snapshot), so a million never sit in memory at once."""
         sql, params = _event_query(where, None)
-        # The file this connection has open, by its absolute path: the working directory may
-        # have changed since (`%cd` in a notebook). None for an in-memory database, which
-        # another connection would not see.
-        location = self._query("PRAGMA database_list")[0][2]
+        location = self.open_file()
         if not location:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
         return list(EVENT_COLUMNS), _read_lazily(location, self.read_only, sql, params, batch)

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hooklab.core.times import iso, parse_iso, utcnow
 from hooklab.store.batches import PREFECT_COLUMNS, outbox_batch
@@ -29,9 +29,21 @@ from hooklab.store.rows import history_conditions
 
 __all__ = ["SqliteOutbox"]
 
-DESTINATION_COLUMNS = (
-    "url, after_seq, delivered, rejected, last_delivered, last_error, last_error_at, created"
-)
+
+class DestinationRow(NamedTuple):
+    """A row of forward_destinations, as SQLite keeps it (times as ISO text)."""
+
+    url: str
+    after_seq: int  # the newest event sent or given up on
+    delivered: int
+    rejected: int
+    last_delivered: str | None
+    last_error: str | None
+    last_error_at: str | None
+    created: str
+
+
+DESTINATION_COLUMNS = ", ".join(DestinationRow._fields)
 
 
 class SqliteOutbox(Connected):
@@ -89,21 +101,22 @@ class SqliteOutbox(Connected):
     def urls(self) -> list[str]:
         return [r[0] for r in self._query("SELECT url FROM forward_destinations ORDER BY url")]
 
-    def _with_pending(self, row: Sequence[Any]) -> Destination:
-        after = int(row[1])
+    def _with_pending(self, values: Sequence[Any]) -> Destination:
+        row = DestinationRow._make(values)
+        after = int(row.after_seq)
         pending, oldest = self._query(
             "SELECT count(*), (SELECT received FROM events WHERE seq > ? ORDER BY seq LIMIT 1) "
             "FROM events WHERE seq > ?",
             (after, after),
         )[0]
         return Destination(
-            url=row[0],
-            delivered=int(row[2]),
-            rejected=int(row[3]),
-            last_delivered=_time(row[4]),
-            last_error=row[5],
-            last_error_at=_time(row[6]),
-            created=parse_iso(row[7]),
+            url=row.url,
+            delivered=int(row.delivered),
+            rejected=int(row.rejected),
+            last_delivered=_time(row.last_delivered),
+            last_error=row.last_error,
+            last_error_at=_time(row.last_error_at),
+            created=parse_iso(row.created),
             pending=int(pending),
             oldest_pending=_time(oldest),
         )

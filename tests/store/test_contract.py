@@ -68,6 +68,31 @@ def test_webhooks_round_trip_with_every_field(workspace: Workspace) -> None:
         again.close()
 
 
+def test_a_request_row_is_written_and_read_by_its_column_names(workspace: Workspace) -> None:
+    # The history frame reads the columns by name in SQL; `captured` reads the row by name in
+    # Python: a value written to, or read from, another column than its own shows here.
+    hook = workspace.create_webhook("broken", '{"event": {{ body.model }}}')
+    workspace.receive(hook.slug, post("m"))
+    (stored,) = workspace.captured()
+    (row,) = workspace.requests().to_dict("records")
+    error = "Template output is not valid JSON: Expecting value at line 1 column 11 (char 10)"
+    assert (row["status"], row["error"], row["method"], row["body"]) == (
+        400,
+        error,
+        "POST",
+        "model=m",
+    )
+    assert (stored.status, stored.error, stored.rendered) == (400, error, '{"event": m}')
+    assert (stored.request.id, stored.webhook_id, row["webhook_id"]) == (
+        row["id"],
+        hook.id,
+        hook.id,
+    )
+    assert (stored.request.method, stored.request.body, stored.request.client) == (
+        "POST", b"model=m", row["client"],
+    )  # fmt: skip
+
+
 def test_a_change_is_seen_by_the_receivers_directory_at_once(workspace: Workspace) -> None:
     hook = workspace.create_webhook("models", TEMPLATE)
     assert workspace.webhook_by_slug(hook.slug) == hook
