@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from hooklab.core.errors import InvalidInput
 from hooklab.core.webhooks import Webhook
 
 __all__ = ["SHOWN", "public_base", "webhook_lines"]
@@ -20,8 +21,8 @@ SHOWN = 20  # webhooks listed at start; `hooklab webhook ls` has the rest
 
 
 def public_base(url: str) -> str:
-    """`url` as the base of the webhooks' URLs, without a trailing slash; a `ValueError` says
-    in one line what is wrong with it.
+    """`url` as the base of the webhooks' URLs, without a trailing slash; an `InvalidInput`
+    says in one line what is wrong with it.
 
     >>> public_base("https://hooks.example.com/team/")
     'https://hooks.example.com/team'
@@ -31,13 +32,13 @@ def public_base(url: str) -> str:
         parts = urlsplit(text)
         parts.port  # noqa: B018  # raises ValueError for a port that is no number
     except ValueError:
-        raise ValueError(f"{url!r} is not a URL") from None
+        raise InvalidInput(f"{url!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+        raise InvalidInput(f"{url!r} is not an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
-        raise ValueError("a public URL holds no user or password: senders would all see them")
+        raise InvalidInput("a public URL holds no user or password: senders would all see them")
     if parts.query or parts.fragment:
-        raise ValueError(f"{url!r} has a query or a fragment: give the base the webhooks follow")
+        raise InvalidInput(f"{url!r} has a query or a fragment: give the base the webhooks follow")
     return text.rstrip("/")
 
 

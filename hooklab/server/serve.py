@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.public_url is not None:
         try:
             args.public_url = public_base(args.public_url)
-        except ValueError as exc:
+        except InvalidInput as exc:
             print(f"hooklab: --public-url: {exc}", file=sys.stderr)
             return 2
     undo = configure(args.log_format)
