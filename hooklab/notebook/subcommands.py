@@ -10,6 +10,7 @@ replay) and returns what the cell shows. Errors of hooklab's map (not found, inv
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -143,7 +144,8 @@ def events(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | H
 
 
 def failures(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
-    """failures [NAME] [--since T] [--until T]: the failed requests' events, their error first."""
+    """failures [NAME] [--since T] [--until T] [--limit N]: the failed requests' events, their
+    error first."""
     shown = _events(session, args, _history(session, args, failed=True))
     from hooklab.notebook.historyview import HistoryPreview
 
@@ -287,8 +289,10 @@ def cases(session: KernelSession, args: argparse.Namespace) -> Any:
 def help_text() -> str:
     lines = ["%hooklab SUBCOMMAND, where SUBCOMMAND is one of:"]
     for name, subcommand in SUBCOMMANDS.items():
-        first = (subcommand.run.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"  {first}" if first.startswith(name) else f"  {name}: {first}")
+        # The docstring's first paragraph, whole, wrapped under its subcommand.
+        first = " ".join((subcommand.run.__doc__ or "").strip().split("\n\n")[0].split())
+        entry = first if first.startswith(name) else f"{name}: {first}"
+        lines.append(textwrap.fill(entry, 96, initial_indent="  ", subsequent_indent="      "))
     return "\n".join(lines)
 
 

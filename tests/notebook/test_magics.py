@@ -140,7 +140,9 @@ def test_unknown_subcommand_lists_the_others(shell: InteractiveShell) -> None:
     with pytest.raises(UsageError, match="unknown subcommand 'lsx'") as raised:
         shell.run_line_magic("hooklab", "lsx")
     assert "replay" in str(raised.value) and "failures" in str(raised.value)
-    assert "events [NAME]" in repr(shell.run_line_magic("hooklab", "help"))
+    listed = repr(shell.run_line_magic("hooklab", "help"))
+    assert "events [NAME]" in listed
+    assert "captured requests, replayed." in listed  # a summary over two lines, whole
 
 
 def test_config_goes_through_traitlets(
