@@ -67,7 +67,17 @@ def _short(label: str) -> str:
 
 
 def label_columns(resources: pa.Array) -> dict[str, pa.Array]:
-    """Each label of the resources (JSON objects of text) as a column of text."""
+    """Each label of the resources (JSON objects of text) as a column of text: each distinct
+    text parsed once (the events of a webhook often share theirs word for word)."""
+    encoded = resources.dictionary_encode()
+    distinct: pa.Array = encoded.dictionary
+    if len(distinct) == len(resources):
+        return _labels_of_distinct(resources)
+    per_text = _labels_of_distinct(distinct)
+    return {label: pc.take(values, encoded.indices) for label, values in per_text.items()}
+
+
+def _labels_of_distinct(resources: pa.Array) -> dict[str, pa.Array]:
     parsed = parse_lines(resources)
     if parsed is None:  # Arrow's reader refused the batch: Python's json reads it
         values = [json.loads(text) for text in resources.to_pylist()]
@@ -136,7 +146,10 @@ def parse_lines(texts: pa.Array, *, wrap: bool = False) -> pa.Table | None:
     joined = pc.binary_join(whole, pa.scalar(separator, pa.large_string()))[0].as_buffer()
     if wrap:
         joined = pa.py_buffer(b'{"r":' + joined.to_pybytes() + b"}")
-    options = pajson.ReadOptions(block_size=max(BLOCK_BYTES, 2 * (longest + 16)))
+    # A block no larger than the text (a block is allocated whole), and threads only for
+    # more than one block: for a few short texts, each cost more than the parse.
+    block = max(min(BLOCK_BYTES, joined.size + 16), 2 * (longest + 16))
+    options = pajson.ReadOptions(block_size=block, use_threads=joined.size > block)
     try:
         table = pajson.read_json(pa.BufferReader(joined), read_options=options)
         schema = as_text(table.schema)
