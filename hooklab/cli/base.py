@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import UsageError
-from hooklab.core.errors import InvalidInput
+from hooklab.core.errors import InvalidInput, StoreError
 from hooklab.store.filters import parse_time
 from hooklab.workspace import Workspace, default_home, store_target
 
@@ -110,6 +110,22 @@ def time_option(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     parser.add_argument(name, type=parse_time, metavar="T", help=help)
 
 
+def _not_served_elsewhere(home: Path) -> None:
+    """Refuse to make an empty SQLite store in a home that `hooklab serve` serves from
+    PostgreSQL: the person meant that store, and only forgot to name it."""
+    from hooklab.server import registry
+    from hooklab.workspace import DATABASE
+
+    if (home / DATABASE).exists():
+        return
+    served = registry.read(home)
+    if served is not None and served.store is not None:
+        raise StoreError(
+            f"{home} is served from {served.store}: pass --store URL or set HOOKLAB_STORE "
+            "(the home keeps no password)"
+        )
+
+
 class Context:
     """What a command needs from its invocation: the parsed arguments, the home, the API."""
 
@@ -125,6 +141,8 @@ class Context:
     def workspace(self) -> Workspace:
         if self._workspace is None:
             store = getattr(self.args, "store", None)
+            if not store and not os.environ.get("HOOKLAB_STORE"):
+                _not_served_elsewhere(self.home)
             self._workspace = Workspace(store_target(store, self.home), home=self.home)
         return self._workspace
 

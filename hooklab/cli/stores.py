@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hooklab.cli.base import Context, Parser
 from hooklab.cli.console import Progress
+from hooklab.core.errors import StoreError
 from hooklab.store import is_postgres, open_store
 from hooklab.store.copying import copy_store, total_rows
 from hooklab.workspace import DATABASE
@@ -21,9 +22,23 @@ def store_name(given: str) -> str:
     return str(path / DATABASE) if path.is_dir() else str(path)
 
 
+# The ids the management API's long URLs carry (`/api/accounts/<id>/workspaces/<id>/...`).
+STABLE_IDS = ("account_id", "workspace_id")
+
+
+def existing_source(given: str) -> str:
+    """The store to copy from, which must exist: a typo must not read as an empty history."""
+    name = store_name(given)
+    if is_postgres(name) or name == ":memory:" or Path(name).is_file():
+        return name
+    if Path(given).expanduser().is_dir():
+        raise StoreError(f"{given} has no {DATABASE}: it is not a home with a SQLite store")
+    raise StoreError(f"no store at {given}: not a home folder, a SQLite file or a URL")
+
+
 def copy(context: Context) -> int:
     args = context.args
-    source = open_store(store_name(args.source))
+    source = open_store(existing_source(args.source))
     try:
         destination = open_store(store_name(args.destination))
     except BaseException:
@@ -31,13 +46,25 @@ def copy(context: Context) -> int:
         raise
     try:
         label = f"Copying {source.location} to {destination.location}"
+        kept = {key: destination.setting(key) for key in STABLE_IDS}
         with Progress(label, total=total_rows(source)) as bar:
             copied = copy_store(source, destination, progress=bar.advance)
+        differ = [
+            key
+            for key in STABLE_IDS
+            if kept[key] is not None and source.setting(key) not in (None, kept[key])
+        ]
     finally:
         source.close()
         destination.close()
     counts = ", ".join(f"{count} {table.replace('_', ' ')}" for table, count in copied.items())
     context.print(f"Copied into {destination.location}: {counts} (rows already there skipped).")
+    if differ:
+        context.print(
+            f"Note: {destination.location} keeps its own account and workspace ids, made when it "
+            "was first used, so the management API's /api/accounts/... URLs differ from the "
+            "source's (webhook URLs do not). To keep them, copy into a store nothing has used."
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ from hooklab.server.api import admin_key, api_routes, early_refusal
 from hooklab.server.connections import EarlyAnswer
 from hooklab.server.health import health_route
 from hooklab.server.receiver import HookReceiver, ReceiverError, ReceiverOptions, Rule
+from hooklab.store import is_postgres
 from hooklab.store.home import HomeInUse, HomeLock, hold_home
 from hooklab.workspace import Workspace, default_home
 
@@ -70,7 +71,9 @@ class Receiver(HookReceiver):
             self._release_home()
             raise
         if started and self.workspace.home is not None and self.port is not None:
-            registry.claim(self.workspace.home, self.host, self.port)
+            store = self.workspace.store
+            elsewhere = store.location if is_postgres(store.url) else None
+            registry.claim(self.workspace.home, self.host, self.port, store=elsewhere)
         return self
 
     def stop(self) -> None:

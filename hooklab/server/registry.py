@@ -27,6 +27,7 @@ class Served:
     port: int
     pid: int
     running: bool = True
+    store: str | None = None  # a store other than the home's own file, without its password
 
     @property
     def url(self) -> str:
@@ -48,7 +49,14 @@ def read(home: Path) -> Served | None:
     """What `<home>/receiver.json` says, or None when there is none (or it cannot be read)."""
     try:
         data = json.loads((Path(home) / RECEIVER_FILE).read_text())
-        return Served(str(data["host"]), int(data["port"]), int(data["pid"]), bool(data["running"]))
+        store = data.get("store")
+        return Served(
+            str(data["host"]),
+            int(data["port"]),
+            int(data["pid"]),
+            bool(data["running"]),
+            store if isinstance(store, str) else None,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -68,9 +76,12 @@ def remembered_port(home: Path, host: str | None) -> int | None:
     return served.port
 
 
-def claim(home: Path, host: str, port: int, pid: int | None = None) -> Served:
-    """Record that this process now serves the home at host:port."""
-    served = Served(host, port, os.getpid() if pid is None else pid)
+def claim(
+    home: Path, host: str, port: int, pid: int | None = None, *, store: str | None = None
+) -> Served:
+    """Record that this process now serves the home at host:port, from `store` when that is
+    not the home's own file (as a person may see it: no password)."""
+    served = Served(host, port, os.getpid() if pid is None else pid, store=store)
     _write(Path(home), served)
     return served
 
@@ -81,7 +92,7 @@ def release(home: Path, port: int, pid: int | None = None) -> None:
     served = read(home)
     if served is None or (served.pid, served.port) != (os.getpid() if pid is None else pid, port):
         return
-    _write(Path(home), Served(served.host, served.port, served.pid, running=False))
+    _write(Path(home), Served(served.host, served.port, served.pid, False, served.store))
 
 
 def _write(home: Path, served: Served) -> None:

@@ -30,7 +30,7 @@ from hooklab.server.banner import public_base, webhook_lines
 from hooklab.server.connections import DEFAULT_IDLE_TIMEOUT
 from hooklab.server.logs import FORMATS, configure, refuse, say, warn
 from hooklab.server.receiver import DEFAULT_MAX_BODY, PortInUse, ReceiverError
-from hooklab.store import holds_password
+from hooklab.store import holds_password, schema_steps
 from hooklab.store.batches import destination_url
 from hooklab.workspace import Workspace, default_home, store_target
 
@@ -303,10 +303,24 @@ async def serve(
             f"hooklab: listening on {host}, so /hooks is open to the network: anyone who can "
             "reach this machine can send to a webhook whose URL they know"
         )
+    # Where the key comes from: `hooklab admin-key` on a home whose server reads the key from
+    # the environment would make a key of its own, which this server refuses.
+    key_from = (
+        "$HOOKLAB_ADMIN_KEY"
+        if os.environ.get("HOOKLAB_ADMIN_KEY", "").strip()
+        else "`hooklab admin-key`"
+    )
     say(
-        f"management API at {receiver.url}{api_path} (admin key: `hooklab admin-key`)",
+        f"management API at {receiver.url}{api_path} (admin key: {key_from})",
         api=f"{receiver.url}{api_path}",
     )
+    newer = sorted(set(workspace.store.migrations()) - set(schema_steps()))
+    if newer:
+        warn(
+            f"hooklab: the store has schema steps a newer hooklab made ({', '.join(newer)}); "
+            "this one serves on, as the steps only add, but upgrade it soon",
+            steps=newer,
+        )
     if metrics is not None:
         say(f"metrics at {metrics.url}", metrics=metrics.url)
         if not _loopback(metrics.host):
@@ -338,7 +352,10 @@ async def serve(
         transactions=commits.batches,
     )
     for cause, count in receiver.store_errors.items():
-        warn(f"hooklab: {count} request(s) answered 503, not stored: {cause}", refused=count)
+        warn(
+            f"hooklab: over this run, {count} request(s) answered 503, not stored: {cause}",
+            refused=count,
+        )
     return 0
 
 

@@ -42,6 +42,13 @@ def without_password(target: str) -> str:
     return f"{scheme}://{rest}"
 
 
+def schema_steps() -> list[str]:
+    """The named steps of the schema this hooklab knows: the same on both backends."""
+    from hooklab.store.migrations import MIGRATIONS
+
+    return [name for name, _ in MIGRATIONS]
+
+
 def open_store(target: str | os.PathLike[str]) -> Store:
     """A store by its name: a `postgresql://` URL, or a SQLite file (`:memory:` included).
     Raises `StoreError` in one line (never showing a password) when it cannot be opened."""

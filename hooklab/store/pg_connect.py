@@ -38,6 +38,14 @@ def require_psycopg() -> Any:
 def location(url: str) -> str:
     """The URL as a person may see it: `postgresql://user@host:port/db`, no password."""
     psycopg = require_psycopg()
+    authority = url.split("://", 1)[-1].split("?", 1)[0]
+    if authority.count("@") > 1:
+        # libpq would take the first @ for the end of the password, and the rest of the
+        # password for a host, and print it: refuse before it does.
+        raise StoreError(
+            "not a PostgreSQL URL: it has more than one @ before the host; write a password's "
+            "@ as %40 (and : / # ? as %3A %2F %23 %3F)"
+        )
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:

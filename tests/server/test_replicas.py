@@ -231,3 +231,25 @@ def test_a_lease_that_is_not_a_number_of_seconds_stops_serve_with_one_line(
             "hooklab: cannot use the store: HOOKLAB_OUTBOX_LEASE must be a positive number of "
             f"seconds, not {value!r}"
         ]
+
+
+def test_a_command_on_a_replicas_home_without_store_names_the_store_it_forgot(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Not an empty SQLite store made beside a server that serves the home from PostgreSQL."""
+    with replicas(tmp_path, postgres_url, 1) as (one,):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLAB_")}
+        command = [sys.executable, "-m", "hooklab", "webhook", "ls", "--home", str(one.home)]
+        forgot = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert forgot.returncode == 2
+        [line] = forgot.stderr.splitlines()
+        assert f"{one.home} is served from postgresql://" in line
+        assert "pass --store URL or set HOOKLAB_STORE" in line
+        assert not (one.home / "hooklab.db").exists()
+        named = subprocess.run(
+            [*command, "--store", postgres_url], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert named.returncode == 0, named.stderr
+    # Stopped, the home still remembers which store it was served from.
+    forgot = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert forgot.returncode == 2

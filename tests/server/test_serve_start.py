@@ -9,6 +9,7 @@ import re
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -211,3 +212,51 @@ def test_a_public_url_that_cannot_be_one_is_refused_in_one_line(
     [line] = refused.stderr.splitlines()
     assert line.startswith("hooklab: --public-url: ") and said in line
     assert public_base(" https://hooks.example.com/team/ ") == "https://hooks.example.com/team"
+
+
+def test_the_admin_keys_hint_names_where_this_server_reads_it(tmp_path: Path) -> None:
+    with serving(tmp_path, "--port", "0") as (process, _):
+        assert process.stdout is not None
+        api = untimed(process.stdout.readline())[0]
+    assert api.endswith("(admin key: $HOOKLAB_ADMIN_KEY)"), api  # `serving` sets it
+    env = base_env()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hooklab.server", "--home", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()
+    api = untimed(process.stdout.readline())[0]
+    stopped(process)
+    assert api.endswith("(admin key: `hooklab admin-key`)"), api
+
+
+def test_a_store_a_newer_hooklab_upgraded_is_served_with_one_line_saying_so(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("orders", TEMPLATE)
+    ws.close()
+    with sqlite3.connect(tmp_path / "hooklab.db") as db:  # a step this hooklab does not know
+        db.execute("INSERT INTO migrations VALUES ('9001_from_a_newer_hooklab', 'x')")
+    with serving(tmp_path, "--port", "0") as (process, first):
+        assert process.stderr is not None
+        said = untimed(line_within(process.stderr, 30))[0]
+        sent = HookRequest.fake(method="POST", json={"n": 1})
+        url = served_url(first)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(
+                f"POST /hooks/{hook.slug} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(sent.body)}\r\nConnection: close\r\n\r\n".encode()
+                + sent.body
+            )
+            answer = conn.recv(100)
+    assert said == (
+        "hooklab: the store has schema steps a newer hooklab made (9001_from_a_newer_hooklab); "
+        "this one serves on, as the steps only add, but upgrade it soon"
+    )
+    assert answer.startswith(b"HTTP/1.1 204")

@@ -73,7 +73,10 @@ def test_hooklab_serve_prints_why_a_request_was_not_stored(tmp_path: Path) -> No
     _, errors = server.communicate(timeout=30)
     assert server.returncode == 0
     assert "a request could not be stored and was answered 503" in errors
-    assert "1 request(s) answered 503, not stored: OperationalError: database is locked" in errors
+    assert (
+        "over this run, 1 request(s) answered 503, not stored: OperationalError: database is locked"
+        in errors
+    )
 
 
 def answered(url: str) -> int:
@@ -115,4 +118,4 @@ def test_a_full_disk_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: P
     ] * 2
     assert lines[1] == "hooklab: storing requests again, after 3 requests answered 503"
     assert lines[3] == "hooklab: storing requests again, after 2 requests answered 503"
-    assert lines[4].startswith("hooklab: 5 request(s) answered 503, not stored: ")
+    assert lines[4].startswith("hooklab: over this run, 5 request(s) answered 503, not stored: ")
