@@ -328,11 +328,13 @@ class PostgresCluster:
 class FreezingProxy:
     """A TCP relay to PostgreSQL that, once frozen, keeps every connection open and passes
     nothing on: a server that accepts and never answers (stopped, or cut off). `accepted`
-    counts the connections made through it."""
+    counts the connections made through it; `freeze_on` freezes it when a client sends a
+    statement holding those bytes (so a test can stop the store at one exact query)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, freeze_on: bytes | None = None) -> None:
         self.upstream = port
         self.frozen = threading.Event()
+        self.freeze_on = freeze_on  # a client's message holding this freezes the proxy
         self.accepted = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -363,6 +365,8 @@ class FreezingProxy:
                 return
             if not data:
                 return
+            if self.freeze_on is not None and self.freeze_on in data:
+                self.frozen.set()
             while self.frozen.is_set():
                 time.sleep(0.05)  # held: nothing passes while frozen
             try:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hooklab.core.errors import InvalidInput, NotWritable, StoreError
+from hooklab.core.webhooks import Webhook
 from hooklab.prefect.client import split_credentials
 from hooklab.prefect.process import ForwardingProcess
 from hooklab.server import registry
@@ -32,6 +33,7 @@ from hooklab.server.logs import FORMATS, configure, refuse, say, warn
 from hooklab.server.receiver import DEFAULT_MAX_BODY, PortInUse, ReceiverError
 from hooklab.store import holds_password, schema_steps
 from hooklab.store.batches import destination_url
+from hooklab.store.contract import Destination
 from hooklab.workspace import Workspace, default_home, store_target
 
 __all__ = ["DEFAULT_PORT", "AdminKeyError", "admin_key", "choose_port", "main", "parser", "serve"]
@@ -329,10 +331,15 @@ async def serve(
                 "machine: webhook ids and names, destinations and traffic (never a slug, a "
                 "body or a key)"
             )
-    hooks = workspace.list_webhooks()
+    try:
+        # Off the loop, which serves already: a store that stops answering now holds no request.
+        hooks, destinations = await loop.run_in_executor(None, _shown_at_start, workspace)
+    except StoreError as exc:
+        warn(f"hooklab: cannot list the webhooks and forwarding destinations now: {exc}")
+        hooks, destinations = [], []
     for line, fields in webhook_lines(hooks, public_url or receiver.url, with_urls=show_urls):
         say(line, **fields)
-    for destination in workspace.forwarding():
+    for destination in destinations:
         say(f"forwarding events to {destination.url}", destination=destination.url)
     try:
         await stopping.wait()
@@ -357,6 +364,10 @@ async def serve(
             refused=count,
         )
     return 0
+
+
+def _shown_at_start(workspace: Workspace) -> tuple[list[Webhook], list[Destination]]:
+    return workspace.list_webhooks(), workspace.forwarding()
 
 
 class EverySecond:

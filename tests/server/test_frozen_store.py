@@ -100,3 +100,29 @@ def test_health_answers_within_its_budget_and_callers_share_one_check(
     while call(server.base, "GET", "/health")[0] != 200:
         assert time.monotonic() < deadline, "never healthy again"
         time.sleep(0.2)
+
+
+def test_a_store_that_stops_answering_as_serve_starts_holds_no_request_nor_stops_it(
+    tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    # Frozen at the list of webhooks that `hooklab serve` shows once it serves.
+    proxy = FreezingProxy(postgres_cluster.port, freeze_on=b"ORDER BY created, name")
+    try:
+        with replicas(tmp_path, proxy.url(postgres_url), count=1) as (server,):
+            unknown, took = timed(server.base, "POST", "/hooks/no-such-slug", b"model=m")
+            assert (unknown, took < SOON) == (404, True), took
+            health, took = timed(server.base, "GET", "/health")
+            assert (health, took < TIMEOUT + SOON) == (503, True), took
+            time.sleep(12)  # the list has failed by now: the server goes on, and says why
+            proxy.frozen.clear()
+            deadline = time.monotonic() + 30
+            while call(server.base, "GET", "/health")[0] != 200:
+                assert time.monotonic() < deadline, server.said()
+                time.sleep(0.2)
+            assert server.stop() == 0
+        said = server.said()
+        assert "Traceback" not in said
+        assert "cannot list the webhooks" in said and "did not answer" in said
+    finally:
+        proxy.frozen.clear()
+        proxy.close()
