@@ -61,3 +61,38 @@ def test_a_value_error_from_a_bug_shows_its_traceback(
     assert lines[0] == "Traceback (most recent call last):"
     assert "in list_webhooks" in result.stderr
     assert lines[-1] == last_line
+
+
+# `hooklab webhook push` with a bug planted in the push itself, before anything is sent.
+PUSH_WITH_A_BUG = """
+import sys
+
+import hooklab.prefect.deploy
+from hooklab.cli.app import main
+from hooklab.workspace import Workspace, default_home
+
+
+def push_webhook(hook, remote):
+    return hook["no such key"], True
+
+
+ws = Workspace(default_home() / "hooklab.db")
+ws.create_webhook("models", sys.argv[1])
+ws.close()
+hooklab.prefect.deploy.push_webhook = push_webhook
+sys.exit(main(["webhook", "push", "models", "--to", "http://127.0.0.1:9/api", "--api-key", "k"]))
+"""
+
+
+def test_a_bug_while_pushing_is_not_taken_for_the_remote_s_answer(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PUSH_WITH_A_BUG, TEMPLATE],
+        capture_output=True,
+        text=True,
+        env=base_env(HOOKLAB_HOME=str(tmp_path)),
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[0] == "Traceback (most recent call last):"
+    assert result.stderr.splitlines()[-1] == "KeyError: 'no such key'"
+    assert "does not look like" not in result.stderr
