@@ -4,8 +4,10 @@ The queue is the `outbox` table: one row per event and destination, added by a t
 transaction that stores the event. A replica claims the oldest rows for a lease
 (`FOR UPDATE SKIP LOCKED`, so two replicas never claim the same row), sends them, and deletes
 them once Prefect has stored them. A replica killed with claims in hand loses nothing: its
-lease runs out and another claims the rows. Delivery stays at least once, and Prefect keeps
-an event id once.
+lease runs out and another claims the rows. A replica that is alive renews its claims' lease
+while it holds them (a thread, every third of a lease), so a delivery slower than a lease is
+not taken over and sent twice; a replica that is killed or frozen renews nothing. Delivery
+stays at least once, and Prefect keeps an event id once.
 """
 
 from __future__ import annotations
@@ -92,11 +94,27 @@ class PostgresOutbox:
         self.claimer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.RLock()
         self._db = connect(url, answer_within=ANSWER_TIMEOUT)
+        self._closing = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.location!r})"
 
+    def _renew_while_open(self) -> None:
+        """Push this process's claims' lease forward while the connection is open."""
+        while not self._closing.wait(self.lease / 3):
+            with self._lock:
+                if self._db.closed or self._db.broken:
+                    return  # lost: its claims run out, as a dead replica's do
+                with contextlib.suppress(self._psycopg.Error):
+                    self._db.execute(
+                        "UPDATE outbox SET claimed_until = now() + make_interval(secs => %s) "
+                        "WHERE claimed_by = %s",
+                        (self.lease, self.claimer),
+                    )
+
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             if not self._db.closed and not self._db.broken:
                 with contextlib.suppress(self._psycopg.Error):  # else the leases run out
@@ -191,6 +209,11 @@ class PostgresOutbox:
             )
             if not claimed:
                 return None
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._renew_while_open, name="hooklab-lease", daemon=True
+                )
+                self._renewer.start()
             rows = self._query(
                 f"SELECT {PREFECT_COLUMNS} FROM events WHERE seq = ANY(%s) ORDER BY seq",
                 ([r[0] for r in claimed],),

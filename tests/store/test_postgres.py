@@ -385,3 +385,25 @@ def test_large_bodies_are_stored_compressed_with_lz4(
     assert row == ("lz4", len(body))
     # Opening the store again (another replica, a notebook) leaves it as it is.
     Workspace(postgres_url).close()
+
+
+def test_a_forwarder_alive_but_slower_than_its_lease_keeps_its_claims(
+    pg: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKLAB_OUTBOX_LEASE", "0.6")
+    hook = pg.create_webhook("models", TEMPLATE)
+    pg.forward_to(URL)
+    for n in range(3):
+        pg.receive(hook.slug, post(str(n)))
+    slow, other = pg.outbox(), pg.outbox()
+    try:
+        claimed = slow.next_batch(URL, limit=10, max_bytes=10**6)
+        assert claimed is not None and len(claimed) == 3
+        time.sleep(2.0)  # three leases: a delivery to a slow Prefect, say
+        assert other.next_batch(URL, limit=10, max_bytes=10**6) is None
+        slow.delivered(URL, claimed)
+        [state] = pg.forwarding()
+        assert (state.pending, state.delivered) == (0, 3)
+    finally:
+        slow.close()
+        other.close()
