@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint bench install clean
+.PHONY: lab test test-fast lint bench install clean
 
 # An editable install: the checkout is on the venv's path, so an edit needs no reinstall.
 # hatchling (pyproject.toml) makes it path-based, so Python started in the folder above a clone
@@ -23,6 +23,14 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A quick check of a change: the core, the store and the command line, on SQLite and the CLI's
+# local mode, both cores at once (pytest-xdist). `make test` runs all of it and the rest:
+# PostgreSQL, the CLI against a server, the server, Prefect, the notebooks and the browser.
+FAST_TESTS := tests/core tests/store tests/cli
+FAST_SKIP := not postgres and not pg_ and not remote
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 $(FAST_TESTS) -k "$(FAST_SKIP)"
 
 # CI runs this before the tests (.ci/run): style, types (the package and its tests, see
 # pyproject.toml), and the import contracts of the layers.
