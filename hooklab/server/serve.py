@@ -336,8 +336,13 @@ async def serve(
         hooks, destinations = await loop.run_in_executor(None, _shown_at_start, workspace)
     except StoreError as exc:
         warn(f"hooklab: cannot list the webhooks and forwarding destinations now: {exc}")
-        hooks, destinations = [], []
-    for line, fields in webhook_lines(hooks, public_url or receiver.url, with_urls=show_urls):
+        hooks, destinations = None, []  # not "no webhooks yet": nobody knows
+    shown = (
+        []
+        if hooks is None
+        else webhook_lines(hooks, public_url or receiver.url, with_urls=show_urls)
+    )
+    for line, fields in shown:
         say(line, **fields)
     for destination in destinations:
         say(f"forwarding events to {destination.url}", destination=destination.url)
