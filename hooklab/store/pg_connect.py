@@ -30,7 +30,8 @@ def require_psycopg() -> Any:
         import psycopg
     except ImportError:
         raise StoreError(
-            'a postgresql:// store needs the PostgreSQL extra: pip install "hooklab[postgres]"'
+            "a postgresql:// store needs hooklab's postgres extra: in the clone hooklab was "
+            "installed from, pip install '.[postgres]'"
         ) from None
     return psycopg
 

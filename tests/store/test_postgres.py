@@ -211,7 +211,8 @@ def test_without_the_driver_a_postgresql_url_names_the_extra_to_install(
         f"Workspace({postgres_url!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert 'pip install "hooklab[postgres]"' in done.stderr.splitlines()[-1]
+    assert "postgres extra" in done.stderr.splitlines()[-1]
+    assert "pip install '.[postgres]'" in done.stderr.splitlines()[-1]
 
 
 def test_a_stopped_store_refuses_at_once_and_is_used_again_when_it_is_back(
