@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from hooklab.store.home import send_notices_to
+
 __all__ = ["FORMATS", "configure", "refuse", "say", "warn"]
 
 FORMATS = ("text", "json")
@@ -99,10 +101,12 @@ def configure(
         root.addHandler(handler)
     root.setLevel(logging.WARNING)
     hooklab.setLevel(logging.INFO)
+    send_notices_to(warn)  # a home made private says so in this log, not before it
 
     def undo() -> None:
         global _json
         _json = False
+        send_notices_to(None)
         root.removeHandler(to_out)
         root.removeHandler(to_err)
         root.setLevel(before[0])

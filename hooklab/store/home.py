@@ -35,9 +35,23 @@ TEMPORARY_PREFIXES = (".admin_key.", ".receiver.json.")
 Say = Callable[[str], None]
 
 
+_notices: Say | None = None  # set by `send_notices_to` (a server's log)
+
+
+def send_notices_to(say: Say | None) -> None:
+    """Where the home's notices go from now on, `say(line)` (a server's log, which stamps and
+    shapes each line), or None: back to stderr."""
+    global _notices
+    _notices = say
+
+
 def warn(line: str) -> None:
-    """Where the home's notices go unless told otherwise: stderr, which a notebook shows too."""
-    print(f"hooklab: {line}", file=sys.stderr, flush=True)
+    """Where the home's notices go unless told otherwise: stderr, which a notebook shows too,
+    or the log a server set up (`send_notices_to`), so that a JSON log holds only JSON."""
+    if _notices is not None:
+        _notices(f"hooklab: {line}")
+    else:
+        print(f"hooklab: {line}", file=sys.stderr, flush=True)
 
 
 def secure_home(home: str | os.PathLike[str], *, say: Say = warn) -> Path:

@@ -192,6 +192,21 @@ def test_json_logs_are_one_object_a_line_and_never_hold_a_webhook_url(tmp_path: 
     assert line["message"] == f"Cannot listen on 127.0.0.1:{port}: address already in use"
 
 
+def test_under_json_even_the_first_line_that_tightens_a_loose_home_is_json(
+    tmp_path: Path,
+) -> None:
+    Workspace(tmp_path / "hooklab.db").close()
+    tmp_path.chmod(0o755)  # as a copy or an unpacked backup may leave it
+    (tmp_path / "hooklab.db").chmod(0o644)
+    with serving(tmp_path, "--port", "0", "--log-format", "json") as (process, _first):
+        _out, err = stopped(process)
+    lines = [json.loads(line) for line in err.splitlines()]
+    [tightened] = [line for line in lines if "private to you" in line["message"]]
+    assert tightened["level"] == "warning"
+    assert tightened["message"].startswith(f"made {tmp_path} private to you")
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
+
+
 @pytest.mark.parametrize(
     ("given", "said"),
     [
