@@ -17,9 +17,15 @@ from hooklab.store.filters import HistoryFilter
 def forward(context: Context) -> int:
     args = context.args
     if args.what == "status":
-        if args.to is not None:
-            raise UsageError("`forward status` takes no --to")
+        if args.to is not None or args.url is not None:
+            raise UsageError("`forward status` takes no --to and no URL")
         return status(context)
+    if args.what == "stop":
+        if args.to is not None or args.url is None:
+            raise UsageError("give the destination to remove: `hooklab forward stop URL`")
+        return stop(context, args.url)
+    if args.url is not None:
+        raise UsageError(f"unexpected {args.url!r}: give --to URL, `status` or `stop URL`")
     if args.to is None:
         raise UsageError("give --to URL (send the history once), or `status`")
     from hooklab.prefect.client import Credentials, split_credentials
@@ -39,6 +45,20 @@ def forward(context: Context) -> int:
             progress=bar.update,
         )
     context.print(f"Sent {sent} event(s) to {shown}.")
+    return 0
+
+
+def stop(context: Context, url: str) -> int:
+    """Remove a destination from the store: every server forwarding it stops within seconds."""
+    from hooklab.prefect.client import split_credentials
+
+    shown = split_credentials(url)[0]
+    dropped = context.workspace().stop_forwarding(shown)
+    pending = f"{dropped} pending event{'' if dropped == 1 else 's'}"
+    context.print(
+        f"Stopped forwarding to {shown}: removed from the store, {pending} dropped; servers "
+        "forwarding this store stop sending there within seconds."
+    )
     return 0
 
 
@@ -119,19 +139,31 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         commands,
         "forward",
         forward,
-        summary="Forwarding to Prefect: its status, or send the stored history once.",
+        summary="Forwarding to Prefect: its status, stop it, or send the stored history once.",
         description=(
             "`hooklab forward status` shows, per Prefect API this home forwards to, the events "
             "pending and delivered (stored by Prefect), the lag, when delivery last succeeded "
-            "and the last error. `hooklab forward --to URL` sends "
+            "and the last error. `hooklab forward stop URL` removes a destination from the "
+            "store (every server forwarding this store stops sending there within seconds) "
+            "with the events it still had pending. `hooklab forward --to URL` sends "
             "the stored events (since T) to a Prefect API once and exits; the event ids stay, "
             "so Prefect keeps each once. Credentials: --api-key, or PREFECT_API_KEY / "
             "PREFECT_API_AUTH_STRING. Continuous forwarding: `hooklab serve --forward-to URL`."
         ),
-        example="hooklab forward status\nhooklab forward --to http://127.0.0.1:4200/api --since 1d",
+        example=(
+            "hooklab forward status\n"
+            "hooklab forward stop http://127.0.0.1:4200/api\n"
+            "hooklab forward --to http://127.0.0.1:4200/api --since 1d"
+        ),
         parents=[Options.local],
     )
-    parser.add_argument("what", nargs="?", choices=["status"], help="show the forwarding state")
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=["status", "stop"],
+        help="status: show the forwarding state; stop URL: remove that destination",
+    )
+    parser.add_argument("url", nargs="?", metavar="URL", help="with stop: the destination")
     parser.add_argument("--to", metavar="URL", help="the Prefect API to send the history to")
     parser.add_argument("--webhook", metavar="NAME", help="only this webhook's events")
     time_option(parser, "--since", "only events received from this time on (30m, 1d, ISO 8601)")

@@ -44,6 +44,8 @@ __all__ = ["Forwarding", "backoff", "forward_history", "forward_outcomes"]
 BATCH = 500
 BATCH_BYTES = 4_000_000
 STORE_RETRY = 1.0  # seconds between looks at a store that does not answer
+STORE_DOWN = "the store does not answer"  # how `on_error` hears of the store, not Prefect
+STORE_BACK = "the store answers again"  # how `on_resumed` hears it came back
 T = TypeVar("T")
 
 
@@ -63,7 +65,9 @@ class Forwarding:
 
     `credentials` maps a destination URL to its credentials; any other destination uses
     Prefect's environment variables. `on_error(url, line)` hears of each failure, and
-    `on_resumed(url, line)` of the first success after failures (both from the thread).
+    `on_resumed(url, line)` of the first success after failures (both from the thread; the
+    store's own outage is told with lines that begin `STORE_DOWN` and `STORE_BACK`), and
+    `on_removed(url)` of a destination removed from the store, no longer sent to.
     An event counts as delivered once Prefect has stored it (`hooklab.prefect.delivery`); a
     stop waits up to `finish_timeout` seconds for that proof of what was sent."""
 
@@ -79,6 +83,7 @@ class Forwarding:
         finish_timeout: float = 8.0,
         on_error: Callable[[str, str], None] | None = None,
         on_resumed: Callable[[str, str], None] | None = None,
+        on_removed: Callable[[str], None] | None = None,
     ) -> None:
         self.outbox = workspace.outbox()
         self.credentials = dict(credentials or {})
@@ -89,6 +94,7 @@ class Forwarding:
         self.finish_timeout = finish_timeout
         self.on_error = on_error
         self.on_resumed = on_resumed
+        self.on_removed = on_removed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store_down = False
@@ -161,12 +167,12 @@ class Forwarding:
                         delivery.restart()
                     if not self._store_down:
                         self._store_down = True
-                        self._tell_each(deliveries, f"the store does not answer: {exc}")
+                        self._tell_each(deliveries, f"{STORE_DOWN}: {exc}")
                     await self._pause(STORE_RETRY)
                     continue
                 if self._store_down:
                     self._store_down = False
-                    self._tell_each(deliveries, "the store answers again", resumed=True)
+                    self._tell_each(deliveries, STORE_BACK, resumed=True)
                 if not sent:
                     await self._pause(self.poll)
         finally:
@@ -187,8 +193,12 @@ class Forwarding:
         """One turn over every destination; whether a full batch went out (more may wait)."""
         sent = False
         urls = self.outbox.urls()
-        for gone in set(deliveries) - set(urls):  # a destination removed meanwhile
+        for gone in set(deliveries) - set(urls):  # removed meanwhile (`forward stop`)
             await deliveries.pop(gone).aclose()
+            failures.pop(gone, None)
+            retry_at.pop(gone, None)
+            if self.on_removed is not None:
+                self.on_removed(gone)
         for url in urls:
             if self._stop.is_set() or time.monotonic() < retry_at.get(url, 0.0):
                 continue

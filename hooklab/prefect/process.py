@@ -8,9 +8,10 @@ from the same SQLite file (WAL lets it read while the receiver writes) and sends
 The server starts the child once the home forwards anywhere (`keep_running`, called every
 second), and again if it dies. The child stops after the batch in flight when the server sends
 it SIGTERM, and by itself when the server dies (its parent changes). It ignores SIGINT: Ctrl-C
-reaches the whole terminal, and the server stops it in order. Its failures go to the server's
-stderr, one line each. Credentials the server holds (a password from `--forward-to`) reach it
-as JSON on its stdin, never in its arguments, which every local user can read.
+reaches the whole terminal, and the server stops it in order. Its failures go to the
+server's stderr once per episode (`hooklab.prefect.episodes`), its good news to the server's
+log. Credentials the server holds (a password from `--forward-to`) reach it as JSON on its
+stdin, never in its arguments, which every local user can read.
 
     python -m hooklab.prefect.process PATH/hooklab.db [--credentials-on-stdin]
 """
@@ -29,7 +30,8 @@ from typing import IO, TYPE_CHECKING
 
 from hooklab.core.errors import StoreError
 from hooklab.prefect.client import Credentials
-from hooklab.prefect.forwarding import Forwarding, backoff
+from hooklab.prefect.episodes import FailureLog
+from hooklab.prefect.forwarding import STORE_BACK, STORE_DOWN, Forwarding, backoff
 from hooklab.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,10 +52,12 @@ class ForwardingProcess:
         credentials: dict[str, Credentials] | None = None,
         *,
         say: Callable[[str], object] | None = None,
+        inform: Callable[[str], object] | None = None,
     ) -> None:
         # Where the child's lines (and the note that it ended) go, one call a line: the
-        # server's log stamps them. None: straight to this process's stderr.
+        # server's log stamps them; its good news to `inform`. None: to this process's stderr.
         self.say = say
+        self.inform = inform
         self.path = workspace.path
         self.target = workspace.store_url
         self.credentials = dict(credentials or {})
@@ -85,7 +89,7 @@ class ForwardingProcess:
                 assert self._process.stderr is not None
                 threading.Thread(
                     target=_pass_lines,
-                    args=(self._process.stderr, self.say),
+                    args=(self._process.stderr, self.say, self.inform),
                     name="hooklab-forwarding-stderr",
                     daemon=True,
                 ).start()
@@ -137,23 +141,50 @@ class ForwardingProcess:
                 process.wait()
 
 
-def _pass_lines(stream: IO[bytes], say: Callable[[str], object]) -> None:
-    """Each line the child writes, to `say`, until it closes its end."""
+def _pass_lines(
+    stream: IO[bytes], say: Callable[[str], object], inform: Callable[[str], object] | None
+) -> None:
+    """Each line the child writes, until it closes its end: to `say`, or to `inform` when it
+    is good news (a line that does not begin `hooklab: `, the mark of a warning)."""
     with stream:
         for line in stream:
             text = line.decode(errors="replace").rstrip("\r\n")
             if text:
-                say(text)
+                (say if inform is None or text.startswith("hooklab: ") else inform)(text)
 
 
-def report_error(url: str, line: str) -> None:
-    """One line per failed attempt; the events wait in the outbox and are sent again."""
-    print(f"hooklab: forwarding to {url} failed, will retry: {line}", file=sys.stderr, flush=True)
+def _line(text: str) -> None:
+    """A line for the server's log: one that begins `hooklab: ` is a warning, any other is
+    for information (`_pass_lines` tells them apart)."""
+    print(text, file=sys.stderr, flush=True)
 
 
-def report_resumed(url: str, line: str) -> None:
-    """One line when delivery works again, so that the last failure is not the last word."""
-    print(f"hooklab: forwarding to {url} resumed: {line}", file=sys.stderr, flush=True)
+def failure_log(forwarding: Forwarding) -> FailureLog:
+    """The child's log of failures: once per episode, reminders with what is pending."""
+
+    def pending(url: str) -> int | None:
+        try:
+            found = forwarding.outbox.get(url)
+        except StoreError:
+            return None
+        return None if found is None else found.pending
+
+    log = FailureLog(warn=_line, inform=_line, pending=pending)
+
+    def error(url: str, line: str) -> None:
+        if line.startswith(STORE_DOWN):
+            log.store_down(url, line)
+        else:
+            log.failed(url, line)
+
+    def resumed(url: str, line: str) -> None:
+        if line.startswith(STORE_BACK):
+            log.store_back(url)
+        else:
+            log.resumed(url, line)
+
+    forwarding.on_error, forwarding.on_resumed, forwarding.on_removed = error, resumed, log.removed
+    return log
 
 
 def _credentials_json(credentials: dict[str, Credentials]) -> dict[str, list[str | None]]:
@@ -172,9 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     told = json.loads(sys.stdin.read() or "{}")
     credentials = {url: Credentials(*pair) for url, pair in told.get("credentials", {}).items()}
     workspace = Workspace(told["store"])
-    forwarding = Forwarding(
-        workspace, credentials=credentials, on_error=report_error, on_resumed=report_resumed
-    )
+    forwarding = Forwarding(workspace, credentials=credentials)
+    failure_log(forwarding)
     signal.signal(signal.SIGTERM, lambda *_: forwarding.stop_soon())
     parent = os.getppid()
 

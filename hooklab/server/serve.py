@@ -284,7 +284,7 @@ async def serve(
             credentials[destination.url] = in_url
     # In a process of its own (a delivery thread here would take CPU from the answers), started
     # once the home forwards anywhere, even if a notebook adds the destination later.
-    forwarding = ForwardingProcess(workspace, credentials, say=warn)
+    forwarding = ForwardingProcess(workspace, credentials, say=warn, inform=say)
     forwarding.keep_running()
     supervisor = EverySecond(forwarding.keep_running)
     stopping = asyncio.Event()

@@ -149,9 +149,16 @@ class PostgresOutbox:
         assert found is not None
         return found
 
-    def remove(self, url: str) -> bool:
-        rows = self._query("DELETE FROM forward_destinations WHERE url=%s RETURNING url", (url,))
-        return bool(rows)
+    def remove(self, url: str) -> int | None:
+        """Stop forwarding to `url`; how many pending events were dropped (None: no such
+        destination). Its outbox rows go with it (ON DELETE CASCADE), claimed ones too: a
+        replica sending them finds nothing left to mark."""
+        rows = self._query(
+            "WITH gone AS (DELETE FROM forward_destinations WHERE url=%s RETURNING url) "
+            "SELECT (SELECT count(*) FROM outbox WHERE url=%s) FROM gone",
+            (url, url),
+        )
+        return int(rows[0][0]) if rows else None
 
     def get(self, url: str) -> Destination | None:
         rows = self._query(

@@ -81,9 +81,19 @@ class SqliteOutbox(Connected):
         assert found is not None
         return found
 
-    def remove(self, url: str) -> bool:
+    def remove(self, url: str) -> int | None:
+        """Stop forwarding to `url`; how many pending events were dropped (None: no such
+        destination). Its pending events are those past its mark: dropping the mark drops them."""
         with self.transaction() as db:
-            return db.execute("DELETE FROM forward_destinations WHERE url=?", (url,)).rowcount > 0
+            found = db.execute(
+                "SELECT (SELECT count(*) FROM events WHERE seq > d.after_seq) "
+                "FROM forward_destinations d WHERE d.url=?",
+                (url,),
+            ).fetchone()
+            if found is None:
+                return None
+            db.execute("DELETE FROM forward_destinations WHERE url=?", (url,))
+            return int(found[0])
 
     def get(self, url: str) -> Destination | None:
         rows = self._query(

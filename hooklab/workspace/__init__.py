@@ -410,6 +410,21 @@ class Workspace(HistoryReads):
         finally:
             outbox.close()
 
+    def stop_forwarding(self, url: str) -> int:
+        """Stop forwarding to a Prefect API: remove the destination from the store (every
+        server forwarding this store stops sending there within seconds) with the events it
+        still had pending; returns how many were dropped. Raises `InvalidInput` when this
+        home does not forward there."""
+        key = destination_url(url)
+        outbox = self.store.outbox()
+        try:
+            dropped = outbox.remove(key)
+        finally:
+            outbox.close()
+        if dropped is None:
+            raise InvalidInput(f"not forwarding to {key} (`hooklab forward status` lists where)")
+        return dropped
+
     def forwarding(self) -> list[Destination]:
         """Every Prefect API this home forwards to, with what is pending, oldest first."""
         outbox = self.store.outbox()

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 import pytest
 from cli_support import base_env, run_cli, served_url
@@ -269,6 +270,18 @@ def test_a_hanging_remote_is_a_timeout_after_n_seconds_not_a_status() -> None:
     assert str(hung.value).endswith("/api timed out after 0.5 s")
 
 
+def collect_lines(stream: IO[str]) -> list[tuple[float, str]]:
+    """Each line of a child's pipe with when it came, gathered by a thread as they come."""
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        for line in stream:
+            lines.append((time.monotonic(), line))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def wait_for(check: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not check() and time.monotonic() < deadline:
@@ -329,20 +342,41 @@ def test_serve_forwarding_to_a_plain_web_server_backs_off_without_a_traceback(
     try:
         assert serve.stdout is not None
         base = served_url(serve.stdout.readline())
+        out = collect_lines(serve.stdout)
         ws = Workspace(tmp_path / "hooklab.db")
         [hook] = ws.list_webhooks()
         ws.close()
         urllib.request.urlopen(f"{base}/hooks/{hook.slug}", b'{"n": 3}', timeout=10).close()
         time.sleep(6)
         shown = json.loads(run_cli(env, "forward", "status", "-o", "json").stdout)
+        tried = len(page.seen)
+        # Removed from the store: the running server stops sending there at once.
+        stop = run_cli(env, "forward", "stop", f"{page.url}/api")
+        assert stop.returncode == 0, stop.stderr
+        assert stop.stdout.startswith(f"Stopped forwarding to {page.url}/api: removed from the ")
+        assert "1 pending event dropped" in stop.stdout
+        stopped_at = time.monotonic()
+        time.sleep(5)
     finally:
         serve.terminate()
         _, said = serve.communicate(timeout=30)
     assert shown[0]["last_error"].startswith("not a Prefect API: ")
     assert "Traceback" not in said and "forwarding process ended" not in said
     tries = [line for line in said.splitlines() if "not a Prefect API" in line]
-    # Backing off: tries at about 0, 0.5, 1.5, 3.5 s; no restart loop.
-    assert 1 <= len(tries) <= 5 and len(page.seen) == len(tries)
+    # Backing off: tries at about 0, 0.5, 1.5, 3.5 s; no restart loop; and told once, not
+    # once a try (thousands of lines a day in a long outage).
+    assert 3 <= tried <= 5 and len(tries) == 1
+    assert f"forwarding to {page.url}/api failed, will retry" in tries[0]
+    [(at, _told)] = [
+        (at, line)
+        for at, line in out
+        if line.endswith(f"forwarding to {page.url}/api stopped: it was removed from the store\n")
+    ]
+    assert at - stopped_at < 3
+    assert (
+        len(page.seen) == tried
+        and json.loads(run_cli(env, "forward", "status", "-o", "json").stdout) == []
+    )
 
 
 def test_a_password_in_a_url_is_never_printed(tmp_path: Path) -> None:

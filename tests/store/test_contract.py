@@ -7,6 +7,7 @@ started itself (`tests/pg_support.py`).
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ import pytest
 
 import hooklab.store.rows
 from hooklab import HookRequest, Workspace
+from hooklab.core.errors import InvalidInput
 from hooklab.store import open_store
 from hooklab.store.copying import copy_store
 from hooklab.store.filters import EVERYTHING, HistoryFilter
@@ -219,6 +221,33 @@ def test_the_outbox_hands_out_what_is_pending_until_it_is_delivered(
         assert [len(batch) for batch in backfill] == [3, 1]
         failed = list(outbox.history(HistoryFilter(failed=True), limit=3, max_bytes=10**6))
         assert failed == []
+    finally:
+        outbox.close()
+
+
+def test_stopping_forwarding_removes_the_destination_and_drops_what_it_had_pending(
+    workspace: Workspace,
+) -> None:
+    hook = workspace.create_webhook("m", TEMPLATE)
+    kept = workspace.forward_to("http://127.0.0.1:4201/api").url
+    gone = workspace.forward_to("http://user:pw@127.0.0.1:4200/api/").url
+    for model in ("a", "b", "c"):
+        workspace.receive(hook.slug, post(model))
+    outbox = workspace.outbox()
+    try:
+        claimed = outbox.next_batch(gone, limit=1, max_bytes=10**6)  # one in flight
+        assert claimed is not None
+        assert workspace.stop_forwarding("http://127.0.0.1:4200/api/") == 3
+        assert [d.url for d in workspace.forwarding()] == [kept]
+        assert outbox.next_batch(gone, limit=10, max_bytes=10**6) is None
+        outbox.delivered(gone, claimed)  # proof that comes after the removal changes nothing
+        assert workspace.forwarding()[0].pending == 3
+        with pytest.raises(
+            InvalidInput, match=re.escape("not forwarding to http://127.0.0.1:4200/api")
+        ):
+            workspace.stop_forwarding(gone)
+        workspace.forward_to(gone)  # added again: from now on, nothing from before
+        assert [(d.url, d.pending) for d in workspace.forwarding()] == [(kept, 3), (gone, 0)]
     finally:
         outbox.close()
 
