@@ -198,7 +198,11 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         help="port to listen on (default: the one this home was last served on, else 8765; "
         "0 picks one)",
     )
-    parser.add_argument("--verbose", action="store_true", help="put error texts in 400 answers")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="put the error text in the body of 400 and 401 answers",
+    )
     parser.add_argument(
         "--max-body", type=positive_int, metavar="BYTES", help="largest request body accepted"
     )

@@ -89,7 +89,9 @@ def parser() -> argparse.ArgumentParser:
         f"receiver.json remembers, so that its URLs stay; else {DEFAULT_PORT})",
     )
     p.add_argument(
-        "--verbose", action="store_true", help="put the error text in the body of 400 answers"
+        "--verbose",
+        action="store_true",
+        help="put the error text in the body of 400 and 401 answers",
     )
     p.add_argument(
         "--max-body",
