@@ -12,17 +12,26 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from hooklab.core.outcome import Outcome, Reason
-from hooklab.core.request import BodyError, template_variables
+from hooklab.core.request import BodyError, HookRequest, template_variables
 from hooklab.core.tracing import trace
+from hooklab.history.fixes import (
+    all_quoted_text_fixed,
+    quoted_text_lines,
+    renders_valid_events,
+    truncated,
+    with_filters,
+    with_line,
+    with_source,
+)
 from hooklab.history.lint import path_label, quote_line, referenced_fields, value_at
+from hooklab.history.shown import caret, shorten
 from hooklab.history.skeleton import Placement, placements, tojson_fix
 
-SHOWN_CHARACTERS = 40  # of a value quoted in a sentence
-POINTER_WIDTH = 100  # characters of a rendered line shown around the caret
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "(absent)"})()
 
 
@@ -143,6 +152,7 @@ def explain(template: str, outcome: Outcome) -> Explanation | None:
 
 
 _JSON_ERROR_AT = re.compile(r"not valid JSON: .* at line \d+ column \d+ \(char (\d+)\)")
+_UNTERMINATED = "Unterminated string starting at"
 OWN_TEXT = "The template's own text is not JSON where the caret points"
 _BREAKS_A_STRING = re.compile(r'["\\\x00-\x1f]')
 
@@ -163,7 +173,12 @@ def _invalid_output(template: str, outcome: Outcome) -> Explanation:
     # The parser stops at or after the first value that broke the text: the first expression
     # before that point whose output cannot stand where it is written.
     found_placements: dict[int | None, Placement] = {p.number: p for p in placements(template)}
-    for span in traced.expressions_before(offset):
+    spans = traced.expressions_before(offset)
+    if _UNTERMINATED in (outcome.error or ""):
+        # The parser names where the string began: a value written in it after that point
+        # (a backslash that escaped the closing quote, say) is what left it open.
+        spans += [s for s in traced.spans if s.piece.expression is not None and s.start > offset]
+    for span in spans:
         placement = found_placements.get(span.piece.expression)
         written = traced.text[span.start : span.end]
         if placement is not None:
@@ -197,7 +212,8 @@ def _written_badly(
             "break ends or breaks the string, so the output is not JSON (a 400 and a failure "
             "event)"
         )
-        fix = tojson_fix(line_text, expression)
+        whole = all_quoted_text_fixed(template)  # every such string on the line, not one
+        fix = _line_text(whole, line) if whole else tojson_fix(line_text, expression)
         return Explanation(
             Cause.TEXT_IN_QUOTES, line, message, field, written, _fix_line(fix), pointer
         )
@@ -207,13 +223,13 @@ def _written_badly(
         message = (
             f"{name} is missing from the request, so nothing is written where a JSON value must be"
         )
-        fix = _with_filters(line_text, expression.source, "|default(none)|tojson")
+        fix = with_filters(line_text, expression.source, "|default(none)|tojson")
         return Explanation(Cause.MISSING, line, message, field, ABSENT, _fix_line(fix), pointer)
     message = (
         f"{name} is written as it is where a JSON value goes, and here it is "
         f"{_described(value, written)}: not JSON. tojson writes any value as JSON"
     )
-    fix = _with_filters(line_text, expression.source, "|tojson")
+    fix = with_filters(line_text, expression.source, "|tojson")
     return Explanation(Cause.NOT_JSON, line, message, field, value, _fix_line(fix), pointer)
 
 
@@ -267,7 +283,7 @@ def _render_error(template: str, outcome: Outcome) -> Explanation:
             message = (
                 f"{field} is missing from the request, and tojson cannot write a missing value"
             )
-            fix = _with_source(line_text, source, fixed_source)
+            fix = with_source(line_text, source, fixed_source)
             return Explanation(Cause.MISSING, line, message, field, ABSENT, _fix_line(fix))
     return Explanation(Cause.MISSING, line, _without_line(error))
 
@@ -285,20 +301,42 @@ _FIELD_PATH = re.compile(r'^([a-z_]+)((?:\[(?:\d+|"(?:[^"\\]|\\.)*")\])*): ')
 def _rejected(template: str, outcome: Outcome) -> Explanation:
     error = outcome.error or ""
     key_path = field_key_path(error)
+    variables = _variables(outcome) or {}
     placement = placement_at(template, key_path) if key_path else None
+    limit = _LIMIT.search(error)
+    if placement is not None and limit is not None:
+        placement = _longest_written(template, key_path, variables) or placement
     if placement is None:
         return Explanation(Cause.REJECTED, key_line(template, key_path), error)
     expression = placement.expression
-    field, value = _field_of(expression.source, variables=_variables(outcome) or {})
+    field, value = _field_of(expression.source, variables)
     if field is None:
         return Explanation(Cause.REJECTED, expression.line, error)
     message = f"{error} ({field} is written there"
     fix = None
-    if isinstance(value, str) and "at most" in error:
-        message += f": {len(value):,} characters"
-        cut = _with_filters(_line_text(template, expression.line), expression.source, "[:200]")
-        fix = _fix_line(cut)
+    if limit is not None:
+        if isinstance(value, str):
+            message += f": {len(value):,} characters"
+        line_text = _line_text(template, expression.line)
+        fix = _fix_line(truncated(line_text, placement, int(limit.group(1).replace(",", ""))))
     return Explanation(Cause.REJECTED, expression.line, message + ")", field, value, fix)
+
+
+_LIMIT = re.compile(r"at most ([\d,]+)")
+
+
+def _longest_written(
+    template: str, key_path: tuple[str, ...], variables: dict[str, Any]
+) -> Placement | None:
+    """Of the expressions written at `key_path`, the one whose value is the longest as text:
+    the one a length limit is about."""
+    exact = [p for p in placements(template) if p.key_path == key_path]
+
+    def length(placement: Placement) -> int:
+        _field, value = _field_of(placement.expression.source, variables)
+        return -1 if value is ABSENT else len(str(value))
+
+    return max(exact, key=length) if exact else None
 
 
 def field_key_path(error: str) -> tuple[str, ...]:
@@ -357,52 +395,6 @@ def template_line(template: str, outcome: Outcome) -> int | None:
     return rendered[: int(found.group(1))].rstrip().count("\n") + 1
 
 
-def caret(rendered: str, offset: int) -> tuple[str, ...]:
-    """The rendered line holding `offset` and a caret under it, control characters shown as
-    their pictures (one column each) and a long line cut around the caret."""
-    start = rendered.rfind("\n", 0, offset) + 1 if offset > 0 else 0
-    end = rendered.find("\n", offset)
-    end = len(rendered) if end == -1 else end
-    number = rendered.count("\n", 0, start) + 1
-    text, column = rendered[start:end], offset - start
-    if len(text) > POINTER_WIDTH:
-        left = max(0, min(column - POINTER_WIDTH // 2, len(text) - POINTER_WIDTH))
-        text = text[left : left + POINTER_WIDTH]
-        column -= left
-        if left:
-            text, column = "…" + text[1:], column
-    prefix = f"  rendered {number:>3} | "
-    return (prefix + _visible(text), " " * (len(prefix) + column) + "^")
-
-
-def _visible(text: str) -> str:
-    return "".join(chr(0x2400 + ord(c)) if ord(c) < 0x20 else c for c in text)
-
-
-def shorten(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
-    """A value as JSON for a sentence, a long one cut with its length said.
-
-    >>> shorten("x" * 1020)
-    '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…" (1,020 characters)'
-    """
-    if isinstance(value, str) and len(value) > limit:
-        head = json.dumps(value[: limit - 8], ensure_ascii=False)[:-1]
-        return f'{head}…" ({len(value):,} characters)'
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def shortened(value: Any, limit: int = SHOWN_CHARACTERS) -> Any:
-    """A JSON value with every long text in it cut, for showing a request."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[: limit - 8]}… ({len(value):,} characters)"
-    if isinstance(value, dict):
-        return {key: shortened(item, limit) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shortened(item, limit) for item in value]
-    return value
-
-
 def _variables(outcome: Outcome) -> dict[str, Any] | None:
     if outcome.request is None:
         return None
@@ -432,29 +424,32 @@ def _line_text(template: str, line: int | None) -> str:
     return lines[line - 1] if line is not None and 0 < line <= len(lines) else ""
 
 
-def _with_filters(line_text: str, source: str, filters: str) -> str | None:
-    """The line with `{{ source }}` written `{{ source<filters> }}` (`source` in brackets when
-    it is more than a name and its lookups)."""
-    simple = re.fullmatch(r"[A-Za-z_][\w.]*(?:\[[^\[\]]*\])*", source)
-    return _with_source(line_text, source, (source if simple else f"({source})") + filters)
-
-
-def _with_source(line_text: str, source: str, new_source: str) -> str | None:
-    squeezed = re.sub(r"\s+", "", source)
-    for found in re.finditer(r"\{\{-?(.*?)-?\}\}", line_text):
-        if re.sub(r"\s+", "", found.group(1)) == squeezed:
-            before, after = line_text[: found.start()], line_text[found.end() :]
-            return f"{before}{{{{ {new_source} }}}}{after}"
-    return None
-
-
 def _fix_line(fix: str | None) -> str | None:
     return fix.strip() if fix else None
 
 
+def checked_fix(
+    template: str, explanation: Explanation, requests: Iterable[HookRequest]
+) -> str | None:
+    """The explanation's fix, when the template with it renders valid events for `requests`
+    (those that broke it, and good ones); None when it does not, or there is none."""
+    if not explanation.fix or explanation.line is None:
+        return None
+    fixed = with_line(template, explanation.line, explanation.fix)
+    return explanation.fix if renders_valid_events(fixed, requests) else None
+
+
+def other_lines(template: str, explanation: Explanation) -> list[int]:
+    """The other template lines with the same cause: for request text inside quotes, every
+    line that writes such text."""
+    if explanation.cause is not Cause.TEXT_IN_QUOTES:
+        return []
+    return [line for line in quoted_text_lines(template) if line != explanation.line]
+
+
 def failure_lines(template: str, outcome: Outcome) -> list[str]:
     """A failure as people read it: the error, the rendered line with a caret, the template
-    line that made it, then the cause and the fix."""
+    line that made it, then the cause and the fix (when it fixes this request)."""
     lines = [outcome.error or "the request failed"]
     explanation = explain(template, outcome)
     if explanation is None:
@@ -465,6 +460,15 @@ def failure_lines(template: str, outcome: Outcome) -> list[str]:
         lines.append(f"  template {explanation.line:>3} | {text}")
     if explanation.cause not in (Cause.RENDER, Cause.REQUEST):
         lines.append(f"  {explanation.message}")
-    if explanation.fix:
-        lines.append(f"  fix: {explanation.fix}")
+    requests = [outcome.request] if outcome.request is not None else []
+    fix = checked_fix(template, explanation, requests)
+    if fix:
+        lines.append(f"  fix: {fix}")
+    others = other_lines(template, explanation)
+    if others:
+        listed = ", ".join(map(str, others))
+        lines.append(
+            f"  the same on template line{'s' if len(others) > 1 else ''} {listed}: "
+            "write each such string with tojson"
+        )
     return lines

@@ -33,8 +33,10 @@ from hooklab.history.casefiles import (
     spec_from_request,
 )
 from hooklab.history.cases import CaseRunner
-from hooklab.history.explain import ABSENT, Cause, Explanation, explain, shorten, shortened
+from hooklab.history.explain import ABSENT, Cause, Explanation, checked_fix, explain, other_lines
+from hooklab.history.fixes import all_quoted_text_fixed, renders_valid_events, with_line
 from hooklab.history.lint import quote_line, referenced_fields
+from hooklab.history.shown import shorten, shortened
 from hooklab.store.contract import StoredRequest
 
 if TYPE_CHECKING:
@@ -99,12 +101,14 @@ class FuzzReport:
                 lines.append(f"   {row['template_line'] or 'no template line'}")
                 if cause.specific:
                     lines.append(f"     {row['message']}")
+                    lines += [f"   {text}" for text in row["pointer"]]
                 if row["field"]:
                     lines.append(f"     breaks on: {row['field']} = {', '.join(row['breaks_on'])}")
                 if row["fix"]:
                     lines.append(f"     fix: {row['fix']}")
                 shown = json.dumps(shortened(row["request"]), ensure_ascii=False)
                 lines.append(f"     request: {shown}")
+            lines += _whole_fix(rows)
         return "\n".join(lines)
 
     def by_cause(self) -> list[tuple[Cause, list[dict[str, Any]]]]:
@@ -120,11 +124,21 @@ class FuzzReport:
 
 FAILURE_COLUMNS = (
     "message", "fix", "line", "template_line", "cause", "field", "breaks_on", "error",
-    "reason", "request",
+    "reason", "request", "lines", "fixed_template", "pointer",
 )  # fmt: skip
 
 
 _IN = " " * 3
+
+
+def _whole_fix(rows: list[dict[str, Any]]) -> list[str]:
+    """Where a cause is on more lines than one: those lines, and the template fixed on all."""
+    for row in rows:
+        if len(row["lines"]) > 1 and row["fixed_template"]:
+            listed = ", ".join(map(str, row["lines"]))
+            fixed = textwrap.indent(row["fixed_template"], "     ")
+            return [f"   on template lines {listed}; the template fixed on all of them:", fixed]
+    return []
 
 
 def _count(number: int, noun: str) -> str:
@@ -190,6 +204,7 @@ def fuzz(
         else template_or_webhook
     )
     specs = [example_spec(example) for example in examples] or [default_example(template)]
+    good = [request_from_spec(spec, "an example") for spec in specs]
     folder = CaseFolder(Path("fuzz"), template)
     runner = CaseRunner(folder)
     report = FuzzReport(template)
@@ -200,7 +215,7 @@ def fuzz(
             if found is None:
                 break
             spec, outcome, explanation = found
-            row = _finding(template, spec, outcome, explanation)
+            row = _finding(template, spec, outcome, explanation, good)
             known[explanation.key] = row
             report.found.append(row)
     finally:
@@ -209,11 +224,24 @@ def fuzz(
 
 
 def _finding(
-    template: str, spec: dict[str, Any], outcome: Outcome, explanation: Explanation
+    template: str,
+    spec: dict[str, Any],
+    outcome: Outcome,
+    explanation: Explanation,
+    examples: list[HookRequest],
 ) -> dict[str, Any]:
+    """A finding's row; its fix is kept only when the template with it renders valid events
+    for the request that broke it and for the examples."""
+    tried = [request_from_spec(spec, "a fuzzed request"), *examples]
+    fix = checked_fix(template, explanation, tried)
+    others = other_lines(template, explanation)
+    fixed = with_line(template, explanation.line, fix) if fix and explanation.line else None
+    if others:
+        whole = all_quoted_text_fixed(template)
+        fixed = whole if whole and renders_valid_events(whole, tried) else None
     return {
         "message": explanation.message,
-        "fix": explanation.fix,
+        "fix": fix,
         "line": explanation.line,
         "template_line": quote_line(template, explanation.line).strip(),
         "cause": explanation.cause.value,
@@ -222,6 +250,9 @@ def _finding(
         "error": outcome.error,
         "reason": outcome.reason.value if outcome.reason else None,
         "request": spec,
+        "lines": sorted({explanation.line, *others} - {None}),
+        "fixed_template": fixed,
+        "pointer": list(explanation.pointer),
     }
 
 

@@ -91,7 +91,7 @@ def findings_html(findings: Sequence[Finding]) -> str:
 def fuzz_html(report: FuzzReport) -> str:
     """What fuzzing found: for each cause its heading and sentence, then for each template line
     the values that break it, the fix and the simplest failing request."""
-    from hooklab.history.explain import shortened
+    from hooklab.history.shown import shortened
 
     parts = [f"<div style='{_STYLE}'><b>{escape(report.summary())}</b>"]
     for cause, rows in report.by_cause():

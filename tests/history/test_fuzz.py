@@ -142,3 +142,84 @@ def test_the_dynamic_template_breaks_on_quotes_backslashes_and_newlines_in_form_
     assert failures["error"].str.startswith("Template output is not valid JSON").all()
     breaking = {value for request in failures["request"] for value in request["form"].values()}
     assert any(char in value for value in breaking for char in '"\\\n')
+
+
+# Every fix is checked: the template with it renders valid events on what broke it.
+
+TWO_LINES = """{
+  "event": "shop.order.{{ body.order_id }}",
+  "resource": {"prefect.resource.id": "shop.order.{{ body.order_id }}"}
+}"""
+STATUS_AND_ID = '{"event": "shop.order.{{ body.status }}.{{ body.order_id }}", "resource": {"prefect.resource.id": "shop.order.{{ body.order_id }}"}}'  # noqa: E501
+PAID = {"method": "POST", "json": {"order_id": "A1", "status": "paid"}}
+
+
+def _explained(template: str, body: dict[str, Any]) -> Any:
+    from hooklab.history.explain import explain
+    from hooklab.history.replay import draft_webhook
+
+    outcome = hooklab.render_events(draft_webhook(template), HookRequest.fake(json=body))
+    assert outcome.failed
+    return explain(template, outcome)
+
+
+def test_a_value_too_long_is_blamed_on_its_field_and_cut_before_tojson() -> None:
+    from hooklab.history.explain import checked_fix
+
+    for value in ("x" * 5000, {"deep": "x" * 5000}, ["x" * 5000]):
+        explanation = _explained(STATUS_AND_ID, {"order_id": value, "status": "paid"})
+        assert explanation.cause.value == "rejected" and explanation.field == "body.order_id"
+        assert "body.order_id is written there" in explanation.message
+        assert "[:1024]|tojson }}" in explanation.fix  # cut first, then written as JSON
+        broken = HookRequest.fake(json={"order_id": value, "status": "paid"})
+        good = HookRequest.fake(json=PAID["json"])
+        assert checked_fix(STATUS_AND_ID, explanation, [broken, good]) == explanation.fix
+
+
+def test_a_backslash_that_leaves_the_last_string_open_is_text_in_quotes() -> None:
+    template = (
+        '{"resource": {"prefect.resource.id": "x"}, "event": "product.models.{{ body.model }}"}'
+    )
+    explanation = _explained(template, {"model": "\\"})
+    assert explanation.cause.value == "text-in-quotes" and explanation.field == "body.model"
+    assert explanation.fix == (
+        '{"resource": {"prefect.resource.id": "x"}, "event": {{ ("product.models." ~ '
+        "body.model)|tojson }}}"
+    )
+
+
+def test_the_same_pattern_on_two_lines_is_reported_on_both_with_one_fixed_template() -> None:
+    report = hooklab.fuzz(TWO_LINES, examples=[PAID])
+    [row] = [row for row in report.found if row["cause"] == "text-in-quotes"]
+    assert row["lines"] == [2, 3]
+    assert row["fixed_template"].count("|tojson }}") == 2
+    assert "on template lines 2, 3; the template fixed on all of them:" in str(report)
+    assert hooklab.fuzz(row["fixed_template"], examples=[PAID]).passed is False  # length only
+    again = hooklab.fuzz(row["fixed_template"], examples=[PAID]).found
+    assert {r["cause"] for r in again} == {"rejected"}
+
+
+@pytest.mark.parametrize(
+    ("template", "example"),
+    [
+        (WEAK, ORDER),
+        (SHOP, SHOP_ORDER),
+        (TWO_LINES, PAID),
+        (STATUS_AND_ID, PAID),
+        (DYNAMIC_TEMPLATE, {"method": "POST", "form": {"model": "m", "friendly_name": "M"}}),
+    ],
+)
+def test_every_fix_fuzz_suggests_fixes_the_requests_that_broke_the_template(
+    template: str, example: dict[str, Any]
+) -> None:
+    from hooklab.history.fixes import renders_valid_events, with_line
+
+    report = hooklab.fuzz(template, examples=[example])
+    assert any(row["fix"] for row in report.found), str(report)
+    for row in report.found:
+        tried = [request_from_spec(row["request"], "x"), request_from_spec(example, "x")]
+        if row["fix"]:
+            fixed = with_line(template, row["line"], row["fix"])
+            assert renders_valid_events(fixed, tried), (row["fix"], row["request"])
+        if row["fixed_template"]:
+            assert renders_valid_events(row["fixed_template"], tried)
