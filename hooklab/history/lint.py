@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ class Finding:
     line: int | None
     message: str
     extension: bool = False
+    place: str = ""  # where on the line, to tell apart findings said word for word twice
 
     @property
     def is_problem(self) -> bool:
@@ -64,11 +66,21 @@ class Finding:
 CLEAN = "compatible with Prefect Cloud; no common mistakes found"
 
 
+def clean_summary(findings: Sequence[Finding]) -> str:
+    """The line said when nothing is an error or a warning: with notes, it counts them rather
+    than saying that nothing was found right above them."""
+    notes = sum(1 for f in findings if not f.is_problem)
+    if not notes:
+        return CLEAN
+    return f"compatible with Prefect Cloud; {notes} note{'' if notes == 1 else 's'}"
+
+
 def check_lines(findings: list[Finding]) -> list[str]:
     """The check as people read it: the errors and warnings, or that there are none, then the
     notes."""
     problems = [str(f) for f in findings if f.is_problem]
-    return (problems or [CLEAN]) + [str(f) for f in findings if not f.is_problem]
+    notes = [str(f) for f in findings if not f.is_problem]
+    return (problems or [clean_summary(findings)]) + notes
 
 
 def quote_line(template: str, line: int | None) -> str:
@@ -106,7 +118,22 @@ def check_template(template: str) -> list[Finding]:
         return [Finding("error", exc.lineno, exc.message)]
     except RecursionError:  # compiled, but nested too deeply to read again from deeper down
         return [Finding("error", deepest_line(template), NESTED_TOO_DEEPLY)]
-    return sorted(findings, key=lambda f: (f.line or 0, f.message))
+    return _grouped(sorted(findings, key=lambda f: (f.line or 0, f.message)))
+
+
+def _grouped(findings: list[Finding]) -> list[Finding]:
+    """Findings said word for word more than once on a line, said once, naming where."""
+    groups: dict[Finding, list[str]] = {}
+    for finding in findings:
+        groups.setdefault(dataclasses.replace(finding, place=""), []).append(finding.place)
+    grouped = []
+    for finding, places in groups.items():
+        if len(places) > 1:
+            named = " and ".join(place for place in places if place) or "more than one place"
+            message = f"{finding.message} ({len(places)} times on this line: {named})"
+            finding = dataclasses.replace(finding, message=message)
+        grouped.append(finding)
+    return grouped
 
 
 def _extensions(tree: nodes.Template) -> Iterator[Finding]:
@@ -168,13 +195,16 @@ def _skeleton_findings(template: str) -> Iterator[Finding]:
             )
         elif placement.place == "string" and writes_request_text(expression):
             line_text = lines[expression.line - 1] if expression.line <= len(lines) else ""
-            yield Finding("note", expression.line, _quoted_text_note(line_text, expression))
+            note = _quoted_text_note(line_text, expression)
+            place = ".".join(key_path) or "the top"
+            yield Finding("note", expression.line, note, place=f"at {place}")
         if placement.place == "value" and is_label(key_path) and "tojson" not in expression.filters:
             yield Finding(
                 "warning",
                 expression.line,
                 f"the label '{key_path[-1]}' is an unquoted {shown}: labels must be strings, "
-                f'so a number or true/false is rejected; write "{shown}"',
+                "so a number or true/false is rejected; write "
+                f"{{{{ {_unquoted_tojson(expression.source)} }}}}",
             )
     for line, label_path, literal in literal_labels(text, template):
         yield Finding(
@@ -183,6 +213,13 @@ def _skeleton_findings(template: str) -> Iterator[Finding]:
             f"the label '{label_path[-1]}' is {literal}, not a string: labels must be strings; "
             f'write "{literal}"',
         )
+
+
+def _unquoted_tojson(source: str) -> str:
+    """`source` written as a JSON string whatever it holds: text first, then tojson (quoting
+    it instead breaks on a quote or a backslash in it)."""
+    simple = re.fullmatch(r"[A-Za-z_][\w.]*(?:\[[^\[\]]*\])*", source)
+    return f"{source if simple else f'({source})'}|string|tojson"
 
 
 # Filters whose output cannot hold a quote, a backslash or a control character.

@@ -77,11 +77,12 @@ _BOX = "padding: 4px 8px; margin: 4px 0; white-space: pre-wrap"
 def findings_html(findings: Sequence[Finding]) -> str:
     """The compatibility check: each error, warning and note in a box of its colour, with its
     level spelled out (colour is not the only sign); or one line saying it is clean."""
-    from hooklab.history.lint import CLEAN
+    from hooklab.history.lint import clean_summary
 
     boxes = []
     if not any(f.is_problem for f in findings):
-        boxes.append(f"<div style='color: #2e7d32; margin: 4px 0'>&#10003; {escape(CLEAN)}</div>")
+        clean = escape(clean_summary(findings))
+        boxes.append(f"<div style='color: #2e7d32; margin: 4px 0'>&#10003; {clean}</div>")
     for finding in sorted(findings, key=lambda f: not f.is_problem):
         style = _LEVEL_STYLES.get(finding.level, _LEVEL_STYLES["note"])
         boxes.append(f"<div style='{style}; {_BOX}'>{escape(str(finding))}</div>")

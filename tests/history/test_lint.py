@@ -11,7 +11,6 @@ from hooklab.core.examples import STATIC_TEMPLATE
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
 from hooklab.history.lint import (
-    CLEAN,
     Finding,
     check_lines,
     check_template,
@@ -34,7 +33,7 @@ def test_the_seed_templates_pass_with_notes_only() -> None:
     assert problems(SEED) == [] and problems(STATIC_TEMPLATE) == []
     assert check_template(STATIC_TEMPLATE) == []
     assert [f.line for f in check_template(SEED)] == [4, 5]
-    assert check_lines(check_template(SEED))[0] == CLEAN
+    assert check_lines(check_template(SEED))[0] == "compatible with Prefect Cloud; 2 notes"
 
 
 def test_request_text_inside_quotes_is_a_note_naming_what_breaks_it_and_the_fix() -> None:
@@ -210,3 +209,32 @@ def test_fields_no_request_has_are_named_with_the_closest_one_they_do_have() -> 
     found = missing_from_all(template, requests)
     assert found == {"body.orderId": "body.order_id", "body.gone": None}
     assert missing_from_all(template, []) == {}
+
+
+def test_an_unquoted_label_is_fixed_with_tojson_not_with_quotes() -> None:
+    template = '{"event": "e", "resource": {"prefect.resource.id": "x", "v": {{ body.version }}}}'
+    [finding] = check_template(template)
+    assert finding.message.endswith("write {{ body.version|string|tojson }}")
+    assert '"{{ body.version }}"' not in finding.message  # the pattern the note calls fragile
+
+
+ONE_LINE = (
+    '{"event": "shop.order.{{ body.order_id }}", '
+    '"resource": {"prefect.resource.id": "shop.order.{{ body.order_id }}"}}'
+)
+
+
+def test_a_note_said_twice_on_a_line_is_said_once_and_the_summary_counts_it() -> None:
+    from hooklab.history.lint import check_lines
+
+    [note] = check_template(ONE_LINE)
+    assert note.message.endswith(
+        "(2 times on this line: at event and at resource.prefect.resource.id)"
+    )
+    lines = check_lines(check_template(ONE_LINE))
+    assert lines[0] == "compatible with Prefect Cloud; 1 note"
+    assert len(lines) == 2 and "no common mistakes" not in " ".join(lines)
+    clean = '{"event": "e", "resource": {"prefect.resource.id": "x"}}'
+    assert check_lines(check_template(clean)) == [
+        "compatible with Prefect Cloud; no common mistakes found"
+    ]
