@@ -103,6 +103,7 @@ def rewrites_report(rewrites: list[Rewrite]) -> list[str]:
             )
         )
         lines.append(f"  {shown}")
+        lines += [f"    warning: {warning}" for warning in rewrite.warnings]
         lines += [f"    {line}" for line in diff[:DIFF_LINES_SHOWN]]
         if len(diff) > DIFF_LINES_SHOWN:
             lines.append(f"    ... {len(diff) - DIFF_LINES_SHOWN} more lines of diff")

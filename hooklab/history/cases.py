@@ -114,6 +114,9 @@ class Rewrite:
     path: Path
     before: str
     after: str
+    # What the case's run says is likely a bug (a field undefined in every case), said again
+    # with the rewrite so that it is not taken as the expectation unseen.
+    warnings: tuple[str, ...] = ()
 
 
 def update_case(result: CaseResult) -> Rewrite:
@@ -133,7 +136,7 @@ def update_case(result: CaseResult) -> Rewrite:
     if ours and name is not None:
         record.written(name, text)
         record.save()
-    return Rewrite(path, before, text)
+    return Rewrite(path, before, text, tuple(result.missing_everywhere.values()))
 
 
 def summary(results: Sequence[CaseResult]) -> str:

@@ -107,6 +107,22 @@ def test_update_rewrites_failing_expectations_then_they_pass(pytester: pytest.Py
     pytester.runpytest().assert_outcomes(passed=2)
 
 
+def test_update_still_warns_of_a_field_undefined_in_every_case(pytester: pytest.Pytester) -> None:
+    case_folder(pytester, paid={"request": PAID, "expect": EXPECT})
+    folder = pytester.path / "webhooks" / "orders"
+    (folder / "template.j2").write_text(TEMPLATE.replace("body.kind", "body.Kind"))
+    updated = pytester.runpytest("--hooklab-update", "-q")
+    updated.assert_outcomes(passed=1)
+    updated.stdout.fnmatch_lines(
+        [
+            "  webhooks/orders/cases/paid.json",
+            "    warning: body.Kind is undefined in every case of orders (1 of 1): it renders as"
+            " empty text; the requests have body.kind",
+            '    +        "event": "order.",',
+        ]
+    )
+
+
 def test_a_malformed_case_is_a_one_line_error_naming_the_file(pytester: pytest.Pytester) -> None:
     case_folder(pytester, broken="{not json", paid={"request": PAID, "expect": EXPECT})
     result = pytester.runpytest()
