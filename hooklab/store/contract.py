@@ -8,7 +8,7 @@ names a backend: it opens a store with `hooklab.store.open_store(url)` and speak
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ __all__ = [
     "Directory",
     "Feed",
     "FeedRow",
+    "HistorySource",
     "Outbox",
     "OutboxBatch",
     "ServiceAccount",
@@ -50,6 +51,19 @@ class ServiceAccount:
 
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created": iso(self.created)}
+
+
+@dataclass(frozen=True)
+class HistorySource:
+    """Where the history's Arrow reader (`hooklab.store.readout`) reads a store: its file or
+    URL (`location`); for a SQLite database in memory, which no other connection sees, the
+    store's own connection and the lock its users take turns with (`shared`); and why a file
+    cannot be written (`read_only`: it is then read in this process). A URL may hold a
+    password: it is not shown."""
+
+    location: str | None = field(repr=False)
+    shared: tuple[Any, Any] | None = field(default=None, repr=False)
+    read_only: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +276,9 @@ class Store(Protocol):
     def has_request(self, request_id: str) -> bool: ...
     def has_history(self, webhook_id: str) -> bool: ...
     def count(self, table: str) -> int: ...
+    def history_source(self) -> HistorySource:
+        """Where the history's Arrow reader reads this store."""
+        ...
 
     # Forwarding
     def outbox(self) -> Outbox:

@@ -24,6 +24,7 @@ from hooklab.store.contract import (
     Directory,
     Feed,
     FeedRow,
+    HistorySource,
     ServiceAccount,
     StoredRequest,
     StoreError,
@@ -339,6 +340,9 @@ class PostgresStore:
                     yield _sqlite_shaped(row)
         finally:
             reader.close()
+
+    def history_source(self) -> HistorySource:
+        return HistorySource(self.url)
 
     def request_records(
         self,

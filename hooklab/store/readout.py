@@ -19,12 +19,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hooklab.store import is_postgres
 from hooklab.store.contract import Store
 from hooklab.store.dialects import Reading, SQLite, dialect_of
 from hooklab.store.resources import Spread
 from hooklab.store.snapshots import InProcess, Local, Sidecar, Snapshot
-from hooklab.store.sqlite import SqliteStore
 
 __all__ = ["JSON_COLUMNS", "Reader", "Reading", "dialect_of"]
 
@@ -175,16 +173,9 @@ class Reader:
 
     @classmethod
     def of(cls, store: Store) -> Reader:
-        """The reader of a store (SQLite or PostgreSQL)."""
-        url = str(getattr(store, "url", ""))
-        if is_postgres(url):
-            return cls(url)
-        if not isinstance(store, SqliteStore):
-            raise TypeError(f"no Arrow reader for {store!r}")
-        path = store.open_file()
-        if path is None:
-            return cls(None, (store._db, store._lock))
-        return cls(path, read_only=store.read_only)
+        """The reader of a store (SQLite or PostgreSQL), where the store says to read it."""
+        source = store.history_source()
+        return cls(source.location, source.shared, read_only=source.read_only)
 
     def table(self, table: str, reading: Reading = EVERY_ROW) -> pa.Table:
         """The rows of `table` (events or requests) a reading selects, as one Arrow table."""

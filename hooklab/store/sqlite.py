@@ -21,6 +21,7 @@ from hooklab.store.contract import (
     Directory,
     Feed,
     FeedRow,
+    HistorySource,
     ServiceAccount,
     StoredRequest,
     StoreError,
@@ -322,6 +323,12 @@ class SqliteStore(Connected):
         if not location:
             return list(EVENT_COLUMNS), iter(self._query(sql, params))
         return list(EVENT_COLUMNS), _read_lazily(location, self.read_only, sql, params, batch)
+
+    def history_source(self) -> HistorySource:
+        path = self.open_file()
+        if path is None:  # in memory: read on the store's own connection, under its lock
+            return HistorySource(None, (self._db, self._lock))
+        return HistorySource(path, read_only=self.read_only)
 
     def request_records(
         self,
