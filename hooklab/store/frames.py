@@ -134,14 +134,20 @@ def frame_of(table: pa.Table) -> pd.DataFrame:
     """An events or requests frame of an Arrow table read from the store (`store.readout`):
     its JSON columns read as the values they hold (`JSONArray`), every other column as pandas
     has it (text as pandas' Arrow-backed strings, times as UTC timestamps)."""
+    from hooklab.store.readout import JSON_COLUMNS, system_memory
+
+    with system_memory():  # as the read was
+        return _frame_of(table, JSON_COLUMNS)
+
+
+def _frame_of(table: pa.Table, json_columns: frozenset[str]) -> pd.DataFrame:
     from hooklab.store.jsoncolumn import HeaderPairs, JSONArray
-    from hooklab.store.readout import JSON_COLUMNS
 
     names = table.column_names
     texts = {
         name: (HeaderPairs if name == "headers" else JSONArray)(table.column(name))
         for name in names
-        if name in JSON_COLUMNS
+        if name in json_columns
     }
     rest = table.drop_columns(list(texts))
     frame: pd.DataFrame = rest.to_pandas(split_blocks=True, self_destruct=True)

@@ -12,7 +12,9 @@ A store is named by its location: a SQLite file's path, or (later) a PostgreSQL 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +181,10 @@ class Reader:
 
     def table(self, table: str, reading: Reading = EVERY_ROW) -> pa.Table:
         """The rows of `table` (events or requests) a reading selects, as one Arrow table."""
+        with system_memory():
+            return self._table(table, reading)
+
+    def _table(self, table: str, reading: Reading) -> pa.Table:
         _, snapshot, rows, params = self._open(table, reading)
         try:
             columns = self._columns(table)
@@ -301,6 +307,33 @@ class Reader:
         times = [i for i, column in enumerate(columns, 1) if column.convert is _times]
         batches = snapshot.batches(self._sql(sql), args, types, BATCH_ROWS, times)
         return _converted(batches, columns, typed=self.dialect.typed_first_row)
+
+
+_pools_lock = threading.Lock()
+_pools_in_use = 0
+_pool_before: pa.MemoryPool | None = None
+
+
+@contextmanager
+def system_memory() -> Iterator[None]:
+    """Arrow's allocations in the system allocator while a read runs (in any thread; the
+    default allocator is put back when the last read ends). Arrow's own (mimalloc) makes
+    about 10 MB resident on its first use in a process, a third of a small read's memory;
+    the system's holds what is asked. Each buffer goes back to the allocator it came from."""
+    global _pools_in_use, _pool_before
+    with _pools_lock:
+        if _pools_in_use == 0:
+            _pool_before = pa.default_memory_pool()
+            pa.set_memory_pool(pa.system_memory_pool())
+        _pools_in_use += 1
+    try:
+        yield
+    finally:
+        with _pools_lock:
+            _pools_in_use -= 1
+            if _pools_in_use == 0 and _pool_before is not None:
+                pa.set_memory_pool(_pool_before)
+                _pool_before = None
 
 
 # The first pass of an events read: the resources and related resources alone.

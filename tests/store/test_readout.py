@@ -101,3 +101,21 @@ def test_an_empty_read_has_every_column_typed() -> None:
     assert table.num_rows == 0
     assert table.schema.field("occurred").type == pa.timestamp("us", tz="UTC")
     assert ws.requests().columns.tolist()[-3:] == ["client", "status", "error"]
+
+
+def test_a_read_holds_its_arrays_in_the_system_allocator_and_puts_arrows_back(
+    tmp_path: Path,
+) -> None:
+    ws = hooklab.Workspace(tmp_path / "hooklab.db")
+    year_of_history(ws)
+    default, system = pa.default_memory_pool(), pa.system_memory_pool()
+    before = system.bytes_allocated()
+    table = ws.events_arrow()
+    # Arrow's own allocator commits an arena on its first use, a third of a small read's
+    # memory: the read's arrays (here its times) are the system allocator's...
+    assert system.bytes_allocated() >= before + 2 * 8 * table.num_rows
+    frame = ws.requests()
+    # ...and the default is put back.
+    assert pa.default_memory_pool().backend_name == default.backend_name != "system"
+    assert table.num_rows == len(frame) == 122
+    ws.close()
