@@ -102,6 +102,9 @@ EXCEPTIONS: dict[Key, str] = {
         "they choose the history the command line sends once; a cell shows the state "
         "without --to, and forwards from now on with it",
     ),
+    ("forward", "url"): "the command line's `forward stop URL` reads as its `status`; a cell, "
+    "which has no `status` word, takes --stop URL beside --to URL",
+    ("forward", "--stop"): "a cell's spelling of the command line's `forward stop URL`",
 }
 
 COMPARED = ("help", "type", "choices", "required", "metavar", "nargs", "default", "const")

@@ -234,16 +234,31 @@ def _forward_arguments(parser: Parser) -> None:
         metavar="URL",
         help="a Prefect API to forward the events stored from now on to",
     )
+    parser.add_argument(
+        "--stop",
+        default=None,
+        metavar="URL",
+        help="forward there no more: remove the destination and its pending events",
+    )
     FORWARD.add_arguments(parser)
 
 
 def forward(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame:
-    """forward [--to URL] [--api-key K]: forward this home's events to a Prefect API from now on
-    (delivered from this kernel); without --to, the state: pending, delivered, lag, last error."""
+    """forward [--to URL] [--stop URL] [--api-key K]: forward this home's events to a Prefect
+    API from now on (delivered from this kernel), or stop forwarding there (for every server of
+    the store too); then the state: pending, delivered, lag, last error."""
     import pandas as pd
 
     from hooklab.prefect import Credentials
+    from hooklab.prefect.client import split_credentials
 
+    if args.stop is not None:
+        shown = split_credentials(args.stop)[0]
+        dropped = session.workspace.stop_forwarding(shown)
+        print(
+            f"hooklab: stopped forwarding to {shown}: {dropped} pending "
+            f"event{'' if dropped == 1 else 's'} dropped"
+        )
     if args.to is not None:
         session.forward(args.to, Credentials.resolve(getattr(args, "api_key", None)))
     found = session.workspace.forwarding()

@@ -273,6 +273,11 @@ def test_forwarding_says_the_history_already_stored_stays_and_how_to_send_it(
     assert "the 1 stored before stay here" in out
     assert "`hooklab forward --to http://127.0.0.1:9/api` sends them once" in out
     assert "secret" not in out
+    ws.receive(ws.get_webhook("models").slug, HookRequest.fake(method="POST", form={"model": "b"}))
+    state = shell.run_line_magic("hooklab", "forward --stop http://user:secret@127.0.0.1:9/api")
+    out = capsys.readouterr().out
+    assert "stopped forwarding to http://127.0.0.1:9/api: 1 pending event dropped" in out
+    assert len(state) == 0 and ws.forwarding() == [] and "secret" not in out
 
 
 def test_prefect_events_says_what_is_missing_as_the_command_line_does(
