@@ -24,6 +24,7 @@ from prefect_support import AUTH, PrefectServer, free_port
 from hooklab.core.request import HookRequest
 from hooklab.prefect import Credentials, Forwarding, forward_history
 from hooklab.prefect.client import PrefectError
+from hooklab.prefect.process import ForwardingProcess
 from hooklab.workspace import Workspace
 
 TEMPLATE = (
@@ -486,3 +487,37 @@ def test_a_store_that_stops_answering_is_told_under_the_destination_it_holds_bac
         "the store answers again",
     ]
     assert {url for url, _line in about_the_store} == {destination}
+
+
+def test_the_store_back_while_prefect_still_fails_is_news_of_the_store_not_of_prefect(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    # The forwarding process of `hooklab serve`, its lines as the server's log hears them.
+    ws = Workspace(postgres_url)
+    url = ws.forward_to(f"http://127.0.0.1:{free_port()}/api").url  # no Prefect there
+    store_events(ws, ws.create_webhook("held", TEMPLATE).slug, "held.", range(3))
+    warned: list[str] = []
+    told: list[str] = []
+    child = ForwardingProcess(ws, say=warned.append, inform=told.append).start()
+
+    def wait_for(text: str, lines: list[str]) -> None:
+        deadline = time.monotonic() + 60
+        while not any(text in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(text in line for line in lines), (warned, told)
+
+    try:
+        wait_for("failed, will retry", warned)
+        postgres_cluster.stop()
+        wait_for("waits for the store", warned)
+        postgres_cluster.start()
+        wait_for("the store answers again", told)
+        time.sleep(2)  # Prefect fails again meanwhile: no new line (the episode goes on)
+    finally:
+        child.close()
+        ws.close()
+    assert told == [
+        f"forwarding to {url}: the store answers again; Prefect is still failing, as said above"
+    ]
+    assert not any("resumed" in line or "answers again" in line for line in warned)
+    assert len([line for line in warned if "failed, will retry" in line]) == 1
