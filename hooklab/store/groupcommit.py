@@ -190,11 +190,18 @@ class GroupCommit:
         if refused is not None:
             return refused
         errors: list[Exception | None] = []
+        # One deadline for them all: each sender of the batch waits for the whole loop.
+        deadline = asyncio.get_running_loop().time() + self.timeout
         for outcome in batch:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                late = StoreUnavailable(f"the store did not answer within {self.timeout:g} s")
+                errors.append(late)
+                continue
             try:
                 alone = self._write([outcome])
                 if inspect.isawaitable(alone):
-                    await asyncio.wait_for(alone, self.timeout)
+                    await asyncio.wait_for(alone, left)
             except Exception as error:
                 errors.append(error)
             else:

@@ -202,10 +202,13 @@ def migrate(connection: psycopg.Connection[Any], where: str, url: str) -> None:
     try:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS migrations "
-                "(name text PRIMARY KEY, applied timestamptz NOT NULL)"
-            )
+            # Asked first: CREATE ... IF NOT EXISTS needs the right to create even when the
+            # table is there, and a role that only reads and writes hooklab's tables has not.
+            made = connection.execute("SELECT to_regclass('migrations')").fetchone()
+            if made is None or made[0] is None:
+                connection.execute(
+                    "CREATE TABLE migrations (name text PRIMARY KEY, applied timestamptz NOT NULL)"
+                )
             done = {row[0] for row in connection.execute("SELECT name FROM migrations")}
             for name, script in MIGRATIONS:
                 if name not in done:

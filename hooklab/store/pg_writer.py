@@ -9,6 +9,7 @@ reconnects, so serving resumes by itself when the database is back.
 from __future__ import annotations
 
 import functools
+import select
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from hooklab.store.pg_connect import (
     text_json,
     unavailable,
 )
-from hooklab.store.rows import EVENT_INSERT_COLUMNS, REQUEST_COLUMNS, outcome_rows
+from hooklab.store.rows import EVENT_INSERT_COLUMNS, REQUEST_COLUMNS, encodable, outcome_rows
 
 RETRY = 1.0  # seconds between attempts to reconnect
 MAX_PARAMETERS = 65_535  # in one statement, PostgreSQL's limit
@@ -113,20 +114,30 @@ class PostgresWriter:
         return self._write(outcome_rows(list(outcomes), _same, bool))
 
     async def _write(self, rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
+        statements = list(batches(*rows))
         connection = await self._acquire()
         try:
-            statements = list(batches(*rows))
-            if len(statements) <= 1:  # the usual case: one statement, its own transaction
-                for sql, params in statements:
-                    await self._raw(connection).execute(sql, params)
-                return
-            async with connection.transaction(), self._raw(connection) as cursor:
-                for sql, params in statements:
-                    await cursor.execute(sql, params)
+            try:
+                await self._send(connection, statements)
+            except UnicodeEncodeError:  # before anything was sent: a lone surrogate
+                fixed = [(sql, [encodable(v) for v in params]) for sql, params in statements]
+                await self._send(connection, fixed)
         except self._psycopg.OperationalError as exc:
-            raise self._lost(exc) from None
+            # This connection only: the batches in flight on the others are theirs to finish
+            # (closing them would answer 503 for requests their commits then store).
+            self._drop(connection)
+            raise _unavailable(self.where, self.url, exc) from None
         finally:
             self._release(connection)
+
+    async def _send(self, connection: Any, statements: list[tuple[str, list[Any]]]) -> None:
+        if len(statements) <= 1:  # the usual case: one statement, its own transaction
+            for sql, params in statements:
+                await self._raw(connection).execute(sql, params)
+            return
+        async with connection.transaction(), self._raw(connection) as cursor:
+            for sql, params in statements:
+                await cursor.execute(sql, params)
 
     def _raw(self, connection: Any) -> Any:
         """A cursor that takes `$n` placeholders as they are (no parsing of the text)."""
@@ -136,9 +147,9 @@ class PostgresWriter:
         """An open connection that no other write is using: an idle one, or a new one."""
         while self._idle:
             connection = self._idle.pop()
-            if not connection.closed and not connection.broken:
+            if not connection.closed and not connection.broken and not _said_goodbye(connection):
                 return connection
-            self._open.discard(connection)
+            self._drop(connection)
         if self._down is not None and time.monotonic() < self._next_attempt:
             raise self._down  # the same error, at once, until the next attempt is due
         try:
@@ -149,7 +160,13 @@ class PostgresWriter:
                 application_name="hooklab serve",
             )
         except self._psycopg.Error as exc:
-            raise self._lost(exc) from None
+            # No connection to be had: every write fails at once until the next attempt.
+            self._down = _unavailable(self.where, self.url, exc)
+            self._next_attempt = time.monotonic() + RETRY
+            for idle in self._idle:  # most likely lost too; those in flight finish first
+                self._drop(idle)
+            self._idle = []
+            raise self._down from None
         connection.answer_within = ANSWER_WITHIN
         text_json(connection)
         self._open.add(connection)
@@ -163,14 +180,9 @@ class PostgresWriter:
             self._open.discard(connection)
             _finish(connection)
 
-    def _lost(self, exc: Exception) -> StoreError:
-        error = unavailable(self.where, self.url, exc)
-        if not isinstance(error, StoreUnavailable):  # refused: still nothing to write with
-            error = StoreUnavailable(str(error))
-        self._down = error
-        self._next_attempt = time.monotonic() + RETRY
-        self.close()  # every connection: the others are most likely lost too
-        return error
+    def _drop(self, connection: Any) -> None:
+        self._open.discard(connection)
+        _finish(connection)
 
     def written(self, count: int) -> None:
         pass
@@ -183,7 +195,8 @@ class PostgresWriter:
         try:
             await connection.execute("SELECT 1")
         except self._psycopg.OperationalError as exc:
-            raise self._lost(exc) from None
+            self._drop(connection)
+            raise _unavailable(self.where, self.url, exc) from None
         finally:
             self._release(connection)
 
@@ -191,6 +204,24 @@ class PostgresWriter:
         connections, self._open, self._idle = self._open, set(), []
         for connection in connections:
             _finish(connection)
+
+
+def _unavailable(where: str, url: str, exc: Exception) -> StoreUnavailable:
+    """The one line for a write that could not reach the store (a refusal included: there is
+    still nothing to write with)."""
+    error = unavailable(where, url, exc)
+    return error if isinstance(error, StoreUnavailable) else StoreUnavailable(str(error))
+
+
+def _said_goodbye(connection: Any) -> bool:
+    """Whether the server has closed an idle connection (restarted, `idle_session_timeout`,
+    `pg_terminate_backend`): it then sends an error or closes the socket, so there is
+    something to read where an idle connection has nothing. Using it would fail the batch."""
+    try:
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except Exception:  # no socket to ask: a closed connection
+        return True
+    return bool(readable)
 
 
 def _finish(connection: Any) -> None:

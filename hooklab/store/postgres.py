@@ -46,6 +46,7 @@ from hooklab.store.rows import (
     WEBHOOK_COLUMNS,
     as_time,
     check_table,
+    encodable_rows,
     history_conditions,
     outcome_rows,
     stored_request,
@@ -281,10 +282,16 @@ class PostgresStore:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         requests, events = outcome_rows(list(outcomes), _same, bool)
+        try:
+            self._insert(requests, events)
+        except UnicodeEncodeError:  # a lone surrogate: kept as U+FFFD (see `encodable`)
+            self._insert(encodable_rows(requests), encodable_rows(events))
+        return len(requests)
+
+    def _insert(self, requests: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:
         with self.transaction() as db, self._psycopg.RawCursor(db) as cursor:
             for sql, params in batches(requests, events):
                 cursor.execute(sql, params)
-        return len(requests)
 
     def writer(self) -> Any:
         from hooklab.store.pg_writer import PostgresWriter

@@ -186,6 +186,20 @@ def event_row(
     )
 
 
+def encodable(value: Any) -> Any:
+    """`value` with any lone surrogate (which UTF-8 cannot carry; JSON's `"\\ud800"` makes one)
+    shown as U+FFFD. Only a batch that failed to encode pays for this: both backends then
+    write it again with this, so the request is kept, as a NUL is, rather than refused as if
+    the store were down."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def encodable_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(encodable(value) for value in row) for row in rows]
+
+
 def outcome_rows(
     outcomes: Sequence[Outcome], time: Time, flag: Flag
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

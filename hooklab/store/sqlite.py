@@ -34,6 +34,7 @@ from hooklab.store.rows import (
     WEBHOOK_COLUMNS,
     as_time,
     check_table,
+    encodable_rows,
     fast_iso,
     history_conditions,
     outcome_rows,
@@ -258,6 +259,13 @@ class SqliteStore(Connected):
         """Write requests (each outcome's own) and their outcomes, all in one transaction;
         returns how many."""
         requests, events = outcome_rows(list(outcomes), fast_iso, int)
+        try:
+            self._insert(requests, events)
+        except UnicodeEncodeError:  # a lone surrogate: kept as U+FFFD (see `encodable`)
+            self._insert(encodable_rows(requests), encodable_rows(events))
+        return len(requests)
+
+    def _insert(self, requests: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:
         with self.transaction() as db:
             db.executemany(
                 f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -267,7 +275,6 @@ class SqliteStore(Connected):
                 f"INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 events,
             )
-        return len(requests)
 
     def writer(self) -> SqliteWriter:
         return SqliteWriter(self)

@@ -317,3 +317,20 @@ def test_history_filters_by_time_window(workspace: Workspace) -> None:
     assert middle["event"].tolist() == ["model.b"]
     assert len(workspace.requests(since=received[-1] + timedelta(seconds=1))) == 0
     assert len(workspace.requests(until=received[1])) == 1
+
+
+def test_a_lone_surrogate_in_a_body_is_kept_not_refused_as_if_the_store_were_down(
+    workspace: Workspace,
+) -> None:
+    """JSON's "\\ud800" is a character UTF-8 cannot carry: the request is stored (its failed
+    event too) with U+FFFD in its place, as a NUL is, rather than answered 503 forever."""
+    hook = workspace.create_webhook("models", TEMPLATE)
+    request = HookRequest.fake(
+        method="POST", body='{"model": "\\ud800"}', headers={"Content-Type": "application/json"}
+    )
+    outcome = workspace.receive(hook.slug, request)
+    assert workspace.store.count("requests") == 1
+    [stored] = workspace.captured()
+    assert stored.request.body == request.body  # the bytes as sent: escapes are ASCII
+    assert stored.status == outcome.status
+    assert workspace.store.count("events") == len(outcome.events) == 1

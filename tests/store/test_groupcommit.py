@@ -237,3 +237,37 @@ def test_awaitable_writes_run_up_to_parallel_at_once_and_each_answers_only_its_o
     asyncio.run(scenario())
     assert ws.store.count("requests") == 6
     ws.close()
+
+
+def test_a_refused_batch_written_one_by_one_keeps_to_one_deadline(tmp_path: Path) -> None:
+    """Every sender of a refused batch waits for the whole one-by-one pass: it ends at the
+    group's timeout, not after a timeout per request."""
+    from hooklab.core.errors import StoreUnavailable
+
+    ws = Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    def write(outcomes: Sequence[Outcome]) -> object:
+        async def slow() -> None:
+            if len(outcomes) > 1:
+                raise ValueError("one of them is refused")  # each is then tried alone
+            await asyncio.sleep(0.3)
+
+        return slow()
+
+    commits = GroupCommit(write, timeout=1.0, parallel=1)
+
+    async def scenario() -> tuple[float, list[BaseException | None]]:
+        start = asyncio.get_running_loop().time()
+        done = [
+            commits.commit(ws.process(hook.slug, HookRequest.fake("POST", form={"n": str(i)})))
+            for i in range(10)
+        ]
+        results = await asyncio.gather(*done, return_exceptions=True)
+        return asyncio.get_running_loop().time() - start, list(results)
+
+    took, results = asyncio.run(scenario())
+    assert took < 2.0  # ten of 0.3 s each would be 3 s
+    assert results[:3] == [None, None, None]
+    assert all(isinstance(r, StoreUnavailable) for r in results[4:])
+    ws.close()

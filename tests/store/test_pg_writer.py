@@ -5,6 +5,7 @@ still one transaction."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from pg_support import PostgresCluster
@@ -103,4 +104,73 @@ def test_a_batch_beyond_one_statements_parameters_is_stored_whole_or_not_at_all(
         assert ws.store.count("requests") == 6_000
         writer.close()
     finally:
+        ws.close()
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_not_a_503(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    """PostgreSQL restarted, idle_session_timeout, pg_terminate_backend: the next batch goes
+    on a new connection instead of failing."""
+    ws = Workspace(postgres_url)
+    hook = ws.create_webhook("models", TEMPLATE)
+    writer = ws.store.writer()
+    database = postgres_url.rsplit("/", 1)[1]
+
+    async def write(n: int) -> None:
+        outcome = ws.process(hook.slug, HookRequest.fake(method="POST", form={"model": str(n)}))
+        await writer.write([outcome])  # type: ignore[misc]
+
+    try:
+        asyncio.run(write(1))
+        with postgres_cluster.connect(database) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'hooklab serve'"
+            )
+        time.sleep(0.2)  # the goodbye reaches the idle socket
+        asyncio.run(write(2))
+        assert ws.store.count("requests") == 2
+    finally:
+        writer.close()
+        ws.close()
+
+
+def test_a_connection_that_fails_leaves_the_batches_in_flight_on_others_alone(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    """One batch's connection lost must not close another's: that batch commits, and its
+    senders must hear so, not 503."""
+    ws = Workspace(postgres_url)
+    hook = ws.create_webhook("models", TEMPLATE)
+    writer = ws.store.writer()
+    database = postgres_url.rsplit("/", 1)[1]
+
+    def outcome(n: int) -> Outcome:
+        return ws.process(hook.slug, HookRequest.fake(method="POST", form={"model": str(n)}))
+
+    async def scenario() -> tuple[BaseException | None, BaseException | None]:
+        with postgres_cluster.connect(database) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute("LOCK TABLE requests IN EXCLUSIVE MODE")  # both batches wait
+            first = asyncio.ensure_future(writer.write([outcome(1)]))  # type: ignore[arg-type]
+            second = asyncio.ensure_future(writer.write([outcome(2)]))  # type: ignore[arg-type]
+            await asyncio.sleep(0.5)
+            with postgres_cluster.connect(database) as admin:
+                [(victim,)] = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'hooklab serve' "
+                    "AND wait_event_type = 'Lock' ORDER BY backend_start DESC LIMIT 1"
+                ).fetchall()
+                admin.execute("SELECT pg_terminate_backend(%s)", (victim,))
+            await asyncio.sleep(0.5)
+            blocker.execute("COMMIT")
+            done = await asyncio.gather(first, second, return_exceptions=True)
+        return done[0], done[1]
+
+    try:
+        results = asyncio.run(scenario())
+        assert sum(r is None for r in results) == 1  # one connection was lost, one not
+        assert ws.store.count("requests") == 1
+    finally:
+        writer.close()
         ws.close()

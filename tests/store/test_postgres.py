@@ -408,3 +408,30 @@ def test_a_forwarder_alive_but_slower_than_its_lease_keeps_its_claims(
     finally:
         slow.close()
         other.close()
+
+
+def test_a_role_that_only_reads_and_writes_hooklabs_tables_can_serve_from_them(
+    pg: Workspace,
+    postgres_role: Callable[..., Role],
+    postgres_cluster: PostgresCluster,
+    postgres_url: str,
+) -> None:
+    """The tables made by their owner (`pg`), a second role granted rights on their rows only,
+    as a DBA may set it up."""
+    hook = pg.create_webhook("models", TEMPLATE)
+    role = postgres_role()
+    with postgres_cluster.connect(postgres_url.rsplit("/", 1)[1]) as db:
+        db.execute(f"GRANT USAGE ON SCHEMA public TO {role.name}")
+        db.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role.name}"
+        )
+        db.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role.name}")
+    served = Workspace(role.url)
+    try:
+        outcome = served.receive(hook.slug, post("from-a-plain-role"))
+        assert outcome.status == 204
+        assert pg.store.count("requests") == 1
+    finally:
+        served.close()
+        with postgres_cluster.connect(postgres_url.rsplit("/", 1)[1]) as db:
+            db.execute(f"DROP OWNED BY {role.name}")  # its grants, so that it can be dropped
