@@ -156,16 +156,34 @@ class Pipeline:
 
     def _failure(self, request: HookRequest, exc: Exception, rendered: str | None) -> Outcome:
         reason, line = _reason_for(exc)
+        error = _error_text(exc)
+        if isinstance(exc, OutputError) and rendered is not None:
+            error = self._with_cause(error, request, rendered)
         return failure(
             self.webhook,
             request,
             reason,
-            _error_text(exc),
+            error,
             line=line,
             rendered=rendered,
             clock=self.clock,
             new_id=self.new_id,
         )
+
+    def _with_cause(self, error: str, request: HookRequest, rendered: str) -> str:
+        """Output that is not JSON: the parser's words after the cause, said in a template
+        author's (read only now, on a failure)."""
+        from hooklab.core.culprit import json_error_cause, with_cause
+
+        try:
+            cause = json_error_cause(
+                self.webhook.template, rendered, template_variables(request), error
+            )
+        except Exception:  # the explanation is a courtesy; the failure stands without it
+            return error
+        if cause is None:
+            return error
+        return with_cause(error, cause)
 
     def render_many(self, requests: Iterable[HookRequest]) -> Iterator[Outcome]:
         """The outcome of each request, in order."""

@@ -8,6 +8,7 @@ marks are read back out. Only a failure is traced, so the receiver's path never 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
-from hooklab.core.templates import TemplateError, compile_transformed
+from hooklab.core.templates import Template, TemplateError, compile_transformed
 
 # Marks from Unicode's private use areas: a piece opens with START and its number (one
 # character from plane 15), and closes with END. Text that holds them is not traced.
@@ -110,6 +111,21 @@ def trace(source: str, variables: Mapping[str, Any]) -> Trace | None:
     >>> [(s.start, s.end, s.piece.expression) for s in found.spans]
     [(0, 7, None), (7, 15, 0), (15, 17, None)]
     """
+    try:
+        template, pieces = _marked(source)
+        if template.is_text:
+            piece = Piece(1, None)
+            return Trace(source, (Span(0, len(source), piece),))
+        marked = template.render(dict(variables))
+    except TemplateError:
+        return None
+    return _read_marks(marked, list(pieces))
+
+
+@functools.lru_cache(maxsize=32)
+def _marked(source: str) -> tuple[Template, tuple[Piece, ...]]:
+    """The template compiled with its marks, kept for the next failure of the same template
+    (a receiver explains each failure it stores)."""
     marker = _Marker()
 
     def mark(tree: nodes.Template) -> nodes.Template:
@@ -117,15 +133,8 @@ def trace(source: str, variables: Mapping[str, Any]) -> Trace | None:
         assert isinstance(found, nodes.Template)
         return found
 
-    try:
-        template = compile_transformed(source, mark)
-        if template.is_text:
-            piece = Piece(1, None)
-            return Trace(source, (Span(0, len(source), piece),))
-        marked = template.render(dict(variables))
-    except TemplateError:
-        return None
-    return _read_marks(marked, marker.pieces)
+    template = compile_transformed(source, mark)
+    return template, tuple(marker.pieces)
 
 
 _MARKS = re.compile(f"{START}(.)|{END}", re.DOTALL)

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hooklab.core.culprit import parser_words
 from hooklab.core.outcome import Outcome
 
 # Fields an expectation leaves out unless it gives them: they differ on every delivery.
@@ -54,7 +55,7 @@ def expectation(outcome: Outcome) -> dict[str, Any]:
     """What an outcome becomes as a case's `expect`: no ids or times, no empty fields."""
     if outcome.failed:
         # The character offset moves with any edit above it; line and column say enough.
-        error = _CHAR_OFFSET.sub("", outcome.error or "")
+        error = _CHAR_OFFSET.sub("", parser_words(outcome.error or ""))
         return {"status": outcome.status, "error": error}
     events = []
     for data in event_fields(outcome):
@@ -75,7 +76,13 @@ def compare(expect: Mapping[str, Any], outcome: Outcome) -> list[Difference]:
     found = []
     if "status" in expect and expect["status"] != outcome.status:
         found.append(Difference("status", expect["status"], outcome.status))
-    if "error" in expect and (outcome.error is None or expect["error"] not in outcome.error):
+    if "error" in expect and (
+        outcome.error is None
+        or (
+            expect["error"] not in outcome.error
+            and expect["error"] not in parser_words(outcome.error)
+        )
+    ):
         found.append(Difference("error", expect["error"], outcome.error))
     if "events" in expect:
         actual = event_fields(outcome) if not outcome.failed else []

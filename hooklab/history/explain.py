@@ -4,7 +4,7 @@ it, the field of the request, the rendered line with a caret under the error, an
 The pipeline's error is the fact (Jinja's or the JSON parser's or Prefect's text, kept in the
 failure event); this reads it against the template: which `{{ ... }}` wrote the text where the
 JSON broke (`hooklab.core.tracing`), where that expression writes (inside quotes or as a
-value, `hooklab.history.skeleton`), and what the request held there.
+value, `hooklab.core.skeleton`), and what the request held there.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hooklab.core.culprit import Culprit, character, find_culprit
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.request import BodyError, HookRequest, template_variables
+from hooklab.core.skeleton import Placement, placements, tojson_fix
 from hooklab.core.tracing import trace
 from hooklab.history.fixes import (
     all_quoted_text_fixed,
@@ -30,7 +32,6 @@ from hooklab.history.fixes import (
 )
 from hooklab.history.lint import path_label, quote_line, referenced_fields, value_at
 from hooklab.history.shown import caret, shorten
-from hooklab.history.skeleton import Placement, placements, tojson_fix
 
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "(absent)"})()
 
@@ -152,9 +153,7 @@ def explain(template: str, outcome: Outcome) -> Explanation | None:
 
 
 _JSON_ERROR_AT = re.compile(r"not valid JSON: .* at line \d+ column \d+ \(char (\d+)\)")
-_UNTERMINATED = "Unterminated string starting at"
 OWN_TEXT = "The template's own text is not JSON where the caret points"
-_BREAKS_A_STRING = re.compile(r'["\\\x00-\x1f]')
 
 
 def _invalid_output(template: str, outcome: Outcome) -> Explanation:
@@ -172,43 +171,25 @@ def _invalid_output(template: str, outcome: Outcome) -> Explanation:
         return Explanation(Cause.TEMPLATE_JSON, line, message, pointer=pointer)
     # The parser stops at or after the first value that broke the text: the first expression
     # before that point whose output cannot stand where it is written.
-    found_placements: dict[int | None, Placement] = {p.number: p for p in placements(template)}
-    spans = traced.expressions_before(offset)
-    if _UNTERMINATED in (outcome.error or ""):
-        # The parser names where the string began: a value written in it after that point
-        # (a backslash that escaped the closing quote, say) is what left it open.
-        spans += [s for s in traced.spans if s.piece.expression is not None and s.start > offset]
-    for span in spans:
-        placement = found_placements.get(span.piece.expression)
-        written = traced.text[span.start : span.end]
-        if placement is not None:
-            explained = _written_badly(template, placement, written, variables or {}, pointer)
-            if explained is not None:
-                return explained
+    culprit = find_culprit(template, traced, offset, outcome.error or "")
+    if culprit is not None:
+        return _written_badly(template, culprit, variables or {}, pointer)
     return Explanation(Cause.TEMPLATE_JSON, traced.line_at(offset), OWN_TEXT, pointer=pointer)
 
 
 def _written_badly(
-    template: str,
-    placement: Placement,
-    written: str,
-    variables: dict[str, Any],
-    pointer: tuple[str, ...],
-) -> Explanation | None:
-    """The explanation when the value an expression wrote is what broke the JSON; None when
-    the value is fine and the text around it is not."""
-    expression = placement.expression
+    template: str, culprit: Culprit, variables: dict[str, Any], pointer: tuple[str, ...]
+) -> Explanation:
+    """The explanation when the value an expression wrote is what broke the JSON."""
+    expression, written = culprit.placement.expression, culprit.written
     line = expression.line
     field, value = _field_of(expression.source, variables)
     name = field or f"{{{{ {expression.source} }}}}"
     line_text = _line_text(template, line)
-    if placement.place == "string":
-        bad = _BREAKS_A_STRING.search(written)
-        if bad is None:
-            return None
+    if culprit.bad is not None:
         message = (
             f"{name} is written inside a JSON string as it is, and here it holds "
-            f"{_character(bad.group(0))} ({shorten(written)}): a quote, a backslash or a line "
+            f"{character(culprit.bad)} ({shorten(written)}): a quote, a backslash or a line "
             "break ends or breaks the string, so the output is not JSON (a 400 and a failure "
             "event)"
         )
@@ -217,8 +198,6 @@ def _written_badly(
         return Explanation(
             Cause.TEXT_IN_QUOTES, line, message, field, written, _fix_line(fix), pointer
         )
-    if _is_json(written):
-        return None
     if value is ABSENT and field is not None and written == "":
         message = (
             f"{name} is missing from the request, so nothing is written where a JSON value must be"
@@ -233,14 +212,6 @@ def _written_badly(
     return Explanation(Cause.NOT_JSON, line, message, field, value, _fix_line(fix), pointer)
 
 
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _described(value: Any, written: str) -> str:
     if value is None:
         return "null (Jinja writes None)"
@@ -252,11 +223,6 @@ def _described(value: Any, written: str) -> str:
     if written == "":
         return "empty text (nothing is written)"
     return f"the text {shorten(written)} (written without quotes)"
-
-
-def _character(char: str) -> str:
-    names = {'"': "a quote", "\\": "a backslash", "\n": "a line break", "\t": "a tab"}
-    return names.get(char, f"a control character (U+{ord(char):04X})")
 
 
 # Render errors

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest
+from hooklab.core.skeleton import Expression, Placement, placements, quoted_string, tojson_fix
 from hooklab.history.lint import writes_request_text
 from hooklab.history.replay import draft_webhook
-from hooklab.history.skeleton import Expression, Placement, placements, quoted_string, tojson_fix
 
 _TOJSON_AT_END = re.compile(r"\|\s*tojson\s*$")
 
@@ -38,7 +38,7 @@ def truncated(line_text: str, placement: Placement, limit: int) -> str | None:
     writes it: the whole JSON string when the expression is inside one, and as text first, so
     that an object or a list is cut too (slicing one fails in Jinja).
 
-    >>> from hooklab.history.skeleton import placements
+    >>> from hooklab.core.skeleton import placements
     >>> line = '{"event": "shop.order.{{ body.id }}"}'
     >>> truncated(line, placements(line)[0], 200)
     '{"event": {{ ("shop.order." ~ body.id)[:200]|tojson }}}'

@@ -13,20 +13,20 @@ from jinja2 import meta, nodes
 from jinja2.filters import FILTERS as JINJA_FILTERS
 
 from hooklab.core.request import BodyError, HookRequest, template_context
-from hooklab.core.templates import (
-    ENVIRONMENT,
-    NESTED_TOO_DEEPLY,
-    TemplateError,
-    compile_template,
-    deepest_line,
-)
-from hooklab.history.skeleton import (
+from hooklab.core.skeleton import (
     Expression,
     is_label,
     literal_labels,
     placed,
     quoted_string,
     skeleton,
+)
+from hooklab.core.templates import (
+    ENVIRONMENT,
+    NESTED_TOO_DEEPLY,
+    TemplateError,
+    compile_template,
+    deepest_line,
 )
 from hooklab.history.sources import Requests, requests_with_webhooks
 

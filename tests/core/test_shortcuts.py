@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from hooklab.core.culprit import parser_words
 from hooklab.core.events import EventError, validate_event
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.pipeline import Pipeline, PlainEvent, default_payload
@@ -210,7 +211,7 @@ def fast_path(template: str, request: HookRequest) -> tuple[int, Any]:
     if outcome.error and outcome.error.startswith("Template output must be a JSON object"):
         return outcome.status, "not an object"
     if outcome.failed:
-        return outcome.status, outcome.error
+        return outcome.status, parser_words(outcome.error or "")
     (event,) = outcome.events
     return outcome.status, event.model_dump()
 

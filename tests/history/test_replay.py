@@ -135,7 +135,9 @@ def test_replay_returns_events_and_failures_and_leaves_history_alone(ws: hooklab
     assert len(result) == 3
     assert result.events["resource.id"].tolist() == ["m1"]
     assert result.failures["error"].tolist() == [
-        "Template output is not valid JSON: Expecting value at line 1 column 52 (char 51)",
+        "Template output is not valid JSON: body.model (line 1 of the template) is written bare "
+        "where a JSON value goes, and its text is not JSON: write {{ body.model|tojson }} "
+        "(Expecting value at line 1 column 52 (char 51))",
         'resource["prefect.resource.id"]: Input should be a valid string, got 1',
     ]
     assert result.summary().startswith("3 requests replayed: 1 produced events, 2 failed")

@@ -137,5 +137,7 @@ def test_from_the_webhook_cell_to_the_fix_for_a_backslash(kernel: Kernel) -> Non
         "sent"
     )
     assert sent.startswith("Sent(status=400, error='Template output is not valid JSON")
+    # the cause in words, with the template line and the fix, not only the parser's words
+    assert "a backslash in body.order_id (line 1 of the template)" in sent and fix in sent
     first = kernel.run("%hooklab failures shop").splitlines()[0].split()
     assert first[:2] == ["error", "webhook_name"]

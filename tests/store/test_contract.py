@@ -77,7 +77,11 @@ def test_a_request_row_is_written_and_read_by_its_column_names(workspace: Worksp
     workspace.receive(hook.slug, post("m"))
     (stored,) = workspace.captured()
     (row,) = workspace.requests().to_dict("records")
-    error = "Template output is not valid JSON: Expecting value at line 1 column 11 (char 10)"
+    error = (
+        "Template output is not valid JSON: body.model (line 1 of the template) is written bare "
+        "where a JSON value goes, and its text is not JSON: write {{ body.model|tojson }} "
+        "(Expecting value at line 1 column 11 (char 10))"
+    )
     assert (row["status"], row["error"], row["method"], row["body"]) == (
         400,
         error,
