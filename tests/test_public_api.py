@@ -41,7 +41,7 @@ def test_the_entry_points_the_docs_use_are_public() -> None:
 
 
 CORE_MODULES = [
-    "core.keys", "core.cloudevents", "core.events", "core.pipeline", "core.request",
+    "core.keys", "core.cloudevents", "core.culprit", "core.events", "core.pipeline", "core.request",
     "core.templates", "core.times", "core.webhooks", "store.sqlite", "workspace",
 ]  # fmt: skip
 

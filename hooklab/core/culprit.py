@@ -107,7 +107,7 @@ def json_error_cause(
 
     >>> template = '{"event": "a.{{ body.x }}"}'
     >>> json_error_cause(template, '{"event": "a.\\\\"}', {"body": {"x": "\\\\"}}, "Unterminated "
-    ...     "string starting at: line 1 column 11 (char 10)")
+    ...     "string starting at line 1 column 11 (char 10)")
     'a backslash in body.x (line 1 of the template) is written into a JSON string unescaped: write {{ ("a." ~ body.x)|tojson }}'
     """  # noqa: E501
     offset = error_offset(error)

@@ -23,6 +23,7 @@ from hooklab.core.skeleton import Placement, placements, tojson_fix
 from hooklab.core.tracing import trace
 from hooklab.history.fixes import (
     all_quoted_text_fixed,
+    cut_after_tojson,
     quoted_text_lines,
     renders_valid_events,
     truncated,
@@ -204,6 +205,14 @@ def _written_badly(
         )
         fix = with_filters(line_text, expression.source, "|default(none)|tojson")
         return Explanation(Cause.MISSING, line, message, field, ABSENT, _fix_line(fix), pointer)
+    cut = cut_after_tojson(expression.source)
+    if cut is not None:  # `((x)|tojson)[:200]`: the cut takes tojson's closing quote
+        message = (
+            f"{name} is cut after tojson wrote it, and the cut drops the closing quote or "
+            "bracket: cut the value first, then write it with tojson"
+        )
+        fix = with_source(line_text, expression.source, cut)
+        return Explanation(Cause.NOT_JSON, line, message, field, value, _fix_line(fix), pointer)
     message = (
         f"{name} is written as it is where a JSON value goes, and here it is "
         f"{_described(value, written)}: not JSON. tojson writes any value as JSON"

@@ -56,6 +56,24 @@ def truncated(line_text: str, placement: Placement, limit: int) -> str | None:
     return with_source(line_text, expression.source, f"({inner}|string)[:{limit}]|tojson")
 
 
+_CUT_AFTER_TOJSON = re.compile(r"\((.*)\|\s*tojson\s*\)\s*(\[[^\[\]]*\])")
+
+
+def cut_after_tojson(source: str) -> str | None:
+    """For an expression that cuts tojson's output (`((x)|tojson)[:200]`), the same cut made
+    before tojson, on the value as text (so that an object or a list is cut too); None for
+    any other expression.
+
+    >>> cut_after_tojson('(("a." ~ body.id)|tojson)[:200]')
+    '(("a." ~ body.id)|string)[:200]|tojson'
+    """
+    found = _CUT_AFTER_TOJSON.fullmatch(source)
+    if found is None:
+        return None
+    cut = re.sub(r"\s+", "", found.group(2))
+    return f"({found.group(1)}|string){cut}|tojson"
+
+
 def with_line(template: str, line: int, fixed: str) -> str:
     """The template with its line `line` written `fixed` (kept at the line's indent)."""
     lines = template.splitlines()

@@ -223,3 +223,20 @@ def test_every_fix_fuzz_suggests_fixes_the_requests_that_broke_the_template(
             assert renders_valid_events(fixed, tried), (row["fix"], row["request"])
         if row["fixed_template"]:
             assert renders_valid_events(row["fixed_template"], tried)
+
+
+def test_a_cut_after_tojson_is_fixed_by_cutting_before_it_not_by_tojson_again() -> None:
+    from hooklab.history.explain import checked_fix
+
+    template = (
+        '{"event": {{ (("shop.order." ~ body.order_id)|tojson)[:200] }}, '
+        '"resource": {"prefect.resource.id": "x"}}'
+    )
+    for value in ("x" * 5000, {"deep": "x" * 5000}):
+        explanation = _explained(template, {"order_id": value})
+        assert explanation.fix == (
+            '{"event": {{ (("shop.order." ~ body.order_id)|string)[:200]|tojson }}, '
+            '"resource": {"prefect.resource.id": "x"}}'
+        )
+        broken = HookRequest.fake(json={"order_id": value})
+        assert checked_fix(template, explanation, [broken]) == explanation.fix
