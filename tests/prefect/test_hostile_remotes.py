@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 from cli_support import base_env, run_cli, served_url
+from replica_support import post, replicas, seconds_until
 
 from hooklab.core.request import HookRequest
 from hooklab.prefect import Forwarding
@@ -402,3 +403,39 @@ def test_a_password_in_a_url_is_never_printed(tmp_path: Path) -> None:
     assert push.returncode == 2 and "the URL holds credentials" in push.stderr
     for result in (backfill, serve, push):
         assert secret not in result.stdout + result.stderr
+
+
+def test_a_destination_stopped_on_a_shared_store_is_left_by_every_replica(
+    remotes: Callable[..., Remote], tmp_path: Path, postgres_url: str
+) -> None:
+    page = remotes(web_page)
+    destination = f"{page.url}/api"
+    ws = Workspace(postgres_url)
+    hook = ws.create_webhook("models", TEMPLATE)
+    ws.close()
+    env = {"PREFECT_API_KEY": KEY, "HOOKLAB_OUTBOX_LEASE": "1"}
+    # Only the first names the destination; it is the store's, so the second forwards too.
+    with replicas(tmp_path, postgres_url, 1, "--forward-to", destination, env=env) as [first]:
+        (tmp_path / "b").mkdir()
+        with replicas(tmp_path / "b", postgres_url, 1, env=env) as [second]:
+            for n in range(3):
+                body = f'{{"n": {n}}}'.encode()
+                assert post(second.base, hook.slug, body, content_type="application/json") == 204
+            assert seconds_until(lambda: len(page.seen) >= 2, 10) < 10
+            first.kill()  # its claims run out in a second: the second one sends them
+            seen = len(page.seen)
+            assert seconds_until(lambda: len(page.seen) > seen, 20) < 20
+            stop = run_cli(
+                base_env(HOOKLAB_HOME=str(tmp_path), HOOKLAB_STORE=postgres_url),
+                "forward",
+                "stop",
+                destination,
+            )
+            assert stop.returncode == 0, stop.stderr
+            assert "3 pending events dropped" in stop.stdout
+            time.sleep(1)
+            tried = len(page.seen)
+            time.sleep(12)  # past the next tries of its backoff
+            assert len(page.seen) == tried
+            said = second.said()
+    assert said.count(f"forwarding to {destination} failed, will retry") == 1, said
