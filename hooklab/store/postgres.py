@@ -46,8 +46,8 @@ from hooklab.store.rows import (
     WEBHOOK_COLUMNS,
     as_time,
     check_table,
-    encodable_rows,
     history_conditions,
+    insert_kept,
     outcome_rows,
     stored_request,
     webhook_from,
@@ -282,10 +282,7 @@ class PostgresStore:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         requests, events = outcome_rows(list(outcomes), _same, bool)
-        try:
-            self._insert(requests, events)
-        except UnicodeEncodeError:  # a lone surrogate: kept as U+FFFD (see `encodable`)
-            self._insert(encodable_rows(requests), encodable_rows(events))
+        insert_kept(self._insert, requests, events)
         return len(requests)
 
     def _insert(self, requests: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:

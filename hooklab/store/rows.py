@@ -200,6 +200,18 @@ def encodable_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(encodable(value) for value in row) for row in rows]
 
 
+Rows = list[tuple[Any, ...]]
+
+
+def insert_kept(insert: Callable[[Rows, Rows], None], requests: Rows, events: Rows) -> None:
+    """`insert(requests, events)`, once more with lone surrogates as U+FFFD if they stopped
+    it (see `encodable`)."""
+    try:
+        insert(requests, events)
+    except UnicodeEncodeError:
+        insert(encodable_rows(requests), encodable_rows(events))
+
+
 def outcome_rows(
     outcomes: Sequence[Outcome], time: Time, flag: Flag
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

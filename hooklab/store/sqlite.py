@@ -34,9 +34,9 @@ from hooklab.store.rows import (
     WEBHOOK_COLUMNS,
     as_time,
     check_table,
-    encodable_rows,
     fast_iso,
     history_conditions,
+    insert_kept,
     outcome_rows,
     stored_request,
     webhook_from,
@@ -259,10 +259,7 @@ class SqliteStore(Connected):
         """Write requests (each outcome's own) and their outcomes, all in one transaction;
         returns how many."""
         requests, events = outcome_rows(list(outcomes), fast_iso, int)
-        try:
-            self._insert(requests, events)
-        except UnicodeEncodeError:  # a lone surrogate: kept as U+FFFD (see `encodable`)
-            self._insert(encodable_rows(requests), encodable_rows(events))
+        insert_kept(self._insert, requests, events)
         return len(requests)
 
     def _insert(self, requests: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:
