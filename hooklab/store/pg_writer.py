@@ -177,8 +177,7 @@ class PostgresWriter:
         if connection in self._open and not connection.closed and not connection.broken:
             self._idle.append(connection)
         else:
-            self._open.discard(connection)
-            _finish(connection)
+            self._drop(connection)
 
     def _drop(self, connection: Any) -> None:
         self._open.discard(connection)
