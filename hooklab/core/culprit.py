@@ -121,6 +121,12 @@ def json_error_cause(
         return None
     expression = culprit.placement.expression
     where = f"{expression.source} (line {expression.line} of the template)"
+    if culprit.bad == '"' and culprit.written.startswith('"') and is_json(culprit.written):
+        # `"{{ x|tojson }}"`: a JSON string, its quotes included, written inside quotes.
+        return (
+            f"{where} already writes a JSON string with its own quotes, inside a quoted "
+            f"string: remove the quotes around {{{{ {expression.source} }}}}"
+        )
     if culprit.bad is not None:
         lines = template.splitlines()
         line = lines[expression.line - 1] if expression.line <= len(lines) else ""

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hooklab.core.culprit import Culprit, character, find_culprit
+from hooklab.core.culprit import Culprit, character, find_culprit, is_json
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.request import BodyError, HookRequest, template_variables
 from hooklab.core.skeleton import Placement, placements, tojson_fix
@@ -187,6 +187,22 @@ def _written_badly(
     field, value = _field_of(expression.source, variables)
     name = field or f"{{{{ {expression.source} }}}}"
     line_text = _line_text(template, line)
+    if culprit.bad == '"' and written.startswith('"') and is_json(written):
+        # `"{{ x|tojson }}"`: its own quotes inside quotes; more tojson would only nest them.
+        message = (
+            f"{{{{ {expression.source} }}}} already writes a JSON string with its own quotes, "
+            "inside a quoted string, so the quotes come twice: remove the quotes around it"
+        )
+        unquoted = re.sub(
+            r'"\s*(\{\{\s*' + re.escape(expression.source) + r'\s*\}\})\s*"',
+            r"\1",
+            line_text,
+            count=1,
+        )
+        fix = unquoted if unquoted != line_text else None
+        return Explanation(
+            Cause.TEXT_IN_QUOTES, line, message, field, written, _fix_line(fix), pointer
+        )
     if culprit.bad is not None:
         message = (
             f"{name} is written inside a JSON string as it is, and here it holds "

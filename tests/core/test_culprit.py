@@ -46,3 +46,19 @@ def test_a_cases_expectation_keeps_the_parsers_words_so_older_cases_pass() -> No
     assert parser_words(outcome.error or "").startswith(older)
     assert expectation(outcome) == {"status": 400, "error": older}
     assert compare({"status": 400, "error": older}, outcome) == []
+
+
+def test_a_tojson_left_inside_quotes_is_told_to_lose_the_quotes_not_to_add_tojson() -> None:
+    """The fix applied with its quotes kept: every request fails, and more tojson would only
+    put quotes inside the event's name."""
+    quoted = '{"event": "{{ ("shop.order." ~ body.order_id)|tojson }}", "resource": {"a": "b"}}'
+    outcome = hooklab.render_events(
+        draft_webhook(quoted), HookRequest.fake(json={"order_id": "A1"})
+    )
+    assert outcome.failed and outcome.error
+    assert (
+        '("shop.order." ~ body.order_id)|tojson (line 1 of the template) already writes a JSON '
+        "string with its own quotes, inside a quoted string: remove the quotes around "
+        '{{ ("shop.order." ~ body.order_id)|tojson }}'
+    ) in outcome.error
+    assert "|string|tojson" not in outcome.error

@@ -240,3 +240,20 @@ def test_a_cut_after_tojson_is_fixed_by_cutting_before_it_not_by_tojson_again() 
         )
         broken = HookRequest.fake(json={"order_id": value})
         assert checked_fix(template, explanation, [broken]) == explanation.fix
+
+
+def test_tojson_left_inside_quotes_is_told_to_lose_the_quotes_with_a_fix_that_works() -> None:
+    from hooklab.history.replay import draft_webhook
+
+    quoted = '{"event": "{{ ("shop.order." ~ body.order_id)|tojson }}", "resource": {"x": "y"}}'
+    quoted = quoted.replace('"x": "y"', '"prefect.resource.id": "r"')
+    explanation = _explained(quoted, {"order_id": "A1"})
+    assert "already writes a JSON string with its own quotes" in explanation.message
+    assert explanation.fix == (
+        '{"event": {{ ("shop.order." ~ body.order_id)|tojson }}, '
+        '"resource": {"prefect.resource.id": "r"}}'
+    )
+    fixed = hooklab.render_events(
+        draft_webhook(explanation.fix), HookRequest.fake(json={"order_id": "A\\1"})
+    )
+    assert not fixed.failed and fixed.events[0].event == "shop.order.A\\1"
