@@ -29,6 +29,12 @@ class Culprit:
     written: str
     bad: str | None
 
+    @property
+    def quoted_twice(self) -> bool:
+        """Whether it wrote a JSON string, its own quotes included, inside a quoted string
+        (`"{{ x|tojson }}"`): the fix is to lose the outer quotes, not to add tojson."""
+        return self.bad == '"' and self.written.startswith('"') and is_json(self.written)
+
 
 _WITH_CAUSE = re.compile(
     r"^(Template output is not valid JSON: ).* \((.* at line \d+ column \d+ \(char \d+\))\)$"
@@ -121,8 +127,7 @@ def json_error_cause(
         return None
     expression = culprit.placement.expression
     where = f"{expression.source} (line {expression.line} of the template)"
-    if culprit.bad == '"' and culprit.written.startswith('"') and is_json(culprit.written):
-        # `"{{ x|tojson }}"`: a JSON string, its quotes included, written inside quotes.
+    if culprit.quoted_twice:
         return (
             f"{where} already writes a JSON string with its own quotes, inside a quoted "
             f"string: remove the quotes around {{{{ {expression.source} }}}}"

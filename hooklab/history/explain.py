@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hooklab.core.culprit import Culprit, character, find_culprit, is_json
+from hooklab.core.culprit import Culprit, character, find_culprit
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.request import BodyError, HookRequest, template_variables
 from hooklab.core.skeleton import Placement, placements, tojson_fix
@@ -187,8 +187,7 @@ def _written_badly(
     field, value = _field_of(expression.source, variables)
     name = field or f"{{{{ {expression.source} }}}}"
     line_text = _line_text(template, line)
-    if culprit.bad == '"' and written.startswith('"') and is_json(written):
-        # `"{{ x|tojson }}"`: its own quotes inside quotes; more tojson would only nest them.
+    if culprit.quoted_twice:  # more tojson would only nest the quotes
         message = (
             f"{{{{ {expression.source} }}}} already writes a JSON string with its own quotes, "
             "inside a quoted string, so the quotes come twice: remove the quotes around it"
