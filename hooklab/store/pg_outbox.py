@@ -27,7 +27,7 @@ from hooklab.store.batches import PREFECT_COLUMNS, outbox_batch
 from hooklab.store.contract import Destination, OutboxBatch
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.pg_connect import ANSWER_TIMEOUT, connect, require_psycopg, unavailable
-from hooklab.store.rows import as_time, history_conditions, maybe_time, where_sql
+from hooklab.store.rows import destination_from, history_conditions, where_sql
 
 LEASE_SECONDS = 60  # unless $HOOKLAB_OUTBOX_LEASE says otherwise
 
@@ -182,17 +182,7 @@ class PostgresOutbox:
             "(SELECT min(seq) FROM outbox WHERE url = %s)) FROM outbox WHERE url = %s",
             (row.url, row.url),
         )[0]
-        return Destination(
-            url=row.url,
-            delivered=int(row.delivered),
-            rejected=int(row.rejected),
-            last_delivered=maybe_time(row.last_delivered),
-            last_error=row.last_error,
-            last_error_at=maybe_time(row.last_error_at),
-            created=as_time(row.created),
-            pending=int(pending),
-            oldest_pending=maybe_time(oldest),
-        )
+        return destination_from(row, pending, oldest)
 
     def has_pending(self, url: str) -> bool:
         return bool(self._query("SELECT 1 FROM outbox WHERE url=%s LIMIT 1", (url,)))

@@ -22,7 +22,7 @@ from hooklab.core.outcome import Outcome
 from hooklab.core.request import HookRequest
 from hooklab.core.times import iso, parse_iso
 from hooklab.core.webhooks import Webhook
-from hooklab.store.contract import StoredRequest
+from hooklab.store.contract import Destination, StoredRequest
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.values import stored_json, stored_json_ascii
 
@@ -87,6 +87,22 @@ def as_time(value: Any) -> datetime:
 
 def maybe_time(value: Any) -> datetime | None:
     return as_time(value) if value else None
+
+
+def destination_from(row: Any, pending: Any, oldest: Any) -> Destination:
+    """A forward_destinations row (either backend's named tuple: times as ISO text or as
+    datetimes) and its pending count and oldest pending time, as a Destination."""
+    return Destination(
+        url=row.url,
+        delivered=int(row.delivered),
+        rejected=int(row.rejected),
+        last_delivered=maybe_time(row.last_delivered),
+        last_error=row.last_error,
+        last_error_at=maybe_time(row.last_error_at),
+        created=as_time(row.created),
+        pending=int(pending),
+        oldest_pending=maybe_time(oldest),
+    )
 
 
 def webhook_row(hook: Webhook, time: Time, flag: Flag) -> tuple[Any, ...]:

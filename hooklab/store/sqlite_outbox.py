@@ -20,12 +20,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from hooklab.core.times import iso, parse_iso, utcnow
+from hooklab.core.times import iso, utcnow
 from hooklab.store.batches import PREFECT_COLUMNS, outbox_batch
 from hooklab.store.connection import Connected
 from hooklab.store.contract import Destination, OutboxBatch
 from hooklab.store.filters import HistoryFilter
-from hooklab.store.rows import history_conditions
+from hooklab.store.rows import destination_from, history_conditions
 
 __all__ = ["SqliteOutbox"]
 
@@ -119,17 +119,7 @@ class SqliteOutbox(Connected):
             "FROM events WHERE seq > ?",
             (after, after),
         )[0]
-        return Destination(
-            url=row.url,
-            delivered=int(row.delivered),
-            rejected=int(row.rejected),
-            last_delivered=_time(row.last_delivered),
-            last_error=row.last_error,
-            last_error_at=_time(row.last_error_at),
-            created=parse_iso(row.created),
-            pending=int(pending),
-            oldest_pending=_time(oldest),
-        )
+        return destination_from(row, pending, oldest)
 
     def has_pending(self, url: str) -> bool:
         rows = self._query(
@@ -186,10 +176,6 @@ class SqliteOutbox(Connected):
                 return
             yield batch
             after = batch.last_seq
-
-
-def _time(text: str | None) -> datetime | None:
-    return parse_iso(text) if text else None
 
 
 def _now() -> str:
