@@ -2,11 +2,12 @@
 
 For each workload of `benchmarks/workloads.py` (the seed's dynamic template over form posts,
 `default` over percent-escaped form bodies, a filter chain, nested lookups and `tojson` over
-JSON, `if` blocks), wrk sends its POSTs over loopback with 16 connections to a webhook with its
-template. The two servers run as separate processes and take turns, several rounds each, so
-that both see the same machine. Printed per workload: requests/s of each (median of rounds),
-their ratio, p99 latency, CPU time per request; and a check that every request wrk saw
-acknowledged with a 2xx is in the SQLite file.
+JSON, `if` blocks, a partial Prefect event passed through whole, CloudEvents in structured and
+binary mode and in a batch of four), wrk sends its POSTs over loopback with 16 connections to
+a webhook with its template. The two servers run as separate processes and take turns,
+several rounds each, so that both see the same machine. Printed per workload: requests/s of
+each (median of rounds), their ratio, p99 latency, CPU time per request; and a check that
+every request wrk saw acknowledged with a 2xx is in the SQLite file.
 
     python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5] [--workload NAME]
 """

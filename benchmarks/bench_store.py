@@ -19,8 +19,10 @@ throughput as a ratio to SQLite's, and the CPU per request of each side as a rat
 handler's: the hooklab process, and PostgreSQL's processes (its backends, WAL writer and the
 rest) counted apart. Then a check that every request wrk saw acknowledged is in each store.
 
-The workloads: the seed (Prefect's dynamic template over form posts), and a real GitHub push
-delivery (tests/corpus/github, about 7 KB of JSON) through a template of lookups and `tojson`.
+The workloads: the seed (Prefect's dynamic template over form posts), a real GitHub push
+delivery (tests/corpus/github, about 7 KB of JSON) through a template of lookups and `tojson`,
+a partial Prefect event passed through whole, and CloudEvents (structured, binary, a batch of
+four) through `from_cloud_event` (see `benchmarks/workloads.py`).
 
     python benchmarks/bench_store.py [--rounds 3] [--seconds 5] [--workload NAME]
 """
@@ -52,7 +54,15 @@ from benchmarks.bench_receiver import (  # noqa: E402
     start,
     wrk,
 )
-from benchmarks.workloads import JSON, SEED, Workload  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    CLOUDEVENT_BATCH,
+    CLOUDEVENT_BINARY,
+    CLOUDEVENT_STRUCTURED,
+    JSON,
+    PASS_THROUGH,
+    SEED,
+    Workload,
+)
 
 BAR = 0.70  # PostgreSQL's throughput, like for like, at least this share of SQLite's
 STORES = ("sqlite", "pg-async", "pg-durable")
@@ -84,7 +94,17 @@ GITHUB_PUSH = Workload(
     json.dumps(json.loads((ROOT / "tests/corpus/github/push/payload.json").read_text())),
     headers={"X-GitHub-Event": "push"},
 )
-WORKLOADS = {w.name: w for w in (SEED, GITHUB_PUSH)}
+WORKLOADS = {
+    w.name: w
+    for w in (
+        SEED,
+        GITHUB_PUSH,
+        PASS_THROUGH,
+        CLOUDEVENT_STRUCTURED,
+        CLOUDEVENT_BINARY,
+        CLOUDEVENT_BATCH,
+    )
+}
 
 
 def measured(

@@ -2,11 +2,13 @@
 
 Each shape stands for templates people write: the seed (Prefect's docs example, lookups only),
 `default` over percent-escaped form bodies, a filter chain over form bodies, nested lookups and
-`tojson` over JSON bodies, and `if` blocks with number and humanize filters.
+`tojson` over JSON bodies, `if` blocks with number and humanize filters, a partial Prefect event
+passed through whole, and CloudEvents in structured mode, binary mode and in batches.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -41,8 +43,6 @@ class Workload:
 
     def parsed_by_hand(self, body: bytes) -> object:
         """What a user's own script would make of the body: parse_qsl or json.loads."""
-        import json
-
         text = body.decode()
         return dict(parse_qsl(text)) if self.content_type == FORM else json.loads(text)
 
@@ -128,7 +128,138 @@ IF_BLOCKS_NUMBERS = Workload(
     '"quantity": "3", "customer": {"id": "c{i}", "tier": "gold"}}',
 )
 
+# A partial Prefect event that a service posts to be passed through whole, as a data platform's
+# job emits one: labels on its resource, related resources, and a payload of nested data.
+_PARTIAL_EVENT = {
+    "event": "acme.etl.sync.completed",
+    "resource": {
+        "prefect.resource.id": "acme.pipeline.orders-sync-{i}",
+        "prefect.resource.name": "Orders sync {i}",
+        "acme.team": "data-platform",
+        "acme.environment": "production",
+        "acme.region": "eu-west-1",
+    },
+    "related": [
+        {
+            "prefect.resource.id": "acme.warehouse.snowflake.analytics",
+            "prefect.resource.role": "destination",
+            "prefect.resource.name": "Analytics warehouse",
+        },
+        {
+            "prefect.resource.id": "acme.source.postgres.orders",
+            "prefect.resource.role": "source",
+        },
+        {"prefect.resource.id": "prefect.tag.nightly", "prefect.resource.role": "tag"},
+    ],
+    "payload": {
+        "run": {
+            "id": "run-{i}",
+            "attempt": 1,
+            "started": "2026-03-14T02:00:04.118Z",
+            "finished": "2026-03-14T02:07:41.902Z",
+            "trigger": {"kind": "schedule", "cron": "0 2 * * *", "timezone": "Europe/Dublin"},
+        },
+        "rows": {"extracted": 120345, "loaded": 120301, "rejected": 44, "ratio": 0.99963},
+        "tables": [
+            {"name": "orders", "rows": 80211, "bytes": 51380224, "incremental": True},
+            {"name": "order_items", "rows": 38902, "bytes": 20447232, "incremental": True},
+            {"name": "customers", "rows": 1188, "bytes": 917504, "incremental": False},
+        ],
+        "warnings": [
+            "44 rows rejected: column 'discount' out of range (< 0)",
+            "source replica lag 12 s at start",
+        ],
+        "versions": {"connector": "2.14.1", "engine": "1.9.0", "schema": 37},
+        "owner": {"name": "Jane Doe", "email": "jane.doe@example.com", "on_call": False},
+        "notes": None,
+    },
+}
+
+PASS_THROUGH = Workload(
+    "pass-through",
+    "{{ body|tojson }}",
+    JSON,
+    json.dumps(_PARTIAL_EVENT),
+)
+
+CLOUDEVENTS = "application/cloudevents+json"
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+CLOUD_EVENT_TEMPLATE = "{{ body|from_cloud_event(headers) }}"
+
+# The data of a CloudEvent as an object store's notification sends it.
+_CLOUD_EVENT_DATA = {
+    "bucket": "acme-landing-zone",
+    "name": "exports/orders/2026/03/14/part-{i}.parquet",
+    "size": "18734412",
+    "contentType": "application/vnd.apache.parquet",
+    "generation": "1710381604118733",
+    "metageneration": "1",
+    "timeCreated": "2026-03-14T02:00:04.118Z",
+    "updated": "2026-03-14T02:00:04.118Z",
+    "storageClass": "STANDARD",
+    "md5Hash": "ZmFrZS1tZDUtaGFzaC0xMjM0NQ==",
+    "crc32c": "yZRlqg==",
+    "metadata": {"pipeline": "orders-sync", "run": "run-{i}", "rows": "80211"},
+}
+_CLOUD_EVENT_ATTRIBUTES = {
+    "specversion": "1.0",
+    "type": "google.cloud.storage.object.v1.finalized",
+    "source": "//storage.googleapis.com/projects/_/buckets/acme-landing-zone",
+    "subject": "objects/exports/orders/2026/03/14/part-{i}.parquet",
+    "id": "8611283027584{i}",
+    "time": "2026-03-14T02:00:04.118733Z",
+    "datacontenttype": "application/json",
+}
+
+CLOUDEVENT_STRUCTURED = Workload(
+    "cloudevent-structured",
+    CLOUD_EVENT_TEMPLATE,
+    CLOUDEVENTS,
+    json.dumps({**_CLOUD_EVENT_ATTRIBUTES, "data": _CLOUD_EVENT_DATA}),
+)
+
+CLOUDEVENT_BINARY = Workload(
+    "cloudevent-binary",
+    CLOUD_EVENT_TEMPLATE,
+    JSON,
+    json.dumps(_CLOUD_EVENT_DATA),
+    # (the same attributes for every request: wrk numbers only the body)
+    headers={
+        f"ce-{name}": value.replace("{i}", "1")
+        for name, value in _CLOUD_EVENT_ATTRIBUTES.items()
+        if name != "datacontenttype"
+    },
+)
+
+# A batch of four CloudEvents (an extension): four events from one request.
+CLOUDEVENT_BATCH = Workload(
+    "cloudevent-batch",
+    CLOUD_EVENT_TEMPLATE,
+    CLOUDEVENTS_BATCH,
+    json.dumps(
+        [
+            {
+                **_CLOUD_EVENT_ATTRIBUTES,
+                "id": f"8611283027584{{i}}-{part}",
+                "subject": f"objects/exports/orders/part-{{i}}-{part}.parquet",
+                "data": {**_CLOUD_EVENT_DATA, "name": f"exports/orders/part-{{i}}-{part}.parquet"},
+            }
+            for part in range(4)
+        ]
+    ),
+)
+
 WORKLOADS = {
     w.name: w
-    for w in (SEED, ESCAPED_FORM_DEFAULT, FORM_FILTER_CHAIN, JSON_NESTED_TOJSON, IF_BLOCKS_NUMBERS)
+    for w in (
+        SEED,
+        ESCAPED_FORM_DEFAULT,
+        FORM_FILTER_CHAIN,
+        JSON_NESTED_TOJSON,
+        IF_BLOCKS_NUMBERS,
+        PASS_THROUGH,
+        CLOUDEVENT_STRUCTURED,
+        CLOUDEVENT_BINARY,
+        CLOUDEVENT_BATCH,
+    )
 }
