@@ -3,13 +3,21 @@
 For each workload of `benchmarks/workloads.py` (the seed's dynamic template over form posts,
 `default` over percent-escaped form bodies, a filter chain, nested lookups and `tojson` over
 JSON, `if` blocks, a partial Prefect event passed through whole, CloudEvents in structured and
-binary mode and in a batch of four), wrk sends its POSTs over loopback with 16 connections to
-a webhook with its template. The two servers run as separate processes and take turns,
-several rounds each, so that both see the same machine. Printed per workload: requests/s of
-each (median of rounds), their ratio, p99 latency, CPU time per request; and a check that
-every request wrk saw acknowledged with a 2xx is in the SQLite file.
+binary mode and in a batch of four, and the bodies of real senders: a 7 KB GitHub push delivery,
+a Stripe event, a Slack message callback), wrk sends its POSTs over loopback with 16 connections
+to a webhook with its template; the bare handler gets the same requests, whose bodies Tornado
+reads whole before any handler runs. The servers run as separate processes and take turns,
+several rounds each, each round in the other order, so that both see the same machine. Printed
+per workload: requests/s of each (median of rounds), their ratio, p99 latency, CPU time per
+request (from /proc, which other jobs on the machine move less than requests per second) and
+its ratio; and a check that every request wrk saw acknowledged with a 2xx is in the SQLite file.
 
-    python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5] [--workload NAME]
+`--before DIR` serves an earlier hooklab too (a checkout or an unpacked `git archive` of it,
+run with this environment's packages), as a third side of the same rounds: its ratio to the
+bare handler is then measured beside this one's, in the same run.
+
+    python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5] [--workload NAME]...
+        [--before DIR]
 """
 
 from __future__ import annotations
@@ -141,79 +149,105 @@ def main() -> int:
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    options.add_argument("--before", type=Path, help="a checkout of an earlier hooklab")
     args = options.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)")
         return 1
     workloads = [WORKLOADS[name] for name in args.workload or WORKLOADS]
-    home = Path(tempfile.mkdtemp(prefix="hooklab-bench-"))
-    hooklab, base = start(
-        [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
-        env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY},
-    )
+    sides = ("bare", "hooklab", *(("before",) if args.before else ()))
+    homes = {side: Path(tempfile.mkdtemp(prefix="hooklab-bench-")) for side in sides[1:]}
+    servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
     results: dict[str, dict[str, list[Run]]] = {}
-    acknowledged = 0
+    acknowledged = dict.fromkeys(homes, 0)
     try:
-        bare, bare_base = start([sys.executable, str(HERE / "bare_tornado.py")])
-        try:
-            bare_url = f"{bare_base}/hooks/baseline"
-            for workload in workloads:
-                hook_url = create_webhook(base, workload)
-                acknowledged += wrk(hook_url, 1, workload).acknowledged  # warm-up
-                wrk(bare_url, 1, workload)
-                runs: dict[str, list[Run]] = {"hooklab": [], "bare": []}
-                for _ in range(args.rounds):
-                    runs["bare"].append(measured(bare, bare_url, args.seconds, workload))
-                    runs["hooklab"].append(measured(hooklab, hook_url, args.seconds, workload))
-                acknowledged += sum(run.acknowledged for run in runs["hooklab"])
-                results[workload.name] = runs
-                report(workload.name, runs)
-        finally:
-            # SIGTERM, not SIGINT: a benchmark started in the background has SIGINT ignored.
-            bare.terminate()
-            bare.wait(timeout=30)
+        for side, home in homes.items():
+            path = {"PYTHONPATH": str(args.before.resolve())} if side == "before" else {}
+            servers[side] = start(
+                [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
+                env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY, **path},
+            )
+        servers["bare"] = start([sys.executable, str(HERE / "bare_tornado.py")])
+        for workload in workloads:
+            urls = {"bare": f"{servers['bare'][1]}/hooks/baseline"}
+            for side in homes:
+                urls[side] = create_webhook(servers[side][1], workload)
+            for side in sides:  # warm-up
+                run = wrk(urls[side], 1, workload)
+                if side in acknowledged:
+                    acknowledged[side] += run.acknowledged
+            runs: dict[str, list[Run]] = {side: [] for side in sides}
+            for round_ in range(args.rounds):
+                shift = round_ % len(sides)
+                for side in sides[shift:] + sides[:shift]:
+                    run = measured(servers[side][0], urls[side], args.seconds, workload)
+                    runs[side].append(run)
+                    if side in acknowledged:
+                        acknowledged[side] += run.acknowledged
+            results[workload.name] = runs
+            report(workload.name, runs)
     finally:
-        # SIGTERM: hooklab stores and answers what is in progress, then exits.
-        hooklab.send_signal(signal.SIGTERM)
-        hooklab.wait(timeout=30)
-    with sqlite3.connect(home / "hooklab.db") as db:
-        stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
-    shutil.rmtree(home, ignore_errors=True)
-
-    lost = max(acknowledged - stored, 0)
-    print(f"{'durability':25s}: wrk saw {acknowledged} 2xx, {stored} stored with 204, lost {lost}")
+        for process, _ in servers.values():
+            # SIGTERM, not SIGINT: a benchmark started in the background has SIGINT ignored.
+            # hooklab stores and answers what is in progress, then exits.
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    lost = 0
+    for side, home in homes.items():
+        with sqlite3.connect(home / "hooklab.db") as db:
+            stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
+        shutil.rmtree(home, ignore_errors=True)
+        missing = max(acknowledged[side] - stored, 0)
+        lost += missing
+        print(
+            f"{'durability, ' + side:25s}: wrk saw {acknowledged[side]} 2xx, "
+            f"{stored} stored with 204, lost {missing}"
+        )
     missed = [name for name, runs in results.items() if ratio_of(runs) < BARS.get(name, 0.0)]
     return 1 if lost or missed else 0
 
 
-def ratio_of(runs: dict[str, list[Run]]) -> float:
+def ratio_of(runs: dict[str, list[Run]], side: str = "hooklab") -> float:
     rps = {name: statistics.median(r.requests_per_second for r in rs) for name, rs in runs.items()}
-    return rps["hooklab"] / rps["bare"]
+    return rps[side] / rps["bare"]
+
+
+LABELS = {
+    "bare": "bare Tornado 204 handler",
+    "hooklab": "hooklab serve",
+    "before": "hooklab serve, before",
+}
 
 
 def report(workload: str, runs: dict[str, list[Run]]) -> None:
     print(f"== {workload}")
     rps = {name: statistics.median(r.requests_per_second for r in rs) for name, rs in runs.items()}
     p99 = {name: statistics.median(r.p99_ms for r in rs) for name, rs in runs.items()}
-    for name, label in (("bare", "bare Tornado 204 handler"), ("hooklab", "hooklab serve")):
+    for name in runs:
         rounds = ", ".join(f"{r.requests_per_second:.0f}" for r in runs[name])
-        print(f"{label:25s}: {rps[name]:7.0f} req/s, p99 {p99[name]:.1f} ms (rounds: {rounds})")
-    ratio = ratio_of(runs)
-    bar = BARS.get(workload)
-    verdict = f" (bar {bar:.2f}: {'met' if ratio >= bar else 'NOT met'})" if bar else ""
-    print(f"{'throughput ratio':25s}: {ratio:.2f} of the bare handler{verdict}")
-    print(f"{'p99 latency ratio':25s}: {p99['hooklab'] / p99['bare']:.1f}x the bare handler")
+        figures = f"{rps[name]:7.0f} req/s, p99 {p99[name]:.1f} ms"
+        print(f"{LABELS[name]:25s}: {figures} (rounds: {rounds})")
     cpu: dict[str, float] = {}
     for name, rs in runs.items():
         figures = [r.cpu_us_per_request for r in rs if r.cpu_us_per_request is not None]
         if len(figures) == len(rs):
             cpu[name] = statistics.median(figures)
-    if len(cpu) == 2:
+    bar = BARS.get(workload)
+    for side in runs:
+        if side == "bare":
+            continue
+        ratio = ratio_of(runs, side)
+        verdict = f" (bar {bar:.2f}: {'met' if ratio >= bar else 'NOT met'})" if bar else ""
+        print(f"{'throughput ratio, ' + side:25s}: {ratio:.2f} of the bare handler{verdict}")
         print(
-            f"{'CPU per request':25s}: hooklab {cpu['hooklab']:.0f} µs, bare {cpu['bare']:.0f} µs: "
-            f"ratio {cpu['bare'] / cpu['hooklab']:.2f} (the throughput one process can reach)",
-            flush=True,
+            f"{'p99 latency ratio, ' + side:25s}: {p99[side] / p99['bare']:.1f}x the bare handler"
         )
+        if side in cpu and "bare" in cpu:
+            print(
+                f"{'CPU per request, ' + side:25s}: {cpu[side]:.0f} µs, bare {cpu['bare']:.0f} µs: "
+                f"ratio {cpu['bare'] / cpu[side]:.2f} (the throughput one process can reach)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

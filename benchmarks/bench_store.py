@@ -19,10 +19,12 @@ throughput as a ratio to SQLite's, and the CPU per request of each side as a rat
 handler's: the hooklab process, and PostgreSQL's processes (its backends, WAL writer and the
 rest) counted apart. Then a check that every request wrk saw acknowledged is in each store.
 
-The workloads: the seed (Prefect's dynamic template over form posts), a real GitHub push
-delivery (tests/corpus/github, about 7 KB of JSON) through a template of lookups and `tojson`,
-a partial Prefect event passed through whole, and CloudEvents (structured, binary, a batch of
-four) through `from_cloud_event` (see `benchmarks/workloads.py`).
+The workloads (`benchmarks/workloads.py`; any of them with `--workload NAME`): by default the
+seed (Prefect's dynamic template over form posts) and the bodies of real senders, each through
+the template a user writes for it: a GitHub push delivery (tests/corpus/github, about 7 KB of
+JSON), a Stripe `payment_intent.succeeded` event and a Slack message callback; a partial Prefect
+event passed through whole, and CloudEvents (structured, binary, a batch of four) through
+`from_cloud_event`.
 
     python benchmarks/bench_store.py [--rounds 3] [--seconds 5] [--workload NAME]
 """
@@ -30,7 +32,6 @@ four) through `from_cloud_event` (see `benchmarks/workloads.py`).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import sqlite3
@@ -58,9 +59,10 @@ from benchmarks.workloads import (  # noqa: E402
     CLOUDEVENT_BATCH,
     CLOUDEVENT_BINARY,
     CLOUDEVENT_STRUCTURED,
-    JSON,
     PASS_THROUGH,
     SEED,
+    SENDERS,
+    WORKLOADS,
     Workload,
 )
 
@@ -74,37 +76,16 @@ LABELS = {
     "pg-durable": "PostgreSQL, durable commits",
 }
 
-GITHUB_PUSH = Workload(
-    "github-push",
-    """{
-  "event": "github.push",
-  "resource": {
-    "prefect.resource.id": "github.repo.{{ body.repository.full_name }}",
-    "prefect.resource.name": "{{ body.repository.name }}",
-    "ref": "{{ body.ref }}"
-  },
-  "payload": {
-    "pusher": {{ body.pusher|tojson }},
-    "sender": {{ body.sender.login|tojson }},
-    "after": {{ body.after|tojson }},
-    "commits": {{ body.commits|length }}
-  }
-}""",
-    JSON,
-    json.dumps(json.loads((ROOT / "tests/corpus/github/push/payload.json").read_text())),
-    headers={"X-GitHub-Event": "push"},
+# Run when no --workload is given: the seed, the bodies of real senders, a partial event passed
+# through whole and CloudEvents.
+DEFAULT = (
+    SEED,
+    *SENDERS,
+    PASS_THROUGH,
+    CLOUDEVENT_STRUCTURED,
+    CLOUDEVENT_BINARY,
+    CLOUDEVENT_BATCH,
 )
-WORKLOADS = {
-    w.name: w
-    for w in (
-        SEED,
-        GITHUB_PUSH,
-        PASS_THROUGH,
-        CLOUDEVENT_STRUCTURED,
-        CLOUDEVENT_BINARY,
-        CLOUDEVENT_BATCH,
-    )
-}
 
 
 def measured(
@@ -132,7 +113,7 @@ def main() -> int:
     if bindir is None:
         print("PostgreSQL is not installed: apt-get install postgresql")
         return 1
-    workloads = [WORKLOADS[name] for name in args.workload or WORKLOADS]
+    workloads = [WORKLOADS[name] for name in args.workload] if args.workload else DEFAULT
     cluster = PostgresCluster(bindir, durable=True).start()
     homes = {side: Path(tempfile.mkdtemp(prefix=f"hooklab-bench-{side}-")) for side in STORES}
     servers = {}

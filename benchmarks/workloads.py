@@ -3,18 +3,23 @@
 Each shape stands for templates people write: the seed (Prefect's docs example, lookups only),
 `default` over percent-escaped form bodies, a filter chain over form bodies, nested lookups and
 `tojson` over JSON bodies, `if` blocks with number and humanize filters, a partial Prefect event
-passed through whole, and CloudEvents in structured mode, binary mode and in batches.
+passed through whole, and CloudEvents in structured mode, binary mode and in batches. Then the
+bodies of real senders, as big as they send them, through the template a user writes for each:
+a GitHub `push` delivery (7 KB, from tests/corpus/github), a Stripe `payment_intent.succeeded`
+event and a Slack Events API message callback (from tests/corpus/stripe and tests/corpus/slack).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from hooklab.core.examples import DYNAMIC_TEMPLATE
 from hooklab.core.request import HookRequest
 
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 SENDER_HEADERS = {"Host": "127.0.0.1:8765", "User-Agent": "curl/8.5.0", "Accept": "*/*"}
@@ -249,6 +254,113 @@ CLOUDEVENT_BATCH = Workload(
     ),
 )
 
+
+def corpus_body(path: str, numbered: str, *, compact: bool = False) -> str:
+    """A corpus file's body as its sender sends it, with `{i}` (the request's number) put into
+    the value `numbered`, so that no two requests are the same. `compact`: the sender writes
+    JSON without spaces (the file is kept indented for reading)."""
+    text = (CORPUS / path).read_text()
+    if compact:
+        text = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    assert text.count(numbered) == 1, f"{numbered!r} is not once in {path}"
+    return text.replace(numbered, numbered[: -len("{i}")] + "{i}")
+
+
+GITHUB_PUSH = Workload(
+    "github-push",
+    """{
+  "event": "github.{{ headers['X-GitHub-Event'] }}{% if body.action %}.{{ body.action }}{% endif %}",
+  "resource": {
+    "prefect.resource.id": "github.repository.{{ body.repository.id }}",
+    "prefect.resource.name": {{ body.repository.full_name|tojson }},
+    "github.ref": {{ body.ref|default('none')|tojson }},
+    "github.sender": {{ body.sender.login|default('unknown')|tojson }},
+    "github.commits": "{{ body.commits|default([])|length }}"
+  },
+  "payload": {
+    "ref": {{ body.ref|tojson }},
+    "before": {{ body.before|tojson }},
+    "after": {{ body.after|tojson }},
+    "deleted": {{ body.deleted|default(false)|tojson }},
+    "pusher": {{ body.pusher|tojson }},
+    "sender": {{ body.sender|tojson }},
+    "message": {{ body.head_commit.message|default('', true)|truncate(72)|tojson }},
+    "compare": {{ body.compare|tojson }}
+  }
+}""",  # noqa: E501 (the event line reads best on one line, as people write it)
+    JSON,
+    # The file as published (7 KB); the number goes into the commit pushed over.
+    corpus_body("github/push/payload.json", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"),
+    headers={
+        "User-Agent": "GitHub-Hookshot/5ef53b8",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "7b7f0c10-b3a1-11ef-8b1e-6d1f3c2a9e01",
+        "X-GitHub-Hook-ID": "512340001",
+        "X-GitHub-Hook-Installation-Target-ID": "186853002",
+        "X-GitHub-Hook-Installation-Target-Type": "repository",
+        "X-Hub-Signature-256": "sha256=" + "5f" * 32,
+    },
+)
+
+STRIPE_PAYMENT_INTENT = Workload(
+    "stripe-payment-intent",
+    """{
+  "event": "stripe.{{ body.type }}",
+  "resource": {
+    "prefect.resource.id": "stripe.{{ body.data.object.object }}.{{ body.data.object.id }}",
+    "stripe.livemode": "{{ body.livemode|default(false)|lower }}",
+    "stripe.currency": "{{ body.data.object.currency|default('')|upper }}",
+    "stripe.status": "{{ body.data.object.status }}"
+  },
+  "payload": {
+    "stripe_event": {{ body.id|tojson }},
+    "amount": {{ body.data.object.amount|tojson }},
+    "amount_received": {{ body.data.object.amount_received|default(0)|tojson }},
+    "description": {{ body.data.object.description|default('', true)|truncate(40)|tojson }},
+    "metadata": {{ body.data.object.metadata|default({})|tojson }},
+    "methods": "{{ body.data.object.payment_method_types|length }}"
+  }{% if body.data.object.customer %},
+  "related": [{"prefect.resource.id": "stripe.customer.{{ body.data.object.customer }}",
+               "prefect.resource.role": "customer"}]{% endif %}
+}""",
+    "application/json; charset=utf-8",
+    # Stripe sends its events indented, as the file is.
+    corpus_body("stripe/payment_intent.succeeded/payload.json", "evt_3HookLabFakeEvt0001"),
+    headers={
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": "t=1733486400,v1=" + "3c" * 32,
+    },
+)
+
+SLACK_MESSAGE = Workload(
+    "slack-message",
+    """{
+  "event": "slack.{{ body.event.type }}{% if body.event.subtype %}.{{ body.event.subtype }}{% endif %}",
+  "resource": {
+    "prefect.resource.id": "slack.channel.{{ body.team_id }}.{{ body.event.channel }}",
+    "slack.channel_type": "{{ body.event.channel_type|default('channel') }}",
+    "slack.user": "{{ body.event.user|default('unknown') }}"
+  },
+  "payload": {
+    "text": {{ body.event.text|default('')|truncate(200)|tojson }},
+    "ts": {{ body.event.ts|tojson }},
+    "thread_ts": {{ body.event.thread_ts|default(none)|tojson }},
+    "files": {{ body.event.files|default([])|length }},
+    "slack_event": {{ body.event_id|tojson }}
+  }
+}""",  # noqa: E501 (the event line reads best on one line, as people write it)
+    JSON,
+    corpus_body("slack/message/payload.json", "Ev0HOOKLAB01", compact=True),
+    headers={
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        "X-Slack-Request-Timestamp": "1733486400",
+        "X-Slack-Signature": "v0=" + "a7" * 32,
+    },
+)
+
+# The bodies of real senders, beside the shapes above.
+SENDERS = (GITHUB_PUSH, STRIPE_PAYMENT_INTENT, SLACK_MESSAGE)
+
 WORKLOADS = {
     w.name: w
     for w in (
@@ -261,5 +373,6 @@ WORKLOADS = {
         CLOUDEVENT_STRUCTURED,
         CLOUDEVENT_BINARY,
         CLOUDEVENT_BATCH,
+        *SENDERS,
     )
 }
