@@ -1,10 +1,11 @@
-"""The real GitHub deliveries kept in tests/corpus (see its README for where they come from)."""
+"""The deliveries kept in tests/corpus (see its README for where they come from)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-GITHUB = Path(__file__).resolve().parent / "corpus" / "github"
+CORPUS = Path(__file__).resolve().parent / "corpus"
+GITHUB = CORPUS / "github"
 
 
 def github_deliveries() -> list[Path]:

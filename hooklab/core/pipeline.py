@@ -37,7 +37,7 @@ from hooklab.core.request import (
     read_json,
     template_variables,
 )
-from hooklab.core.shortcuts import is_plain_event, json_loads, surely_within_limits
+from hooklab.core.shortcuts import is_plain_event, json_body, json_loads, surely_within_limits
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -120,7 +120,7 @@ class Pipeline:
     def _run(self, request: HookRequest, *, lazy: bool) -> Outcome | PlainEvent:
         rendered: str | None = None
         try:
-            context = template_variables(request)
+            context = template_variables(request, json_body)
             template = self.template or self._broken_template()
             rendered = template.render(
                 context, max_output=self._max_output, max_seconds=self._max_seconds
@@ -201,7 +201,9 @@ class Pipeline:
         request: HookRequest,
     ) -> tuple[ReceivedEvent, ...]:
         """Complete each partial event; in a batch, an error says which event it is about."""
-        quick = surely_within_limits(rendered, request)
+        # The request's body and headers are in an event only through the default payload.
+        own_payloads = all("payload" in partial for partial in partials)
+        quick = surely_within_limits(rendered, None if own_payloads else request)
         if len(partials) == 1:
             return (self._event(partials[0], context, request, quick),)
         events = []

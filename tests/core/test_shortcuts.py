@@ -5,18 +5,22 @@ standard library, the template rendered by a plain sandboxed Jinja environment, 
 the defaults filled in and `validate_event`. The pipeline must give the same text, the same
 events field for field, and the same error texts, whichever of its shortcuts it takes:
 the dict lookups, `tojson` and the joined chunks of the render, the one-pass form parser,
-the one validation of an event surely within the size limit, and a replay's plain events.
+JSON bodies read by orjson, the one validation of an event surely within the size limit, and a
+replay's plain events. tests/core/test_corpus_shortcuts.py does the same on real deliveries.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 from uuid import UUID
 
+import pytest
+from corpus_support import CORPUS, github_deliveries
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import ChainableUndefined
@@ -27,12 +31,14 @@ from hooklab.core.events import EventError, validate_event
 from hooklab.core.outcome import Outcome, Reason
 from hooklab.core.pipeline import Pipeline, PlainEvent, default_payload
 from hooklab.core.request import (
+    BodyError,
     HookRequest,
     TemplateContext,
+    parse_body,
     parse_form,
     template_context,
 )
-from hooklab.core.shortcuts import json_loads
+from hooklab.core.shortcuts import json_body, json_loads
 from hooklab.core.templates import TemplateError, compile_template
 from hooklab.core.webhooks import Webhook
 from hooklab.history.replay import ReplayResult, replay
@@ -175,7 +181,10 @@ def reference_context(request: HookRequest) -> TemplateContext:
 
 def slow_path(template: str, request: HookRequest) -> tuple[int, Any]:
     """(204, the event as a dict) or (400, the error text): Prefect's way, step by step."""
-    context = reference_context(request)
+    try:
+        context = reference_context(request)
+    except BodyError as exc:
+        return 400, str(exc)
     try:
         rendered = REFERENCE.from_string(template).render(context.as_dict())
     except Exception:
@@ -306,3 +315,129 @@ def test_rendered_output_parses_exactly_as_json_loads(text: str) -> None:
     except json.JSONDecodeError as exc:
         found = ("error", str(exc))
     assert found == expected
+
+
+# What orjson and json.loads read differently, or one of them not at all: numbers past 64 bits
+# and past a float's range, NaN, lone surrogates (escaped, or as bytes), bytes that are not
+# UTF-8, a byte order mark; and the pieces of ordinary JSON around them.
+BODY_PIECES = st.sampled_from(
+    [b"{", b"}", b"[", b"]", b'"a"', b":", b",", b" ", b"\n", b"1", b"-0", b"0.1", b"-0.0",
+     b"5e-324", b"1e400", b"-1e400", b"NaN", b"Infinity", b"-Infinity", b"12345678901234567890",
+     b"-9223372036854775809", b"18446744073709551615", b"9223372036854775807",
+     b"1234567890123456789012345", b'"\\ud800"', b'"\\ud83d\\ude00"', b'"\\u0000"',
+     "\u00e9".encode(), b"\xef\xbb\xbf", b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"true", b"null",
+     b'"12345678901234567890"', b"\t", b"\x0c", b"\x00"]
+)  # fmt: skip
+NUMBERS = st.from_regex(rb"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][-+]?[0-9]{1,3})?\Z")
+DEEP_VALUES = st.recursive(
+    st.one_of(SCALAR, st.floats(), st.integers()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
+    max_leaves=30,
+)
+
+
+def read_body(body: bytes, **quick: Any) -> tuple[str, str]:
+    """What a JSON body gives a template: its value (as its repr, so that 1 and 1.0, or 0
+    and -0.0, differ) or the error text the request fails with."""
+    try:
+        return "value", repr(parse_body("application/json", body, **quick))
+    except BodyError as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    body=st.one_of(
+        st.lists(BODY_PIECES, max_size=12).map(b"".join),
+        st.lists(NUMBERS, min_size=1, max_size=3).map(lambda n: b"[" + b",".join(n) + b"]"),
+        DEEP_VALUES.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "replace")),
+        DEEP_VALUES.map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_json_bodies_read_as_json_loads_reads_them(body: bytes) -> None:
+    assert read_body(body, quick_json=json_body) == read_body(body)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("depth", ["quarter", "limit"])
+def test_bodies_nested_near_json_loads_own_limit_read_alike(depth: str, extra: int) -> None:
+    """orjson reads 1,024 levels, json.loads fewer: nested bodies near either limit."""
+    limit = sys.getrecursionlimit()
+    levels = (limit // 4 if depth == "quarter" else limit) + extra
+    for body in (b"[" * levels + b"]" * levels, b'{"a":' * levels + b"1" + b"}" * levels):
+        assert read_body(body, quick_json=json_body) == read_body(body)
+
+
+# Templates as users write them for real senders, each run on every delivery of the corpus
+# (a lookup that finds nothing is undefined, as in Prefect): the same events or the same errors.
+SENDER_TEMPLATES = [
+    """{"event":
+   "github.{{ headers['X-GitHub-Event'] }}{% if body.action %}.{{ body.action }}{% endif %}",
+ "resource": {"prefect.resource.id": "github.repository.{{ body.repository.id }}",
+              "prefect.resource.name": {{ body.repository.full_name|default('?')|tojson }},
+              "github.sender": {{ body.sender.login|default('unknown')|tojson }},
+              "github.commits": "{{ body.commits|default([])|length }}"},
+ "payload": {"sender": {{ body.sender|tojson }}, "after": {{ body.after|default(none)|tojson }},
+             "message": {{ body.head_commit.message|default('', true)|truncate(72)|tojson }},
+             "repository": {{ body.repository|default({})|tojson }}}}""",
+    # No payload: the event's is the default one, with the whole body.
+    """{"event": "{{ body.type|default('delivery') }}",
+ "resource": {"prefect.resource.id": "sender.{{ body.id|default(body.event_id) }}"}}""",
+    """{"event": "stripe.{{ body.type }}",
+ "resource": {"prefect.resource.id":
+                "stripe.{{ body.data.object.object }}.{{ body.data.object.id }}",
+              "stripe.currency": "{{ body.data.object.currency|default('')|upper }}"},
+ "payload": {"amount": {{ body.data.object.amount|default(none)|tojson }},
+             "metadata": {{ body.data.object.metadata|default({})|tojson }}}
+ {% if body.data.object.customer %}, "related": [{"prefect.resource.id":
+   "stripe.customer.{{ body.data.object.customer }}", "prefect.resource.role": "customer"}]
+ {% endif %}}""",
+    """{"event": "slack.{{ body.event.type }}",
+ "resource": {"prefect.resource.id":
+                "slack.channel.{{ body.team_id }}.{{ body.event.channel }}"},
+ "payload": {"text": {{ body.event.text|default('')|truncate(200)|tojson }},
+             "files": {{ body.event.files|default([])|length }}}}""",
+]  # fmt: skip
+
+
+def corpus_requests() -> list[HookRequest]:
+    """Every delivery of the corpus as its sender posts it, and broken or unusual copies of
+    each: cut short, with a byte that is not UTF-8, inside NaN or an integer past 64 bits."""
+    deliveries = [(path, {"X-GitHub-Event": path.parent.name}) for path in github_deliveries()]
+    deliveries += [(path, {}) for path in sorted((CORPUS / "stripe").glob("*/*.json"))]
+    deliveries += [(path, {}) for path in sorted((CORPUS / "slack").glob("*/*.json"))]
+    found = []
+    for path, headers in deliveries:
+        body = path.read_bytes()
+        headers = {"Content-Type": "application/json", **headers}
+        for variant in (
+            body,
+            body[: len(body) // 2],
+            body.replace(b'"', b'"\xff', 1),
+            b"[" + body + b", NaN]",
+            b'{"big": 123456789012345678901234567890, "d": ' + body + b"}",
+        ):
+            found.append(HookRequest.fake(method="POST", headers=headers, body=variant))
+    return found
+
+
+def test_the_corpus_gives_the_slow_paths_events_and_errors() -> None:
+    requests = corpus_requests()
+    assert len(requests) > 300
+    outcomes = []
+    for template in SENDER_TEMPLATES:
+        for request in requests:
+            found = fast_path(template, request)
+            assert found == slow_path(template, request), (template[:40], request.body[:60])
+            outcomes.append(found[0])
+    assert outcomes.count(204) > 250 and outcomes.count(400) > 250  # both kinds were compared
+
+
+def test_a_body_past_the_size_limit_fails_only_where_the_event_holds_it() -> None:
+    big = HookRequest.fake(method="POST", json={"items": ["x" * 1000] * 1600})
+    own = '{"event": "e", "resource": {"prefect.resource.id": "r"}, "payload": {"n": 1}}'
+    whole = '{"event": "e", "resource": {"prefect.resource.id": "r"}}'
+    assert fast_path(own, big)[0] == 204
+    assert fast_path(own, big) == slow_path(own, big)
+    assert fast_path(whole, big)[0] == 400
+    assert fast_path(whole, big) == slow_path(whole, big)
