@@ -37,7 +37,7 @@ from hooklab.core.request import (
     read_json,
     template_variables,
 )
-from hooklab.core.shortcuts import is_plain_event, json_body, json_loads, surely_within_limits
+from hooklab.core.shortcuts import is_plain_event, json_body, json_text, surely_within_limits
 from hooklab.core.templates import (
     MAX_OUTPUT_BYTES,
     MAX_RENDER_SECONDS,
@@ -317,7 +317,7 @@ def _error_text(exc: Exception) -> str:
 def _parse_output(rendered: str, *, allow_list: bool) -> dict[str, Any] | list[dict[str, Any]]:
     """The partial event the template rendered, or a batch of them."""
     try:
-        value = read_json(rendered, json_loads)
+        value = read_json(rendered, json_text)
     except JsonTextError as exc:
         raise OutputError(f"Template output is not valid JSON: {exc}") from None
     if isinstance(value, dict):

@@ -38,7 +38,7 @@ from hooklab.core.request import (
     parse_form,
     template_context,
 )
-from hooklab.core.shortcuts import json_body, json_loads
+from hooklab.core.shortcuts import json_body, json_loads, json_text
 from hooklab.core.templates import TemplateError, compile_template
 from hooklab.core.webhooks import Webhook
 from hooklab.history.replay import ReplayResult, replay
@@ -306,15 +306,18 @@ JSON_PIECES = st.sampled_from(
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(st.lists(JSON_PIECES, max_size=14).map("".join), st.from_regex(r"\s*\{.*")))
 def test_rendered_output_parses_exactly_as_json_loads(text: str) -> None:
+    assert parsed(json_loads, text) == parsed(json.loads, text)
+    assert parsed(json_text, text) == parsed(json.loads, text)
+
+
+def parsed(loads: Any, text: str) -> tuple[str, str]:
+    """A text's value (as its repr, so that 1 and 1.0 differ) or its error."""
     try:
-        expected: object = ("value", repr(json.loads(text)))
+        return "value", repr(loads(text))
     except json.JSONDecodeError as exc:
-        expected = ("error", str(exc))
-    try:
-        found: object = ("value", repr(json_loads(text)))
-    except json.JSONDecodeError as exc:
-        found = ("error", str(exc))
-    assert found == expected
+        return "error", str(exc)
+    except RecursionError:
+        return "error", "nested too deeply"
 
 
 # What orjson and json.loads read differently, or one of them not at all: numbers past 64 bits
@@ -356,6 +359,8 @@ def read_body(body: bytes, **quick: Any) -> tuple[str, str]:
 )
 def test_json_bodies_read_as_json_loads_reads_them(body: bytes) -> None:
     assert read_body(body, quick_json=json_body) == read_body(body)
+    text = body.decode("utf-8", "surrogateescape")  # (lone surrogates where it is not UTF-8)
+    assert parsed(json_text, text) == parsed(json.loads, text)
 
 
 @pytest.mark.parametrize("extra", [-1, 0, 1])
@@ -366,6 +371,7 @@ def test_bodies_nested_near_json_loads_own_limit_read_alike(depth: str, extra: i
     levels = (limit // 4 if depth == "quarter" else limit) + extra
     for body in (b"[" * levels + b"]" * levels, b'{"a":' * levels + b"1" + b"}" * levels):
         assert read_body(body, quick_json=json_body) == read_body(body)
+        assert parsed(json_text, body.decode()) == parsed(json.loads, body.decode())
 
 
 # Templates as users write them for real senders, each run on every delivery of the corpus
