@@ -163,10 +163,16 @@ def main() -> int:
     try:
         for side, home in homes.items():
             path = {"PYTHONPATH": str(args.before.resolve())} if side == "before" else {}
+            # -P: `python -m` would put the working directory (this checkout, when run from its
+            # root) ahead of PYTHONPATH, and the earlier hooklab would not be the one served.
+            isolated = ["-P"] if side == "before" else []
+            if side == "before":
+                check_served_from(args.before, isolated, path)
             servers[side] = start(
-                [sys.executable, "-m", "hooklab.server", "--home", str(home), "--port", "0"],
+                [sys.executable, *isolated, "-m", "hooklab.server", "--home", str(home),
+                 "--port", "0"],
                 env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY, **path},
-            )
+            )  # fmt: skip
         servers["bare"] = start([sys.executable, str(HERE / "bare_tornado.py")])
         for workload in workloads:
             urls = {"bare": f"{servers['bare'][1]}/hooks/baseline"}
@@ -205,6 +211,17 @@ def main() -> int:
         )
     missed = [name for name, runs in results.items() if ratio_of(runs) < BARS.get(name, 0.0)]
     return 1 if lost or missed else 0
+
+
+def check_served_from(folder: Path, flags: list[str], env: dict[str, str]) -> None:
+    """Stop unless a server started with these flags and environment imports the hooklab
+    in `folder`."""
+    found = subprocess.run(
+        [sys.executable, *flags, "-c", "import hooklab; print(hooklab.__file__)"],
+        capture_output=True, text=True, check=True, env={**os.environ, **env},
+    ).stdout.strip()  # fmt: skip
+    if not Path(found).resolve().is_relative_to(folder.resolve()):
+        raise SystemExit(f"--before {folder}: the server would import {found} instead")
 
 
 def ratio_of(runs: dict[str, list[Run]], side: str = "hooklab") -> float:
