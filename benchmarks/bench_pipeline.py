@@ -7,10 +7,13 @@ as the baseline):
 - pipeline: `render_events` (context, render, json.loads, validation, defaults, related webhook) /
   the same steps written by hand on the plain environment without hooklab's budgets.
 Each figure is the median of several alternating rounds, so drift hits both sides alike.
+
+    python benchmarks/bench_pipeline.py [--workload NAME]...
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -78,8 +81,11 @@ def race(workload: Workload) -> None:
 
 
 def main() -> int:
-    for workload in WORKLOADS.values():
-        race(workload)
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    args = options.parse_args()
+    for name in args.workload or WORKLOADS:
+        race(WORKLOADS[name])
     return 0
 
 

@@ -45,7 +45,14 @@ from benchmarks.workloads import WORKLOADS, Workload  # noqa: E402
 
 # The least each workload must reach (issue 9): the seed no lower than before the one-pipeline
 # work (0.73 to 0.85 measured then on this shared machine), `default` over escaped forms 0.75.
-BARS = {"seed": 0.77, "escaped-form-default": 0.75}
+# The bodies of real senders: 0.80 of the bare handler, on SQLite.
+BARS = {
+    "seed": 0.77,
+    "escaped-form-default": 0.75,
+    "github-push": 0.80,
+    "stripe-payment-intent": 0.80,
+    "slack-message": 0.80,
+}
 CONNECTIONS = 16
 ADMIN_KEY = "bench-admin-key"
 

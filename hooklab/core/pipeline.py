@@ -202,10 +202,12 @@ class Pipeline:
     ) -> tuple[ReceivedEvent, ...]:
         """Complete each partial event; in a batch, an error says which event it is about."""
         # The request's body and headers are in an event only through the default payload.
+        if len(partials) == 1:
+            partial = partials[0]
+            quick = surely_within_limits(rendered, None if "payload" in partial else request)
+            return (self._event(partial, context, request, quick),)
         own_payloads = all("payload" in partial for partial in partials)
         quick = surely_within_limits(rendered, None if own_payloads else request)
-        if len(partials) == 1:
-            return (self._event(partials[0], context, request, quick),)
         events = []
         for number, partial in enumerate(partials, start=1):
             try:
