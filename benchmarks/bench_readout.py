@@ -230,10 +230,15 @@ def read(reader: str, path: str, table: str) -> None:
         import connectorx  # type: ignore[import-not-found]
     elif reader == "read_sql":
         import sqlite3
-    else:
+    else:  # its modules imported before the clock, as the baseline's are
+        import adbc_driver_sqlite
+
         import hooklab.store.frames
+        import hooklab.store.jsoncolumn
         import hooklab.store.readout
         from hooklab.workspace import Workspace
+
+        del adbc_driver_sqlite
 
         ws = Workspace(path)
     del pa

@@ -7,7 +7,8 @@ names a backend: it opens a store with `hooklab.store.open_store(url)` and speak
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -64,6 +65,9 @@ class HistorySource:
     location: str | None = field(repr=False)
     shared: tuple[Any, Any] | None = field(default=None, repr=False)
     read_only: str | None = None
+    # A SQLite store's own connection, closed while a block runs when nothing else uses it
+    # (the block is told whether it was): see `SqliteStore.lent`.
+    lend: Callable[[], AbstractContextManager[bool]] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from hooklab.store.contract import Store
 from hooklab.store.dialects import Reading, SQLite, dialect_of
 from hooklab.store.resources import Spread
 from hooklab.store.snapshots import InProcess, Local, Sidecar, Snapshot
+from hooklab.store.sqlitecopies import adbc_turn
 
 __all__ = ["JSON_COLUMNS", "Reader", "Reading", "dialect_of"]
 
@@ -43,6 +44,9 @@ _TEXTS = {
     " + length(CAST(payload AS BLOB))",
     "requests": "length(body) + length(CAST(headers AS BLOB))",
 }
+# Whether ADBC's SQLite driver may read a file in this process when nothing else in it has the
+# file open (`sqlitecopies`): no helper process to start, no Python per row.
+IN_PROCESS = True
 TIME = pa.timestamp("us", tz="UTC")
 EVERY_ROW = Reading()
 # Columns whose text is JSON: the frame reads each cell as the value it holds.
@@ -164,28 +168,58 @@ class Reader:
         shared: tuple[sqlite3.Connection, Any] | None = None,
         *,
         read_only: str | None = None,
+        lend: Callable[[], AbstractContextManager[bool]] | None = None,
     ) -> None:
         """`location`: the store's file or URL; `shared`: the connection and lock of an
         in-memory store, which no other connection can see; `read_only`: why a SQLite file
-        cannot be written (it is then read in this process, read-only)."""
+        cannot be written (it is then read in this process, read-only); `lend`: the store's
+        own connection to a SQLite file, closed while a read runs when nothing uses it."""
         self.location = location
         self.shared = shared
         self.read_only = read_only
+        self.lend = lend
         self.dialect = dialect_of(location or ":memory:")
 
     @classmethod
     def of(cls, store: Store) -> Reader:
         """The reader of a store (SQLite or PostgreSQL), where the store says to read it."""
         source = store.history_source()
-        return cls(source.location, source.shared, read_only=source.read_only)
+        return cls(source.location, source.shared, read_only=source.read_only, lend=source.lend)
 
     def table(self, table: str, reading: Reading = EVERY_ROW) -> pa.Table:
         """The rows of `table` (events or requests) a reading selects, as one Arrow table."""
-        with system_memory():
-            return self._table(table, reading)
+        with system_memory(), self._in_process() as snapshot:
+            return self._table(table, reading, snapshot)
 
-    def _table(self, table: str, reading: Reading) -> pa.Table:
-        _, snapshot, rows, params = self._open(table, reading)
+    @contextmanager
+    def _in_process(self) -> Iterator[Snapshot | None]:
+        """A snapshot of ADBC's SQLite driver in this process, for a whole read, when it can
+        have the file to itself here (`sqlitecopies`): the store's own connection is lent
+        (closed) for the read, and no other sqlite3 connection to the file is open. None when
+        it cannot, or the store is not a SQLite file."""
+        if (
+            not IN_PROCESS
+            or self.dialect.name != "sqlite"
+            or not self.location
+            or self.shared
+            or self.read_only
+        ):
+            yield None
+            return
+        with ExitStack() as stack:
+            if self.lend is not None:
+                stack.enter_context(self.lend())
+            if stack.enter_context(adbc_turn(self.location)):
+                import adbc_driver_sqlite
+
+                snapshot = InProcess(adbc_driver_sqlite, self.location, sqlite=True)
+                stack.callback(snapshot.close)  # closed before the turn ends
+                yield snapshot
+                return
+        yield None  # the store's connection is back: read as before
+
+    def _table(self, table: str, reading: Reading, given: Snapshot | None = None) -> pa.Table:
+        _, snapshot, rows, params = self._open(table, reading, given)
         try:
             columns = self._columns(table)
             raw = self._raw(snapshot, table, columns, rows, params, reading)
@@ -199,7 +233,8 @@ class Reader:
             schema = event_schema(spread)
             return pa.Table.from_batches([events_batch(spread, *part) for part in parts], schema)
         finally:
-            snapshot.close()
+            if snapshot is not given:
+                snapshot.close()
 
     def read(self, table: str, reading: Reading = EVERY_ROW) -> tuple[int, pa.RecordBatchReader]:
         """How many rows of `table` a reading selects, and a reader of them in batches, which
@@ -266,19 +301,23 @@ class Reader:
         finally:
             local.close()
 
-    def _open(self, table: str, reading: Reading) -> tuple[int, Snapshot, str, list[Any]]:
-        """The count of a read, and the snapshot it reads: in this process when the read is
-        small (see `LOCAL_ROWS`) or the store in memory, else in the sidecar process."""
+    def _open(
+        self, table: str, reading: Reading, given: Snapshot | None = None
+    ) -> tuple[int, Snapshot, str, list[Any]]:
+        """The count of a read, and the snapshot it reads: the one `given`; else in this
+        process when the read is small (see `LOCAL_ROWS`) or the store in memory, else in the
+        sidecar process."""
         if table not in ("events", "requests"):
             raise ValueError(f"no history of {table!r}: events or requests")
         rows, params = self.dialect.rows(table, table[0], reading)
-        local = self._snapshot()
+        local = given or self._snapshot()
         try:
             count = int(local.rows(self._sql(_count(table, rows)), params)[0][0])
         except BaseException:
-            local.close()
+            if local is not given:
+                local.close()
             raise
-        if not isinstance(local, Local):  # PostgreSQL: read where it started
+        if not isinstance(local, Local):  # PostgreSQL, or ADBC in this process: read there
             return count, local, rows, params
         if self.shared or self.read_only or not self.location or count <= LOCAL_ROWS:
             return count, local, rows, params

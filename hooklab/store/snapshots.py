@@ -1,5 +1,6 @@
-"""Where the readout's queries run: one snapshot of a store, read in this process through
-sqlite3 (small reads, in-memory stores) or in the sidecar process through ADBC (the rest).
+"""Where the readout's queries run: one snapshot of a store, read through ADBC in this process
+(PostgreSQL; SQLite while nothing else in the process has the file open), through sqlite3
+(small reads, in-memory stores) or through ADBC in the sidecar process (the rest).
 
 Both give the same thing: rows for the small questions a read asks first (how many, which
 labels), then the result as Arrow record batches, columns typed from the query's first row.
@@ -249,22 +250,29 @@ class Sidecar(Snapshot):
 
 class InProcess(Snapshot):
     """Through an ADBC driver in this process: PostgreSQL's, which shares no file with the
-    store (only SQLite's driver must run apart). One snapshot: a repeatable-read transaction."""
+    store, or SQLite's while it has the file to itself in this process (`sqlitecopies`). One
+    snapshot: a repeatable-read transaction (PostgreSQL), or the read transaction the driver
+    holds from the first query to `close` (SQLite)."""
 
-    def __init__(self, driver: Any, location: str) -> None:
+    def __init__(self, driver: Any, location: str, *, sqlite: bool = False) -> None:
         from hooklab.store.sidecar import connect
 
+        self.sqlite = sqlite
         self.database, self.connection = connect(driver, location)
+        if sqlite:
+            return
         try:
             self.rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
         except BaseException:
             self.close()
             raise
 
-    def _reader(self, sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatch]:
+    def _reader(
+        self, sql: str, params: Sequence[Any], options: dict[str, str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         from hooklab.store.sidecar import run
 
-        reader, statement = run(self.connection, sql, list(params), {})
+        reader, statement = run(self.connection, sql, list(params), options or {})
         try:
             yield from reader
         finally:
@@ -285,11 +293,16 @@ class InProcess(Snapshot):
         batch_rows: int,
         times: Sequence[int] = (),
     ) -> Iterator[pa.RecordBatch]:
-        return self._reader(sql, params)
+        if not self.sqlite:
+            return self._reader(sql, params)
+        # The driver types each column from the first `batch_rows` rows it reads.
+        return self._reader(sql, params, {"adbc.sqlite.query.batch_rows": str(batch_rows)})
 
     def close(self) -> None:
-        self.connection.close()
-        self.database.close()
+        try:
+            self.connection.close()  # its read transaction ends with it
+        finally:
+            self.database.close()
 
 
 # Helper processes waiting for work: one is started on the first read that needs it and kept

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -65,13 +66,17 @@ class SqliteStore(Connected):
             self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        self._set_up()
+        self._migrate()
+        self._directory: Directory | None = None
+        self._directory_version = -1
+        self._attached = 0  # writers using the store's connection now
+
+    def _set_up(self) -> None:
         # NORMAL in WAL mode: a committed transaction survives the process being killed.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
-        self._directory: Directory | None = None
-        self._directory_version = -1
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -79,6 +84,43 @@ class SqliteStore(Connected):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def attach(self) -> None:
+        """A writer uses the store's connection from now on, until `detach`: its history is
+        then read beside it (`lent`)."""
+        with self._lock:
+            self._attached += 1
+
+    def detach(self) -> None:
+        with self._lock:
+            self._attached -= 1
+
+    @contextmanager
+    def lent(self) -> Iterator[bool]:
+        """The store's connection closed for the block (True), so that a reader with its own
+        copy of SQLite may read the file in this process (`sqlitecopies`): only when nothing
+        uses the store now (no writer attached, no transaction, no other thread in a query).
+        Other threads' queries wait for the block to end; the connection opens again after."""
+        if self.path == ":memory:" or self.read_only is not None or self._attached:
+            yield False
+            return
+        if not self._lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            file = self.open_file()  # absolute: the working directory may have changed
+            if self._attached or self._db.in_transaction or file is None:
+                yield False
+                return
+            self._db.close()
+            try:
+                yield True
+            finally:
+                self._db = connect(file)
+                self._set_up()
+                self._directory_version = -1  # data_version is the connection's own
+        finally:
+            self._lock.release()
 
     def _migrate(self) -> None:
         if self.read_only is not None:
@@ -109,7 +151,7 @@ class SqliteStore(Connected):
         that a background thread can do it while this connection goes on writing."""
         if self.path == ":memory:" or self.read_only is not None:
             return
-        db = sqlite3.connect(self.path, isolation_level=None)
+        db = connect(self.path)
         try:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
@@ -332,7 +374,7 @@ class SqliteStore(Connected):
         path = self.open_file()
         if path is None:  # in memory: read on the store's own connection, under its lock
             return HistorySource(None, (self._db, self._lock))
-        return HistorySource(path, read_only=self.read_only)
+        return HistorySource(path, read_only=self.read_only, lend=self.lent)
 
     def request_records(
         self,

@@ -14,7 +14,6 @@ sends a batch again (at least once); Prefect ignores an event id it already has.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -26,6 +25,7 @@ from hooklab.store.connection import Connected
 from hooklab.store.contract import Destination, OutboxBatch
 from hooklab.store.filters import HistoryFilter
 from hooklab.store.rows import destination_from, history_conditions
+from hooklab.store.sqlitefile import connect
 
 __all__ = ["SqliteOutbox"]
 
@@ -57,7 +57,7 @@ class SqliteOutbox(Connected):
             # another connection would see another database, or could not open a read-only one
             self._db, self._lock, self._own = store._db, store._lock, False
         else:
-            self._db = sqlite3.connect(store.path, check_same_thread=False, isolation_level=None)
+            self._db = connect(store.path)
             self._db.execute("PRAGMA busy_timeout=5000")
             self._lock, self._own = threading.RLock(), True
 

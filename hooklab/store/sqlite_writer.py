@@ -25,6 +25,8 @@ class SqliteStore(Protocol):
     def checkpoint(self) -> None: ...
     def set_autocheckpoint(self, pages: int) -> None: ...
     def count(self, table: str) -> int: ...
+    def attach(self) -> None: ...
+    def detach(self) -> None: ...
 
 
 class SqliteWriter:
@@ -35,6 +37,8 @@ class SqliteWriter:
     def __init__(self, store: SqliteStore, *, every: int = 500) -> None:
         self.store = store
         self.checkpoints = None if store.path == ":memory:" else BackgroundCheckpoint(store, every)
+        store.attach()  # its connection is the writer's until closed: reads go beside it
+        self._attached = True
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         self.store.record(outcomes)
@@ -56,6 +60,9 @@ class SqliteWriter:
         if self.checkpoints is not None:
             self.checkpoints.close()
             self.checkpoints = None
+        if self._attached:
+            self._attached = False
+            self.store.detach()
 
 
 class BackgroundCheckpoint:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hooklab.core.errors import NotWritable
 from hooklab.store.home import private_database, why
+from hooklab.store.sqlitecopies import open_sqlite3
 
 # SQLite's primary result codes that mean "this file cannot be written here".
 _READONLY, _CANTOPEN = 8, 14
@@ -49,9 +50,10 @@ def open_database(path: str) -> tuple[sqlite3.Connection, str | None]:
 
 def connect(path: str, *, read_only: str | None = None) -> sqlite3.Connection:
     """A connection to the file, or, given why it cannot be written (`read_only`), one that
-    only reads it; `NotWritable` when it cannot be read either."""
+    only reads it; `NotWritable` when it cannot be read either. Every connection hooklab
+    opens to a SQLite file is opened here, and counted while open (`sqlitecopies`)."""
     if read_only is None:
-        return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        return open_sqlite3(path, check_same_thread=False, isolation_level=None)
     file = Path(path).absolute()
     uris = [f"{file.as_uri()}?mode=ro"]
     if not file.with_name(file.name + "-wal").exists():
@@ -60,7 +62,7 @@ def connect(path: str, *, read_only: str | None = None) -> sqlite3.Connection:
         uris.append(f"{file.as_uri()}?immutable=1")
     failure: sqlite3.Error | None = None
     for uri in uris:
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        db = open_sqlite3(path, uri, uri=True, check_same_thread=False, isolation_level=None)
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchall()
             return db

@@ -18,19 +18,38 @@ from hooklab.store import readout, snapshots
 from hooklab.store.filters import HistoryFilter
 
 
-@pytest.fixture(params=["in this process", "in the sidecar", "in the sidecar, by the pipe"])
+@pytest.fixture(
+    params=[
+        "ADBC in this process",
+        "sqlite3 in this process",
+        "in the sidecar",
+        "in the sidecar, by the pipe",
+    ]
+)
 def corpus(
     request: pytest.FixtureRequest, store: hooklab.Workspace, monkeypatch: pytest.MonkeyPatch
-) -> hooklab.Workspace:
-    """The store, read in this process (sqlite3) or in the sidecar (ADBC), its batches handed
-    over through shared memory or, where there is too little, the pipe; in small batches."""
-    local = request.param == "in this process"
+) -> Iterator[hooklab.Workspace]:
+    """The store, read in this process by ADBC's driver (the store's connection lent for the
+    read) or by sqlite3, or in the sidecar (ADBC), its batches handed over through shared
+    memory or, where there is too little, the pipe; in small batches."""
+    local = request.param == "sqlite3 in this process"
+    adbc_here = request.param == "ADBC in this process"
+    monkeypatch.setattr(readout, "IN_PROCESS", adbc_here)
     monkeypatch.setattr(readout, "LOCAL_ROWS", 10**9 if local else 0)
     monkeypatch.setattr(readout, "LOCAL_MOST", 10**9 if local else 0)
     monkeypatch.setattr(readout, "BATCH_ROWS", 50)
     if request.param.endswith("pipe"):
         monkeypatch.setattr(snapshots, "SHARED_MEMORY_FREE", 1 << 60)
-    return store
+    opened: list[str] = []
+
+    class Counted(snapshots.InProcess):
+        def __init__(self, driver: object, location: str, *, sqlite: bool = False) -> None:
+            opened.append(location)
+            super().__init__(driver, location, sqlite=sqlite)
+
+    monkeypatch.setattr(readout, "InProcess", Counted)
+    yield store
+    assert bool(opened) == adbc_here  # each read where the parameter says
 
 
 @pytest.fixture(scope="module")

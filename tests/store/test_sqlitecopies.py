@@ -1,0 +1,192 @@
+"""Python's sqlite3 and ADBC's SQLite driver take turns on a file: the driver reads in this
+process only when nothing here has the file open, and a writer elsewhere goes on writing."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from receiver_helpers import run, send, serving
+
+import hooklab
+from hooklab import HookRequest
+from hooklab.core.examples import DYNAMIC_TEMPLATE
+from hooklab.store import readout, snapshots, sqlitecopies
+from hooklab.store.sqlite import SqliteStore
+from hooklab.store.sqlitefile import connect
+
+
+@pytest.fixture
+def reads_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The files ADBC's SQLite driver read in this process, one entry a read."""
+    opened: list[str] = []
+
+    class Counted(snapshots.InProcess):
+        def __init__(self, driver: object, location: str, *, sqlite: bool = False) -> None:
+            opened.append(location)
+            super().__init__(driver, location, sqlite=sqlite)
+
+    monkeypatch.setattr(readout, "InProcess", Counted)
+    yield opened
+
+
+def workspace(path: Path, requests: int = 3) -> hooklab.Workspace:
+    ws = hooklab.Workspace(path)
+    hook = ws.create_webhook("models", DYNAMIC_TEMPLATE)
+    for n in range(requests):
+        ws.receive(hook.slug, HookRequest.fake(method="POST", form={"model": f"m{n}"}))
+    return ws
+
+
+def test_a_read_runs_in_this_process_when_nothing_else_here_has_the_file(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    assert ws.events()["resource.id"].tolist() == ["product.models.m0", "product.models.m1",
+                                                  "product.models.m2"]  # fmt: skip
+    assert len(ws.requests()) == 3
+    assert [Path(read).resolve() for read in reads_here] == [Path(ws.path).resolve()] * 2
+    # The store had lent its connection for the read and has it back, for writes too.
+    hook = ws.create_webhook("later", DYNAMIC_TEMPLATE)
+    ws.receive(hook.slug, HookRequest.fake(method="POST", form={"model": "m3"}))
+    assert len(ws.events()) == 4
+    assert sqlitecopies.sqlite3_open(str(tmp_path / "hooklab.db")) == 1  # the store's own
+    ws.close()
+    assert sqlitecopies.sqlite3_open(str(tmp_path / "hooklab.db")) == 0
+
+
+def test_no_read_runs_in_this_process_while_a_receiver_writes(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    hook = ws.get_webhook("models")
+
+    async def scenario() -> None:
+        async with serving(ws) as receiver:
+            for n in range(3):
+                reply = await send(
+                    f"{receiver.url}/hooks/{hook.slug}", "POST", form={"model": str(n)}
+                )
+                assert reply.status == 204
+                # Read while the receiver serves: beside it, through sqlite3.
+                assert len(ws.events()) == 4 + n
+
+    run(scenario())
+    assert reads_here == []
+    assert len(ws.events()) == 6  # the receiver stopped: in this process again
+    assert len(reads_here) == 1
+    ws.close()
+
+
+def test_a_connection_open_elsewhere_in_this_process_keeps_the_read_out(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    outbox = ws.store.outbox()  # a connection of hooklab's own, as a forwarder holds
+    assert len(ws.events()) == 3
+    outbox.close()
+    own = sqlite3.connect(tmp_path / "hooklab.db")  # and one hooklab does not know of
+    own.execute("SELECT count(*) FROM events").fetchall()
+    assert len(ws.requests()) == 3
+    assert reads_here == []
+    own.close()
+    assert len(ws.requests()) == 3
+    assert len(reads_here) == 1
+    ws.close()
+
+
+def test_a_store_in_a_transaction_does_not_lend_its_connection(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    assert isinstance(ws.store, SqliteStore)
+    with ws.store.transaction():
+        assert len(ws.events()) == 3
+    assert reads_here == []
+    ws.close()
+
+
+def test_a_connection_waits_to_open_while_the_driver_reads_the_file(tmp_path: Path) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    path = ws.path
+    ws.close()
+    opened = threading.Event()
+
+    def open_one() -> None:
+        connect(path).close()
+        opened.set()
+
+    with sqlitecopies.adbc_turn(path) as turn:
+        assert turn  # nothing here has the file open
+        opener = threading.Thread(target=open_one)
+        opener.start()
+        assert not opened.wait(0.3)
+    assert opened.wait(10)
+    opener.join()
+    with connect(path), sqlitecopies.adbc_turn(path) as turn:
+        assert not turn
+
+
+def test_a_connection_left_to_the_collector_counts_as_closed(tmp_path: Path) -> None:
+    path = str(tmp_path / "hooklab.db")
+    db = connect(path)
+    assert sqlitecopies.sqlite3_open(path) == 1
+    del db
+    gc.collect()  # a connection sits in a reference cycle (its statement cache)
+    assert sqlitecopies.sqlite3_open(path) == 0
+
+
+WRITER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+db.execute("CREATE TABLE IF NOT EXISTS marks (n INTEGER)")
+print("ready", flush=True)
+for n in range(int(sys.argv[2])):
+    db.execute("BEGIN IMMEDIATE")  # refused at once (no timeout) if a lock were held
+    db.execute("INSERT INTO marks VALUES (?)", (n,))
+    db.execute("COMMIT")
+print("written", flush=True)
+sys.stdin.readline()  # the reads have ended
+print(db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0], flush=True)
+print(db.execute("PRAGMA integrity_check").fetchone()[0], flush=True)
+"""
+
+
+def test_a_writer_in_another_process_writes_on_while_this_one_reads(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db", requests=200)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, ws.path, "3000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    assert writer.stdout.readline() == "ready\n"
+    written = threading.Event()
+    sizes: list[int] = []
+
+    def read_on() -> None:
+        while not written.is_set() or len(sizes) < 3:
+            sizes.append(len(ws.events()))
+
+    reader = threading.Thread(target=read_on)
+    reader.start()
+    assert writer.stdout.readline() == "written\n"  # every commit let through at once
+    written.set()
+    reader.join()
+    said, _ = writer.communicate("check\n", timeout=60)
+    # No read transaction was left open: the checkpoint copied the whole WAL and emptied it.
+    assert said.split() == ["0", "ok"]
+    assert writer.returncode == 0
+    assert set(sizes) == {200} and len(reads_here) == len(sizes)
+    assert isinstance(ws.store, SqliteStore)
+    assert ws.store._query("SELECT count(*) FROM marks") == [(3000,)]
+    ws.close()
