@@ -11,6 +11,7 @@ event and a Slack Events API message callback (from tests/corpus/stripe and test
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,3 +377,52 @@ WORKLOADS = {
         *SENDERS,
     )
 }
+
+
+GITHUB_CORPUS = CORPUS / "github"
+
+GITHUB_TEMPLATE = """{
+  "event": "github.{{ headers['X-GitHub-Event'] }}{% if body.action %}.{{ body.action }}{% endif %}",
+  "resource": {
+    "prefect.resource.id": "github.repo.{{ body.repository.full_name|default('none') }}",
+    "prefect.resource.name": {{ body.repository.name|default('')|tojson }},
+    "commits": "{{ body.commits|default([])|length }}"
+  },
+  "payload": {
+    "sender": {{ body.sender.login|default('ghost')|tojson }},
+    "title": {{ (body.pull_request.title or body.issue.title or '')|truncate(60)|tojson }},
+    "ref": {{ body.ref|default(none)|tojson }}
+  }
+}"""  # noqa: E501 (the event's line reads best whole)
+
+
+@dataclass(frozen=True)
+class CorpusWorkload(Workload):
+    """Real deliveries in turn, every event type of the corpus: request `i` is delivery
+    `i % len(deliveries)`, with its `X-GitHub-Event` header. For replay (benchmarks/
+    bench_replay.py), whose requests each carry their own header."""
+
+    folder: Path = GITHUB_CORPUS
+
+    def deliveries(self) -> list[tuple[str, str]]:
+        return _deliveries(self.folder)
+
+    def body(self, number: int) -> str:
+        found = self.deliveries()
+        return found[number % len(found)][1]
+
+    def request(self, number: int) -> HookRequest:
+        found = self.deliveries()
+        kind, body = found[number % len(found)]
+        headers = {**SENDER_HEADERS, "Content-Type": self.content_type, "X-GitHub-Event": kind}
+        return HookRequest.fake(
+            method="POST", path="/hooks/AERylZ_uewzpDx-8fcweHQ", headers=headers, body=body
+        )
+
+
+@functools.cache
+def _deliveries(folder: Path) -> list[tuple[str, str]]:
+    return [(path.parent.name, path.read_text()) for path in sorted(folder.glob("*/*.json"))]
+
+
+GITHUB_EVERY_EVENT = CorpusWorkload("github-every-event", GITHUB_TEMPLATE, JSON, "")

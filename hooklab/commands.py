@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,6 +194,14 @@ def captured(
     where = HistoryFilter.of(webhook_id, since=args.since, until=args.until, now=now)
     found = workspace.captured(where)
     return found[-args.limit :] if args.limit is not None else found
+
+
+def captured_batches(
+    workspace: Workspace, webhook_id: str, args: argparse.Namespace, *, now: datetime | None = None
+) -> tuple[int, Iterator[list[StoredRequest]]]:
+    """`captured`, read a batch at a time: how many, and the batches, oldest first."""
+    where = HistoryFilter.of(webhook_id, since=args.since, until=args.until, now=now)
+    return workspace.captured_batches(where, limit=args.limit)
 
 
 def prefect_events(args: argparse.Namespace, *, progress: Progress | None = None) -> pd.DataFrame:

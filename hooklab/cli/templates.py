@@ -16,8 +16,7 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.commands import REPLAY
-from hooklab.commands import captured as captured_requests
+from hooklab.commands import REPLAY, captured_batches
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
@@ -74,41 +73,36 @@ def render(context: Context) -> int:
 
 def replay(context: Context) -> int:
     context.reject_remote()
-    from hooklab.history.replay import diff
-    from hooklab.history.replay import replay as replay_requests
+    from hooklab.history.streamed import replay_both
 
     args = context.args
     workspace = context.workspace()
     hook = _webhook(context, args.webhook)
-    captured = captured_requests(workspace, hook.id, args)
-    if not captured:
+    total, batches = captured_batches(workspace, hook.id, args)
+    if not total:
         context.print(f"No captured requests for webhook {hook.name}.")
         return 0
-
-    def run(template: Any, label: str) -> Any:
-        with Progress(label, total=len(captured)) as progress:
-            return replay_requests(
-                captured,
-                template,
-                workspace=workspace,
-                progress=lambda done, total: progress.update(done, total),
-            )
-
-    old = run(hook, "Replaying through the current template")
-    new = run(args.template, "Replaying through the new template")  # a TemplateError: exit 1
-    changes = diff(old, new)
-    if args.output == "json":
-        frame = changes.frame
+    json_output = args.output == "json"
+    with Progress("Replaying through the current and the new template", total=total) as progress:
+        old, new, changes = replay_both(
+            batches,
+            total,
+            hook,
+            args.template,  # a TemplateError: exit 1
+            workspace=workspace,
+            keep_rows=json_output,
+            progress=lambda done, total: progress.update(done, total),
+        )
+    if json_output:
+        frame = changes.frame()
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict("records")]
         context.print(json.dumps({"summary": changes.summary(), "changes": rows}, indent=2))
         return 0
     context.print(f"Current template: {old.summary()}")
     context.print(f"New template:     {new.summary()}")
     context.print(changes.summary())
-    changed = changes.frame[changes.frame["change"] == "changed"]
-    per_field = changed.groupby("field")["request_id"].nunique()
-    per_field = per_field.sort_values(ascending=False, kind="stable")  # ties stay in name order
-    for field, requests in list(per_field.items())[:MAX_FIELDS_SHOWN]:
+    per_field = changes.fields()
+    for field, requests in per_field[:MAX_FIELDS_SHOWN]:
         context.print(f"  {field}: changed in {requests} of {changes.compared} requests")
     if len(per_field) > MAX_FIELDS_SHOWN:
         context.print(f"  ... and {len(per_field) - MAX_FIELDS_SHOWN} more fields (see -o json)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import gc
 import operator
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
 from hooklab.core.pipeline import Budgets, Pipeline, PlainEvent
+from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
+from hooklab.history.parallel import cores, worth_a_pool
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -160,6 +162,7 @@ def replay(
     new_id: IdSource | None = None,
     budgets: Budgets | None = None,
     progress: Progress | None = None,
+    processes: int | None = None,
 ) -> ReplayResult:
     """Run captured requests through a template (or a webhook's), exactly as the receiver would.
 
@@ -175,6 +178,11 @@ def replay(
     shows a bar); without it, a replay shows nothing. To send a replay's events to Prefect,
     `hooklab.prefect.forward_replay(result, url)`.
 
+    A large replay renders on every core (worker processes, each compiling the template once),
+    when its clock and ids are the defaults and it is not saved; the result is the same, in the
+    same order. `processes=1` keeps it in this process; `processes=2` (or more) asks for
+    workers whatever the replay's size.
+
     Raises `TemplateError` at once, with its line, for a template that does not compile.
     """
     if save and workspace is None:
@@ -186,23 +194,31 @@ def replay(
     pipelines = _Pipelines(template_or_webhook, workspace, clock, new_id, budgets)
     compile_template(pipelines.template)  # a broken template fails here, not once per request
 
-    items: list[Outcome | PlainEvent] = []
     total = len(pairs)
     every = max(1, total // 100)
-    fixed, choose = pipelines.fixed, pipelines.for_request
+    chunks = [pairs[start : start + every] for start in range(0, total, every)]
     owners = {webhook_id for _, webhook_id in pairs}
-    if fixed is None and len(owners) == 1:  # one webhook's requests (or none's): one pipeline
-        fixed = choose(owners.pop())
+    if pipelines.fixed is None and len(owners) == 1:  # one webhook's requests (or none's)
+        pipelines.fixed = pipelines.for_request(next(iter(owners)))
+    requests_only = [request for request, _ in pairs]
+    workers = 0
+    if processes is None and worth_a_pool(requests_only, clock, new_id, save=save):
+        workers = cores()
+    elif processes is not None and processes > 1:
+        if clock is not utcnow or new_id is not uuid7 or save:
+            raise ValueError("replay(processes=...) takes the default clock and ids, unsaved")
+        workers = processes
+    del requests_only
+    drafts: Generator[list[Outcome | PlainEvent], None, None] = (
+        _pooled(chunks, pipelines, budgets, workers) if workers else _here(chunks, pipelines)
+    )
+    items: list[Outcome | PlainEvent] = []
     try:
-        with _gc_paused():
-            for start in range(0, total, every):
-                chunk = pairs[start : start + every]
-                if fixed is not None:
-                    items.extend(fixed.draft_many(map(_REQUEST, chunk)))
-                else:
-                    items.extend(choose(webhook_id).draft(request) for request, webhook_id in chunk)
+        with _gc_paused(), closing(drafts):
+            for found in drafts:
+                items.extend(found)
                 if progress is not None:
-                    progress(start + len(chunk), total)
+                    progress(len(items), total)
     finally:
         close = getattr(progress, "close", None)
         if close is not None:
@@ -214,6 +230,37 @@ def replay(
     if save and workspace is not None:
         workspace.record(_as_new_requests(result.outcomes, new_id))
     return result
+
+
+def _here(
+    chunks: list[list[tuple[HookRequest, str | None]]], pipelines: _Pipelines
+) -> Generator[list[Outcome | PlainEvent], None, None]:
+    """Each chunk's drafts, rendered in this process."""
+    fixed, choose = pipelines.fixed, pipelines.for_request
+    for chunk in chunks:
+        if fixed is not None:
+            yield list(fixed.draft_many(map(_REQUEST, chunk)))
+        else:
+            yield [choose(webhook_id).draft(request) for request, webhook_id in chunk]
+
+
+def _pooled(
+    chunks: list[list[tuple[HookRequest, str | None]]],
+    pipelines: _Pipelines,
+    budgets: Budgets,
+    workers: int,
+) -> Generator[list[Outcome | PlainEvent], None, None]:
+    """Each chunk's drafts, rendered by worker processes, in order."""
+    from hooklab.history.parallel import ReplayPool
+
+    if pipelines.fixed is not None:
+        by_key: dict[str | None, Pipeline] = {None: pipelines.fixed}
+    else:
+        owners = dict.fromkeys(webhook_id for chunk in chunks for _, webhook_id in chunk)
+        by_key = {webhook_id: pipelines.for_request(webhook_id) for webhook_id in owners}
+    webhooks = {key: pipeline.webhook for key, pipeline in by_key.items()}
+    with ReplayPool(webhooks, budgets, workers) as pool:
+        yield from pool.drafts(chunks, by_key)
 
 
 @contextmanager

@@ -41,6 +41,7 @@ from hooklab.store.pg_connect import (
 )
 from hooklab.store.pg_outbox import lease_seconds
 from hooklab.store.pg_writer import batches, pg_text
+from hooklab.store.requestpages import DEFAULT_BATCH, request_pages
 from hooklab.store.rows import (
     REQUEST_COLUMNS,
     WEBHOOK_COLUMNS,
@@ -355,6 +356,26 @@ class PostgresStore:
         ids: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[StoredRequest]:
+        clauses, params = self._request_conditions(where)
+        if ids is not None:
+            clauses.append("id = ANY(%s)")
+            params.append(list(ids))
+        sql = f"SELECT {REQUEST_COLUMNS} FROM requests{where_sql(clauses)} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [stored_request(row) for row in self._query(sql, params)]
+
+    def request_batches(
+        self,
+        where: HistoryFilter = EVERYTHING,
+        *,
+        limit: int | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> tuple[int, Iterator[list[StoredRequest]]]:
+        clauses, params = self._request_conditions(where)
+        return request_pages(self._query, clauses, params, mark="%s", limit=limit, batch=batch)
+
+    def _request_conditions(self, where: HistoryFilter) -> tuple[list[str], list[Any]]:
         plain = replace(where, event=None, failed=None)
         clauses, params = history_conditions(plain, _same, bool, "%s")
         if where.event is not None or where.failed is not None:
@@ -363,13 +384,7 @@ class PostgresStore:
             )
             clauses.append(f"id IN (SELECT request_id FROM events{where_sql(produced)})")
             params.extend(more)
-        if ids is not None:
-            clauses.append("id = ANY(%s)")
-            params.append(list(ids))
-        sql = f"SELECT {REQUEST_COLUMNS} FROM requests{where_sql(clauses)} ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [stored_request(row) for row in self._query(sql, params)]
+        return clauses, params
 
     def has_request(self, request_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM requests WHERE id=%s", (request_id,)))

@@ -29,6 +29,7 @@ from hooklab.store.contract import (
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 from hooklab.store.migrations import MIGRATIONS, statements
+from hooklab.store.requestpages import DEFAULT_BATCH, request_pages
 from hooklab.store.rows import (
     EVENT_INSERT_COLUMNS,
     REQUEST_COLUMNS,
@@ -385,13 +386,7 @@ class SqliteStore(Connected):
     ) -> list[StoredRequest]:
         """Stored requests, oldest first, with the status and error each got; `where.event` and
         `where.failed` keep the requests that produced such events."""
-        clauses, params = history_conditions(replace(where, event=None, failed=None), iso, int)
-        if where.event is not None or where.failed is not None:
-            produced, more = history_conditions(
-                HistoryFilter(event=where.event, failed=where.failed), iso, int
-            )
-            clauses.append(f"id IN (SELECT request_id FROM events{where_sql(produced)})")
-            params.extend(more)
+        clauses, params = self._request_conditions(where)
         if ids is not None:
             clauses.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
@@ -399,6 +394,28 @@ class SqliteStore(Connected):
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [stored_request(row) for row in self._query(sql, params)]
+
+    def request_batches(
+        self,
+        where: HistoryFilter = EVERYTHING,
+        *,
+        limit: int | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> tuple[int, Iterator[list[StoredRequest]]]:
+        """How many requests `request_records` would give (the `limit` most recent, when
+        given), and those requests in batches, oldest first, each read when it is reached."""
+        clauses, params = self._request_conditions(where)
+        return request_pages(self._query, clauses, params, mark="?", limit=limit, batch=batch)
+
+    def _request_conditions(self, where: HistoryFilter) -> tuple[list[str], list[Any]]:
+        clauses, params = history_conditions(replace(where, event=None, failed=None), iso, int)
+        if where.event is not None or where.failed is not None:
+            produced, more = history_conditions(
+                HistoryFilter(event=where.event, failed=where.failed), iso, int
+            )
+            clauses.append(f"id IN (SELECT request_id FROM events{where_sql(produced)})")
+            params.extend(more)
+        return clauses, params
 
     def has_request(self, request_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM requests WHERE id=?", (request_id,)))

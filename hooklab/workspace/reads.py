@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -123,6 +123,21 @@ class HistoryReads:
         """Stored requests as objects, ready to replay; filtered as `requests` is."""
         where = self._history(webhook, since=since, until=until)
         return self.store.request_records(where, ids=ids)
+
+    def captured_batches(
+        self,
+        webhook: str | HistoryFilter | None = None,
+        *,
+        since: Moment = None,
+        until: Moment = None,
+        limit: int | None = None,
+        batch: int = 2_000,
+    ) -> tuple[int, Iterator[list[StoredRequest]]]:
+        """What `captured` gives (the `limit` most recent, when given), read a batch at a time:
+        how many, and the batches, oldest first. A long history is replayed this way without
+        holding it all."""
+        where = self._history(webhook, since=since, until=until)
+        return self.store.request_batches(where, limit=limit, batch=batch)
 
     def _history(self, webhook: str | HistoryFilter | None, **fields: Any) -> HistoryFilter:
         """The filter with its webhook reference resolved to the id the store keeps; ages

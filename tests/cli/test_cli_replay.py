@@ -107,8 +107,7 @@ def test_replay_shows_progress_on_a_terminal(home: Path, tmp_path: Path) -> None
         base_env(HOOKLAB_HOME=str(home)), "replay", "models", "--template", template
     )
     assert status == 0
-    assert "Replaying through the current template: 4/4 (100%)" in shown
-    assert "Replaying through the new template: 4/4 (100%)" in shown
+    assert "Replaying through the current and the new template: 4/4 (100%)" in shown
 
 
 def test_replay_errors(home: Path, tmp_path: Path) -> None:

@@ -1,0 +1,126 @@
+"""A replay on every core gives the single process's result: the same frame in the same order,
+the same failures and outcomes, the same progress; an interrupted one leaves no worker behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from corpus_support import github_deliveries
+
+import hooklab
+from hooklab.core.request import HookRequest
+from hooklab.history.replay import ReplayResult, replay
+
+# Deliveries with an action take the plain lane; pushes give their own time (another lane);
+# the rest make no JSON (failures).
+TEMPLATE = """{% if body.action %}{
+  "event": "github.{{ headers['X-GitHub-Event'] }}.{{ body.action }}",
+  "resource": {"prefect.resource.id": "github.repo.{{ body.repository.full_name }}",
+               "title": {{ (body.pull_request.title or body.issue.title or "")|truncate(30)|tojson }}},
+  "payload": {"sender": {{ body.sender.login|tojson }}}
+}{% elif body.ref %}{
+  "event": "github.push", "resource": {"prefect.resource.id": "push"},
+  "occurred": "{{ body.repository.pushed_at }}", "payload": {"ref": {{ body.ref|tojson }}}
+}{% else %}no event here{% endif %}"""  # noqa: E501
+FRESH = ["id", "occurred"]  # made anew by every replay
+
+
+def deliveries(times: int = 3) -> list[HookRequest]:
+    found = []
+    for path in github_deliveries() * times:
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": path.parent.name}
+        found.append(HookRequest.fake(method="POST", headers=headers, body=path.read_bytes()))
+    return found
+
+
+def same_result(one: ReplayResult, many: ReplayResult) -> None:
+    pd.testing.assert_frame_equal(one.frame.drop(columns=FRESH), many.frame.drop(columns=FRESH))
+    assert many.frame["id"].is_unique
+    assert one.summary() == many.summary()
+    assert [o.status for o in one.outcomes] == [o.status for o in many.outcomes]
+    assert [o.error for o in one.outcomes] == [o.error for o in many.outcomes]
+    assert [o.rendered for o in one.outcomes] == [o.rendered for o in many.outcomes]
+
+
+def test_workers_give_the_frame_failures_and_outcomes_of_one_process() -> None:
+    requests = deliveries()
+    one = replay(requests, TEMPLATE, processes=1)
+    many = replay(requests, TEMPLATE, processes=2)
+    assert 0 < one.failed_count < len(one)
+    assert (one.events["event"] == "github.push").any()
+    same_result(one, many)
+    assert [o.request for o in many.outcomes] == requests
+    assert many.outcomes[0].request is requests[0]
+    pd.testing.assert_frame_equal(
+        one.failures.drop(columns=FRESH), many.failures.drop(columns=FRESH)
+    )
+
+
+def test_workers_replay_each_request_through_its_own_webhook(tmp_path: Path) -> None:
+    ws = hooklab.Workspace(tmp_path / "hooklab.db")
+    hooks = [ws.create_webhook(name, TEMPLATE) for name in ("github", "mirror")]
+    for number, request in enumerate(deliveries(1)):
+        ws.receive(hooks[number % 2].slug, request)
+    captured = ws.captured()
+    one = replay(captured, TEMPLATE.replace("github.", "gh."), workspace=ws, processes=1)
+    many = replay(captured, TEMPLATE.replace("github.", "gh."), workspace=ws, processes=2)
+    same_result(one, many)
+    assert set(many.events["webhook_name"]) == {"github", "mirror"}
+    ws.close()
+
+
+def test_progress_is_told_as_often_and_as_far_either_way() -> None:
+    requests = deliveries()
+    told: dict[int, list[tuple[int, int]]] = {1: [], 2: []}
+    for processes, calls in told.items():
+        replay(requests, TEMPLATE, processes=processes, progress=lambda *a, c=calls: c.append(a))
+    assert told[1] == told[2]
+    assert told[2][-1] == (len(requests), len(requests))
+
+
+def children() -> set[int]:
+    """This process's child processes that are still running."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def test_an_interrupted_replay_leaves_no_worker_running() -> None:
+    before = children()
+    seen: list[set[int]] = []
+
+    def interrupt(done: int, total: int) -> None:
+        seen.append(children() - before)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        replay(deliveries(), TEMPLATE, processes=2, progress=interrupt)
+    assert len(seen[0]) == 2  # the workers ran
+    assert children() - before == set()
+
+
+def test_a_deterministic_workspace_replays_in_one_process_with_its_ids(
+    ws: hooklab.Workspace,
+) -> None:
+    """Ids and times drawn in order from the workspace's sources stay so: such a replay is
+    never spread over workers, however large, and asking for workers is refused."""
+    requests = [HookRequest.fake(method="POST", form={"model": str(n)}) for n in range(12_000)]
+    template = '{"event": "e", "resource": {"prefect.resource.id": "r"}}'
+    result = replay(requests, template, workspace=ws)
+    first = int(result.frame["id"].iloc[0].replace("-", ""), 16)
+    assert [int(i.replace("-", ""), 16) for i in result.frame["id"]] == list(
+        range(first, first + len(requests))
+    )
+    with pytest.raises(ValueError, match="default clock"):
+        replay(requests[:10], '{"event": "e"}', workspace=ws, processes=2)
