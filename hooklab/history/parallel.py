@@ -38,7 +38,10 @@ from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 
 # Where a pool starts to pay, measured with benchmarks/bench_replay.py on two cores: starting
-# the workers costs about half a second, which a replay of this much work wins back.
+# the workers costs about half a second, which a replay of this much work wins back, and only
+# on cores with time to spare: on a machine already busy with other work, workers only share
+# out the time the replay had alone (20,000 GitHub deliveries took 1.5 times as long with two
+# workers as in one process, at a load of 4 on two cores).
 PARALLEL_REQUESTS = 10_000  # requests, whatever their size
 PARALLEL_BYTES = 32_000_000  # or bodies of this many bytes in all, once there are a few thousand
 PARALLEL_BYTES_FROM = 2_000
@@ -56,19 +59,31 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def worth_a_pool(
+def idle_cores() -> int:
+    """Cores with nothing to run, by the load of the last minute (this process's own work,
+    about one core, not counted as load)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not known here
+        return cores() - 1
+    return max(0, int(cores() - max(load - 1.0, 0.0)))
+
+
+def workers_for(
     requests: Sequence[HookRequest], clock: Clock, new_id: IdSource, *, save: bool = False
-) -> bool:
-    """Whether a replay of these requests goes faster on every core, and may: its clock and
-    ids must be the defaults (a deterministic workspace's come from one process, in order),
-    and a replay that is saved keeps to one process."""
-    if save or clock is not utcnow or new_id is not uuid7 or cores() < 2:
-        return False
-    if len(requests) >= PARALLEL_REQUESTS:
-        return True
-    if len(requests) < PARALLEL_BYTES_FROM:
-        return False
-    return sum(len(request.body) for request in requests) >= PARALLEL_BYTES
+) -> int:
+    """How many workers a replay of these requests gains from: 0 when it goes as fast in this
+    process. It may take workers only when its clock and ids are the defaults (a
+    deterministic workspace's come from one process, in order) and it is not saved; it gains
+    from them when it is large enough and there are idle cores to run them."""
+    if save or clock is not utcnow or new_id is not uuid7:
+        return 0
+    large = len(requests) >= PARALLEL_REQUESTS or (
+        len(requests) >= PARALLEL_BYTES_FROM
+        and sum(len(request.body) for request in requests) >= PARALLEL_BYTES
+    )
+    idle = idle_cores() if large else 0
+    return idle if idle >= 2 else 0
 
 
 class ReplayPool:

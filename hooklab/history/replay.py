@@ -20,7 +20,7 @@ from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
-from hooklab.history.parallel import cores, worth_a_pool
+from hooklab.history.parallel import workers_for
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -178,9 +178,9 @@ def replay(
     shows a bar); without it, a replay shows nothing. To send a replay's events to Prefect,
     `hooklab.prefect.forward_replay(result, url)`.
 
-    A large replay renders on every core (worker processes, each compiling the template once),
-    when its clock and ids are the defaults and it is not saved; the result is the same, in the
-    same order. `processes=1` keeps it in this process; `processes=2` (or more) asks for
+    A large replay renders on the idle cores (worker processes, each compiling the template
+    once), when its clock and ids are the defaults and it is not saved; the result is the same,
+    in the same order. `processes=1` keeps it in this process; `processes=2` (or more) asks for
     workers whatever the replay's size.
 
     Raises `TemplateError` at once, with its line, for a template that does not compile.
@@ -202,9 +202,9 @@ def replay(
         pipelines.fixed = pipelines.for_request(next(iter(owners)))
     requests_only = [request for request, _ in pairs]
     workers = 0
-    if processes is None and worth_a_pool(requests_only, clock, new_id, save=save):
-        workers = cores()
-    elif processes is not None and processes > 1:
+    if processes is None:
+        workers = workers_for(requests_only, clock, new_id, save=save)
+    elif processes > 1:
         if clock is not utcnow or new_id is not uuid7 or save:
             raise ValueError("replay(processes=...) takes the default clock and ids, unsaved")
         workers = processes
