@@ -126,11 +126,13 @@ class Pipeline:
                 context, max_output=self._max_output, max_seconds=self._max_seconds
             )
             parsed = _parse_output(rendered, allow_list=template.renders_batches)
+            # Whether the template gave every payload, asked before any default is filled in:
+            # only then is the request's body not in the events.
             if isinstance(parsed, dict):
+                own_payloads = "payload" in parsed
                 if lazy:
-                    own_payload = "payload" in parsed
                     fields = self._with_defaults(parsed, context)
-                    if is_plain_event(fields, rendered, request, own_payload=own_payload):
+                    if is_plain_event(fields, rendered, request, own_payload=own_payloads):
                         return _new_plain(PlainEvent, (
                             self, request, rendered, fields["id"], fields["occurred"],
                             fields["event"], fields["resource"],
@@ -139,7 +141,8 @@ class Pipeline:
                 partials = [parsed]
             else:
                 partials = parsed
-            events = self._events(partials, context, rendered, request)
+                own_payloads = all("payload" in partial for partial in partials)
+            events = self._events(partials, context, rendered, request, own_payloads)
         except Exception as exc:
             return self._failure(request, exc, rendered)
         return Outcome(204, events, rendered=rendered, webhook_id=self.webhook.id, request=request)
@@ -199,15 +202,14 @@ class Pipeline:
         context: Variables,
         rendered: str,
         request: HookRequest,
+        own_payloads: bool,
     ) -> tuple[ReceivedEvent, ...]:
-        """Complete each partial event; in a batch, an error says which event it is about."""
+        """Complete each partial event; in a batch, an error says which event it is about.
+        `own_payloads`: the template gave each its payload (none was filled in by default)."""
         # The request's body and headers are in an event only through the default payload.
-        if len(partials) == 1:
-            partial = partials[0]
-            quick = surely_within_limits(rendered, None if "payload" in partial else request)
-            return (self._event(partial, context, request, quick),)
-        own_payloads = all("payload" in partial for partial in partials)
         quick = surely_within_limits(rendered, None if own_payloads else request)
+        if len(partials) == 1:
+            return (self._event(partials[0], context, request, quick),)
         events = []
         for number, partial in enumerate(partials, start=1):
             try:

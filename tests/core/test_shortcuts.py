@@ -447,3 +447,14 @@ def test_a_body_past_the_size_limit_fails_only_where_the_event_holds_it() -> Non
     assert fast_path(own, big) == slow_path(own, big)
     assert fast_path(whole, big)[0] == 400
     assert fast_path(whole, big) == slow_path(whole, big)
+
+
+def test_a_replay_refuses_the_oversize_event_the_receiver_refuses() -> None:
+    """A replay fills in the default payload (the whole body) before it looks for a plain
+    event: the event is still measured, and fails as the receiver's does."""
+    big = HookRequest.fake(method="POST", json={"items": ["x" * 1000] * 1600})
+    whole = '{"event": "e", "resource": {"prefect.resource.id": "r"}}'
+    received = Pipeline(hook(whole)).render(big)
+    assert received.status == 400 and "Refusing to publish event of size" in str(received.error)
+    (replayed,) = replay([big], hook(whole)).outcomes
+    assert (replayed.status, replayed.error) == (received.status, received.error)
