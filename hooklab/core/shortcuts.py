@@ -87,28 +87,41 @@ def json_text(text: str) -> Any:
 def _has_long_integer(body: bytes) -> bool:
     """Whether JSON text may hold an integer of 19 digits or more: a run of that many digits
     that starts the text, or follows `[`, `:` or `,` (and whitespace, and a minus sign), as a
-    number does. Runs inside strings (a commit's 40 zeros) are looked past, at C speed."""
+    number does. Runs inside strings (a commit's 40 zeros) are looked past, at C speed.
+
+    The work in Python is bounded whatever the body: past `_MOST_RUNS` runs, or whitespace
+    longer than `_LOOK_BACK` before a run, the answer is yes, and json.loads reads the body."""
     digits = body.translate(_DIGITS_AS_ZERO)
     at = digits.find(_LONG_RUN)
-    while at != -1:
-        # The first run found starts here (a digit before it would have been found first); a
-        # later find may land inside the same run, after a digit.
-        before = at - 1
-        if before < 0 or digits[before] != _ZERO:
-            if before >= 0 and body[before] == _MINUS:
-                before -= 1
-            while before >= 0 and body[before] in _JSON_SPACE:
-                before -= 1
-            if before < 0 or body[before] in _BEFORE_NUMBER:
+    for _ in range(_MOST_RUNS):
+        if at == -1:
+            return False
+        if at and digits[at - 1] == _ZERO:  # inside the run found before: on past its end
+            run = _zeros(digits, at)
+            at = digits.find(_LONG_RUN, run.end() if run else at + 1)
+            continue
+        start = at - 1 if at and body[at - 1] == _MINUS else at
+        if start == 0:
+            return True
+        before = body[start - 1]
+        if before in _JSON_SPACE:
+            text = body[max(0, start - _LOOK_BACK) : start].rstrip(_JSON_SPACE_TEXT)
+            if not text:  # the text starts here, or the whitespace runs on further back
                 return True
+            before = text[-1]
+        if before in _BEFORE_NUMBER:
+            return True
         at = digits.find(_LONG_RUN, at + len(_LONG_RUN))
-    return False
+    return at != -1
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
+_zeros = re.compile(rb"0+").match
 _ZERO, _MINUS = ord("0"), ord("-")
-_JSON_SPACE = frozenset(b" \t\n\r")
+_JSON_SPACE_TEXT = b" \t\n\r"
+_JSON_SPACE = frozenset(_JSON_SPACE_TEXT)
+_MOST_RUNS, _LOOK_BACK = 64, 64
 _BEFORE_NUMBER = frozenset(b"[:,")
 
 

@@ -374,6 +374,47 @@ def test_bodies_nested_near_json_loads_own_limit_read_alike(depth: str, extra: i
         assert parsed(json_text, body.decode()) == parsed(json.loads, body.decode())
 
 
+def python_lines_run(function: Any, *args: Any) -> int:
+    """How many lines of Python `function(*args)` runs: its work outside C, counted, not timed."""
+    lines = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal lines
+        lines += event == "line"
+        return trace
+
+    earlier = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        function(*args)
+    except ValueError:
+        pass
+    finally:
+        sys.settrace(earlier)
+    return lines
+
+
+# Bodies a hostile sender may shape to make the reading of long digit runs work in Python:
+# one long run in a string, many short ones, and runs each after a stretch of whitespace.
+DIGIT_RUN_BODIES = {
+    "one long run": lambda size: b'{"a": "' + b"0" * size + b'"}',
+    "many runs": lambda size: b'{"a": "' + b"1234567890123456789x" * (size // 20) + b'"}',
+    "runs after whitespace": lambda size: (
+        b'{"a": "' + (b" " * 100 + b"1234567890123456789x") * (size // 120) + b'"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DIGIT_RUN_BODIES))
+def test_the_python_work_of_reading_a_json_body_does_not_grow_with_it(shape: str) -> None:
+    """The test for long integers that keeps a body from orjson does a bounded amount of work
+    in Python whatever the body: a body near the size limit costs no more than a small one."""
+    small, large = (DIGIT_RUN_BODIES[shape](size) for size in (20_000, 1_400_000))
+    assert python_lines_run(json_body, large) == python_lines_run(json_body, small)
+    for body in (small, large):
+        assert read_body(body, quick_json=json_body) == read_body(body)
+
+
 # Templates as users write them for real senders, each run on every delivery of the corpus
 # (a lookup that finds nothing is undefined, as in Prefect): the same events or the same errors.
 SENDER_TEMPLATES = [
