@@ -258,6 +258,10 @@ class InProcess(Snapshot):
         from hooklab.store.sidecar import connect
 
         self.sqlite = sqlite
+        # Each query's reader and statement until closed: a read stopped half way (an error,
+        # an interrupt) leaves its batches' generator suspended, and ADBC refuses to close a
+        # connection whose statement is open.
+        self._open: list[tuple[Any, Any]] = []
         self.database, self.connection = connect(driver, location)
         if sqlite:
             return
@@ -272,12 +276,23 @@ class InProcess(Snapshot):
     ) -> Iterator[pa.RecordBatch]:
         from hooklab.store.sidecar import run
 
-        reader, statement = run(self.connection, sql, list(params), options or {})
+        opened = run(self.connection, sql, list(params), options or {})
+        self._open.append(opened)
         try:
-            yield from reader
+            yield from opened[0]
         finally:
-            reader.close()
-            statement.close()
+            self._release(opened)
+
+    def _release(self, opened: tuple[Any, Any]) -> None:
+        """Close a query's reader and statement, once (whoever comes first: its generator
+        or `close`)."""
+        if opened in self._open:
+            self._open.remove(opened)
+            reader, statement = opened
+            try:
+                reader.close()
+            finally:
+                statement.close()
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         found: list[tuple[Any, ...]] = []
@@ -299,8 +314,14 @@ class InProcess(Snapshot):
         return self._reader(sql, params, {"adbc.sqlite.query.batch_rows": str(batch_rows)})
 
     def close(self) -> None:
+        """Close what its queries left open, then the connection (its read transaction ends
+        with it) and the database: nothing of the driver's stays open on the file."""
         try:
-            self.connection.close()  # its read transaction ends with it
+            try:
+                while self._open:
+                    self._release(self._open[-1])
+            finally:
+                self.connection.close()
         finally:
             self.database.close()
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from receiver_helpers import run, send, serving
 
@@ -189,4 +190,63 @@ def test_a_writer_in_another_process_writes_on_while_this_one_reads(
     assert set(sizes) == {200} and len(reads_here) == len(sizes)
     assert isinstance(ws.store, SqliteStore)
     assert ws.store._query("SELECT count(*) FROM marks") == [(3000,)]
+    ws.close()
+
+
+def descriptors_of(path: str) -> list[str]:
+    """The names this process has open among the file, its -wal and its -shm."""
+    folder = Path("/proc/self/fd")
+    if not folder.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    real = str(Path(path).resolve())
+    names = []
+    for fd in folder.iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith(real):
+            names.append(target[len(real) - len(Path(real).name) :])
+    return sorted(names)
+
+
+def test_a_read_stopped_half_way_closes_the_driver_before_the_store_opens_again(
+    tmp_path: Path, reads_here: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    held = descriptors_of(ws.path)  # the store's own
+    stopped = {"events": 0, "requests": 0}
+
+    def interrupted(batch: object, columns: list[readout.Column]) -> object:
+        stopped["events" if columns[1].name == "occurred" else "requests"] += 1
+        raise KeyboardInterrupt  # as a user stopping the cell, with the batches half read
+
+    with monkeypatch.context() as patched:
+        patched.setattr(readout, "convert", interrupted)
+        for read in (ws.events, ws.requests):
+            with pytest.raises(KeyboardInterrupt):  # said as it is, not as a failure to close
+                read()
+    assert stopped == {"events": 1, "requests": 1} and len(reads_here) == 2
+    # Nothing of the driver's is left open beside the store's connection, which is back.
+    assert descriptors_of(ws.path) == held
+    assert len(ws.events()) == 3
+    assert len(reads_here) == 3  # the file is this process's own again: read here
+    ws.close()
+    assert descriptors_of(ws.path) == []
+
+
+def test_a_stored_value_a_read_cannot_take_fails_it_and_leaves_nothing_open(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    held = descriptors_of(ws.path)
+    db = sqlite3.connect(ws.path)
+    db.execute("UPDATE events SET occurred = 'yesterday' WHERE seq = 2")
+    db.commit()
+    db.close()
+    with pytest.raises(pa.ArrowInvalid, match="yesterday"):
+        ws.events()
+    assert len(reads_here) == 1
+    assert descriptors_of(ws.path) == held
+    assert len(ws.requests()) == 3 and len(reads_here) == 2
     ws.close()
