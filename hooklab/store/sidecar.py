@@ -35,17 +35,33 @@ WINDOW = 2
 # not hooklab, nor the pandas that ADBC's DB-API module brings.
 
 
+# How long a read of a SQLite file waits for a lock that another process holds a moment (the
+# last connection to close a file checkpoints it under an exclusive lock), as sqlite3 waits.
+BUSY_MS = 5000
+
+
 def connect(driver: Any, location: str) -> tuple[Any, Any]:
     """A database and a connection of ADBC `driver` (its module), every query until it closes
-    reading one snapshot."""
+    reading one snapshot; on a SQLite file, one that waits out a lock held a moment."""
     import adbc_driver_manager as adbc
 
     database = driver.connect(location)
+    connection = None
     try:
         connection = adbc.AdbcConnection(database)
+        if driver.__name__ == "adbc_driver_sqlite":  # which else fails at once: "locked"
+            reader, statement = run(connection, f"PRAGMA busy_timeout = {BUSY_MS}", [], {})
+            try:
+                reader.close()
+            finally:
+                statement.close()
         connection.set_autocommit(False)
     except BaseException:
-        database.close()
+        try:
+            if connection is not None:
+                connection.close()
+        finally:
+            database.close()
         raise
     return database, connection
 

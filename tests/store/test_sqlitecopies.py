@@ -250,3 +250,35 @@ def test_a_stored_value_a_read_cannot_take_fails_it_and_leaves_nothing_open(
     assert descriptors_of(ws.path) == held
     assert len(ws.requests()) == 3 and len(reads_here) == 2
     ws.close()
+
+
+HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA locking_mode=EXCLUSIVE")  # as a process closing the file holds it, briefly
+db.execute("BEGIN IMMEDIATE")
+db.execute("UPDATE settings SET value = value")
+db.execute("COMMIT")
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+db.close()
+"""
+
+
+def test_a_read_here_waits_while_another_process_holds_the_file_for_a_moment(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    ws = workspace(tmp_path / "hooklab.db")
+    ws.store.set_setting("mark", "1")
+    path = ws.path
+    ws.close()  # nothing of this process holds the file: another may lock it whole
+    for table in ("events", "requests"):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, path, "0.5"], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        # Waited, as sqlite3 does, instead of failing at once with "database is locked".
+        assert readout.Reader(path).table(table).num_rows == 3
+        holder.communicate(timeout=30)
+        assert holder.returncode == 0
+    assert len(reads_here) == 2
