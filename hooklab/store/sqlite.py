@@ -150,9 +150,10 @@ class SqliteStore(Connected):
     def checkpoint(self) -> None:
         """Copy the WAL into the database file now, on a short-lived connection of its own, so
         that a background thread can do it while this connection goes on writing."""
-        if self.path == ":memory:" or self.read_only is not None:
+        file = self.open_file()  # absolute: the working directory may have changed
+        if file is None or self.read_only is not None:
             return
-        db = connect(self.path)
+        db = connect(file)
         try:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:

@@ -57,7 +57,9 @@ class SqliteOutbox(Connected):
             # another connection would see another database, or could not open a read-only one
             self._db, self._lock, self._own = store._db, store._lock, False
         else:
-            self._db = connect(store.path)
+            # The file the store has open, by its absolute path: the working directory may
+            # have changed since (`%cd` in a notebook).
+            self._db = connect(store.open_file() or store.path)
             self._db.execute("PRAGMA busy_timeout=5000")
             self._lock, self._own = threading.RLock(), True
 

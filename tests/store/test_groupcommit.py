@@ -271,3 +271,32 @@ def test_a_refused_batch_written_one_by_one_keeps_to_one_deadline(tmp_path: Path
     assert results[:3] == [None, None, None]
     assert all(isinstance(r, StoreUnavailable) for r in results[4:])
     ws.close()
+
+
+def test_checkpoints_and_the_outbox_keep_to_the_file_after_the_working_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace("hooklab.db")  # a relative path, then `%cd` in a notebook
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+    assert isinstance(ws.store, SqliteStore)
+    writer = ws.store.writer()
+    first = ws.store.outbox()
+    first.add("https://prefect.example/api")
+    first.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ws.record(
+        ws.process(hook.slug, HookRequest.fake("POST", form={"model": str(i)})) for i in range(50)
+    )
+    assert writer.checkpoints is not None
+    writer.checkpoints.start()  # on the store's file, not a new one made here
+    writer.close()
+    outbox = ws.store.outbox()
+    assert [d.url for d in outbox.destinations()] == ["https://prefect.example/api"]
+    outbox.close()
+    assert list(elsewhere.iterdir()) == []
+    ws.close()
+    # The checkpoint copied the WAL into the file: the WAL's pages are in it.
+    assert os.path.getsize(tmp_path / "hooklab.db") > 50 * 1024
