@@ -32,8 +32,9 @@ _DESCRIPTORS = ("/proc/self/fd", "/dev/fd")
 
 
 def file_key(path: str) -> str | None:
-    """The file a path names, as both sides count it (None: a database in memory)."""
-    if not path or path == ":memory:" or path.startswith("file:"):
+    """The file a path names, as both sides count it (None: a database in memory). A path is
+    a file's name, never a URI: one that starts with "file:" names such a file."""
+    if not path or path == ":memory:":
         return None
     return os.path.realpath(path)
 

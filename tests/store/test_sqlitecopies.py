@@ -282,3 +282,26 @@ def test_a_read_here_waits_while_another_process_holds_the_file_for_a_moment(
         holder.communicate(timeout=30)
         assert holder.returncode == 0
     assert len(reads_here) == 2
+
+
+def test_a_file_whose_name_starts_like_a_uri_is_counted_as_any_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ws = workspace(Path("file:hooklab.db"))  # a file of that name, here: not a URI
+    assert sqlitecopies.sqlite3_open(str(tmp_path / "file:hooklab.db")) == 1
+    path = ws.path
+    ws.close()
+    opened = threading.Event()
+
+    def open_one() -> None:
+        connect(path).close()
+        opened.set()
+
+    with sqlitecopies.adbc_turn(str(tmp_path / "file:hooklab.db")) as turn:
+        assert turn
+        opener = threading.Thread(target=open_one)
+        opener.start()
+        assert not opened.wait(0.3)  # it waits for the read, as by any other name
+    assert opened.wait(10)
+    opener.join()
