@@ -13,6 +13,7 @@ import pytest
 
 import hooklab
 from hooklab import HookRequest
+from hooklab.core.errors import InvalidInput
 from hooklab.core.outcome import Reason
 from hooklab.workspace import (
     EnforcementError,
@@ -498,3 +499,13 @@ def test_a_name_two_webhooks_share_is_refused_with_their_ids(
     )
     assert workspace.get_webhook(second.id) == second  # an id still says which
     assert workspace.get_webhook(first.slug) == first
+
+
+def test_a_negative_limit_is_refused_in_one_line(ws: hooklab.Workspace) -> None:
+    # It read as no limit at all (every row), where the command line refuses it.
+    hook = ws.create_webhook("models", '{"event": "e", "resource": {"prefect.resource.id": "r"}}')
+    ws.receive(hook.slug, HookRequest.fake(method="POST", form={"model": "m"}))
+    for read in (ws.events, ws.requests, ws.events_arrow, ws.requests_arrow):
+        with pytest.raises(InvalidInput, match=r"^limit must be 0 or more .*not -1$"):
+            read(limit=-1)
+    assert len(ws.events(limit=0)) == 0 and len(ws.events(limit=1)) == 1

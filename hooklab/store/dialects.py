@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hooklab.core.errors import InvalidInput
 from hooklab.core.times import iso
 from hooklab.store.filters import EVERYTHING, HistoryFilter
 
@@ -24,6 +25,12 @@ class Reading:
     limit: int | None = None
     newest_first: bool = False
     oldest: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 0:
+            raise InvalidInput(
+                f"limit must be 0 or more (the most recent rows to keep), not {self.limit}"
+            )
 
 
 class SQLite:
