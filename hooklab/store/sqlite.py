@@ -113,8 +113,8 @@ class SqliteStore(Connected):
             if self._attached or self._db.in_transaction or file is None:
                 yield False
                 return
-            self._db.close()
-            try:
+            try:  # closed inside: an interrupt between the close and the read still reopens
+                self._db.close()
                 yield True
             finally:
                 self._db = connect(file)
