@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from hooklab.store.contract import Store
 from hooklab.store.dialects import Reading, SQLite, dialect_of
+from hooklab.store.headertext import content_types
 from hooklab.store.resources import Spread
 from hooklab.store.snapshots import InProcess, Local, Sidecar, Snapshot
 from hooklab.store.sqlitecopies import adbc_turn
@@ -56,13 +57,15 @@ JSON_COLUMNS = frozenset({"related", "payload", "headers"})
 @dataclass(frozen=True)
 class Column:
     """One column of a read: its name, its SQL, the parameters the SQL binds, its type in the
-    first (typing) row, and what Arrow makes of the values read."""
+    first (typing) row, and what Arrow makes of the values read. A column `of` another is not
+    read: its values are made (`convert`) from that column's as read."""
 
     name: str
-    sql: str
+    sql: str = ""
     params: tuple[Any, ...] = ()
     first: str = "''"
     convert: Callable[[pa.ChunkedArray | pa.Array], pa.Array] | None = None
+    of: str | None = None
 
 
 # A time the typing row holds (any would do: the row is dropped).
@@ -75,41 +78,6 @@ def _times(values: pa.Array) -> pa.Array:
 
 def _flags(values: pa.Array) -> pa.Array:
     return values if pa.types.is_boolean(values.type) else pc.not_equal(values, 0)
-
-
-def _media_types(values: pa.Array) -> pa.Array:
-    """`media_type` of each Content-Type: before any `;`, trimmed, lowercased; "" if none."""
-    first = pc.list_element(pc.split_pattern(values.fill_null(""), ";", max_splits=1), 0)
-    return pc.utf8_lower(pc.utf8_trim_whitespace(first))
-
-
-# The value of a Content-Type header in the stored pairs (JSON with Python's separators).
-_CONTENT_TYPE = r'(?i)\["content-type", "(?P<value>(?:[^"\\]|\\.)*)"\]'
-
-
-def _content_types(headers: pa.Array) -> pa.Array:
-    """The media type of each request's Content-Type, from its stored headers: found by a
-    regular expression in Arrow; decoded in Python only where the value holds an escape or
-    the header is repeated (whose values `Headers` joins)."""
-    found = pc.extract_regex(headers, _CONTENT_TYPE).field(0)
-    odd = pc.or_(
-        pc.fill_null(
-            pc.greater(pc.count_substring_regex(headers, r"(?i)\[\"content-type\", "), 1), False
-        ),
-        pc.fill_null(pc.match_substring(found, "\\"), False),
-    )
-    if pc.any(odd).as_py():
-        import json
-
-        from hooklab.core.request import Headers
-
-        values = found.to_pylist()
-        texts = headers.to_pylist()
-        for index in pc.indices_nonzero(odd).to_pylist():
-            pairs = [(str(k), str(v)) for k, v in json.loads(texts[index])]
-            values[index] = Headers(pairs).get("content-type")
-        found = pa.array(values, pa.string())
-    return _media_types(found)
 
 
 def _texts(values: pa.Array) -> pa.Array:
@@ -133,7 +101,7 @@ def event_columns() -> list[Column]:
         Column("related", "e.related"),
         Column("payload", "e.payload"),
         Column("webhook_id", "e.webhook_id"),
-        Column("webhook_name", "w.name"),
+        Column("webhook_name", of="webhook_id"),  # named after the read (`_named`)
         Column("request_id", "e.request_id"),
         Column("failed", "e.failed", first="0", convert=_flags),
         Column("error", "e.error"),
@@ -145,11 +113,11 @@ def request_columns(dialect: SQLite) -> list[Column]:
         Column("id", "r.id"),
         Column("received", "r.received", first=_A_TIME, convert=_times),
         Column("webhook_id", "r.webhook_id"),
-        Column("webhook_name", "w.name"),
+        Column("webhook_name", of="webhook_id"),
         Column("method", "r.method"),
         Column("path", "r.path"),
         Column("query", "r.query"),
-        Column("content_type", "r.headers", convert=_content_types),
+        Column("content_type", of="headers", convert=content_types),
         Column("headers", "r.headers"),
         Column("body", "r.body", first="X''", convert=_texts),
         Column("size", dialect.size(), first="0"),
@@ -341,9 +309,11 @@ class Reader:
         params: list[Any],
         reading: Reading,
     ) -> Iterator[pa.RecordBatch]:
+        columns = _named(snapshot, columns)
         sql, args = select(self.dialect, table, columns, rows, params, reading)
-        types = [pa.int64()] + [_read_type(c) for c in columns]
-        times = [i for i, column in enumerate(columns, 1) if column.convert is _times]
+        read = _read(columns)
+        types = [pa.int64()] + [_read_type(c) for c in read]
+        times = [i for i, column in enumerate(read, 1) if column.convert is _times]
         batches = snapshot.batches(self._sql(sql), args, types, BATCH_ROWS, times)
         return _converted(batches, columns, typed=self.dialect.typed_first_row)
 
@@ -405,6 +375,27 @@ def events_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=event_schema(spread))
 
 
+def _named(snapshot: Snapshot, columns: list[Column]) -> list[Column]:
+    """The columns, with `webhook_name` made from the webhook ids read: each looked up in the
+    webhooks as they stand in the read's snapshot (a few rows, read at once), rather than
+    joined row by row in SQL. The id of a webhook deleted since has no name."""
+    if not any(c.name == "webhook_name" and c.of for c in columns):
+        return columns
+    webhooks = snapshot.rows("SELECT id, name FROM webhooks", [])
+    ids = pa.array([row[0] for row in webhooks], pa.string())
+    names = pa.array([row[1] for row in webhooks], pa.string())
+
+    def name(values: pa.Array) -> pa.Array:
+        return pc.take(names, pc.index_in(values, value_set=ids))
+
+    return [replace(c, convert=name) if c.name == "webhook_name" else c for c in columns]
+
+
+def _read(columns: list[Column]) -> list[Column]:
+    """The columns a query reads: those not made from another."""
+    return [column for column in columns if column.of is None]
+
+
 def _count(table: str, rows: str) -> str:
     return f"SELECT count(*) FROM {table} {table[0]} WHERE {rows}"
 
@@ -438,12 +429,10 @@ def select(
     so a column empty there (`error`) would be typed wrongly: on SQLite the query starts with
     one row of each column's type, before every row (its `seq` sorts first), then dropped."""
     alias, newest = table[0], reading.newest_first
+    columns = _read(columns)
     body = [f"{alias}.seq AS c0"] + [f"{c.sql} AS c{i}" for i, c in enumerate(columns, 1)]
     params = [p for c in columns for p in c.params]
-    sql = (
-        f"SELECT {', '.join(body)} FROM {table} {alias} "
-        f"LEFT JOIN webhooks w ON w.id = {alias}.webhook_id WHERE {rows}"
-    )
+    sql = f"SELECT {', '.join(body)} FROM {table} {alias} WHERE {rows}"
     if dialect.typed_first_row:
         head = [("9223372036854775807" if newest else "-1") + " AS c0"]
         head += [f"{c.first} AS c{i}" for i, c in enumerate(columns, 1)]
@@ -454,10 +443,12 @@ def select(
 
 
 def convert(batch: pa.RecordBatch, columns: list[Column]) -> pa.RecordBatch:
-    """A batch as read (c0 the row number, then each column) in the columns' names and types."""
+    """A batch as read (c0 the row number, then each column read) in the columns' names and
+    types, the columns made from another among them."""
+    position = {c.name: i for i, c in enumerate(_read(columns), 1)}
     arrays = []
-    for index, column in enumerate(columns, 1):
-        values = batch.column(index)
+    for column in columns:
+        values = batch.column(position[column.of or column.name])
         if isinstance(values.type, pa.BaseExtensionType):  # PostgreSQL's json: its text
             values = values.storage
         if column.convert is not None:
