@@ -38,7 +38,7 @@ def history(context: Context, kind: str) -> int:
     except ImportError:
         raise CommandError("Reading the history needs pyarrow: pip install pyarrow") from None
     where = history_filter(args, failed=True if args.failed else None)
-    fmt = args.output or _format_of(args.file) or "table"
+    fmt = args.output or _format_of(args.file)
     if fmt == "table":
         if args.file is not None:
             raise UsageError("a table is for the terminal; choose -o json, csv or parquet")
@@ -55,11 +55,24 @@ def history(context: Context, kind: str) -> int:
     return 0
 
 
-def _format_of(path: Path | None) -> str | None:
+FILE_FORMATS = ("json", "csv", "parquet")
+
+
+def _format_of(path: Path | None) -> str:
+    """The format a `--file` path's suffix picks (a table without one); refuses a suffix
+    that names no format, in one line that says which suffixes do."""
     if path is None:
-        return None
+        return "table"
     suffix = path.suffix.lower().lstrip(".")
-    return suffix if suffix in ("json", "csv", "parquet") else None
+    if suffix in FILE_FORMATS:
+        return suffix
+    what = "the name has no suffix"
+    if path.suffix:
+        what = f"{path.suffix} is not a suffix hooklab writes"
+    raise UsageError(
+        f"--file {path}: {what}; name the file .json, .csv or .parquet, "
+        "or choose the format with -o json, csv or parquet"
+    )
 
 
 def _time(value: Any) -> str:
@@ -327,5 +340,8 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
             "--file",
             type=Path,
             metavar="PATH",
-            help="write to PATH, not stdout; without -o its suffix picks the format",
+            help=(
+                "write to PATH, not stdout; without -o its suffix (.json, .csv, .parquet) "
+                "picks the format"
+            ),
         )

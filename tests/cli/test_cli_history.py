@@ -180,9 +180,23 @@ def test_an_empty_history_exports_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_table_cannot_go_to_a_file(home: Path) -> None:
-    result = cli(home, "events", "--file", str(home / "events.txt"))
+    result = cli(home, "events", "-o", "table", "--file", str(home / "events.txt"))
     assert result.returncode == 2
     assert "choose -o json, csv or parquet" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["events", "requests"])
+def test_a_file_suffix_that_names_no_format_is_refused_by_name(home: Path, kind: str) -> None:
+    path = home / "out.xlsx"
+    result = cli(home, kind, "--file", str(path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert f"--file {path}: .xlsx is not a suffix hooklab writes" in result.stderr
+    assert "name the file .json, .csv or .parquet" in result.stderr
+    assert "table" not in result.stderr
+    result = cli(home, kind, "--file", str(home / "out"))
+    assert "the name has no suffix; name the file .json, .csv or .parquet" in result.stderr
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
