@@ -54,23 +54,28 @@ def _values(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
         texts = texts.cast(pa.large_string())  # offsets as int64: no copy of the text
     size = len(texts)
     offsets, data = _bytes(texts)
-    starts = _pairs(data, offsets[0], offsets[-1])
-    rows = np.searchsorted(offsets, starts, side="right") - 1
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = rows[1:] != rows[:-1]
-    twice, rows = rows[~first], rows[first]
-    found = np.zeros(size, dtype=bool)
-    found[rows] = True
+    lowered = pc.ascii_lower(texts)  # ASCII letters only: the same bytes, at the same places
+    at = pc.find_substring(lowered, _PAIR).to_numpy().astype(np.int64)
+    found = at >= 0
+    # Python's bytes.count finds every pair in the lowered bytes at memchr's pace: only a text
+    # that names the header twice makes the count exceed the rows found (rare; then NumPy
+    # finds which).
+    lowered_bytes = _bytes(lowered)[1][offsets[0] : offsets[-1]].tobytes()
+    twice = np.zeros(0, dtype=np.int64)
+    if lowered_bytes.count(_PAIR) > np.count_nonzero(found):
+        rows = np.searchsorted(offsets, _pairs(data, offsets[0], offsets[-1]), side="right") - 1
+        twice = np.unique(rows[1:][rows[1:] == rows[:-1]])
     # Each row cut in two where its value starts (at its end if it has none): the second
     # halves, every other string of the cut array, start with the values.
-    begins = offsets[1:].copy()
-    begins[rows] = starts[first] + len(_PAIR)
+    begins = np.where(found, offsets[:-1] + at + len(_PAIR), offsets[1:])
     cut = _strings(np.column_stack([offsets[:-1], begins]).ravel(), offsets[-1], data)
     quote = pc.find_substring(cut, '"').to_numpy()[1::2].astype(np.int64)
     ends = begins + np.where(found & (quote >= 0), quote, 0)
-    backslashes = np.flatnonzero(data == ord("\\"))
-    escaped = np.searchsorted(backslashes, begins) < np.searchsorted(backslashes, ends)
-    odd = np.union1d(twice, np.flatnonzero(found & ((quote < 0) | escaped)))
+    broken = quote < 0
+    if b"\\" in lowered_bytes:  # an escape somewhere: in a value?
+        backslashes = np.flatnonzero(data == ord("\\"))
+        broken |= np.searchsorted(backslashes, begins) < np.searchsorted(backslashes, ends)
+    odd = np.union1d(twice, np.flatnonzero(found & broken))
     # The values, each followed by the rest of its row: every other string again.
     split = _strings(np.column_stack([begins, ends]).ravel(), offsets[-1], data)
     values = pc.take(split, pa.array(np.arange(0, 2 * size, 2), mask=~found))

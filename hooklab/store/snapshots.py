@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hooklab.store.readahead import ReadAhead
 from hooklab.store.sqlitefile import connect
 
 BATCH_ROWS = 65_536
@@ -45,6 +46,10 @@ def _shared_memory() -> str | None:
 
 
 LOCAL_BATCH_ROWS = 2_048
+# Rows a batch of SQLite's driver holds in this process: small enough that turning one into
+# columns overlaps the reading of the next (`readahead`), large enough that per-batch costs
+# stay small.
+AHEAD_BATCH_ROWS = 4_096
 
 
 class Snapshot:
@@ -262,6 +267,7 @@ class InProcess(Snapshot):
         # an interrupt) leaves its batches' generator suspended, and ADBC refuses to close a
         # connection whose statement is open.
         self._open: list[tuple[Any, Any]] = []
+        self._ahead: list[ReadAhead[pa.RecordBatch]] = []  # batches read in a thread (`batches`)
         self.database, self.connection = connect(driver, location)
         if sqlite:
             return
@@ -309,17 +315,25 @@ class InProcess(Snapshot):
         times: Sequence[int] = (),
     ) -> Iterator[pa.RecordBatch]:
         if not self.sqlite:
-            return self._reader(sql, params)
-        # The driver types each column from the first `batch_rows` rows it reads.
-        return self._reader(sql, params, {"adbc.sqlite.query.batch_rows": str(batch_rows)})
+            source = self._reader(sql, params)
+        else:  # the driver types each column from the first `batch_rows` rows it reads
+            options = {"adbc.sqlite.query.batch_rows": str(min(batch_rows, AHEAD_BATCH_ROWS))}
+            source = self._reader(sql, params, options)
+        ahead = ReadAhead(source)
+        self._ahead.append(ahead)
+        return iter(ahead)
 
     def close(self) -> None:
         """Close what its queries left open, then the connection (its read transaction ends
         with it) and the database: nothing of the driver's stays open on the file."""
         try:
             try:
-                while self._open:
-                    self._release(self._open[-1])
+                try:
+                    while self._ahead:  # each query's thread closes its reader
+                        self._ahead.pop().stop()
+                finally:
+                    while self._open:
+                        self._release(self._open[-1])
             finally:
                 self.connection.close()
         finally:

@@ -227,8 +227,10 @@ def test_a_read_stopped_half_way_closes_the_driver_before_the_store_opens_again(
             with pytest.raises(KeyboardInterrupt):  # said as it is, not as a failure to close
                 read()
     assert stopped == {"events": 1, "requests": 1} and len(reads_here) == 2
-    # Nothing of the driver's is left open beside the store's connection, which is back.
+    # Nothing of the driver's is left open beside the store's connection, which is back, and
+    # no thread is left reading ahead.
     assert descriptors_of(ws.path) == held
+    assert not [t for t in threading.enumerate() if t.name == "hooklab-read-ahead"]
     assert len(ws.events()) == 3
     assert len(reads_here) == 3  # the file is this process's own again: read here
     ws.close()
