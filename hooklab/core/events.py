@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -18,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticSerializationError
 from typing_extensions import Self
 
 MAXIMUM_LABELS_PER_RESOURCE = 500
@@ -165,7 +168,10 @@ def validate_event(data: dict[str, Any]) -> Event:
         event = Event.model_validate(data)
     except ValidationError as exc:
         raise EventError(describe_validation_error(exc)) from None
-    size = len(event.model_dump_json().encode())
+    try:
+        size = len(event.model_dump_json().encode())
+    except PydanticSerializationError as exc:
+        raise EventError(_unwritable(event, exc)) from exc
     if size > MAXIMUM_SIZE_BYTES:
         # Prefect's own wording when it drops an oversize event, made one readable line.
         raise EventError(
@@ -173,6 +179,73 @@ def validate_event(data: dict[str, Any]) -> Event:
             f"serialized to JSON is {MAXIMUM_SIZE_BYTES} bytes"
         )
     return event
+
+
+# The deepest payload pydantic writes as JSON, the payload's own object counted as level 1.
+MAXIMUM_PAYLOAD_DEPTH = 256
+
+
+def _unwritable(event: Event, exc: PydanticSerializationError) -> str:
+    """Why a valid event cannot be written as JSON, in a template author's words, for the two
+    causes a request can bring: text with a lone surrogate (a JSON escape like \\ud800 with no
+    pair, which no UTF-8 can hold) and a payload nested too deep. Anything else is a bug, and
+    `exc` goes on as it is."""
+    fields = {
+        "event": event.event,
+        "resource": event.resource.root,
+        "related": [item.root for item in event.related],
+        "payload": event.payload,
+    }
+    if "surrogates not allowed" in str(exc):
+        for path, text in _texts(fields):
+            surrogate = _SURROGATE.search(text)
+            if surrogate is not None:
+                return (
+                    f"{_field_path(path)}: text that is not valid Unicode (a lone surrogate, "
+                    f"{json.dumps(surrogate.group())}), which an event cannot hold"
+                )
+    elif "serialization depth" in str(exc):
+        depth = _depth(event.payload)
+        if depth > MAXIMUM_PAYLOAD_DEPTH:
+            return (
+                f"payload: nested {depth} levels deep, deeper than the "
+                f"{MAXIMUM_PAYLOAD_DEPTH} levels an event can hold"
+            )
+    raise exc
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _texts(value: Any) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    """Every string in a JSON value, keys included, with its path; without recursion, since
+    the value may be nested deeper than Python recurses."""
+    pending: list[tuple[tuple[int | str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            yield path, item
+        elif isinstance(item, dict):
+            for key, inner in reversed(item.items()):
+                pending += [((*path, key), inner), ((*path, key), key)]  # the key first
+        elif isinstance(item, list):
+            pending.extend(
+                ((*path, index), inner) for index, inner in reversed(list(enumerate(item)))
+            )
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep a JSON value nests (a scalar: 0), without recursion."""
+    deepest, pending = 0, [(1, value)]
+    while pending:
+        level, item = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, level)
+        pending.extend((level + 1, inner) for inner in item)
+    return deepest
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from pydantic_core import PydanticSerializationError
 
 from hooklab.core.events import (
+    MAXIMUM_PAYLOAD_DEPTH,
     MAXIMUM_SIZE_BYTES,
     EventError,
     ReceivedEvent,
@@ -122,6 +124,45 @@ def test_oversize_event_is_refused_with_its_size() -> None:
     text = error_of(event(payload={"blob": "x" * MAXIMUM_SIZE_BYTES}))
     assert text.startswith("Refusing to publish event of size 15")
     assert "1500000 bytes" in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"payload": {"a": "x\ud800"}}, 'payload["a"]'),
+        ({"payload": {"a": [1, {"\udfff": 2}]}}, 'payload["a"][1]["\\udfff"]'),
+        ({"event": "model.\udc00"}, "event"),
+        ({"resource": {"prefect.resource.id": "r\ud800"}}, 'resource["prefect.resource.id"]'),
+    ],
+)
+def test_a_lone_surrogate_is_refused_by_field_in_one_line(
+    changes: dict[str, Any], field: str
+) -> None:
+    text = error_of(event(**changes))
+    assert text.startswith(f"{field}: text that is not valid Unicode (a lone surrogate, ")
+    assert "Pydantic" not in text and "UnicodeEncodeError" not in text
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A payload `levels` deep, its own object the first level."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_payload_nested_too_deep_is_refused_with_its_depth() -> None:
+    assert validate_event(event(payload=nested(MAXIMUM_PAYLOAD_DEPTH))).payload
+    text = error_of(event(payload={"list": [[[nested(MAXIMUM_PAYLOAD_DEPTH)]]]}))
+    assert text == (
+        f"payload: nested {MAXIMUM_PAYLOAD_DEPTH + 4} levels deep, deeper than the "
+        f"{MAXIMUM_PAYLOAD_DEPTH} levels an event can hold"
+    )
+
+
+def test_a_value_no_request_can_bring_still_fails_as_the_bug_it_is() -> None:
+    with pytest.raises(PydanticSerializationError):
+        validate_event(event(payload={"a": object()}))
 
 
 def test_occurred_is_read_as_utc() -> None:

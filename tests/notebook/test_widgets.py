@@ -54,6 +54,17 @@ def test_editor_shows_the_error_and_its_template_line(ws: Workspace) -> None:
     assert repr(editor).startswith("TemplateEditor(webhook='models', request 1 of 1, error: line 4")
 
 
+def test_editor_says_what_the_receiver_says_of_a_lone_surrogate(ws: Workspace) -> None:
+    hook = ws.create_webhook("passthrough", "{{ body|tojson }}")
+    body = '{"event": "e", "resource": {"prefect.resource.id": "r"}, "payload": {"a": "\\ud800"}}'
+    headers = {"Content-Type": "application/json"}
+    ws.receive(hook.slug, HookRequest.fake(method="POST", headers=headers, body=body))
+    (stored,) = ws.captured()
+    error = 'payload["a"]: text that is not valid Unicode (a lone surrogate, "\\ud800")'
+    assert stored.status == 400 and error in repr(TemplateEditor(ws, hook))
+    assert escape(error) in TemplateEditor(ws, hook).result.value
+
+
 def test_editor_save_keeps_the_slug_and_refuses_a_broken_template(ws: Workspace) -> None:
     hook = ws.create_webhook("models", SEED)
     editor = TemplateEditor(ws, hook)

@@ -81,3 +81,31 @@ def test_a_body_of_long_digit_runs_gives_the_event_json_loads_gives(
     assert status == 204
     (event,) = stored_events(ws, failed=False)
     assert event["payload"] == json.loads(body)["payload"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (
+            '{"a": "\\ud800"}',
+            'payload["a"]: text that is not valid Unicode (a lone surrogate, "\\ud800"), '
+            "which an event cannot hold",
+        ),
+        (
+            '{"a": ' + "[" * 299 + "]" * 299 + "}",
+            "payload: nested 300 levels deep, deeper than the 256 levels an event can hold",
+        ),
+    ],
+    ids=["lone-surrogate", "nested-300-deep"],
+)
+def test_a_payload_no_event_can_hold_is_answered_in_one_line_and_stored(
+    ws: Workspace, payload: str, error: str
+) -> None:
+    body = '{"event": "e", "resource": {"prefect.resource.id": "r"}, "payload": ' + payload + "}"
+    status, answer = post(
+        ws, PASS_THROUGH_TEMPLATE, body.encode(), {"Content-Type": "application/json"}
+    )
+    assert (status, answer.decode()) == (400, error + "\n")
+    (failed,) = stored_events(ws, failed=True)
+    assert failed["payload"]["error"] == error
+    assert failed["payload"]["body"] == body
