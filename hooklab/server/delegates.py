@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from tornado import httputil
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 from tornado.web import Application
 
@@ -186,7 +187,11 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             return
         declared = headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.receiver.max_body:
-            # Answer at once: the body is never read, and the connection closes after the answer.
+            # Answer at once: the body is never kept, and the connection closes after the answer.
+            # Past Tornado's own limit, Tornado would answer a bare 400 before this answer is
+            # committed; let it wait for the body instead (what comes is dropped, unkept).
+            if isinstance(self.connection, HTTP1Connection):
+                self.connection.set_max_body_size(int(declared))
             self.too_large = True
             self.answer()
 

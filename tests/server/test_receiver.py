@@ -262,6 +262,36 @@ async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> i
     return int(status_line.split()[1])
 
 
+@pytest.mark.parametrize("verbose", [True, False], ids=["verbose", "quiet"])
+def test_a_length_past_any_body_read_is_answered_413_with_the_limit(
+    ws: Workspace, verbose: bool
+) -> None:
+    """Only the headers, declaring more than the HTTP server itself reads (its limit is 64
+    bodies, and at least 100 MB): the same 413 as any body over the limit, not a bare 400."""
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    async def scenario() -> bytes:
+        async with serving(ws, verbose=verbose) as receiver:
+            reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+            head = (
+                f"POST /hooks/{hook.slug} HTTP/1.1\r\nHost: x\r\nContent-Length: {10**12}\r\n\r\n"
+            )
+            writer.write(head.encode())
+            await writer.drain()
+            answer = await reader.read()  # the receiver closes the connection after it
+            writer.close()
+            return answer
+
+    head, _, body = run(scenario()).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    line = "Request body is larger than the limit of 1500000 bytes"
+    assert body == (f"{line}\n".encode() if verbose else b"")
+    (failure,) = stored_events(ws, failed=True)
+    assert failure["error"] == line
+    (stored,) = ws.captured()
+    assert (stored.status, stored.request.body) == (413, b"")
+
+
 class BuggyWorkspace(Workspace):
     """A bug below the server: processing a request, listing webhooks or reading one raises
     (the last a ValueError, as a bug in pandas raises: a bug all the same)."""
