@@ -135,7 +135,8 @@ def frame_of(table: pa.Table) -> pd.DataFrame:
     """An events or requests frame of an Arrow table read from the store (`store.readout`):
     its JSON columns read as the values they hold (`JSONArray`), every other column as pandas
     has it (text as pandas' Arrow-backed strings, times as UTC timestamps)."""
-    from hooklab.store.readout import JSON_COLUMNS, system_memory
+    from hooklab.store.arrowpool import system_memory
+    from hooklab.store.readout import JSON_COLUMNS
 
     with system_memory():  # as the read was
         return _frame_of(table, JSON_COLUMNS)

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hooklab.store.textbuffers import as_large, strings_between, text_bytes
+
 # The start of a Content-Type pair, lowercased, up to its value's first byte.
 _PAIR = b'["content-type", "'
 
@@ -50,17 +52,16 @@ def media_types(values: pa.Array) -> pa.Array:
 def _values(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Each text's Content-Type value as written (null where it has none), and the rows to
     read again in Python: those whose value holds an escape, or that name the header twice."""
-    if not pa.types.is_large_string(texts.type):
-        texts = texts.cast(pa.large_string())  # offsets as int64: no copy of the text
+    texts = as_large(texts)
     size = len(texts)
-    offsets, data = _bytes(texts)
+    offsets, data = text_bytes(texts)
     lowered = pc.ascii_lower(texts)  # ASCII letters only: the same bytes, at the same places
     at = pc.find_substring(lowered, _PAIR).to_numpy().astype(np.int64)
     found = at >= 0
     # Python's bytes.count finds every pair in the lowered bytes at memchr's pace: only a text
     # that names the header twice makes the count exceed the rows found (rare; then NumPy
     # finds which).
-    lowered_bytes = _bytes(lowered)[1][offsets[0] : offsets[-1]].tobytes()
+    lowered_bytes = text_bytes(lowered)[1][offsets[0] : offsets[-1]].tobytes()
     twice = np.zeros(0, dtype=np.int64)
     if lowered_bytes.count(_PAIR) > np.count_nonzero(found):
         rows = np.searchsorted(offsets, _pairs(data, offsets[0], offsets[-1]), side="right") - 1
@@ -68,7 +69,7 @@ def _values(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     # Each row cut in two where its value starts (at its end if it has none): the second
     # halves, every other string of the cut array, start with the values.
     begins = np.where(found, offsets[:-1] + at + len(_PAIR), offsets[1:])
-    cut = _strings(np.column_stack([offsets[:-1], begins]).ravel(), offsets[-1], data)
+    cut = strings_between(_then(offsets[:-1], begins, offsets[-1]), data)
     quote = pc.find_substring(cut, '"').to_numpy()[1::2].astype(np.int64)
     ends = begins + np.where(found & (quote >= 0), quote, 0)
     broken = quote < 0
@@ -77,7 +78,7 @@ def _values(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
         broken |= np.searchsorted(backslashes, begins) < np.searchsorted(backslashes, ends)
     odd = np.union1d(twice, np.flatnonzero(found & broken))
     # The values, each followed by the rest of its row: every other string again.
-    split = _strings(np.column_stack([begins, ends]).ravel(), offsets[-1], data)
+    split = strings_between(_then(begins, ends, offsets[-1]), data)
     values = pc.take(split, pa.array(np.arange(0, 2 * size, 2), mask=~found))
     return values.cast(pa.string()), odd
 
@@ -102,21 +103,6 @@ def _pairs(data: np.ndarray, start: int, end: int) -> np.ndarray:
     return found + start
 
 
-def _strings(offsets: np.ndarray, end: int | None, data: np.ndarray) -> pa.Array:
-    """Strings over `data` between consecutive `offsets` (and `end`, if given, after the
-    last)."""
-    if end is not None:
-        offsets = np.append(offsets, end)
-    return pa.LargeStringArray.from_buffers(
-        len(offsets) - 1, pa.py_buffer(offsets.astype(np.int64)), pa.py_buffer(data)
-    )
-
-
-def _bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The texts' offsets (one per row, and the end) and their bytes, as NumPy arrays."""
-    _, offset_buffer, data_buffer = texts.buffers()
-    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[
-        texts.offset : texts.offset + len(texts) + 1
-    ]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
-    return offsets, data
+def _then(firsts: np.ndarray, seconds: np.ndarray, end: int) -> np.ndarray:
+    """Offsets that cut each text in two (at `seconds`), the end of the last text after."""
+    return np.append(np.column_stack([firsts, seconds]).ravel(), end)

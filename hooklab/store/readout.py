@@ -12,7 +12,6 @@ A store is named by its location: a SQLite file's path, or (later) a PostgreSQL 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hooklab.store.arrowpool import system_memory
 from hooklab.store.contract import Store
 from hooklab.store.dialects import Reading, SQLite, dialect_of
 from hooklab.store.headertext import content_types
@@ -48,6 +48,10 @@ _TEXTS = {
 # Whether ADBC's SQLite driver may read a file in this process when nothing else in it has the
 # file open (`sqlitecopies`): no helper process to start, no Python per row.
 IN_PROCESS = True
+# An events batch is copied into buffers of its own (`_own`) when what it keeps is at most this
+# many times what that frees; the bytes a row's times take as text (two times, with offsets).
+FREED_SHARE = 4
+_TEXT_TIMES_BYTES = 2 * (32 + 4) + 8
 TIME = pa.timestamp("us", tz="UTC")
 EVERY_ROW = Reading()
 # Columns whose text is JSON: the frame reads each cell as the value it holds.
@@ -195,9 +199,10 @@ class Reader:
                 return pa.Table.from_batches(list(raw), empty_schema(columns))
             spread = Spread()
             parts = []
-            for batch in raw:  # each batch's resource text is let go as soon as it is spread
+            for batch in raw:
                 labels, roles = spread.learn(batch["resource"], batch["related"])
-                parts.append((batch.drop_columns(["resource"]), labels, roles))
+                kept = batch.drop_columns(["resource"])
+                parts.append((_own(kept, batch["resource"].nbytes), labels, roles))
             schema = event_schema(spread)
             return pa.Table.from_batches([events_batch(spread, *part) for part in parts], schema)
         finally:
@@ -318,33 +323,6 @@ class Reader:
         return _converted(batches, columns, typed=self.dialect.typed_first_row)
 
 
-_pools_lock = threading.Lock()
-_pools_in_use = 0
-_pool_before: pa.MemoryPool | None = None
-
-
-@contextmanager
-def system_memory() -> Iterator[None]:
-    """Arrow's allocations in the system allocator while a read runs (in any thread; the
-    default allocator is put back when the last read ends). Arrow's own (mimalloc) makes
-    about 10 MB resident on its first use in a process, a third of a small read's memory;
-    the system's holds what is asked. Each buffer goes back to the allocator it came from."""
-    global _pools_in_use, _pool_before
-    with _pools_lock:
-        if _pools_in_use == 0:
-            _pool_before = pa.default_memory_pool()
-            pa.set_memory_pool(pa.system_memory_pool())
-        _pools_in_use += 1
-    try:
-        yield
-    finally:
-        with _pools_lock:
-            _pools_in_use -= 1
-            if _pools_in_use == 0 and _pool_before is not None:
-                pa.set_memory_pool(_pool_before)
-                _pool_before = None
-
-
 # The first pass of an events read: the resources and related resources alone.
 _SPREAD = [Column("resource", "e.resource"), Column("related", "e.related")]
 
@@ -373,6 +351,20 @@ def events_batch(
     rest = batch.schema.names
     arrays += [batch[name] for name in rest[rest.index("related") + 1 :]]
     return pa.RecordBatch.from_arrays(arrays, schema=event_schema(spread))
+
+
+def _own(batch: pa.RecordBatch, spread: int) -> pa.RecordBatch:
+    """The batch, in buffers of its own where that frees a good share of what it was read
+    with. A batch a driver hands over holds all its buffers until the last of them goes: a
+    copy of the columns kept lets the rest go at once (the resources' text, `spread` bytes,
+    and the times as text), while the next batch is being read. Not worth it where the
+    columns kept are many times larger (payloads of kilobytes)."""
+    freed = spread + _TEXT_TIMES_BYTES * batch.num_rows
+    if batch.nbytes > FREED_SHARE * freed:
+        return batch
+    return pa.RecordBatch.from_arrays(
+        [pa.concat_arrays([column]) for column in batch.columns], schema=batch.schema
+    )
 
 
 def _named(snapshot: Snapshot, columns: list[Column]) -> list[Column]:

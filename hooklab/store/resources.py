@@ -2,9 +2,9 @@
 
 Each event's resource becomes `resource.<label>` columns and its related resources a
 `related.<role>` column per role (the id of the first related resource in that role), in order
-of first appearance. Arrow's JSON reader parses the texts many rows at a time; related
-resources, which most events of a webhook share word for word, are parsed once per distinct
-text.
+of first appearance. Arrow's JSON reader parses the texts many rows at a time, or Python's when
+there are few; related resources, which most events of a webhook share word for word, are
+parsed once per distinct text.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ RESOURCE_NAME = "prefect.resource.name"
 RESOURCE_ROLE = "prefect.resource.role"
 # Arrow's JSON reader reads a block at a time, and a line must fit in one.
 BLOCK_BYTES = 1 << 20
+# Texts that Python's json reads quicker than Arrow's reader starts (about half a millisecond
+# a call, and more the first time in a process), at most.
+FEW = 64
 
 
 class Spread:
@@ -78,8 +81,8 @@ def label_columns(resources: pa.Array) -> dict[str, pa.Array]:
 
 
 def _labels_of_distinct(resources: pa.Array) -> dict[str, pa.Array]:
-    parsed = parse_lines(resources)
-    if parsed is None:  # Arrow's reader refused the batch: Python's json reads it
+    parsed = parse_lines(resources) if len(resources) > FEW else None
+    if parsed is None:  # a few texts, or ones Arrow's reader refused: Python's json reads them
         values = [json.loads(text) for text in resources.to_pylist()]
         names = dict.fromkeys(key for value in values for key in value)
         return {name: pa.array([v.get(name) for v in values], pa.string()) for name in names}
@@ -95,7 +98,7 @@ def role_columns(related: pa.Array) -> dict[str, pa.Array]:
 
 
 def _roles_of_distinct(texts: pa.Array) -> dict[str, pa.Array]:
-    parsed = parse_lines(texts, wrap=True)
+    parsed = parse_lines(texts, wrap=True) if len(texts) > FEW else None
     if parsed is None:
         return _roles_in_python(texts.to_pylist())
     lists = parsed.column("r").combine_chunks()

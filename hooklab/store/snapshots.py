@@ -49,7 +49,7 @@ LOCAL_BATCH_ROWS = 2_048
 # Rows a batch of SQLite's driver holds in this process: small enough that turning one into
 # columns overlaps the reading of the next (`readahead`), large enough that per-batch costs
 # stay small.
-AHEAD_BATCH_ROWS = 4_096
+AHEAD_BATCH_ROWS = 2048
 
 
 class Snapshot:
