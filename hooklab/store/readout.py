@@ -191,7 +191,7 @@ class Reader:
         yield None  # the store's connection is back: read as before
 
     def _table(self, table: str, reading: Reading, given: Snapshot | None = None) -> pa.Table:
-        _, snapshot, rows, params = self._open(table, reading, given)
+        _, snapshot, rows, params = self._open(table, reading, given, counted=False)
         try:
             columns = self._columns(table)
             raw = self._raw(snapshot, table, columns, rows, params, reading)
@@ -204,7 +204,9 @@ class Reader:
                 kept = batch.drop_columns(["resource"])
                 parts.append((_own(kept, batch["resource"].nbytes), labels, roles))
             schema = event_schema(spread)
-            return pa.Table.from_batches([events_batch(spread, *part) for part in parts], schema)
+            return pa.Table.from_batches(
+                [events_batch(spread, schema, *part) for part in parts], schema
+            )
         finally:
             if snapshot is not given:
                 snapshot.close()
@@ -226,7 +228,8 @@ class Reader:
                 schema = event_schema(spread)
                 raw = self._raw(snapshot, table, columns, rows, params, reading)
                 batches = (
-                    events_batch(spread, b, *spread.learn(b["resource"], b["related"])) for b in raw
+                    events_batch(spread, schema, b, *spread.learn(b["resource"], b["related"]))
+                    for b in raw
                 )
         except BaseException:
             snapshot.close()
@@ -275,15 +278,17 @@ class Reader:
             local.close()
 
     def _open(
-        self, table: str, reading: Reading, given: Snapshot | None = None
+        self, table: str, reading: Reading, given: Snapshot | None = None, *, counted: bool = True
     ) -> tuple[int, Snapshot, str, list[Any]]:
-        """The count of a read, and the snapshot it reads: the one `given`; else in this
-        process when the read is small (see `LOCAL_ROWS`) or the store in memory, else in the
-        sidecar process."""
+        """The count of a read (-1 if not `counted` and not needed), and the snapshot it
+        reads: the one `given`; else in this process when the read is small (see
+        `LOCAL_ROWS`) or the store in memory, else in the sidecar process."""
         if table not in ("events", "requests"):
             raise ValueError(f"no history of {table!r}: events or requests")
         rows, params = self.dialect.rows(table, table[0], reading)
         local = given or self._snapshot()
+        if not counted and not isinstance(local, Local):  # read there, whatever its size
+            return -1, local, rows, params
         try:
             count = int(local.rows(self._sql(_count(table, rows)), params)[0][0])
         except BaseException:
@@ -339,6 +344,7 @@ def event_schema(spread: Spread) -> pa.Schema:
 
 def events_batch(
     spread: Spread,
+    schema: pa.Schema,
     batch: pa.RecordBatch,
     labels: dict[str, pa.Array],
     roles: dict[str, pa.Array],
@@ -350,7 +356,7 @@ def events_batch(
     arrays += [*label_arrays, batch["related"], *role_arrays]
     rest = batch.schema.names
     arrays += [batch[name] for name in rest[rest.index("related") + 1 :]]
-    return pa.RecordBatch.from_arrays(arrays, schema=event_schema(spread))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _own(batch: pa.RecordBatch, spread: int) -> pa.RecordBatch:

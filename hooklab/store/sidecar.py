@@ -40,12 +40,14 @@ WINDOW = 2
 BUSY_MS = 5000
 
 
-def connect(driver: Any, location: str) -> tuple[Any, Any]:
+def connect(driver: Any, location: str, database: Any = None) -> tuple[Any, Any]:
     """A database and a connection of ADBC `driver` (its module), every query until it closes
-    reading one snapshot; on a SQLite file, one that waits out a lock held a moment."""
+    reading one snapshot; on a SQLite file, one that waits out a lock held a moment. The
+    connection is made on `database` when one is given (which is then not closed here)."""
     import adbc_driver_manager as adbc
 
-    database = driver.connect(location)
+    given = database is not None
+    database = database if given else driver.connect(location)
     connection = None
     try:
         connection = adbc.AdbcConnection(database)
@@ -61,7 +63,8 @@ def connect(driver: Any, location: str) -> tuple[Any, Any]:
             if connection is not None:
                 connection.close()
         finally:
-            database.close()
+            if not given:
+                database.close()
         raise
     return database, connection
 

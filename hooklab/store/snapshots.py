@@ -49,7 +49,8 @@ LOCAL_BATCH_ROWS = 2_048
 # Rows a batch of SQLite's driver holds in this process: small enough that turning one into
 # columns overlaps the reading of the next (`readahead`), large enough that per-batch costs
 # stay small.
-AHEAD_BATCH_ROWS = 2048
+AHEAD_BATCH_ROWS = 2_048
+AHEAD_BATCH_BYTES = 1 << 20
 
 
 class Snapshot:
@@ -268,7 +269,9 @@ class InProcess(Snapshot):
         # connection whose statement is open.
         self._open: list[tuple[Any, Any]] = []
         self._ahead: list[ReadAhead[pa.RecordBatch]] = []  # batches read in a thread (`batches`)
-        self.database, self.connection = connect(driver, location)
+        shared = None if sqlite else _server(driver, location)
+        self.database, self.connection = connect(driver, location, shared)
+        self._owns_database = shared is None
         if sqlite:
             return
         try:
@@ -314,8 +317,9 @@ class InProcess(Snapshot):
         batch_rows: int,
         times: Sequence[int] = (),
     ) -> Iterator[pa.RecordBatch]:
-        if not self.sqlite:
-            source = self._reader(sql, params)
+        if not self.sqlite:  # the server's rows, in batches of about AHEAD_BATCH_BYTES
+            options = {"adbc.postgresql.batch_size_hint_bytes": str(AHEAD_BATCH_BYTES)}
+            source = self._reader(sql, params, options)
         else:  # the driver types each column from the first `batch_rows` rows it reads
             options = {"adbc.sqlite.query.batch_rows": str(min(batch_rows, AHEAD_BATCH_ROWS))}
             source = self._reader(sql, params, options)
@@ -337,7 +341,30 @@ class InProcess(Snapshot):
             finally:
                 self.connection.close()
         finally:
-            self.database.close()
+            if self._owns_database:
+                self.database.close()
+
+
+# PostgreSQL's driver, per server: its database reads the server's types when it starts (a
+# connection of its own, about 20 ms), so one is kept for every read of this process.
+_servers: dict[str, Any] = {}
+_servers_lock = threading.Lock()
+
+
+def _server(driver: Any, location: str) -> Any:
+    with _servers_lock:
+        database = _servers.get(location)
+        if database is None:
+            database = _servers[location] = driver.connect(location)
+            if len(_servers) == 1:
+                atexit.register(_close_servers)
+        return database
+
+
+def _close_servers() -> None:
+    with _servers_lock:
+        while _servers:
+            _servers.popitem()[1].close()
 
 
 # Helper processes waiting for work: one is started on the first read that needs it and kept
