@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -94,9 +95,11 @@ def diff(
             elif index >= len(olds):
                 rows.append((request_id, "added", None, None, news[index].get("event")))
             else:
+                was, now = olds[index], news[index]
+                fields = skip | _FAILURE_TEXTS if _same_failure(was, now) else skip
                 rows.extend(
                     (request_id, "changed", name, was, now)
-                    for name, was, now in _changed_fields(olds[index], news[index], skip)
+                    for name, was, now in _changed_fields(was, now, fields)
                 )
         unchanged += len(rows) == found
     frame = pd.DataFrame(rows, columns=["request_id", "change", "field", "old", "new"])
@@ -121,6 +124,25 @@ def _comparable(record: dict[str, Any]) -> dict[str, Any]:
         elif not is_missing(value):
             flat[name] = value
     return flat
+
+
+# A failure event's own texts: why it failed, and the template's output it failed on.
+_FAILURE_TEXTS = frozenset({"error", "payload.error", "payload.rendered"})
+# Where an error points: a line, column or character of the template or of its output.
+_POSITION = re.compile(r"\b(line|column|char|position) \d+")
+
+
+def _same_failure(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two events of one request are the same failure: both failed, with errors that
+    differ at most in where they point. A template edited elsewhere (a line added above, a
+    longer name before the culprit) moves its failures without changing them; the output they
+    failed on differs then too, and neither counts as a change."""
+    if not (old.get("failed") and new.get("failed")):
+        return False
+    was, now = old.get("error"), new.get("error")
+    if not isinstance(was, str) or not isinstance(now, str):
+        return False
+    return _POSITION.sub(r"\1 #", was) == _POSITION.sub(r"\1 #", now)
 
 
 def _changed_fields(

@@ -241,6 +241,44 @@ def test_diff_of_a_failure_shows_the_error_appearing() -> None:
     assert fields["error"].startswith("Template output is not valid JSON")
 
 
+BARE = '{"event": "x", "resource": {"prefect.resource.id": {{ body.model }}}}'
+MISSING = '{"event": "x", "resource": {"prefect.resource.id": "r"}, "a": {{ body.nope.x }}}'
+
+
+CALLED = '{"event": "{{ body.model.nope() }}", "resource": {"prefect.resource.id": "r"}}'
+
+
+@pytest.mark.parametrize(
+    ("template", "edited", "words"),
+    [
+        # The same error further along the line of the output, or two lines down.
+        (BARE, BARE.replace('"x"', '"a.longer.name"'), "is written bare"),
+        (BARE, "\n\n" + BARE, "is written bare"),
+        # The same render error, on another line of the template.
+        (CALLED, "\n" + CALLED, "has no attribute 'nope'"),
+    ],
+    ids=["another-column", "another-line", "another-template-line"],
+)
+def test_the_same_failure_somewhere_else_is_unchanged(
+    template: str, edited: str, words: str
+) -> None:
+    requests = [json_post({"model": "a b"})]
+    old, new = replay(requests, template), replay(requests, edited)
+    (was,), (now,) = old.failures["error"], new.failures["error"]
+    assert was != now and words in now  # only where it points differs
+    changes = diff(old, new)
+    assert changes.frame.empty
+    assert changes.summary().startswith("1 requests compared: 1 unchanged; ")
+
+
+def test_another_failure_of_the_same_request_is_a_change() -> None:
+    requests = [json_post({"model": "a b"})]
+    changes = diff(replay(requests, BARE), replay(requests, MISSING)).frame
+    assert set(changes["field"]) == {"error", "payload.error", "payload.rendered"}
+    news = dict(zip(changes["field"], changes["new"], strict=True))
+    assert "wrote nothing" in news["error"]
+
+
 class Bar:
     """A progress display: told how far a job has got, and closed."""
 
