@@ -18,7 +18,7 @@ except ImportError:  # optional: without it, text and JSON columns hold Python o
 
 from hooklab.core.request import Headers, media_type
 from hooklab.store.contract import StoredRequest
-from hooklab.store.values import flatten_paths, stored_json
+from hooklab.store.values import flatten_paths
 
 RESOURCE_ID = "prefect.resource.id"
 RESOURCE_NAME = "prefect.resource.name"
@@ -100,9 +100,8 @@ class EventColumns:
 def events_from_columns(
     events: EventColumns, webhook_names: dict[str, str], *, flatten_payload: bool = False
 ) -> pd.DataFrame:
-    """The frame of `events_frame`, from values already in memory: `related` and `payload`
-    hold the JSON text the store would write of the lists and dicts given, as the history's
-    frames do, so the two compare cell for cell."""
+    """The frame of `events_frame`, from values already in memory (`related` and `payload`
+    are plain object columns of the lists and dicts given)."""
     labels = _label_columns(events.resource, skip={RESOURCE_ID, RESOURCE_NAME})
     roles = _role_columns(events.related)
     frame = _assemble(
@@ -115,9 +114,9 @@ def events_from_columns(
             "resource.name": _strings([r.get(RESOURCE_NAME) for r in events.resource]),
         },
         {label: _strings(values) for label, values in labels.items()},
-        _json_values(events.related),
+        _objects(events.related),
         {role: _strings(values) for role, values in roles.items()},
-        _json_values(events.payload),
+        _objects(events.payload),
         {
             "webhook_id": _strings(events.webhook_id),
             "webhook_name": _strings(
@@ -341,16 +340,6 @@ def _json_column(chunks: list[Any]) -> Any:
 
         return JSONArray(pa.chunked_array(chunks, type=pa.string()))
     return _objects([None if text is None else json.loads(text) for c in chunks for text in c])
-
-
-def _json_values(values: list[Any]) -> Any:
-    """Python values as a JSON column of the text the store writes of them (with pyarrow),
-    or as they are (without, as `_json_column` gives them)."""
-    if pa is None:
-        return _objects(values)
-    from hooklab.store.jsoncolumn import JSONArray
-
-    return JSONArray.from_texts([stored_json(value) for value in values])
 
 
 def _objects(values: list[Any]) -> np.ndarray:
