@@ -38,13 +38,15 @@ from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 
 # Where a pool starts to pay, measured with benchmarks/bench_replay.py on two cores: starting
-# the workers costs about half a second, which a replay of this much work wins back, and only
-# on cores with time to spare: on a machine already busy with other work, workers only share
-# out the time the replay had alone (20,000 GitHub deliveries took 1.5 times as long with two
-# workers as in one process, at a load of 4 on two cores).
-PARALLEL_REQUESTS = 10_000  # requests, whatever their size
-PARALLEL_BYTES = 32_000_000  # or bodies of this many bytes in all, once there are a few thousand
-PARALLEL_BYTES_FROM = 2_000
+# the workers costs about half a second, which a replay wins back only when the rest of it
+# would take a while in this process, and only on cores with time to spare: on a machine
+# already busy with other work, workers only share out the time the replay had alone (20,000
+# GitHub deliveries took 1.5 times as long with two workers as in one process, at a load of 4
+# on two cores). Fast templates stay in one process however many requests: 20,000 of the
+# seed's form posts took 1.6 times as long with two workers.
+PARALLEL_FROM = 2_000  # requests: fewer are done before the workers would have started
+PARALLEL_SECONDS = 1.5  # the rest, estimated from the first requests, takes at least this long
+PARALLEL_SAMPLE_SECONDS = 0.05  # the first requests rendered here to estimate it, at least
 
 # A plain event's values after its pipeline and request, as a worker sends them.
 Plain = tuple[Any, ...]
@@ -69,20 +71,21 @@ def idle_cores() -> int:
     return max(0, int(cores() - max(load - 1.0, 0.0)))
 
 
-def workers_for(
+def may_pool(
     requests: Sequence[HookRequest], clock: Clock, new_id: IdSource, *, save: bool = False
-) -> int:
-    """How many workers a replay of these requests gains from: 0 when it goes as fast in this
-    process. It may take workers only when its clock and ids are the defaults (a
-    deterministic workspace's come from one process, in order) and it is not saved; it gains
-    from them when it is large enough and there are idle cores to run them."""
-    if save or clock is not utcnow or new_id is not uuid7:
+) -> bool:
+    """Whether a replay of these requests may render in workers: only when its clock and ids
+    are the defaults (a deterministic workspace's come from one process, in order), it is not
+    saved, and it is long enough for a pool's start to be won back (`workers_for` decides)."""
+    return not save and clock is utcnow and new_id is uuid7 and len(requests) >= PARALLEL_FROM
+
+
+def workers_for(seconds_left: float) -> int:
+    """How many workers the rest of a replay gains from, given how long it would take in this
+    process: 0 when it goes as fast here."""
+    if seconds_left < PARALLEL_SECONDS:
         return 0
-    large = len(requests) >= PARALLEL_REQUESTS or (
-        len(requests) >= PARALLEL_BYTES_FROM
-        and sum(len(request.body) for request in requests) >= PARALLEL_BYTES
-    )
-    idle = idle_cores() if large else 0
+    idle = idle_cores()
     return idle if idle >= 2 else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import operator
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -20,7 +21,7 @@ from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
-from hooklab.history.parallel import workers_for
+from hooklab.history.parallel import PARALLEL_SAMPLE_SECONDS, may_pool, workers_for
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -201,17 +202,16 @@ def replay(
     if pipelines.fixed is None and len(owners) == 1:  # one webhook's requests (or none's)
         pipelines.fixed = pipelines.for_request(next(iter(owners)))
     requests_only = [request for request, _ in pairs]
-    workers = 0
-    if processes is None:
-        workers = workers_for(requests_only, clock, new_id, save=save)
-    elif processes > 1:
+    drafts: Generator[list[Outcome | PlainEvent], None, None]
+    if processes is None and may_pool(requests_only, clock, new_id, save=save):
+        drafts = _timed_then_pooled(chunks, pipelines, budgets)
+    elif processes is not None and processes > 1:
         if clock is not utcnow or new_id is not uuid7 or save:
             raise ValueError("replay(processes=...) takes the default clock and ids, unsaved")
-        workers = processes
+        drafts = _pooled(chunks, pipelines, budgets, processes)
+    else:
+        drafts = _here(chunks, pipelines)
     del requests_only
-    drafts: Generator[list[Outcome | PlainEvent], None, None] = (
-        _pooled(chunks, pipelines, budgets, workers) if workers else _here(chunks, pipelines)
-    )
     items: list[Outcome | PlainEvent] = []
     try:
         with _gc_paused(), closing(drafts):
@@ -242,6 +242,25 @@ def _here(
             yield list(fixed.draft_many(map(_REQUEST, chunk)))
         else:
             yield [choose(webhook_id).draft(request) for request, webhook_id in chunk]
+
+
+def _timed_then_pooled(
+    chunks: list[list[tuple[HookRequest, str | None]]], pipelines: _Pipelines, budgets: Budgets
+) -> Generator[list[Outcome | PlainEvent], None, None]:
+    """Each chunk's drafts: the first rendered here, timed, and the rest in worker processes
+    if that time says they would take long enough here to win back the workers' start."""
+    started, done = time.perf_counter(), 0
+    for done, drafts in enumerate(_here(chunks, pipelines), 1):
+        yield drafts
+        spent = time.perf_counter() - started
+        if spent >= PARALLEL_SAMPLE_SECONDS or done == len(chunks):
+            break
+    left = chunks[done:]
+    workers = workers_for(spent / done * len(left)) if left else 0
+    if workers:
+        yield from _pooled(left, pipelines, budgets, workers)
+    else:
+        yield from _here(left, pipelines)
 
 
 def _pooled(

@@ -12,6 +12,8 @@ from corpus_support import github_deliveries
 
 import hooklab
 from hooklab.core.request import HookRequest
+from hooklab.history import parallel
+from hooklab.history import replay as replay_module
 from hooklab.history.replay import ReplayResult, replay
 
 # Deliveries with an action take the plain lane; pushes give their own time (another lane);
@@ -124,3 +126,32 @@ def test_a_deterministic_workspace_replays_in_one_process_with_its_ids(
     )
     with pytest.raises(ValueError, match="default clock"):
         replay(requests[:10], '{"event": "e"}', workspace=ws, processes=2)
+
+
+def test_a_quick_replay_of_many_requests_stays_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[int] = []
+    real = parallel.ReplayPool.__init__
+
+    def counted(self: parallel.ReplayPool, *args: object, **kwargs: object) -> None:
+        started.append(1)
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel.ReplayPool, "__init__", counted)
+    monkeypatch.setattr(parallel, "idle_cores", lambda: 2)  # however busy this machine is
+    form = HookRequest.fake(method="POST", form={"model": "m", "friendly_name": "M"})
+    quick = replay(
+        [form] * 5_000, '{"event": "{{ body.model }}", "resource": {"prefect.resource.id": "r"}}'
+    )
+    assert len(quick.events) == 5_000 and not started  # its workers would have cost more
+    # A replay whose rest would take long enough goes on in workers, in order.
+    monkeypatch.setattr(parallel, "PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(replay_module, "PARALLEL_SAMPLE_SECONDS", 0.0)  # one chunk here
+    requests = deliveries()
+    one = replay(requests, TEMPLATE, processes=1)
+    handed_over = replay(requests, TEMPLATE)
+    assert started
+    same_result(one, handed_over)
+    assert [o.request for o in handed_over.outcomes] == requests
