@@ -49,9 +49,11 @@ def test_a_long_history_shows_its_count_and_ends_without_reading_the_rest(
     read: list[readout.Reading] = []
     real = readout.Reader._open
 
-    def spy(reader: readout.Reader, table: str, reading: readout.Reading, *given: Any) -> Any:
+    def spy(
+        reader: readout.Reader, table: str, reading: readout.Reading, *given: Any, **how: Any
+    ) -> Any:
         read.append(reading)
-        return real(reader, table, reading, *given)
+        return real(reader, table, reading, *given, **how)
 
     monkeypatch.setattr(readout.Reader, "_open", spy)  # every read of rows opens through it
     preview = shell.run_line_magic("hooklab", "events")
