@@ -42,11 +42,22 @@ def content_types(headers: pa.Array) -> pa.Array:
 
 def media_types(values: pa.Array) -> pa.Array:
     """`media_type` of each Content-Type: before any `;`, trimmed, lowercased; "" if none.
-    Worked out once per distinct value: a sender sends the same few again and again."""
+    Worked out once per distinct value: a sender sends the same few again and again. Arrow
+    lowercases letter by letter, Python by its full rules (`İ` gives two letters), so a value
+    that is not ASCII is worked out by `media_type` itself."""
     encoded = values.fill_null("").dictionary_encode()
     distinct = encoded.dictionary
     first = pc.list_element(pc.split_pattern(distinct, ";", max_splits=1), 0)
-    return pc.take(pc.utf8_lower(pc.utf8_trim_whitespace(first)), encoded.indices)
+    media = pc.utf8_lower(pc.utf8_trim_whitespace(first))
+    wide = np.flatnonzero(~pc.string_is_ascii(distinct).to_numpy(zero_copy_only=False))
+    if len(wide):
+        from hooklab.core.request import media_type
+
+        found = media.to_pylist()
+        for at in wide.tolist():
+            found[at] = media_type(distinct[at].as_py())
+        media = pa.array(found, pa.string())
+    return pc.take(media, encoded.indices)
 
 
 def _values(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+import hooklab
+from hooklab import HookRequest
+from hooklab.core.examples import DYNAMIC_TEMPLATE
 from hooklab.core.request import Headers, media_type
 from hooklab.store.headertext import content_types
 
@@ -63,3 +67,19 @@ def test_thousands_of_random_header_lists_give_what_headers_gives() -> None:
                          (column.slice(5, 700), texts[5:705])):  # fmt: skip
         assert content_types(part).to_pylist() == expected(values)
     assert content_types(column.cast(pa.large_string())).to_pylist() == expected(texts)
+
+
+def test_a_content_type_python_lowercases_into_more_letters_is_read_as_the_request_gives_it(
+    tmp_path: Path,
+) -> None:
+    kinds = ["İmage/X", "ΑΣ/ΣΑ; q=1", "text/plain", " Ünï/CÖDÉ "]
+    ws = hooklab.Workspace(tmp_path / "hooklab.db")
+    hook = ws.create_webhook("models", DYNAMIC_TEMPLATE)
+    sent = [HookRequest.fake(method="POST", headers={"Content-Type": k}, body="x") for k in kinds]
+    for request in sent:
+        ws.receive(hook.slug, request)
+    read = ws.requests_arrow()
+    assert read["content_type"].to_pylist() == [
+        media_type(Headers(request.headers).get("content-type")) for request in sent
+    ]
+    ws.close()
