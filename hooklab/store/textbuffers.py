@@ -9,8 +9,13 @@ import pyarrow as pa
 
 
 def as_large(texts: pa.Array) -> pa.Array:
-    """The texts with 64-bit offsets (a copy of the offsets alone)."""
-    return texts if pa.types.is_large_string(texts.type) else texts.cast(pa.large_string())
+    """The texts with 64-bit offsets (a copy of the offsets alone). A slice cast so keeps
+    offsets that start past the first byte, which Arrow's `ascii_lower` misreads: its texts
+    are then copied to start at the first."""
+    if pa.types.is_large_string(texts.type):
+        return texts
+    large = texts.cast(pa.large_string())
+    return pa.concat_arrays([large]) if text_bytes(large)[0][:1].any() else large
 
 
 def text_bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

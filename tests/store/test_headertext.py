@@ -69,6 +69,14 @@ def test_thousands_of_random_header_lists_give_what_headers_gives() -> None:
     assert content_types(column.cast(pa.large_string())).to_pylist() == expected(texts)
 
 
+def test_a_slice_of_header_texts_without_gaps_gives_its_own_rows_media_types() -> None:
+    texts = [stored([("Accept", "*/*")]), *(stored([("Content-Type", v)]) for v in VALUES)]
+    for column in (pa.array(texts), pa.array(texts, pa.large_string())):
+        for start in (1, 2, 5):
+            part = column.slice(start)
+            assert content_types(part).to_pylist() == expected(texts[start:])
+
+
 def test_a_content_type_python_lowercases_into_more_letters_is_read_as_the_request_gives_it(
     tmp_path: Path,
 ) -> None:
