@@ -70,7 +70,10 @@ def test_thousands_of_random_header_lists_give_what_headers_gives() -> None:
 
 
 def test_a_slice_of_header_texts_without_gaps_gives_its_own_rows_media_types() -> None:
-    texts = [stored([("Accept", "*/*")]), *(stored([("Content-Type", v)]) for v in VALUES)]
+    texts: list[str | None] = [
+        stored([("Accept", "*/*")]),
+        *(stored([("Content-Type", v)]) for v in VALUES),
+    ]
     for column in (pa.array(texts), pa.array(texts, pa.large_string())):
         for start in (1, 2, 5):
             part = column.slice(start)
