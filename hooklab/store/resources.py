@@ -46,8 +46,13 @@ class Spread:
         return labels, roles
 
     def fields(self) -> tuple[list[pa.Field], list[pa.Field]]:
-        """The `resource.<label>` and `related.<role>` fields of every batch learned so far."""
-        labels = [pa.field(f"resource.{_short(label)}", pa.string()) for label in self.labels]
+        """The `resource.<label>` and `related.<role>` fields of every batch learned so far.
+        A label that a sender named `id` or `name` would repeat the column of the resource's
+        id or name: it takes the next free `.1`, `.2` after its name, as pandas names repeated
+        columns, so that neither is lost and every column has a name of its own."""
+        taken: set[str] = set()
+        names = [_free(f"resource.{_short(label)}", taken) for label in self.labels]
+        labels = [pa.field(name, pa.string()) for name in names]
         roles = [pa.field(f"related.{role}", pa.string()) for role in self.roles]
         return labels, roles
 
@@ -61,6 +66,15 @@ class Spread:
             [labels.get(label, missing) for label in self.labels],
             [roles.get(role, missing) for role in self.roles],
         )
+
+
+def _free(name: str, taken: set[str]) -> str:
+    found, number = name, 0
+    while found in taken:
+        number += 1
+        found = f"{name}.{number}"
+    taken.add(found)
+    return found
 
 
 def _short(label: str) -> str:

@@ -119,3 +119,23 @@ def test_a_read_holds_its_arrays_in_the_system_allocator_and_puts_arrows_back(
     assert pa.default_memory_pool().backend_name == default.backend_name != "system"
     assert table.num_rows == len(frame) == 122
     ws.close()
+
+
+def test_labels_a_sender_names_id_or_name_take_columns_of_their_own(tmp_path: Path) -> None:
+    ws = hooklab.Workspace(tmp_path / "hooklab.db")
+    template = '{"event": "x", "resource": {{ body|tojson }}}'
+    hook = ws.create_webhook("labels", template)
+    for n in range(100):
+        resource = {"prefect.resource.id": f"r{n}", "prefect.resource.name": "real", "id": "s"}
+        ws.receive(hook.slug, HookRequest.fake(method="POST", json=resource))
+    for n in range(3):
+        resource = {"prefect.resource.id": f"r{n}", "id": "spoof", "name": "n", "id.1": "x"}
+        ws.receive(hook.slug, HookRequest.fake(method="POST", json=resource))
+    # The last three read alone (by Python's json), then all (by Arrow's reader).
+    for frame in (ws.events(limit=3), ws.events()):
+        assert not frame.columns.duplicated().any(), frame.columns.tolist()
+        assert frame["resource.id"].str.startswith("r").all()  # the resource's id, kept
+        assert set(frame["resource.id.1"]) <= {"spoof", "s"}
+        frame.to_parquet(tmp_path / "events.parquet")
+    assert set(ws.events(limit=3)["resource.id.1.1"]) == {"x"}
+    ws.close()
