@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -49,6 +50,7 @@ def history(context: Context, kind: str) -> int:
         return 0
     if fmt == "parquet":
         _check_parquet_target(args.file)
+    _check_writable(args.file)  # before the read starts
     # Read and written a batch at a time: memory stays flat however long the history.
     count, batches = context.workspace().history_batches(kind, where, limit=args.limit)
     export_batches(count, batches, fmt, args.file, label=f"Exporting {kind}")
@@ -131,6 +133,7 @@ def export(frame: pd.DataFrame, fmt: str, path: Path | None, *, label: str) -> N
     Parquet they are JSON text, since their shape changes from row to row.
     """
     chunks = (frame.iloc[start : start + CHUNK_ROWS] for start in range(0, len(frame), CHUNK_ROWS))
+    _check_writable(path)
     if fmt == "parquet":
         import pyarrow as pa
 
@@ -169,7 +172,7 @@ def _write_text(
 ) -> None:
     stream: IO[str]
     with (
-        open(path, "w", encoding="utf-8", newline="") if path else _unclosed(sys.stdout) as stream,
+        _opened(path) if path else _unclosed(sys.stdout) as stream,
         Progress(label, total=count) as progress,
     ):
         if fmt == "json":
@@ -216,6 +219,30 @@ def _check_parquet_target(path: Path | None) -> None:
         raise UsageError("Parquet is binary: give --file PATH, or redirect stdout to a file")
 
 
+def _check_writable(path: Path | None) -> None:
+    """Refuse, in one line, a `--file` that cannot be written, before anything is read."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"--file {path}: that is a folder; name a file in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"--file {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--file {path}: permission denied")
+
+
+def _opened(path: Path) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise _unwritable(path, error) from None
+
+
+def _unwritable(path: Path | None, error: OSError) -> UsageError:
+    return UsageError(f"--file {path}: cannot write it: {error.strerror or error}")
+
+
 def _arrow_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
@@ -236,7 +263,11 @@ def _write_parquet(
     import pyarrow.parquet as pq
 
     target: Any = str(path) if path is not None else sys.stdout.buffer
-    with pq.ParquetWriter(target, schema) as writer, Progress(label, total=count) as progress:
+    try:
+        writer = pq.ParquetWriter(target, schema)
+    except OSError as error:
+        raise _unwritable(path, error) from None
+    with writer, Progress(label, total=count) as progress:
         for batch in batches:
             writer.write_batch(batch)
             progress.advance(batch.num_rows)

@@ -362,9 +362,12 @@ def _server(driver: Any, location: str) -> Any:
 
 
 def _close_servers() -> None:
+    """At exit: a read given up before its first batch may leave its connection open, which
+    the driver refuses to close the database under; the process's end closes both."""
     with _servers_lock:
         while _servers:
-            _servers.popitem()[1].close()
+            with contextlib.suppress(Exception):
+                _servers.popitem()[1].close()
 
 
 # Helper processes waiting for work: one is started on the first read that needs it and kept

@@ -199,6 +199,20 @@ def test_a_file_suffix_that_names_no_format_is_refused_by_name(home: Path, kind:
     assert not path.exists()
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "json"])
+def test_a_file_that_cannot_be_written_is_refused_in_one_line(home: Path, suffix: str) -> None:
+    folder = home / f"exports.{suffix}"
+    folder.mkdir()
+    for target, said in (
+        (home / "no-such-folder" / f"x.{suffix}", "there is no folder"),
+        (folder, "that is a folder; name a file in it"),
+    ):
+        result = cli(home, "events", "--file", str(target))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert f"--file {target}: {said}" in result.stderr
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_an_export_shows_progress_on_a_terminal_only(home: Path, fmt: str) -> None:
     path = home / f"out.{fmt}"
