@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
+from hooklab.store.interrupts import interrupts_held
+
 Item = TypeVar("Item")
 
 # Batches read and not yet taken, at most: enough to keep the driver busy, few enough that a
@@ -67,17 +69,12 @@ class ReadAhead(Generic[Item]):
     def stop(self) -> None:
         """Stop pulling, and wait until the thread has closed the source. An interrupt that
         arrives meanwhile is raised once the thread is done (it takes one batch at most)."""
-        self._stopping.set()
-        interrupted: BaseException | None = None
-        while self._thread.is_alive():
-            try:
-                while True:  # room for the item the thread may be waiting to put
-                    self._ready.get_nowait()
-            except queue.Empty:
-                pass
-            try:
+        with interrupts_held():
+            self._stopping.set()
+            while self._thread.is_alive():
+                try:
+                    while True:  # room for the item the thread may be waiting to put
+                        self._ready.get_nowait()
+                except queue.Empty:
+                    pass
                 self._thread.join(0.05)
-            except KeyboardInterrupt as error:
-                interrupted = error
-        if interrupted is not None:
-            raise interrupted

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hooklab.store.interrupts import interrupts_held
 from hooklab.store.readahead import ReadAhead
 from hooklab.store.sqlitefile import connect
 
@@ -329,20 +330,22 @@ class InProcess(Snapshot):
 
     def close(self) -> None:
         """Close what its queries left open, then the connection (its read transaction ends
-        with it) and the database: nothing of the driver's stays open on the file."""
-        try:
+        with it) and the database: nothing of the driver's stays open on the file. Ctrl-C
+        waits until then: a reader closed under the thread still reading it crashes."""
+        with interrupts_held():
             try:
                 try:
-                    while self._ahead:  # each query's thread closes its reader
-                        self._ahead.pop().stop()
+                    try:
+                        while self._ahead:  # each query's thread closes its reader
+                            self._ahead.pop().stop()
+                    finally:
+                        while self._open:
+                            self._release(self._open[-1])
                 finally:
-                    while self._open:
-                        self._release(self._open[-1])
+                    self.connection.close()
             finally:
-                self.connection.close()
-        finally:
-            if self._owns_database:
-                self.database.close()
+                if self._owns_database:
+                    self.database.close()
 
 
 # PostgreSQL's driver, per server: its database reads the server's types when it starts (a

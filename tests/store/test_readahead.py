@@ -4,6 +4,8 @@ thread however the reading ends, before anything can close the connection under 
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -77,3 +79,57 @@ def test_stopping_a_reader_that_waits_for_room_returns_at_once() -> None:
         time.sleep(0.01)
     ahead.stop()  # returns, rather than hanging on the full room
     assert source.closed_in == "hooklab-read-ahead" and not pulling()
+
+
+class SlowSource(Source):
+    """A driver whose next batch takes a while to come."""
+
+    def _batches(self) -> Iterator[int]:
+        try:
+            yield 0
+            time.sleep(0.4)
+            yield 1
+        finally:
+            self.closed_in = threading.current_thread().name
+
+
+def test_ctrl_c_pressed_again_and_again_while_stopping_still_waits_for_the_reader() -> None:
+    # The snapshot closes the connection once `stop` is done: a reader still reading then
+    # crashes the process. However many interrupts come, `stop` must not end before it.
+    armed = [True]
+
+    def interrupt(number: int, frame: object) -> None:
+        if armed[0]:
+            raise KeyboardInterrupt
+
+    def press(reader: threading.Thread, go: threading.Event) -> None:
+        go.wait()
+        time.sleep(0.05)  # `stop` is waiting by now
+        for _ in range(1000):
+            if not reader.is_alive():
+                return
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.0005)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        for _ in range(3):
+            armed[0] = True
+            source = SlowSource(2)
+            ahead = ReadAhead(source.batches)
+            batches = iter(ahead)
+            assert next(batches) == 0
+            go = threading.Event()
+            presser = threading.Thread(target=press, args=(ahead._thread, go))
+            presser.start()
+            with pytest.raises(KeyboardInterrupt):
+                try:
+                    go.set()
+                    ahead.stop()
+                    time.sleep(1)
+                finally:
+                    armed[0] = False
+            presser.join()
+            assert source.closed_in == "hooklab-read-ahead", "stopped before the reader closed"
+    finally:
+        signal.signal(signal.SIGINT, previous)
