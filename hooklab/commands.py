@@ -49,6 +49,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (a history's `--limit`, as the Python
+    API takes it: 0 reads no rows)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
 @dataclass(frozen=True)
 class Argument:
     """One argument: its names, its help, and argparse's other keywords (type, metavar, ...)."""
@@ -98,7 +110,7 @@ _HISTORY_TIMES = (
     _time("--until", "only before this time"),
 )
 
-_LIMIT = argument("--limit", type=positive_int, metavar="N", help="only the N most recent")
+_LIMIT = argument("--limit", type=whole_int, metavar="N", help="only the N most recent")
 EVENTS = Operation(
     ("events",),
     "events",

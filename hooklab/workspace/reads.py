@@ -72,18 +72,34 @@ class HistoryReads:
         return frame_of(self._table("requests", where, limit))
 
     def events_arrow(
-        self, webhook: str | HistoryFilter | None = None, *, limit: int | None = None, **fields: Any
+        self,
+        webhook: str | HistoryFilter | None = None,
+        *,
+        event: str | None = None,
+        since: Moment = None,
+        until: Moment = None,
+        failed: bool | None = None,
+        limit: int | None = None,
     ) -> pa.Table:
         """The events of `events` as an Arrow table (for polars, DuckDB, Parquet), filtered the
         same way; `related` and `payload` are JSON text."""
-        return self._table("events", self._history(webhook, **fields), limit)
+        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
+        return self._table("events", where, limit)
 
     def requests_arrow(
-        self, webhook: str | HistoryFilter | None = None, *, limit: int | None = None, **fields: Any
+        self,
+        webhook: str | HistoryFilter | None = None,
+        *,
+        event: str | None = None,
+        since: Moment = None,
+        until: Moment = None,
+        failed: bool | None = None,
+        limit: int | None = None,
     ) -> pa.Table:
         """The requests of `requests` as an Arrow table; `headers` are JSON text, the pairs as
         received."""
-        return self._table("requests", self._history(webhook, **fields), limit)
+        where = self._history(webhook, event=event, since=since, until=until, failed=failed)
+        return self._table("requests", where, limit)
 
     def history_batches(
         self,

@@ -268,3 +268,14 @@ def test_tables_in_a_pipe_are_plain_text(home: Path, kind: str) -> None:
     assert header.split()[:2] == ["received", "(UTC)"]
     assert set(rule) == {"-", " "} and len(rows) == 5
     assert all(line == line.rstrip() for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("kind", ["events", "requests"])
+def test_a_limit_of_zero_reads_nothing_as_the_python_api_does(home: Path, kind: str) -> None:
+    result = cli(home, kind, "--limit", "0", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    assert len(getattr(hooklab.Workspace(home / "hooklab.db"), kind)(limit=0)) == 0
+    refused = cli(home, kind, "--limit", "-1")
+    assert refused.returncode == 2
+    assert "'-1' is not a whole number of 0 or more" in refused.stderr
