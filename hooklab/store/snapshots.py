@@ -126,7 +126,10 @@ class Local(Snapshot):
                     ]
                     yield pa.RecordBatch.from_arrays(arrays, names=names)
             finally:
-                cursor.close()
+                # Left suspended by an interrupt, this runs when collected, maybe after the
+                # connection closed (which closed the cursor already).
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    cursor.close()
 
     def _fetch_bytes(self, cursor: sqlite3.Cursor, size: int) -> list[Any]:
         """The next `size` rows, text as bytes (the connection may be the store's own: its

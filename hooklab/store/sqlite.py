@@ -28,6 +28,7 @@ from hooklab.store.contract import (
     StoreError,
 )
 from hooklab.store.filters import EVERYTHING, HistoryFilter
+from hooklab.store.interrupts import interrupts_held
 from hooklab.store.migrations import MIGRATIONS, statements
 from hooklab.store.requestpages import DEFAULT_BATCH, request_pages
 from hooklab.store.rows import (
@@ -117,9 +118,10 @@ class SqliteStore(Connected):
                 self._db.close()
                 yield True
             finally:
-                self._db = connect(file)
-                self._set_up()
-                self._directory_version = -1  # data_version is the connection's own
+                with interrupts_held():  # an interrupt here would leave the store closed
+                    self._db = connect(file)
+                    self._set_up()
+                    self._directory_version = -1  # data_version is the connection's own
         finally:
             self._lock.release()
 

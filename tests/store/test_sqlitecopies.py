@@ -4,10 +4,13 @@ process only when nothing here has the file open, and a writer elsewhere goes on
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -307,3 +310,45 @@ def test_a_file_whose_name_starts_like_a_uri_is_counted_as_any_other(
         assert not opened.wait(0.3)  # it waits for the read, as by any other name
     assert opened.wait(10)
     opener.join()
+
+
+def test_ctrl_c_pressed_during_reads_again_and_again_leaves_the_store_open(
+    tmp_path: Path, reads_here: list[str]
+) -> None:
+    # Each read here closes the store's connection and opens it again after: an interrupt
+    # that lands while it opens must not leave the store closed for good.
+    ws = workspace(tmp_path / "hooklab.db")
+    assert len(ws.events_arrow()) == 3  # the driver imported: not interrupted half way
+    armed, done = [False], threading.Event()
+
+    def interrupt(number: int, frame: object) -> None:
+        if armed[0]:  # only inside the read below: once, until armed again
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    def press() -> None:
+        while not done.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.0003)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    presser = threading.Thread(target=press)
+    try:
+        presser.start()
+        for _ in range(400):
+            try:
+                armed[0] = True
+                ws.events_arrow()
+                armed[0] = False
+            except KeyboardInterrupt:
+                pass
+    finally:
+        armed[0] = False
+        done.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
+    assert reads_here  # some reads ran here, between the presses
+    assert len(ws.events()) == 3
+    ws.receive(ws.list_webhooks()[0].slug, HookRequest.fake(method="POST", form={"model": "m"}))
+    assert len(ws.events()) == 4
+    ws.close()
