@@ -274,7 +274,10 @@ class InProcess(Snapshot):
         self._open: list[tuple[Any, Any]] = []
         self._ahead: list[ReadAhead[pa.RecordBatch]] = []  # batches read in a thread (`batches`)
         shared = None if sqlite else _server(driver, location)
-        self.database, self.connection = connect(driver, location, shared)
+        # A SQLite file opens at once: Ctrl-C then waits, so that no statement of the opening
+        # is left open. A server may keep us waiting: Ctrl-C stops that.
+        with interrupts_held() if sqlite else contextlib.nullcontext():
+            self.database, self.connection = connect(driver, location, shared)
         self._owns_database = shared is None
         if sqlite:
             return
@@ -289,8 +292,9 @@ class InProcess(Snapshot):
     ) -> Iterator[pa.RecordBatch]:
         from hooklab.store.sidecar import run
 
-        opened = run(self.connection, sql, list(params), options or {})
-        self._open.append(opened)
+        with interrupts_held():  # an interrupt between the two would leave a statement open
+            opened = run(self.connection, sql, list(params), options or {})
+            self._open.append(opened)
         try:
             yield from opened[0]
         finally:
@@ -327,8 +331,9 @@ class InProcess(Snapshot):
         else:  # the driver types each column from the first `batch_rows` rows it reads
             options = {"adbc.sqlite.query.batch_rows": str(min(batch_rows, AHEAD_BATCH_ROWS))}
             source = self._reader(sql, params, options)
-        ahead = ReadAhead(source)
-        self._ahead.append(ahead)
+        with interrupts_held():  # a thread started must be one `close` knows of
+            ahead = ReadAhead(source)
+            self._ahead.append(ahead)
         return iter(ahead)
 
     def close(self) -> None:
