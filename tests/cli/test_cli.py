@@ -446,7 +446,7 @@ def test_a_bad_argument_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ["webhook", "ls", "--colour"],
         ["webhook", "ls", "-o", "yaml"],
         ["events", "--since", "last tuesday"],
-        ["events", "--limit", "0"],
+        ["events", "--limit", "-1"],
         ["events", "--api-url", "http://127.0.0.1:9"],
         ["--api-url", "http://127.0.0.1:9", "events"],
         ["webhook", "ls", "--api-url", "localhost:8765", "--api-key", "k"],
