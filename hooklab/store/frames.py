@@ -302,8 +302,11 @@ def _assemble(
     last: dict[str, Any],
 ) -> pd.DataFrame:
     """The columns of an events frame, in their documented order."""
+    from hooklab.store.resources import free_name
+
     data: dict[str, Any] = dict(first)
-    data.update({f"resource.{label}": values for label, values in labels.items()})
+    taken = {"resource.id", "resource.name"}  # a label named so takes resource.id.1, ...
+    data.update({free_name(f"resource.{label}", taken): values for label, values in labels.items()})
     data["related"] = related
     data.update({f"related.{role}": values for role, values in roles.items()})
     data["payload"] = payload

@@ -51,7 +51,7 @@ class Spread:
         id or name: it takes the next free `.1`, `.2` after its name, as pandas names repeated
         columns, so that neither is lost and every column has a name of its own."""
         taken: set[str] = set()
-        names = [_free(f"resource.{_short(label)}", taken) for label in self.labels]
+        names = [free_name(f"resource.{_short(label)}", taken) for label in self.labels]
         labels = [pa.field(name, pa.string()) for name in names]
         roles = [pa.field(f"related.{role}", pa.string()) for role in self.roles]
         return labels, roles
@@ -68,7 +68,9 @@ class Spread:
         )
 
 
-def _free(name: str, taken: set[str]) -> str:
+def free_name(name: str, taken: set[str]) -> str:
+    """`name`, or the first of `name.1`, `name.2`... not `taken` (which it joins), as pandas
+    names repeated columns."""
     found, number = name, 0
     while found in taken:
         number += 1

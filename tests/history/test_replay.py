@@ -345,3 +345,21 @@ def test_replay_and_diff_on_the_github_corpus() -> None:
     changed = changes.frame[changes.frame["field"] == "resource.id"]
     assert len(changed) == len(old.events)
     assert changed["new"].str.startswith("github.org.").all()
+
+
+def test_a_label_named_id_keeps_the_resource_id_in_a_replay_as_in_the_history() -> None:
+    template = (
+        '{"event": "e", "resource": {"prefect.resource.id": "the-id", "id": "a label",'
+        ' "name": "another"}}'
+    )
+    ws = hooklab.Workspace(":memory:")
+    hook = ws.create_webhook("labels", template)
+    request = HookRequest.fake(method="POST", json={"a": 1})
+    ws.receive(hook.slug, request)
+    replayed = replay([request], template).events
+    stored = ws.events()
+    columns = ["resource.id", "resource.name", "resource.id.1", "resource.name.1"]
+    assert [c for c in replayed.columns if c.startswith("resource.")] == columns
+    assert replayed[columns].iloc[0].tolist()[:1] == ["the-id"]
+    assert replayed[columns].iloc[0].tolist()[2:] == ["a label", "another"]
+    assert replayed[columns].iloc[0].tolist()[2:] == stored[columns].iloc[0].tolist()[2:]
