@@ -4,10 +4,12 @@ A request's headers are stored as the JSON text of its `[name, value]` pairs, wr
 Python's separators (`[["Content-Type", "text/plain"], ...]`; PostgreSQL's `jsonb` prints the
 same). Reading a request's content type means finding the pair whose name is `content-type`
 in any case. A regular expression over every text costs more than the read of the rows
-itself, so the pairs are found with NumPy over the texts' bytes, all rows at once: the
-candidates are the `[` bytes, kept where the 18 bytes from there spell the pair's start, and
-each value runs to the next `"`. A value with an escape in it, and a header sent more than
-once (whose values `Headers` joins), are read by Python's json, one row each.
+itself, so each text's pair is found by Arrow's plain substring search in the text with its
+ASCII letters lowercased, and its value runs to the next `"`, found by the same search in
+the text cut where the value starts (new offsets over the same bytes: nothing is copied but
+the values). Python's `bytes.count` over all the texts says whether any names the header
+twice; only then does NumPy look for which. A value with an escape in it, and a header sent
+more than once (whose values `Headers` joins), are read by Python's json, one row each.
 """
 
 from __future__ import annotations

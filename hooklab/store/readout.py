@@ -1,12 +1,13 @@
 """The stored history as Arrow: one reader for every store, whose SQL differs only by dialect.
 
 Events and requests are read by ADBC (the Arrow project's own database drivers) straight into
-Arrow record batches (`hooklab.store.snapshots` says where that runs). The filters, the limit,
-the webhook's name and the request headers are worked out in SQL; times, flags, content types,
-resource labels and related roles (`hooklab.store.resources`) in Arrow. No Python code runs
-per row.
+Arrow record batches (`hooklab.store.snapshots` says where that runs; in this process, the
+next batch is read in a thread while the last is converted, `hooklab.store.readahead`). The
+filters and the limit are worked out in SQL; times, flags, content types
+(`hooklab.store.headertext`), webhook names (one lookup of the few webhooks), resource labels
+and related roles (`hooklab.store.resources`) in Arrow. No Python code runs per row.
 
-A store is named by its location: a SQLite file's path, or (later) a PostgreSQL URL.
+A store is named by its location: a SQLite file's path, or a PostgreSQL URL.
 """
 
 from __future__ import annotations
