@@ -415,6 +415,11 @@ class UserTemplateEnvironment(ImmutableSandboxedEnvironment):
             if type(value) is str and len(value) <= guard.max_output:
                 return value
             return guard.check_size(value)
+        if type(obj) is ChainableUndefined and attribute[:1] != "_":
+            # `body.pull_request.title` where the body has no pull_request: Jinja's lookup
+            # finds the missing value itself, safe, after an attribute search and its checks.
+            guard.tick()
+            return obj
         guard.tick()
         return guard.check_size(super().getattr(obj, attribute))
 

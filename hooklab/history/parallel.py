@@ -12,10 +12,17 @@ that may run a receiver's threads, and without running the caller's script again
 multiprocessing's spawn would), ignore the interrupt key, and are ended at once when the replay
 stops early: a KeyboardInterrupt (or a notebook's interrupt) in the replaying process leaves no
 worker behind.
+
+A replay that ends as it should leaves its workers waiting for the next one, for
+`IDLE_SECONDS`: starting a worker costs about half a second of a core (its imports), which a
+notebook replaying after every edit of a template would otherwise pay each time. They end when
+that time is up, when `end_idle_workers()` is called, or when this process exits (their input
+closes).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
@@ -24,11 +31,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 from hooklab.core.events import uuid7
 from hooklab.core.outcome import IdSource, Outcome
@@ -47,6 +60,11 @@ from hooklab.core.webhooks import Webhook
 PARALLEL_FROM = 2_000  # requests: fewer are done before the workers would have started
 PARALLEL_SECONDS = 1.5  # the rest, estimated from the first requests, takes at least this long
 PARALLEL_SAMPLE_SECONDS = 0.05  # the first requests rendered here to estimate it, at least
+# With workers already started (an earlier replay's, waiting), only handing the requests over
+# and the results back is left to win back.
+PARALLEL_SECONDS_WARM = 0.3
+IDLE_SECONDS = 300.0  # how long a replay's workers wait for the next replay
+PIPE_BYTES = 1 << 20  # what each pipe to and from a worker may hold (Linux's most, by default)
 
 # A plain event's values after its pipeline and request, as a worker sends them.
 Plain = tuple[Any, ...]
@@ -83,10 +101,100 @@ def may_pool(
 def workers_for(seconds_left: float) -> int:
     """How many workers the rest of a replay gains from, given how long it would take in this
     process: 0 when it goes as fast here."""
-    if seconds_left < PARALLEL_SECONDS:
-        return 0
     idle = idle_cores()
-    return idle if idle >= 2 else 0
+    if idle < 2:
+        return 0
+    warm = len(_waiting) >= idle
+    return idle if seconds_left >= (PARALLEL_SECONDS_WARM if warm else PARALLEL_SECONDS) else 0
+
+
+# Workers of earlier replays, waiting for the next (oldest first), and when each was freed.
+_waiting: list[tuple[subprocess.Popen[bytes], float]] = []
+_waiting_lock = threading.Lock()
+_idle_timer: threading.Timer | None = None
+
+
+def _take_waiting(count: int) -> list[subprocess.Popen[bytes]]:
+    """Up to `count` waiting workers that are still running, the most recently freed first."""
+    taken: list[subprocess.Popen[bytes]] = []
+    with _waiting_lock:
+        while _waiting and len(taken) < count:
+            worker, _ = _waiting.pop()
+            if worker.poll() is None:
+                taken.append(worker)
+            else:
+                _close(worker)
+    return taken
+
+
+def _wait_for_next(workers: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Keep workers that finished a replay for the next one, ending any waiting too long."""
+    global _idle_timer
+    now = time.monotonic()
+    with _waiting_lock:
+        _waiting.extend((worker, now) for worker in workers)
+        if _idle_timer is None:
+            _idle_timer = threading.Timer(IDLE_SECONDS, _end_stale)
+            _idle_timer.daemon = True
+            _idle_timer.start()
+
+
+def _end_stale() -> None:
+    """End the workers that have waited `IDLE_SECONDS`; look again when the next would have."""
+    global _idle_timer
+    now = time.monotonic()
+    with _waiting_lock:
+        stale = [worker for worker, freed in _waiting if now - freed >= IDLE_SECONDS]
+        _waiting[:] = [(worker, freed) for worker, freed in _waiting if worker not in stale]
+        _idle_timer = None
+        if _waiting:
+            _idle_timer = threading.Timer(IDLE_SECONDS - (now - _waiting[0][1]), _end_stale)
+            _idle_timer.daemon = True
+            _idle_timer.start()
+    for worker in stale:
+        _end_worker(worker)
+
+
+def end_idle_workers() -> int:
+    """End the workers that wait for the next replay now, rather than when their time is up;
+    returns how many there were."""
+    global _idle_timer
+    with _waiting_lock:
+        workers = [worker for worker, _ in _waiting]
+        _waiting.clear()
+        if _idle_timer is not None:
+            _idle_timer.cancel()
+            _idle_timer = None
+    for worker in workers:
+        _end_worker(worker)
+    return len(workers)
+
+
+def _end_worker(worker: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Tell a worker there is no more (or kill it), and wait for it."""
+    if kill:
+        worker.kill()
+    else:
+        try:
+            _send(worker, None)
+        except OSError:
+            worker.kill()
+    _close(worker)
+
+
+def _close(worker: subprocess.Popen[bytes]) -> None:
+    for pipe in (worker.stdin, worker.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):  # a buffer left for a closed pipe
+                pipe.close()
+    try:
+        worker.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+atexit.register(end_idle_workers)
 
 
 class ReplayPool:
@@ -101,20 +209,18 @@ class ReplayPool:
 
     def __init__(self, webhooks: dict[str | None, Webhook], budgets: Budgets, workers: int) -> None:
         self.webhooks = webhooks
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent.parent)  # where hooklab is imported
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-        self._workers: list[subprocess.Popen[bytes]] = []
+        self._finished = False  # every chunk's results read back: the workers may be kept
+        self._workers: list[subprocess.Popen[bytes]] = _take_waiting(workers)
         try:
-            for _ in range(workers):
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "hooklab.history.parallel"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    env=env,
-                )
-                self._workers.append(worker)
-                _send(worker, (webhooks, budgets))
+            while len(self._workers) < workers:
+                self._workers.append(_start_worker())
+            for number, worker in enumerate(self._workers):
+                try:
+                    _send(worker, (webhooks, budgets))
+                except OSError:  # a waiting worker that has gone since it was looked at
+                    _close(worker)
+                    self._workers[number] = _start_worker()
+                    _send(self._workers[number], (webhooks, budgets))
         except BaseException:
             self._end(kill=True)
             raise
@@ -135,20 +241,18 @@ class ReplayPool:
         self._end(kill=kind is not None)
 
     def _end(self, *, kill: bool) -> None:
-        for worker in self._workers:
-            if kill:
-                worker.kill()
+        workers, self._workers = self._workers, []
+        if not kill and self._finished:
+            try:
+                for worker in workers:
+                    _send(worker, _JOB_DONE)
+            except OSError:
+                pass
             else:
-                try:
-                    _send(worker, None)
-                except OSError:
-                    worker.kill()
-        for worker in self._workers:
-            for pipe in (worker.stdin, worker.stdout):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):  # a buffer left for a closed pipe
-                        pipe.close()
-            worker.wait()
+                _wait_for_next(workers)
+                return
+        for worker in workers:  # a replay stopped part way: its workers may still be busy
+            _end_worker(worker, kill=True)
 
     def drafts(
         self,
@@ -177,6 +281,32 @@ class ReplayPool:
             yield items
         for feeder in feeders:
             feeder.join()
+        self._finished = True
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent.parent)  # where hooklab is imported
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hooklab.history.parallel"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    for pipe in (worker.stdin, worker.stdout):
+        _widen(pipe)
+    return worker
+
+
+def _widen(pipe: IO[bytes] | None) -> None:
+    """Let a pipe hold a few chunks: the results are read in order, so a worker a chunk ahead
+    of the others would otherwise wait on a full pipe rather than render its next chunk."""
+    size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if pipe is None or size is None:
+        return
+    with contextlib.suppress(OSError):  # more than this system lets a pipe hold
+        fcntl.fcntl(pipe.fileno(), size, PIPE_BYTES)
 
 
 def _send(worker: subprocess.Popen[bytes], message: Any) -> None:
@@ -221,26 +351,32 @@ def _feed(
 _pipelines: dict[str | None, Pipeline] = {}
 
 
+_JOB_DONE = "done"  # after a replay's last chunk: wait for the next replay's webhooks
+
+
 def _work() -> None:
-    """A worker's life: compile each webhook's template once, then render the chunks it is
-    sent until there are no more. The interrupt key is the replaying process's, which ends
-    the workers; what a template prints goes to stderr, not into the results."""
+    """A worker's life: for each replay, compile each webhook's template once, then render the
+    chunks it is sent until that replay is done; end when sent `None` or when its input closes.
+    The interrupt key is the replaying process's, which ends the workers; what a template
+    prints goes to stderr, not into the results."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.disable()  # a worker makes only acyclic objects, and lives as long as one replay
+    gc.disable()  # a replay makes only acyclic objects; what is left is collected after it
     tasks = os.fdopen(os.dup(0), "rb")
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    webhooks, budgets = pickle.load(tasks)
-    _pipelines.update({key: Pipeline(hook, budgets=budgets) for key, hook in webhooks.items()})
-    while True:
-        try:
-            chunk = pickle.load(tasks)
-        except EOFError:
-            return
-        if chunk is None:
-            return
-        pickle.dump(_render(chunk), results, protocol=pickle.HIGHEST_PROTOCOL)
-        results.flush()
+    try:
+        while (job := pickle.load(tasks)) is not None:
+            webhooks, budgets = job
+            _pipelines.update({key: Pipeline(h, budgets=budgets) for key, h in webhooks.items()})
+            while (chunk := pickle.load(tasks)) != _JOB_DONE:
+                if chunk is None:
+                    return
+                pickle.dump(_render(chunk), results, protocol=pickle.HIGHEST_PROTOCOL)
+                results.flush()
+            _pipelines.clear()
+            gc.collect()
+    except EOFError:  # the replaying process has gone
+        return
 
 
 def _render(chunk: list[tuple[Any, ...]]) -> list[Plain | Outcome]:

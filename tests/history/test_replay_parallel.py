@@ -4,6 +4,11 @@ the same failures and outcomes, the same progress; an interrupted one leaves no 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +101,80 @@ def children() -> set[int]:
             if int(fields[1]) == os.getpid() and fields[0] != "Z":
                 found.add(int(entry))
     return found
+
+
+@pytest.fixture(autouse=True)
+def no_waiting_workers() -> Iterator[None]:
+    """Each test starts and ends without workers left waiting by an earlier replay."""
+    parallel.end_idle_workers()
+    yield
+    parallel.end_idle_workers()
+
+
+def test_the_next_replay_takes_the_workers_the_last_one_left_waiting() -> None:
+    before = children()
+    requests = deliveries(1)
+    first = replay(requests, TEMPLATE, processes=2)
+    waiting = children() - before
+    assert len(waiting) == 2  # kept for the next replay
+    seen: list[set[int]] = []
+    second = replay(
+        requests,
+        TEMPLATE.replace("github.", "gh."),  # another template: compiled by the same workers
+        processes=2,
+        progress=lambda *_: seen.append(children() - before),
+    )
+    assert seen[0] == waiting  # no worker started
+    same_result(replay(requests, TEMPLATE.replace("github.", "gh."), processes=1), second)
+    same_result(replay(requests, TEMPLATE, processes=1), first)
+    assert parallel.end_idle_workers() == 2
+    assert children() - before == set()
+
+
+def test_a_waiting_worker_that_has_gone_is_replaced() -> None:
+    before = children()
+    requests = deliveries(1)
+    replay(requests, TEMPLATE, processes=2)
+    gone = min(children() - before)
+    os.kill(gone, signal.SIGKILL)
+    while gone in children() - before:  # until it is only a zombie
+        time.sleep(0.01)
+    again = replay(requests, TEMPLATE, processes=2)
+    same_result(replay(requests, TEMPLATE, processes=1), again)
+    running = children() - before
+    assert len(running) == 2 and gone not in running
+
+
+def test_waiting_workers_end_when_their_time_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "IDLE_SECONDS", 0.2)
+    before = children()
+    replay(deliveries(1), TEMPLATE, processes=2)
+    assert len(children() - before) == 2
+    deadline = time.monotonic() + 10
+    while children() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children() - before == set()
+
+
+def test_waiting_workers_end_with_the_process_that_started_them(tmp_path: Path) -> None:
+    script = tmp_path / "replays.py"
+    script.write_text(
+        "import sys\n"
+        "from hooklab.core.request import HookRequest\n"
+        "from hooklab.history import parallel\n"
+        "from hooklab.history.replay import replay\n"
+        "requests = [HookRequest.fake(method='POST', form={'model': str(n)}) for n in range(50)]\n"
+        'replay(requests, \'{"event": "{{ body.model }}", '
+        '"resource": {"prefect.resource.id": "r"}}\', processes=2)\n'
+        "print(' '.join(str(worker.pid) for worker, _ in parallel._waiting))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=60
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 2
+    for pid in pids:  # ended before the exit, and reaped: no such process any more
+        assert not Path(f"/proc/{pid}").exists()
 
 
 def test_an_interrupted_replay_leaves_no_worker_running() -> None:
