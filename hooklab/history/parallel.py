@@ -59,7 +59,7 @@ from hooklab.core.webhooks import Webhook
 # seed's form posts took 1.6 times as long with two workers.
 PARALLEL_FROM = 2_000  # requests: fewer are done before the workers would have started
 PARALLEL_SECONDS = 1.5  # the rest, estimated from the first requests, takes at least this long
-PARALLEL_SAMPLE_SECONDS = 0.05  # the first requests rendered here to estimate it, at least
+PARALLEL_SAMPLE_SECONDS = 0.1  # the first requests rendered here, to estimate both from
 # With workers already started (an earlier replay's, waiting), only handing the requests over
 # and the results back is left to win back.
 PARALLEL_SECONDS_WARM = 0.3
@@ -79,14 +79,42 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def idle_cores() -> int:
-    """Cores with nothing to run, by the load of the last minute (this process's own work,
-    about one core, not counted as load)."""
+CpuMark = tuple[float, float]  # the machine's idle seconds over all cores, and when read
+
+
+def cpu_mark() -> CpuMark | None:
+    """Where the machine's idle time stands now (from /proc/stat); None where it is not told."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = stat.readline().split()
+        idle = (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle, iowait
+    except (OSError, ValueError, IndexError):
+        return None
+    return idle, time.monotonic()
+
+
+def idle_cores(since: CpuMark | None = None) -> int:
+    """Cores free for workers, this process's own included (it waits while they render).
+
+    Measured since `since` (a `cpu_mark()` taken as this process started its busy sample):
+    the cores that sat idle meanwhile, and the one it kept busy. Without a mark, or over too
+    short a while, by the load of the last minute, which lags: a replay just before raises it.
+    """
+    now = cpu_mark() if since is not None else None
+    if since is not None and now is not None and now[1] - since[1] >= _SHORTEST_MEASURE:
+        spare = (now[0] - since[0]) / (now[1] - since[1])
+        return max(0, min(cores(), int(1 + spare + _ROUND_UP)))
     try:
         load = os.getloadavg()[0]
     except OSError:  # not known here
         return cores() - 1
     return max(0, int(cores() - max(load - 1.0, 0.0)))
+
+
+# Idle time is counted in ticks of 10 ms: a while shorter than this tells too little; an idle
+# core is one idle for at least 70% of the while.
+_SHORTEST_MEASURE = 0.04
+_ROUND_UP = 0.3
 
 
 def may_pool(
@@ -98,10 +126,10 @@ def may_pool(
     return not save and clock is utcnow and new_id is uuid7 and len(requests) >= PARALLEL_FROM
 
 
-def workers_for(seconds_left: float) -> int:
+def workers_for(seconds_left: float, since: CpuMark | None = None) -> int:
     """How many workers the rest of a replay gains from, given how long it would take in this
-    process: 0 when it goes as fast here."""
-    idle = idle_cores()
+    process (and `idle_cores(since)`): 0 when it goes as fast here."""
+    idle = idle_cores(since)
     if idle < 2:
         return 0
     warm = len(_waiting) >= idle

@@ -21,7 +21,7 @@ from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import Diff, diff
-from hooklab.history.parallel import PARALLEL_SAMPLE_SECONDS, may_pool, workers_for
+from hooklab.history.parallel import PARALLEL_SAMPLE_SECONDS, cpu_mark, may_pool, workers_for
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:
@@ -249,14 +249,14 @@ def _timed_then_pooled(
 ) -> Generator[list[Outcome | PlainEvent], None, None]:
     """Each chunk's drafts: the first rendered here, timed, and the rest in worker processes
     if that time says they would take long enough here to win back the workers' start."""
-    started, done = time.perf_counter(), 0
+    started, done, mark = time.perf_counter(), 0, cpu_mark()
     for done, drafts in enumerate(_here(chunks, pipelines), 1):
         yield drafts
         spent = time.perf_counter() - started
         if spent >= PARALLEL_SAMPLE_SECONDS or done == len(chunks):
             break
     left = chunks[done:]
-    workers = workers_for(spent / done * len(left)) if left else 0
+    workers = workers_for(spent / done * len(left), mark) if left else 0
     if workers:
         yield from _pooled(left, pipelines, budgets, workers)
     else:

@@ -218,7 +218,9 @@ def test_a_quick_replay_of_many_requests_stays_in_this_process(
         real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(parallel.ReplayPool, "__init__", counted)
-    monkeypatch.setattr(parallel, "idle_cores", lambda: 2)  # however busy this machine is
+    monkeypatch.setattr(
+        parallel, "idle_cores", lambda since=None: 2
+    )  # however busy this machine is
     form = HookRequest.fake(method="POST", form={"model": "m", "friendly_name": "M"})
     quick = replay(
         [form] * 5_000, '{"event": "{{ body.model }}", "resource": {"prefect.resource.id": "r"}}'
@@ -234,3 +236,32 @@ def test_a_quick_replay_of_many_requests_stays_in_this_process(
     assert started
     same_result(one, handed_over)
     assert [o.request for o in handed_over.outcomes] == requests
+
+
+def test_idle_cores_are_those_idle_while_this_process_rendered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measured over the replay's first requests, not by the load of the last minute, which a
+    replay just before (or its workers) would still raise."""
+    monkeypatch.setattr(parallel, "cores", lambda: 4)
+    for idle_seconds, expected in ((0.0, 1), (0.75, 2), (2.0, 3), (3.0, 4)):
+        monkeypatch.setattr(parallel, "cpu_mark", lambda s=idle_seconds: (100.0 + s, 51.0))
+        assert parallel.idle_cores((100.0, 50.0)) == expected
+
+
+def test_a_core_kept_busy_by_another_process_is_not_idle() -> None:
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(parallel.cores() - 1)
+    ]
+    try:
+        time.sleep(0.3)
+        mark = parallel.cpu_mark()
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.3:  # this process busy too, as when it renders
+            pass
+        assert parallel.idle_cores(mark) == 1
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
