@@ -256,7 +256,8 @@ def _timed_then_pooled(
         if spent >= PARALLEL_SAMPLE_SECONDS or done == len(chunks):
             break
     left = chunks[done:]
-    workers = workers_for(spent / done * len(left), mark) if left else 0
+    sampled = sum(map(len, chunks[:done]))
+    workers = workers_for(spent / done * len(left), spent / sampled, mark) if left else 0
     if workers:
         yield from _pooled(left, pipelines, budgets, workers)
     else:

@@ -218,17 +218,19 @@ def test_a_quick_replay_of_many_requests_stays_in_this_process(
         real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(parallel.ReplayPool, "__init__", counted)
-    monkeypatch.setattr(
-        parallel, "idle_cores", lambda since=None: 2
-    )  # however busy this machine is
+    monkeypatch.setattr(parallel, "idle_cores", lambda since=None: 2)  # however busy it is
     form = HookRequest.fake(method="POST", form={"model": "m", "friendly_name": "M"})
-    quick = replay(
-        [form] * 5_000, '{"event": "{{ body.model }}", "resource": {"prefect.resource.id": "r"}}'
-    )
+    forms = [form] * 5_000
+    template = '{"event": "{{ body.model }}", "resource": {"prefect.resource.id": "r"}}'
+    quick = replay(forms, template)
     assert len(quick.events) == 5_000 and not started  # its workers would have cost more
-    # A replay whose rest would take long enough goes on in workers, in order.
+    # However long it would take: each request renders quicker than it is handed over.
     monkeypatch.setattr(parallel, "PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "PARALLEL_SECONDS_WARM", 0.0)
     monkeypatch.setattr(parallel, "PARALLEL_FROM", 100)
+    assert len(replay(forms, template).events) == 5_000 and not started
+    # A replay whose rest would take long enough goes on in workers, in order.
+    monkeypatch.setattr(parallel, "PARALLEL_PER_REQUEST", 0.0)
     monkeypatch.setattr(replay_module, "PARALLEL_SAMPLE_SECONDS", 0.0)  # one chunk here
     requests = deliveries()
     one = replay(requests, TEMPLATE, processes=1)
