@@ -63,10 +63,11 @@ PARALLEL_SAMPLE_SECONDS = 0.1  # the first requests rendered here, to estimate b
 # With workers already started (an earlier replay's, waiting), only handing the requests over
 # and the results back is left to win back.
 PARALLEL_SECONDS_WARM = 0.3
-# Handing a request over and its result back costs this process about 25 µs: a template
-# quicker than this per request replays as fast in one process (20,000 requests at 56 µs each
-# took as long either way; at 90 µs, two workers took 0.55 of the time).
-PARALLEL_PER_REQUEST = 60e-6
+# Handing a request over and its result back costs this process time too: a template quicker
+# than this per request replays as fast in one process, or faster (20,000 form posts at 16 µs
+# each took 1.3 times as long in two workers, JSON at 37 µs as long either way; real GitHub
+# deliveries at 60 µs took 0.55 of the time).
+PARALLEL_PER_REQUEST = 40e-6
 IDLE_SECONDS = 300.0  # how long a replay's workers wait for the next replay
 PIPE_BYTES = 1 << 20  # what each pipe to and from a worker may hold (Linux's most, by default)
 
