@@ -117,7 +117,9 @@ def url(session: KernelSession, args: argparse.Namespace) -> str:
     return found
 
 
-def _history_arguments(operation: Operation, *, flatten: bool) -> Callable[[Parser], None]:
+def _history_arguments(
+    operation: Operation, *, flatten: bool, failed: bool = False
+) -> Callable[[Parser], None]:
     """A history subcommand's arguments: the webhook by position, then the operation's."""
 
     def arguments(parser: Parser) -> None:
@@ -125,6 +127,8 @@ def _history_arguments(operation: Operation, *, flatten: bool) -> Callable[[Pars
         operation.add_arguments(parser)
         if flatten:
             parser.add_argument("--flatten", action="store_true", help="payload.* columns")
+        if failed:
+            parser.add_argument("--failed", action="store_true", help="only failed requests")
 
     return arguments
 
@@ -168,12 +172,14 @@ def _events(
 
 
 def requests(session: KernelSession, args: argparse.Namespace) -> pd.DataFrame | HistoryPreview:
-    """requests [NAME] [--since T] [--until T] [--event E] [--limit N]: captured requests.
+    """requests [NAME] [--since T] [--until T] [--event E] [--failed] [--limit N]: captured
+    requests.
 
-    With --event, the requests that produced an event of that name."""
+    With --event, the requests that produced an event of that name; with --failed, those
+    that failed."""
     from hooklab.notebook.historyview import history_view
 
-    where = _history(session, args)
+    where = _history(session, args, failed=True if args.failed else None)
     return history_view(session.workspace, "requests", where, limit=args.limit)
 
 
@@ -355,7 +361,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "delete": Subcommand(delete, _webhook_name),
     "url": Subcommand(url, _webhook_name),
     "events": Subcommand(events, _history_arguments(EVENTS, flatten=True), EVENTS),
-    "requests": Subcommand(requests, _history_arguments(REQUESTS, flatten=False), REQUESTS),
+    "requests": Subcommand(
+        requests, _history_arguments(REQUESTS, flatten=False, failed=True), REQUESTS
+    ),
     "failures": Subcommand(failures, _history_arguments(EVENTS, flatten=True), EVENTS),
     "replay": Subcommand(replay, _replay_arguments, REPLAY),
     "cases": Subcommand(cases, _cases_arguments, CASES_EXPORT),

@@ -115,6 +115,7 @@ def test_history_subcommands_return_frames_filtered(shell: InteractiveShell) -> 
     assert requests["body"].tolist() == ["model=b"]
     by_event = shell.run_line_magic("hooklab", "requests --event model-update")
     assert by_event["body"].tolist() == ["model=a"]
+    assert shell.run_line_magic("hooklab", "requests --failed")["body"].tolist() == ["{"]
     with pytest.raises(UsageError, match="not a time"):
         shell.run_line_magic("hooklab", "events --since yesterday")
     latest = shell.run_line_magic("hooklab", "events --limit 2")
