@@ -55,8 +55,7 @@ from hooklab.core.webhooks import Webhook
 # would take a while in this process, and only on cores with time to spare: on a machine
 # already busy with other work, workers only share out the time the replay had alone (20,000
 # GitHub deliveries took 1.5 times as long with two workers as in one process, at a load of 4
-# on two cores). Fast templates stay in one process however many requests: 20,000 of the
-# seed's form posts took 1.6 times as long with two workers.
+# on two cores), so the cores must have sat idle while the first requests rendered here.
 PARALLEL_FROM = 2_000  # requests: fewer are done before the workers would have started
 PARALLEL_SECONDS = 1.5  # the rest, estimated from the first requests, takes at least this long
 PARALLEL_SAMPLE_SECONDS = 0.1  # the first requests rendered here, to estimate both from

@@ -182,7 +182,8 @@ def replay(
     A large replay renders on the idle cores (worker processes, each compiling the template
     once), when its clock and ids are the defaults and it is not saved; the result is the same,
     in the same order. `processes=1` keeps it in this process; `processes=2` (or more) asks for
-    workers whatever the replay's size.
+    workers whatever the replay's size. Workers wait for the next replay for a few minutes
+    (`hooklab.history.parallel.end_idle_workers()` ends them at once).
 
     Raises `TemplateError` at once, with its line, for a template that does not compile.
     """
