@@ -16,7 +16,7 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.commands import REPLAY, captured_batches
+from hooklab.commands import REPLAY, captured_batches, positive_int
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
@@ -92,6 +92,7 @@ def replay(context: Context) -> int:
             workspace=workspace,
             keep_rows=json_output,
             progress=lambda done, total: progress.update(done, total),
+            processes=args.processes,
         )
     if json_output:
         frame = changes.frame()
@@ -179,6 +180,15 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         help="the new template file, as FILE or @FILE ('-' for stdin)",
     )
     REPLAY.add_arguments(parser)
+    parser.add_argument(
+        "--processes",
+        type=positive_int,
+        metavar="N",
+        help=(
+            "render in N worker processes (1: in this one); by default a long history goes to "
+            "the idle cores when its first requests say it would take a while"
+        ),
+    )
     parser.add_argument(
         "-o",
         "--output",

@@ -122,12 +122,19 @@ _ROUND_UP = 0.3
 
 
 def may_pool(
-    requests: Sequence[HookRequest], clock: Clock, new_id: IdSource, *, save: bool = False
+    requests: Sequence[Any],
+    clock: Clock,
+    new_id: IdSource,
+    *,
+    save: bool = False,
+    whole: int | None = None,
 ) -> bool:
-    """Whether a replay of these requests may render in workers: only when its clock and ids
-    are the defaults (a deterministic workspace's come from one process, in order), it is not
-    saved, and it is long enough for a pool's start to be won back (`workers_for` decides)."""
-    return not save and clock is utcnow and new_id is uuid7 and len(requests) >= PARALLEL_FROM
+    """Whether a replay of these requests (a batch of `whole` requests, when given) may render
+    in workers: only when its clock and ids are the defaults (a deterministic workspace's come
+    from one process, in order), it is not saved, and it is long enough for a pool's start to
+    be won back (`workers_for` decides)."""
+    count = len(requests) if whole is None else whole
+    return not save and clock is utcnow and new_id is uuid7 and count >= PARALLEL_FROM
 
 
 def workers_for(seconds_left: float, per_request: float, since: CpuMark | None = None) -> int:

@@ -4,10 +4,15 @@ counts (and its rows, when they are asked for): memory stays flat as the history
 `hooklab replay` reads this way. Each batch is replayed through both templates and compared
 (a request's events never span two batches, so the batches' diffs are the whole diff), and then
 dropped with its requests and events.
+
+The first batch is replayed in this process and timed; if the rest of a long history would take
+a while at that pace, and another core sat idle meanwhile, the later batches render in worker
+processes, which stay started from one batch to the next (`hooklab.history.parallel`).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hooklab.core.webhooks import Webhook
 from hooklab.history.diffs import diff
+from hooklab.history.parallel import cpu_mark, may_pool, workers_for
 from hooklab.history.replay import replay
 from hooklab.store.contract import StoredRequest
 
@@ -83,9 +89,12 @@ def replay_both(
     workspace: Workspace,
     keep_rows: bool = False,
     progress: Callable[[int, int], Any] | None = None,
+    processes: int | None = None,
 ) -> tuple[Tally, Tally, DiffTally]:
     """Replay each batch through the webhook's current template and through `template`, and
     diff them; returns both tallies and the diff's. `progress(done, total)` after each batch.
+    `processes`: render in that many workers (1: in this process); None decides from the
+    first batch.
 
     Raises `TemplateError` before any replay when `template` does not compile."""
     from hooklab.core.templates import compile_template
@@ -93,10 +102,16 @@ def replay_both(
     compile_template(template)
     old, new = Tally(), Tally()
     changes = DiffTally(rows=[] if keep_rows else None)
-    done = 0
+    done, decide = 0, processes is None
     for batch in batches:
-        before = replay(batch, current, workspace=workspace, processes=1)
-        after = replay(batch, template, workspace=workspace, processes=1)
+        started, mark = time.perf_counter(), cpu_mark()
+        before = replay(batch, current, workspace=workspace, processes=processes or 1)
+        after = replay(batch, template, workspace=workspace, processes=processes or 1)
+        if decide and may_pool(batch, workspace.clock, workspace.new_id, whole=total):
+            spent = time.perf_counter() - started
+            left = spent / len(batch) * (total - len(batch))
+            processes = max(1, workers_for(left, spent / (2 * len(batch)), mark))
+        decide = False
         for tally, result in ((old, before), (new, after)):
             tally.requests += len(result)
             tally.failed += result.failed_count
