@@ -27,6 +27,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -68,6 +69,8 @@ PARALLEL_SECONDS_WARM = 0.3
 # deliveries at 60 µs took 0.55 of the time).
 PARALLEL_PER_REQUEST = 40e-6
 IDLE_SECONDS = 300.0  # how long a replay's workers wait for the next replay
+READY_SECONDS = 5.0  # how long a waiting worker may take to take up the next replay
+START_SECONDS = 120.0  # how long a new worker may take to start (its imports, on a busy machine)
 PIPE_BYTES = 1 << 20  # what each pipe to and from a worker may hold (Linux's most, by default)
 
 # A plain event's values after its pipeline and request, as a worker sends them.
@@ -235,33 +238,66 @@ def _close(worker: subprocess.Popen[bytes]) -> None:
         worker.wait()
 
 
+def _forget_in_child() -> None:
+    """In a child forked from this process: the waiting workers are the parent's. Close this
+    process's ends of their pipes (nothing is buffered on them while they wait) so that they
+    still see the parent go, and never send them anything."""
+    global _idle_timer, _waiting_lock
+    _waiting_lock = threading.Lock()  # (another thread may have held it at the fork)
+    for worker, _ in _waiting:
+        for pipe in (worker.stdin, worker.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
+        worker.returncode = 0  # not this process's child: never waited for here
+    _waiting.clear()
+    _idle_timer = None
+
+
 atexit.register(end_idle_workers)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class ReplayPool:
-    """Workers rendering for the pipelines given (one per webhook id; the key `None` for a
-    replay through one webhook whatever captured the request). Use it as a context manager:
-    leaving it ends the workers, at once if it is left by an exception.
+    """Workers rendering for the pipelines given, by webhook id (`None` for requests no webhook
+    captured); with `fixed`, the one pipeline keyed `None` renders every request, whatever
+    captured it. Use it as a context manager: leaving it ends the workers, at once if it is
+    left by an exception.
 
     Each worker is `python -m hooklab.history.parallel` on pipes: it compiles the templates,
-    then renders the chunks it is sent, in turn, until it is sent `None` or its input closes
-    (as when this process dies). Chunk `i` goes to worker `i % workers`, so their results are
-    read back in order."""
+    says it is ready, then renders the chunks it is sent, in turn, until the replay is done.
+    Chunk `i` goes to worker `i % workers`, so their results are read back in order. A waiting
+    worker that does not say it is ready within `READY_SECONDS` (stopped, or gone) is ended and
+    another started in its place."""
 
-    def __init__(self, webhooks: dict[str | None, Webhook], budgets: Budgets, workers: int) -> None:
+    def __init__(
+        self,
+        webhooks: dict[str | None, Webhook],
+        budgets: Budgets,
+        workers: int,
+        *,
+        fixed: bool = False,
+    ) -> None:
         self.webhooks = webhooks
+        self.fixed = fixed
         self._finished = False  # every chunk's results read back: the workers may be kept
         self._workers: list[subprocess.Popen[bytes]] = _take_waiting(workers)
+        job = (webhooks, budgets)
         try:
+            reused = len(self._workers)
             while len(self._workers) < workers:
                 self._workers.append(_start_worker())
             for number, worker in enumerate(self._workers):
-                try:
-                    _send(worker, (webhooks, budgets))
-                except OSError:  # a waiting worker that has gone since it was looked at
-                    _close(worker)
-                    self._workers[number] = _start_worker()
-                    _send(self._workers[number], (webhooks, budgets))
+                if number < reused and not _ready(worker, job, READY_SECONDS):
+                    _end_worker(worker, kill=True)
+                    self._workers[number] = worker = _start_worker()
+                    number = reused  # a new worker: it may take its time to start
+                if number >= reused and not _ready(worker, job, START_SECONDS):
+                    raise RuntimeError(
+                        f"a replay worker did not start within {START_SECONDS:g} s "
+                        f"(exit status {worker.poll()})"
+                    )
         except BaseException:
             self._end(kill=True)
             raise
@@ -302,7 +338,7 @@ class ReplayPool:
     ) -> Iterator[list[Outcome | PlainEvent]]:
         """Each chunk's drafts (what `Pipeline.draft` gives), in order, as the workers finish
         them; `pipelines` are this process's, by the same keys as the workers'."""
-        fixed = None in self.webhooks
+        fixed = self.fixed
         count = len(self._workers)
         feeders = [
             threading.Thread(target=_feed, args=(worker, chunks[number::count], fixed), daemon=True)
@@ -323,6 +359,18 @@ class ReplayPool:
         for feeder in feeders:
             feeder.join()
         self._finished = True
+
+
+def _ready(worker: subprocess.Popen[bytes], job: Any, seconds: float) -> bool:
+    """Send a worker a replay's webhooks and budgets; whether it says it is ready in time."""
+    try:
+        _send(worker, job)
+        assert worker.stdout is not None
+        if not select.select([worker.stdout], [], [], seconds)[0]:
+            return False
+        return bool(pickle.load(worker.stdout) == _READY)
+    except (OSError, EOFError, pickle.UnpicklingError):  # it has gone
+        return False
 
 
 def _start_worker() -> subprocess.Popen[bytes]:
@@ -393,6 +441,7 @@ _pipelines: dict[str | None, Pipeline] = {}
 
 
 _JOB_DONE = "done"  # after a replay's last chunk: wait for the next replay's webhooks
+_READY = "ready"  # a worker's answer to a replay's webhooks, once it has compiled them
 
 
 def _work() -> None:
@@ -409,15 +458,20 @@ def _work() -> None:
         while (job := pickle.load(tasks)) is not None:
             webhooks, budgets = job
             _pipelines.update({key: Pipeline(h, budgets=budgets) for key, h in webhooks.items()})
+            _answer(results, _READY)
             while (chunk := pickle.load(tasks)) != _JOB_DONE:
                 if chunk is None:
                     return
-                pickle.dump(_render(chunk), results, protocol=pickle.HIGHEST_PROTOCOL)
-                results.flush()
+                _answer(results, _render(chunk))
             _pipelines.clear()
             gc.collect()
-    except EOFError:  # the replaying process has gone
+    except (EOFError, BrokenPipeError):  # the replaying process has gone
         return
+
+
+def _answer(results: IO[bytes], message: Any) -> None:
+    pickle.dump(message, results, protocol=pickle.HIGHEST_PROTOCOL)
+    results.flush()
 
 
 def _render(chunk: list[tuple[Any, ...]]) -> list[Plain | Outcome]:

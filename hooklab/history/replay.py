@@ -280,7 +280,7 @@ def _pooled(
         owners = dict.fromkeys(webhook_id for chunk in chunks for _, webhook_id in chunk)
         by_key = {webhook_id: pipelines.for_request(webhook_id) for webhook_id in owners}
     webhooks = {key: pipeline.webhook for key, pipeline in by_key.items()}
-    with ReplayPool(webhooks, budgets, workers) as pool:
+    with ReplayPool(webhooks, budgets, workers, fixed=pipelines.fixed is not None) as pool:
         yield from pool.drafts(chunks, by_key)
 
 

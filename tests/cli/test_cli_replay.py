@@ -86,9 +86,7 @@ def test_replay_json_lists_every_change(home: Path, tmp_path: Path) -> None:
     assert (change["old"], change["new"]) == ("model-update", "model-changed")
 
 
-def test_replay_in_worker_processes_says_what_one_process_says(
-    home: Path, tmp_path: Path
-) -> None:
+def test_replay_in_worker_processes_says_what_one_process_says(home: Path, tmp_path: Path) -> None:
     template = write(tmp_path / "v2.j2", NEW_TEMPLATE)
     found = [
         cli(home, "replay", "models", "--template", template, "-o", "json", "--processes", n)

@@ -3,6 +3,7 @@ the same failures and outcomes, the same progress; an interrupted one leaves no 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from hooklab.history import parallel
 from hooklab.history import replay as replay_module
 from hooklab.history.replay import ReplayResult, replay
 from hooklab.history.streamed import replay_both
+from hooklab.store.contract import StoredRequest
 
 # Deliveries with an action take the plain lane; pushes give their own time (another lane);
 # the rest make no JSON (failures).
@@ -137,9 +139,7 @@ def test_a_waiting_worker_that_has_gone_is_replaced() -> None:
     requests = deliveries(1)
     replay(requests, TEMPLATE, processes=2)
     gone = min(children() - before)
-    os.kill(gone, signal.SIGKILL)
-    while gone in children() - before:  # until it is only a zombie
-        time.sleep(0.01)
+    os.kill(gone, signal.SIGKILL)  # (maybe not yet reaped, nor even ended, when looked at)
     again = replay(requests, TEMPLATE, processes=2)
     same_result(replay(requests, TEMPLATE, processes=1), again)
     running = children() - before
@@ -308,3 +308,52 @@ def test_a_long_history_streamed_through_two_templates_goes_on_in_workers(
     assert not alone[2].empty
     pd.testing.assert_frame_equal(spread[2], alone[2])
     ws.close()
+
+
+def test_a_stopped_waiting_worker_is_replaced_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parallel, "READY_SECONDS", 0.5)
+    before = children()
+    requests = deliveries(1)
+    replay(requests, TEMPLATE, processes=2)
+    stopped = min(children() - before)
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        again = replay(requests, TEMPLATE, processes=2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped, signal.SIGCONT)
+    same_result(replay(requests, TEMPLATE, processes=1), again)
+    assert stopped not in children() - before  # ended, and another took its place
+
+
+def test_requests_of_a_webhook_and_of_none_keep_their_own_in_workers() -> None:
+    """Requests no webhook captured replay through the template alone; the others keep their
+    webhook's id, name and related resource, in workers as in one process."""
+    owner = "11111111-1111-1111-1111-111111111111"
+    mixed = [
+        StoredRequest(request, None if number % 2 else owner, 204, None, None)
+        for number, request in enumerate(deliveries(1))
+    ]
+    one = replay(mixed, TEMPLATE, processes=1)
+    many = replay(mixed, TEMPLATE, processes=2)
+    assert owner in set(one.events["webhook_id"])
+    same_result(one, many)
+
+
+def test_a_forked_child_leaves_the_waiting_workers_to_its_parent() -> None:
+    requests = deliveries(1)
+    replay(requests, TEMPLATE, processes=2)
+    waiting = {worker.pid for worker, _ in parallel._waiting}
+    for _ in range(5):
+        child = os.fork()
+        if child == 0:  # ends as a script would: hooklab's exit handler, then the exit
+            try:
+                parallel.end_idle_workers()
+            finally:
+                os._exit(0)
+        again = replay(requests, TEMPLATE, processes=2)
+        os.waitpid(child, 0)
+        assert len(again) == len(requests)
+    assert {worker.pid for worker, _ in parallel._waiting} == waiting  # the same, all along
