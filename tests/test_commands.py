@@ -82,7 +82,7 @@ EXCEPTIONS: dict[Key, str] = {
     ),
     **_each(HISTORY, ("--file",), SHOWN),
     **_each(HISTORY, ("webhook", "--webhook"), BY_POSITION),
-    **_each(HISTORY, ("--failed",), FAILURES),
+    **_each(("events", "failures"), ("--failed",), FAILURES),
     **_each(("events", "failures"), ("--flatten",), FLATTEN),
     **_each(
         ("replay",),

@@ -16,7 +16,7 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.commands import REPLAY, captured_batches, positive_int
+from hooklab.commands import REPLAY, add_processes_argument, captured_batches
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
@@ -180,15 +180,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         help="the new template file, as FILE or @FILE ('-' for stdin)",
     )
     REPLAY.add_arguments(parser)
-    parser.add_argument(
-        "--processes",
-        type=positive_int,
-        metavar="N",
-        help=(
-            "render in N worker processes (1: in this one); by default a long history goes to "
-            "the idle cores when its first requests say it would take a while"
-        ),
-    )
+    add_processes_argument(parser)
     parser.add_argument(
         "-o",
         "--output",

@@ -27,6 +27,8 @@ from hooklab.commands import (
     REQUESTS,
     Operation,
 )
+from hooklab.core.events import uuid7
+from hooklab.core.times import utcnow
 from hooklab.core.webhooks import Webhook
 
 if TYPE_CHECKING:
@@ -188,6 +190,7 @@ def _replay_arguments(parser: Parser) -> None:
     parser.add_argument("--template", default=None, help="a variable holding a template")
     REPLAY.add_arguments(parser)
     parser.add_argument("--save", action="store_true", help="store the results as new requests")
+    commands.add_processes_argument(parser)
 
 
 def replay(session: KernelSession, args: argparse.Namespace) -> Any:
@@ -206,9 +209,21 @@ def replay(session: KernelSession, args: argparse.Namespace) -> Any:
         if not isinstance(value, str):
             raise UsageError(f"--template {args.template}: no string variable of that name")
         template = value
-    captured = commands.captured(session.workspace, hook.id, args, now=session.workspace.clock())
+    ws = session.workspace
+    deterministic = ws.clock is not utcnow or ws.new_id is not uuid7
+    if args.processes and args.processes > 1 and (args.save or deterministic):
+        raise UsageError(
+            "--processes: a saved replay, or one with this notebook's deterministic clock and "
+            "ids, runs in one process"
+        )
+    captured = commands.captured(ws, hook.id, args, now=ws.clock())
     return run_replay(
-        captured, template, workspace=session.workspace, save=args.save, progress=ProgressBar()
+        captured,
+        template,
+        workspace=ws,
+        save=args.save,
+        progress=ProgressBar(),
+        processes=args.processes,
     )
 
 

@@ -135,6 +135,10 @@ def test_replay_subcommand_uses_a_template_variable(shell: InteractiveShell) -> 
     latest = shell.run_line_magic("hooklab", "replay models --template draft --limit 1")
     assert latest.events["resource.id"].tolist() == ["models.b"]
     assert shell.run_line_magic("hooklab", "replay models --until 2000-01-01").events.empty
+    spread = shell.run_line_magic("hooklab", "replay models --template draft --processes 2")
+    assert spread.events["resource.id"].tolist() == ["models.a", "models.b"]
+    with pytest.raises(UsageError, match=r"a saved replay, .* runs in one process"):
+        shell.run_line_magic("hooklab", "replay models --save --processes 2")
 
 
 def test_unknown_subcommand_lists_the_others(shell: InteractiveShell) -> None:
