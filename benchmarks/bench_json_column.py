@@ -76,7 +76,7 @@ def make(form: str, path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--shape", choices=("seed", "github", "passthrough"), default="github")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--keep", type=Path, default=None)

@@ -66,7 +66,7 @@ def scraping(url: str, stop: threading.Event, count: list[int]) -> None:
 
 
 def main() -> int:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
     args = options.parse_args()

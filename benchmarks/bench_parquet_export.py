@@ -40,7 +40,7 @@ def export(home: str, out: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--keep", type=Path, default=None, help="reuse or keep the stores here")
     parser.add_argument("--export", nargs=2, default=None, help=argparse.SUPPRESS)

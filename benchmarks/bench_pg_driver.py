@@ -314,7 +314,7 @@ def race(cluster: PostgresCluster, sides: Sequence[str], size: int, rounds: int)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, action="append", help="rows a transaction")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)

@@ -81,7 +81,7 @@ def race(workload: Workload) -> None:
 
 
 def main() -> int:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
     args = options.parse_args()
     for name in args.workload or WORKLOADS:

@@ -49,7 +49,13 @@ from hooklab.history.replay import replay
 # The least each workload must reach (issue 9): the seed no lower than before the one-pipeline
 # work (1.16x to 1.18x measured then, this script, this machine), the others 1.3x.
 # Replay's own: real GitHub deliveries of every event type, in turn.
-WORKLOADS = {**SHAPES, GITHUB_EVERY_EVENT.name: GITHUB_EVERY_EVENT}
+# CloudEvents are left out: their template is hooklab's `from_cloud_event`, which Prefect's
+# plain environment does not have (by hand they would go through the CloudEvents SDK, another
+# pipeline altogether).
+WORKLOADS = {
+    **{name: shape for name, shape in SHAPES.items() if "from_cloud_event" not in shape.template},
+    GITHUB_EVERY_EVENT.name: GITHUB_EVERY_EVENT,
+}
 
 BARS = {
     "seed": 1.16,
@@ -149,7 +155,7 @@ def race(workload: Workload, count: int, rounds: int, against: str = "hand") -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")

@@ -66,7 +66,7 @@ def replay_peak(store: str, folder: Path, extra: Sequence[str] = ()) -> tuple[fl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=1)

@@ -101,7 +101,7 @@ def measured(
 
 
 def main() -> int:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument("--seconds", type=int, default=5)
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
