@@ -55,10 +55,7 @@ def add_processes_argument(parser: argparse.ArgumentParser) -> None:
         "--processes",
         type=positive_int,
         metavar="N",
-        help=(
-            "render in N worker processes (1: in this one); by default a long replay goes to "
-            "the idle cores when its first requests say it would take a while"
-        ),
+        help="render in N worker processes (1: in this process)",
     )
 
 

@@ -72,6 +72,7 @@ IDLE_SECONDS = 300.0  # how long a replay's workers wait for the next replay
 READY_SECONDS = 5.0  # how long a waiting worker may take to take up the next replay
 START_SECONDS = 120.0  # how long a new worker may take to start (its imports, on a busy machine)
 PIPE_BYTES = 1 << 20  # what each pipe to and from a worker may hold (Linux's most, by default)
+MESSAGE_REQUESTS = 250  # requests sent to a worker at once, at least: a message costs a few renders
 
 # A plain event's values after its pipeline and request, as a worker sends them.
 Plain = tuple[Any, ...]
@@ -125,19 +126,12 @@ _ROUND_UP = 0.3
 
 
 def may_pool(
-    requests: Sequence[Any],
-    clock: Clock,
-    new_id: IdSource,
-    *,
-    save: bool = False,
-    whole: int | None = None,
+    requests: Sequence[HookRequest], clock: Clock, new_id: IdSource, *, save: bool = False
 ) -> bool:
-    """Whether a replay of these requests (a batch of `whole` requests, when given) may render
-    in workers: only when its clock and ids are the defaults (a deterministic workspace's come
-    from one process, in order), it is not saved, and it is long enough for a pool's start to
-    be won back (`workers_for` decides)."""
-    count = len(requests) if whole is None else whole
-    return not save and clock is utcnow and new_id is uuid7 and count >= PARALLEL_FROM
+    """Whether a replay of these requests may render in workers: only when its clock and ids
+    are the defaults (a deterministic workspace's come from one process, in order), it is not
+    saved, and it is long enough for a pool's start to be won back (`workers_for` decides)."""
+    return not save and clock is utcnow and new_id is uuid7 and len(requests) >= PARALLEL_FROM
 
 
 def workers_for(seconds_left: float, per_request: float, since: CpuMark | None = None) -> int:
@@ -340,25 +334,45 @@ class ReplayPool:
         them; `pipelines` are this process's, by the same keys as the workers'."""
         fixed = self.fixed
         count = len(self._workers)
+        groups = _grouped(chunks, MESSAGE_REQUESTS)
         feeders = [
-            threading.Thread(target=_feed, args=(worker, chunks[number::count], fixed), daemon=True)
+            threading.Thread(target=_feed, args=(worker, groups[number::count], fixed), daemon=True)
             for number, worker in enumerate(self._workers)
         ]
         for feeder in feeders:
             feeder.start()
-        for number, chunk in enumerate(chunks):
-            found = _receive(self._workers[number % count])
-            items: list[Outcome | PlainEvent] = []
-            for (request, webhook_id), result in zip(chunk, found, strict=True):
-                if isinstance(result, Outcome):
-                    items.append(replace(result, request=request))
-                else:
-                    pipeline = pipelines[None if fixed else webhook_id]
-                    items.append(_new_plain(PlainEvent, (pipeline, request, *result)))
-            yield items
+        for number, group in enumerate(groups):
+            found, start = _receive(self._workers[number % count]), 0
+            for chunk in group:
+                items: list[Outcome | PlainEvent] = []
+                results, start = found[start : start + len(chunk)], start + len(chunk)
+                for (request, webhook_id), result in zip(chunk, results, strict=True):
+                    if isinstance(result, Outcome):
+                        items.append(replace(result, request=request))
+                    else:
+                        pipeline = pipelines[None if fixed else webhook_id]
+                        items.append(_new_plain(PlainEvent, (pipeline, request, *result)))
+                yield items
         for feeder in feeders:
             feeder.join()
         self._finished = True
+
+
+Chunk = Sequence[tuple[HookRequest, str | None]]
+
+
+def _grouped(chunks: Sequence[Chunk], least: int) -> list[list[Chunk]]:
+    """Consecutive chunks, grouped until each group holds `least` requests (but the last): a
+    worker is sent a group at once, and a message costs about as much as a few renders."""
+    groups: list[list[Chunk]] = []
+    size = least
+    for chunk in chunks:
+        if size >= least:
+            groups.append([])
+            size = 0
+        groups[-1].append(chunk)
+        size += len(chunk)
+    return groups
 
 
 def _ready(worker: subprocess.Popen[bytes], job: Any, seconds: float) -> bool:
@@ -423,16 +437,19 @@ def _fields(request: HookRequest) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _feed(
-    worker: subprocess.Popen[bytes],
-    chunks: Sequence[Sequence[tuple[HookRequest, str | None]]],
-    fixed: bool,
-) -> None:
-    """Send a worker its chunks, each request with the key of its pipeline; a worker that was
-    ended (the replay stopped early) takes no more."""
+def _feed(worker: subprocess.Popen[bytes], groups: Sequence[list[Chunk]], fixed: bool) -> None:
+    """Send a worker its groups of chunks, each request with the key of its pipeline; a worker
+    that was ended (the replay stopped early) takes no more."""
     try:
-        for chunk in chunks:
-            _send(worker, [(*_fields(request), None if fixed else key) for request, key in chunk])
+        for group in groups:
+            _send(
+                worker,
+                [
+                    (*_fields(request), None if fixed else key)
+                    for chunk in group
+                    for request, key in chunk
+                ],
+            )
     except (OSError, ValueError):  # a closed pipe: the replay is over
         pass
 
@@ -464,7 +481,7 @@ def _work() -> None:
                     return
                 _answer(results, _render(chunk))
             _pipelines.clear()
-            gc.collect()
+            gc.collect(0)  # what this replay made and left (the rest was there before it)
     except (EOFError, BrokenPipeError):  # the replaying process has gone
         return
 
