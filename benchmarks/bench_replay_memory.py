@@ -8,19 +8,13 @@ event, so the diff has something to say about each request. The peak is the repl
 process's high-water mark of resident memory (`VmHWM`), as the kernel keeps it.
 
     .venv/bin/python benchmarks/bench_replay_memory.py [--small 20000] [--large 200000]
-        [--postgres URL] [--processes N [--against one-process]]
-
-`--processes N` replays with `hooklab replay --processes N` (20,000 requests at a time, in N
-worker processes); `--against one-process` then also replays the large history in one process,
-in the same rounds, and prints the ratio of the times. The peak is the replaying process's; a
-worker holds a few hundred requests at a time.
+        [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOOKLAB = str(Path(sys.executable).parent / "hooklab")
 
 
-def replay_peak(store: str, folder: Path, extra: Sequence[str] = ()) -> tuple[float, float, str]:
+def replay_peak(store: str, folder: Path) -> tuple[float, float, str]:
     """Seconds and peak resident bytes of `hooklab replay github` in a process of its own,
     and what it printed."""
     template = folder / "new.j2"
@@ -46,7 +40,7 @@ def replay_peak(store: str, folder: Path, extra: Sequence[str] = ()) -> tuple[fl
     script = (
         "import sys, runpy\n"
         f"sys.argv = ['hooklab', 'replay', 'github', '--template', {str(template)!r},"
-        f" '--store', {store!r}, *{list(extra)!r}]\n"
+        f" '--store', {store!r}]\n"
         "try:\n"
         "    runpy.run_module('hooklab', run_name='__main__')\n"
         "except SystemExit:\n"
@@ -71,8 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--postgres", metavar="URL", help="replay copies of the stores there")
-    parser.add_argument("--processes", type=int, help="hooklab replay --processes N")
-    parser.add_argument("--against", choices=["one-process"], help="time against one process")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         stores = {}
@@ -90,23 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 schema = f"replay_memory_{count}_{os.getpid()}"
                 stores[count] = copy_to_postgres(Path(stores[count]), args.postgres, schema)
         peaks: dict[int, list[int]] = {args.small: [], args.large: []}
-        speedups: list[float] = []
         for round_ in range(args.rounds):
             order = [args.small, args.large] if round_ % 2 == 0 else [args.large, args.small]
             for count in order:
-                chosen = ["--processes", str(args.processes)] if args.processes else []
-                seconds, peak, shown = replay_peak(stores[count], Path(folder), chosen)
+                seconds, peak, shown = replay_peak(stores[count], Path(folder))
                 peaks[count].append(peak)
                 print(f"{count:>9,} requests: peak {peak / 2**20:,.0f} MiB in {seconds:.1f} s")
                 print("    " + shown.replace("\n", "\n    "), flush=True)
-                if args.against and count == args.large:
-                    alone, _, same = replay_peak(stores[count], Path(folder), ["--processes", "1"])
-                    assert same == shown, f"one process said otherwise:\n{same}"
-                    speedups.append(alone / seconds)
-                    print(f"{count:>9,} requests in one process: {alone:.1f} s", flush=True)
-        if speedups:
-            ratio = statistics.median(speedups)
-            print(f"time in one process / time with workers, {args.large:,}: {ratio:.2f}x")
     small, large = min(peaks[args.small]), min(peaks[args.large])
     ratio = large / small
     verdict = "met" if ratio <= BAR else "NOT met"

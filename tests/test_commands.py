@@ -93,6 +93,9 @@ EXCEPTIONS: dict[Key, str] = {
     "the command line through a template file",
     ("replay", "--save"): "a cell may store the replayed results; the command line's replay only "
     "compares, and prints the diff",
+    ("replay", "--processes"): "a cell's replay gives every event, in worker processes where "
+    "they pay; the command line's compares a batch at a time, in one process, where comparing "
+    "costs as much as rendering",
     ("forward", "--to"): "in a cell, --to forwards the events stored from now on, from the "
     "kernel; on the command line it sends the stored history once (`hooklab serve "
     "--forward-to` forwards from now on)",

@@ -16,7 +16,7 @@ from hooklab.cli.console import (
     text_file,
     warn_findings,
 )
-from hooklab.commands import REPLAY, add_processes_argument, captured_batches
+from hooklab.commands import REPLAY, captured_batches
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
@@ -92,7 +92,6 @@ def replay(context: Context) -> int:
             workspace=workspace,
             keep_rows=json_output,
             progress=lambda done, total: progress.update(done, total),
-            processes=args.processes or 1,
         )
     if json_output:
         frame = changes.frame()
@@ -167,10 +166,7 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         summary="Replay a webhook's captured requests through a new template; summarize the diff.",
         description=(
             "Replay the requests a webhook captured through its current template and through "
-            "a new one, and print a summary of how the events differ. Nothing is stored. The "
-            "history is read and replayed 2,000 requests at a time, in this process; with "
-            "--processes N, 20,000 at a time in N worker processes, which pays on a long "
-            "history and a machine with idle cores."
+            "a new one, and print a summary of how the events differ. Nothing is stored."
         ),
         example="hooklab replay models --template template-v2.j2 --since 1d",
     )
@@ -183,7 +179,6 @@ def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None
         help="the new template file, as FILE or @FILE ('-' for stdin)",
     )
     REPLAY.add_arguments(parser)
-    add_processes_argument(parser)
     parser.add_argument(
         "-o",
         "--output",

@@ -4,16 +4,12 @@ counts (and its rows, when they are asked for): memory stays flat as the history
 `hooklab replay` reads this way. Each batch is replayed through both templates and compared
 (a request's events never span two batches, so the batches' diffs are the whole diff), and then
 dropped with its requests and events.
-
-With worker processes (`processes`, `hooklab replay --processes N`), batches are joined into
-replays of `POOLED_REQUESTS` requests, which hold that many at a time: memory stays flat, at a
-higher level.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,12 +83,9 @@ def replay_both(
     workspace: Workspace,
     keep_rows: bool = False,
     progress: Callable[[int, int], Any] | None = None,
-    processes: int = 1,
 ) -> tuple[Tally, Tally, DiffTally]:
     """Replay each batch through the webhook's current template and through `template`, and
     diff them; returns both tallies and the diff's. `progress(done, total)` after each batch.
-    `processes`: render in that many worker processes, `POOLED_REQUESTS` at a time (1: in this
-    process, a batch at a time).
 
     Raises `TemplateError` before any replay when `template` does not compile."""
     from hooklab.core.templates import compile_template
@@ -101,9 +94,9 @@ def replay_both(
     old, new = Tally(), Tally()
     changes = DiffTally(rows=[] if keep_rows else None)
     done = 0
-    for batch in _joined(batches, POOLED_REQUESTS) if processes > 1 else batches:
-        before = replay(batch, current, workspace=workspace, processes=processes)
-        after = replay(batch, template, workspace=workspace, processes=processes)
+    for batch in batches:
+        before = replay(batch, current, workspace=workspace, processes=1)
+        after = replay(batch, template, workspace=workspace, processes=1)
         for tally, result in ((old, before), (new, after)):
             tally.requests += len(result)
             tally.failed += result.failed_count
@@ -112,25 +105,6 @@ def replay_both(
         if progress is not None:
             progress(done, total)
     return old, new, changes
-
-
-# Requests replayed at once in worker processes: handing a replay to them costs some
-# milliseconds, which a store's batch (2,000 requests) does not win back.
-POOLED_REQUESTS = 20_000
-
-
-def _joined(
-    batches: Iterable[Sequence[StoredRequest]], least: int
-) -> Iterator[list[StoredRequest]]:
-    """The batches, joined until each holds `least` requests (but the last)."""
-    joined: list[StoredRequest] = []
-    for batch in batches:
-        joined.extend(batch)
-        if len(joined) >= least:
-            yield joined
-            joined = []
-    if joined:
-        yield joined
 
 
 def _add(changes: DiffTally, found: Any) -> None:

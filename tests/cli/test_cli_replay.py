@@ -86,20 +86,6 @@ def test_replay_json_lists_every_change(home: Path, tmp_path: Path) -> None:
     assert (change["old"], change["new"]) == ("model-update", "model-changed")
 
 
-def test_replay_in_worker_processes_says_what_one_process_says(home: Path, tmp_path: Path) -> None:
-    template = write(tmp_path / "v2.j2", NEW_TEMPLATE)
-    found = [
-        cli(home, "replay", "models", "--template", template, "-o", "json", "--processes", n)
-        for n in ("1", "2")
-    ]
-    assert found[0].returncode == found[1].returncode == 0, found[1].stderr
-    assert json.loads(found[0].stdout) == json.loads(found[1].stdout)
-    assert json.loads(found[1].stdout)["changes"]
-    refused = cli(home, "replay", "models", "--template", template, "--processes", "0")
-    assert refused.returncode == 2
-    assert "'0' is not a positive whole number" in refused.stderr
-
-
 def test_replay_through_the_same_template_changes_nothing(home: Path, tmp_path: Path) -> None:
     result = cli(home, "replay", "models", "--template", write(tmp_path / "same.j2", TEMPLATE))
     assert result.stdout.splitlines()[2] == expected_diff(home, TEMPLATE).summary()

@@ -18,10 +18,9 @@ from corpus_support import github_deliveries
 
 import hooklab
 from hooklab.core.request import HookRequest
-from hooklab.history import parallel, streamed
+from hooklab.history import parallel
 from hooklab.history import replay as replay_module
 from hooklab.history.replay import ReplayResult, replay
-from hooklab.history.streamed import replay_both
 from hooklab.store.contract import StoredRequest
 
 # Deliveries with an action take the plain lane; pushes give their own time (another lane);
@@ -268,45 +267,6 @@ def test_a_core_kept_busy_by_another_process_is_not_idle() -> None:
         for hog in hogs:
             hog.kill()
             hog.wait()
-
-
-def test_a_long_history_streamed_through_two_templates_in_workers_says_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`hooklab replay --processes 2`'s way: the store's batches joined into larger replays,
-    each in the same two workers; the same counts and the same differences as in one process."""
-    ws = hooklab.Workspace(tmp_path / "hooklab.db")
-    hook = ws.create_webhook("github", TEMPLATE)
-    for request in deliveries(3):
-        ws.receive(hook.slug, request)
-    edited = TEMPLATE.replace("truncate(30)", "truncate(20)")
-
-    def both(processes: int) -> tuple[object, object, pd.DataFrame]:
-        total, batches = ws.captured_batches("github", batch=40)
-        old, new, changes = replay_both(
-            batches, total, hook, edited, workspace=ws, keep_rows=True, processes=processes
-        )
-        rows = changes.frame().drop(columns=["request_id"]).reset_index(drop=True)
-        return old, new, rows
-
-    alone = both(1)
-    started: list[int] = []
-    real = parallel.ReplayPool.__init__
-
-    def counted(self: parallel.ReplayPool, *args: object, **kwargs: object) -> None:
-        started.append(1)
-        real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(parallel.ReplayPool, "__init__", counted)
-    monkeypatch.setattr(streamed, "POOLED_REQUESTS", 50)  # batches of 40 joined by two
-    before = children()
-    spread = both(2)
-    assert len(started) == 2 * -(-len(deliveries(3)) // 80)  # both templates, each replay
-    assert len(children() - before) == 2  # the same two workers all along
-    assert spread[:2] == alone[:2]
-    assert not alone[2].empty
-    pd.testing.assert_frame_equal(spread[2], alone[2])
-    ws.close()
 
 
 def test_a_stopped_waiting_worker_is_replaced_not_waited_for(
