@@ -20,8 +20,9 @@ from hooklab.core.request import HookRequest
 from hooklab.core.templates import compile_template
 from hooklab.core.times import Clock, utcnow
 from hooklab.core.webhooks import Webhook
+from hooklab.history.cores import cpu_mark
 from hooklab.history.diffs import Diff, diff
-from hooklab.history.parallel import PARALLEL_SAMPLE_SECONDS, cpu_mark, may_pool, workers_for
+from hooklab.history.parallel import PARALLEL_SAMPLE_SECONDS, may_pool, workers_for
 from hooklab.history.sources import Requests, requests_with_webhooks
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from corpus_support import github_deliveries
 
 import hooklab
 from hooklab.core.request import HookRequest
-from hooklab.history import parallel
+from hooklab.history import cores, parallel
 from hooklab.history import replay as replay_module
 from hooklab.history.replay import ReplayResult, replay
 from hooklab.store.contract import StoredRequest
@@ -245,24 +245,24 @@ def test_idle_cores_are_those_idle_while_this_process_rendered(
 ) -> None:
     """Measured over the replay's first requests, not by the load of the last minute, which a
     replay just before (or its workers) would still raise."""
-    monkeypatch.setattr(parallel, "cores", lambda: 4)
+    monkeypatch.setattr(cores, "cores", lambda: 4)
     for idle_seconds, expected in ((0.0, 1), (0.75, 2), (2.0, 3), (3.0, 4)):
-        monkeypatch.setattr(parallel, "cpu_mark", lambda s=idle_seconds: (100.0 + s, 51.0))
-        assert parallel.idle_cores((100.0, 50.0)) == expected
+        monkeypatch.setattr(cores, "cpu_mark", lambda s=idle_seconds: (100.0 + s, 51.0))
+        assert cores.idle_cores((100.0, 50.0)) == expected
 
 
 def test_a_core_kept_busy_by_another_process_is_not_idle() -> None:
     hogs = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        for _ in range(parallel.cores() - 1)
+        for _ in range(cores.cores() - 1)
     ]
     try:
         time.sleep(0.3)
-        mark = parallel.cpu_mark()
+        mark = cores.cpu_mark()
         started = time.perf_counter()
         while time.perf_counter() - started < 0.3:  # this process busy too, as when it renders
             pass
-        assert parallel.idle_cores(mark) == 1
+        assert cores.idle_cores(mark) == 1
     finally:
         for hog in hogs:
             hog.kill()
