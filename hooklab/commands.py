@@ -49,16 +49,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_processes_argument(parser: argparse.ArgumentParser) -> None:
-    """A replay's `--processes N`, the same in a cell and on the command line."""
-    parser.add_argument(
-        "--processes",
-        type=positive_int,
-        metavar="N",
-        help="render in N worker processes (1: in this process)",
-    )
-
-
 def whole_int(text: str) -> int:
     """An argparse type: a whole number of at least 0 (a history's `--limit`, as the Python
     API takes it: 0 reads no rows)."""

@@ -60,7 +60,7 @@ from hooklab.history.cores import CpuMark, idle_cores
 # on two cores), so the cores must have sat idle while the first requests rendered here.
 PARALLEL_FROM = 2_000  # requests: fewer are done before the workers would have started
 PARALLEL_SECONDS = 1.5  # the rest, estimated from the first requests, takes at least this long
-PARALLEL_SAMPLE_SECONDS = 0.1  # the first requests rendered here, to estimate both from
+PARALLEL_SAMPLE_SECONDS = 0.1  # rendered here first: the rest's time, a request's, idle cores
 # With workers already started (an earlier replay's, waiting), only handing the requests over
 # and the results back is left to win back.
 PARALLEL_SECONDS_WARM = 0.3
@@ -216,7 +216,8 @@ class ReplayPool:
 
     Each worker is `python -m hooklab.history.parallel` on pipes: it compiles the templates,
     says it is ready, then renders the chunks it is sent, in turn, until the replay is done.
-    Chunk `i` goes to worker `i % workers`, so their results are read back in order. A waiting
+    Consecutive chunks go in groups of `MESSAGE_REQUESTS` requests or more, group `i` to worker
+    `i % workers`, so their results are read back in order. A waiting
     worker that does not say it is ready within `READY_SECONDS` (stopped, or gone) is ended and
     another started in its place."""
 
@@ -238,11 +239,12 @@ class ReplayPool:
             while len(self._workers) < workers:
                 self._workers.append(_start_worker())
             for number, worker in enumerate(self._workers):
-                if number < reused and not _ready(worker, job, READY_SECONDS):
-                    _end_worker(worker, kill=True)
+                if number < reused:
+                    if _ready(worker, job, READY_SECONDS):
+                        continue
+                    _end_worker(worker, kill=True)  # stopped, or gone since it was looked at
                     self._workers[number] = worker = _start_worker()
-                    number = reused  # a new worker: it may take its time to start
-                if number >= reused and not _ready(worker, job, START_SECONDS):
+                if not _ready(worker, job, START_SECONDS):
                     raise RuntimeError(
                         f"a replay worker did not start within {START_SECONDS:g} s "
                         f"(exit status {worker.poll()})"

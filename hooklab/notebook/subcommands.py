@@ -190,7 +190,12 @@ def _replay_arguments(parser: Parser) -> None:
     parser.add_argument("--template", default=None, help="a variable holding a template")
     REPLAY.add_arguments(parser)
     parser.add_argument("--save", action="store_true", help="store the results as new requests")
-    commands.add_processes_argument(parser)
+    parser.add_argument(
+        "--processes",
+        type=commands.positive_int,
+        metavar="N",
+        help="render in N worker processes (1: in this process)",
+    )
 
 
 def replay(session: KernelSession, args: argparse.Namespace) -> Any:
