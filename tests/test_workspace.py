@@ -458,6 +458,12 @@ def test_a_reference_resolves_by_id_name_or_slug_or_to_a_deleted_webhooks_histor
         workspace.resolve_webhook(hook.id)  # not for a live webhook's operations
     with pytest.raises(hooklab.WebhookNotFound) as caught:
         workspace.resolve_webhook("models", deleted=True)
+    assert str(caught.value) == (
+        "Webhook 'models' not found. A deleted webhook's history is found by its id, "
+        "which the history shows in place of its name."
+    )
+    with pytest.raises(hooklab.WebhookNotFound) as caught:
+        workspace.resolve_webhook("models")  # a live webhook's operation: no history meant
     assert str(caught.value) == "Webhook 'models' not found."
     never = "1c8a3e36-52c7-4b7a-9d4e-6a0f1f5f2b11"
     with pytest.raises(hooklab.WebhookNotFound) as caught:

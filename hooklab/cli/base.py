@@ -126,6 +126,16 @@ def _not_served_elsewhere(home: Path) -> None:
         )
 
 
+def _stored_in(home: Path) -> None:
+    from hooklab.workspace import DATABASE
+
+    if not (home / DATABASE).exists():
+        raise StoreError(
+            f"no hooklab home at {home}, so nothing to read: check --home or HOOKLAB_HOME, "
+            "or name a store with --store"
+        )
+
+
 class Context:
     """What a command needs from its invocation: the parsed arguments, the home, the API."""
 
@@ -138,11 +148,16 @@ class Context:
         home: Path | None = self.args.home
         return home.expanduser() if home is not None else default_home()
 
-    def workspace(self) -> Workspace:
+    def workspace(self, *, existing: bool = False) -> Workspace:
+        """The store this invocation names. `existing`, for commands that only read: a home
+        with nothing stored is refused rather than made, since a mistyped --home would
+        otherwise read as an empty history."""
         if self._workspace is None:
             store = getattr(self.args, "store", None)
             if not store and not os.environ.get("HOOKLAB_STORE"):
                 _not_served_elsewhere(self.home)
+                if existing:
+                    _stored_in(self.home)
             self._workspace = Workspace(store_target(store, self.home), home=self.home)
         return self._workspace
 

@@ -38,13 +38,19 @@ class WebhookNotFound(KeyError):
     "Webhook 'models' not found."
     """
 
-    def __init__(self, key: str, *, reference: bool = False) -> None:
+    def __init__(self, key: str, *, reference: bool = False, history: bool = False) -> None:
         super().__init__(key)
         self.key = key
         self.reference = reference and not _is_uuid(key)
+        self.history = history  # where a deleted webhook's history may be meant
 
     def __str__(self) -> str:
         if self.reference:
+            if self.history:
+                return (
+                    f"Webhook '{self.key}' not found. A deleted webhook's history is found by "
+                    "its id, which the history shows in place of its name."
+                )
             return f"Webhook '{self.key}' not found."
         return f"Webhook with id '{self.key}' not found."
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from hooklab.store.resources import RESOURCE_ID, RESOURCE_ROLE
 from hooklab.store.values import flatten_paths, is_missing
 
 if TYPE_CHECKING:
@@ -152,5 +153,21 @@ def _changed_fields(
         if name in skip:
             continue
         was, now = old.get(name), new.get(name)
-        if was != now:
+        if was != now and (name != "related" or _beyond_roles(was) != _beyond_roles(now)):
             yield name, was, now
+
+
+def _beyond_roles(related: Any) -> Any:
+    """Related resources without what their `related.<role>` columns show (the id of the
+    first resource in each role): a sender's id that changed is one change, not two."""
+    if not isinstance(related, list):
+        return related
+    shown: set[str] = set()
+    rest = []
+    for item in related:
+        role = item.get(RESOURCE_ROLE) if isinstance(item, dict) else None
+        if role and role not in shown:
+            shown.add(role)
+            item = {label: value for label, value in item.items() if label != RESOURCE_ID}
+        rest.append(item)
+    return rest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -200,8 +201,11 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             return
         self.size += len(chunk)
         if self.size > self.receiver.max_body:
+            # A body of no declared length (chunked) is answered as soon as it is too large,
+            # not when it ends, and its connection is closed after the answer (`_linger`).
             self.too_large = True
             self.chunks.clear()
+            self.answer()
         else:
             self.chunks.append(chunk)
 
@@ -211,6 +215,20 @@ class HookDelegate(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         self.receiver.in_progress.discard(self)
+
+    def _linger(self) -> None:
+        """After answering a chunked body that grew too large: end our side of the connection,
+        so the answer is whole, and let what the sender still sends be read and dropped, up
+        to `max_body` bytes more. Tornado then closes the connection; the bare 400 it writes
+        at its own limit no longer reaches the sender after the answer it already has."""
+        connection = self.connection
+        if not isinstance(connection, HTTP1Connection) or connection.stream.closed():
+            return
+        connection.set_max_body_size(self.size + self.receiver.max_body)
+        try:
+            connection.stream.socket.shutdown(socket.SHUT_WR)
+        except OSError:  # the sender has gone already
+            connection.stream.close()
 
     def answer(self) -> None:
         self.answered = True
@@ -275,9 +293,14 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 self.receiver.on_answer(status, self.outcome)
             except Exception:  # a bug in counting never costs a sender its answer
                 log.exception("hooklab could not count an answer")
+        streamed_too_large = self.too_large and "Content-Length" not in self.headers
+        if streamed_too_large:
+            headers["Connection"] = "close"
         try:
-            self.connection.write_headers(start_line(status), headers, body or None)
+            written = self.connection.write_headers(start_line(status), headers, body or None)
             self.connection.finish()
+            if streamed_too_large:
+                written.add_done_callback(lambda _: self._linger())
         except StreamClosedError:
             pass  # the sender left; what it sent is stored all the same
         finally:

@@ -195,7 +195,7 @@ class Workspace(HistoryReads):
                 webhook_id = ""
             if webhook_id and self.store.has_history(webhook_id):
                 return webhook_id
-        raise WebhookNotFound(ref, reference=True)
+        raise WebhookNotFound(ref, reference=True, history=deleted)
 
     def list_webhooks(self) -> list[Webhook]:
         return self.store.webhooks()

@@ -174,9 +174,32 @@ def test_parquet_to_a_pipe_is_bytes(home: Path) -> None:
 
 def test_an_empty_history_exports_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "empty"
+    assert cli(home, "webhook", "ls").returncode == 0  # a home, with nothing received yet
     assert json.loads(cli(home, "events", "-o", "json").stdout) == []
     assert cli(home, "events", "-o", "csv").stdout.startswith("id,")
     assert cli(home, "requests").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["events", "-o", "json"],
+        ["requests"],
+        ["replay", "hook", "--template", "{T}"],
+        ["cases", "export", "hook", "--to", "{T}.cases"],
+    ],
+)
+def test_reading_a_home_that_does_not_exist_says_so_and_makes_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    template = tmp_path / "T"
+    template.write_text("{}")
+    home = tmp_path / "mistyped"
+    result = cli(home, *(arg.format(T=template) for arg in command))
+    assert result.returncode != 0
+    assert f"no hooklab home at {home}, so nothing to read: check --home" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not home.exists()
 
 
 def test_a_table_cannot_go_to_a_file(home: Path) -> None:

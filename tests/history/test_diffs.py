@@ -43,3 +43,28 @@ def test_a_long_diff_lists_the_first_differences_and_says_how_many_more() -> Non
     lines = str(changes).splitlines()
     assert lines[-1] == "... and 5 more differences in .frame"
     assert sum(line.startswith("  resource.producing-team") for line in lines) == diffs.MAX_SHOWN
+
+
+RELATED = (
+    '{"event": "e", "resource": {"prefect.resource.id": "r"}, "related": ['
+    '{"prefect.resource.id": "user.{{ body.user }}", "prefect.resource.role": "sender"}]}'
+)
+
+
+def test_a_related_resource_whose_id_changed_counts_once_under_its_role() -> None:
+    requests = [HookRequest.fake(json={"user": "ada"})]
+    old = replay(requests, RELATED)
+    found = diff(old, replay(requests, RELATED.replace("user.", "person.")))
+    assert found.frame[["field", "old", "new"]].values.tolist() == [
+        ["related.sender", "user.ada", "person.ada"]
+    ]
+    assert "1 fields changed in 1 requests" in found.summary()
+
+
+def test_a_related_resource_whose_other_labels_changed_is_shown_whole() -> None:
+    requests = [HookRequest.fake(json={"user": "ada"})]
+    named = RELATED.replace('"sender"}', '"sender", "prefect.resource.name": "Ada"}')
+    found = diff(replay(requests, RELATED), replay(requests, named))
+    assert found.frame["field"].tolist() == ["related"]
+    both = diff(replay(requests, RELATED), replay(requests, named.replace("user.", "person.")))
+    assert both.frame["field"].tolist() == ["related", "related.sender"]

@@ -262,6 +262,48 @@ async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> i
     return int(status_line.split()[1])
 
 
+def test_a_chunked_body_that_keeps_coming_is_answered_413_once_it_is_too_large(
+    ws: Workspace,
+) -> None:
+    """The answer comes while the sender is still sending, not when (if ever) it ends; it is
+    the only answer (no bare 400 from the HTTP server after it), and the connection closes."""
+    hook = ws.create_webhook("models", SEED_TEMPLATE)
+
+    def send_forever(port: int) -> tuple[bytes, bytes]:
+        """Sends a chunked body without end until the connection closes; what came back."""
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sender:
+            head = f"POST /hooks/{hook.slug} HTTP/1.1\r\nHost: x\r\n"
+            sender.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
+            chunk = b"%x\r\n%s\r\n" % (600, b"y" * 600)
+            sender.sendall(chunk * 2)  # past the limit; the body goes on
+            answer = sender.recv(4096)  # before anything more is sent
+            try:
+                for _ in range(1000):  # 600 KB more, unless the connection closes first
+                    sender.sendall(chunk)
+            except OSError:
+                pass
+            rest = b""
+            try:
+                while data := sender.recv(4096):
+                    rest += data
+            except OSError:
+                pass
+            return answer, rest
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with serving(ws, max_body=1000) as receiver:
+            assert receiver.port is not None
+            return await asyncio.to_thread(send_forever, receiver.port)
+
+    answer, rest = run(scenario())
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"\r\nConnection: close\r\n" in answer
+    assert rest == b""
+    assert [f["error"] for f in stored_events(ws, failed=True)] == [
+        "Request body is larger than the limit of 1000 bytes"
+    ]
+
+
 @pytest.mark.parametrize("verbose", [True, False], ids=["verbose", "quiet"])
 def test_a_length_past_any_body_read_is_answered_413_with_the_limit(
     ws: Workspace, verbose: bool
