@@ -14,10 +14,12 @@ its ratio; and a check that every request wrk saw acknowledged with a 2xx is in 
 
 `--before DIR` serves an earlier hooklab too (a checkout or an unpacked `git archive` of it,
 run with this environment's packages), as a third side of the same rounds: its ratio to the
-bare handler is then measured beside this one's, in the same run.
+bare handler is then measured beside this one's, in the same run. `--unstored` adds a side that
+does all `hooklab serve` does but the SQLite write (`unstored_server.py`): how far the receiver
+would be from the bare handler if storing cost nothing.
 
     python benchmarks/bench_receiver.py [--rounds 3] [--seconds 5] [--workload NAME]...
-        [--before DIR]
+        [--before DIR] [--unstored]
 """
 
 from __future__ import annotations
@@ -157,16 +159,24 @@ def main() -> int:
     options.add_argument("--seconds", type=int, default=5)
     options.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
     options.add_argument("--before", type=Path, help="a checkout of an earlier hooklab")
+    options.add_argument(
+        "--unstored", action="store_true", help="also serve hooklab with its SQLite write left out"
+    )
     args = options.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)")
         return 1
     workloads = [WORKLOADS[name] for name in args.workload or WORKLOADS]
-    sides = ("bare", "hooklab", *(("before",) if args.before else ()))
+    sides = (
+        "bare",
+        "hooklab",
+        *(("before",) if args.before else ()),
+        *(("unstored",) if args.unstored else ()),
+    )
     homes = {side: Path(tempfile.mkdtemp(prefix="hooklab-bench-")) for side in sides[1:]}
     servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
     results: dict[str, dict[str, list[Run]]] = {}
-    acknowledged = dict.fromkeys(homes, 0)
+    acknowledged = {side: 0 for side in homes if side != "unstored"}  # which store nothing
     try:
         for side, home in homes.items():
             path = {"PYTHONPATH": str(args.before.resolve())} if side == "before" else {}
@@ -175,11 +185,15 @@ def main() -> int:
             isolated = ["-P"] if side == "before" else []
             if side == "before":
                 check_served_from(args.before, isolated, path)
+            program = (
+                [str(HERE / "unstored_server.py")]
+                if side == "unstored"
+                else [*isolated, "-m", "hooklab.server"]
+            )
             servers[side] = start(
-                [sys.executable, *isolated, "-m", "hooklab.server", "--home", str(home),
-                 "--port", "0"],
+                [sys.executable, *program, "--home", str(home), "--port", "0"],
                 env={"HOOKLAB_ADMIN_KEY": ADMIN_KEY, **path},
-            )  # fmt: skip
+            )
         servers["bare"] = start([sys.executable, str(HERE / "bare_tornado.py")])
         for workload in workloads:
             urls = {"bare": f"{servers['bare'][1]}/hooks/baseline"}
@@ -207,6 +221,9 @@ def main() -> int:
             process.wait(timeout=30)
     lost = 0
     for side, home in homes.items():
+        if side not in acknowledged:
+            shutil.rmtree(home, ignore_errors=True)
+            continue
         with sqlite3.connect(home / "hooklab.db") as db:
             stored = db.execute("SELECT count(*) FROM requests WHERE status = 204").fetchone()[0]
         shutil.rmtree(home, ignore_errors=True)
@@ -240,6 +257,7 @@ LABELS = {
     "bare": "bare Tornado 204 handler",
     "hooklab": "hooklab serve",
     "before": "hooklab serve, before",
+    "unstored": "hooklab, writing nothing",
 }
 
 
