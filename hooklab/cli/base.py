@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import UsageError
 from hooklab.core.errors import InvalidInput, StoreError
+from hooklab.store import is_postgres
 from hooklab.store.filters import parse_time
 from hooklab.workspace import Workspace, default_home, store_target
 
@@ -154,11 +155,17 @@ class Context:
         otherwise read as an empty history."""
         if self._workspace is None:
             store = getattr(self.args, "store", None)
+            target = store_target(store, self.home)
             if not store and not os.environ.get("HOOKLAB_STORE"):
                 _not_served_elsewhere(self.home)
                 if existing:
                     _stored_in(self.home)
-            self._workspace = Workspace(store_target(store, self.home), home=self.home)
+            elif existing and not is_postgres(target) and not Path(target).exists():
+                raise StoreError(
+                    f"no SQLite store at {target}, so nothing to read: check --store or "
+                    "HOOKLAB_STORE"
+                )
+            self._workspace = Workspace(target, home=self.home)
         return self._workspace
 
     def api(self) -> ManagementApi:

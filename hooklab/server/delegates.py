@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from asyncio import Future
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -175,6 +176,8 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         self.size = 0
         self.too_large = False
         self.answered = False
+        self.ended = False  # the whole body has been read
+        self.draining = False  # answered 413 while the body still comes (`_close_after`)
         self.outcome: Outcome | None = None
 
     def headers_received(
@@ -202,7 +205,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
         self.size += len(chunk)
         if self.size > self.receiver.max_body:
             # A body of no declared length (chunked) is answered as soon as it is too large,
-            # not when it ends, and its connection is closed after the answer (`_linger`).
+            # not when it ends, and its connection is closed after the answer (`_close_after`).
             self.too_large = True
             self.chunks.clear()
             self.answer()
@@ -210,25 +213,35 @@ class HookDelegate(httputil.HTTPMessageDelegate):
             self.chunks.append(chunk)
 
     def finish(self) -> None:
-        if not self.answered:
+        self.ended = True
+        if self.draining:  # the rest of the body came, and was dropped
+            assert isinstance(self.connection, HTTP1Connection)
+            _hang_up(self.connection)
+        elif not self.answered:
             self.answer()
 
     def on_connection_close(self) -> None:
         self.receiver.in_progress.discard(self)
 
-    def _linger(self) -> None:
-        """After answering a chunked body that grew too large: end our side of the connection,
-        so the answer is whole, and let what the sender still sends be read and dropped, up
-        to `max_body` bytes more. Tornado then closes the connection; the bare 400 it writes
-        at its own limit no longer reaches the sender after the answer it already has."""
-        connection = self.connection
-        if not isinstance(connection, HTTP1Connection) or connection.stream.closed():
+    def _close_after(self, written: Future[None], connection: HTTP1Connection) -> None:
+        """End the connection of a chunked body answered 413: nothing after it is read as a
+        request, since where this body ends is not known to be trusted.
+
+        A body that has ended is closed on once the answer is out. One still coming is
+        drained, as web servers do: our side is ended once the answer is out, and up to
+        `max_body` more bytes of the body are read and dropped before the connection closes
+        (or the idle timeout closes it). Closing at once, with the sender's bytes unread,
+        would reset the connection, and a sender on a real network could lose the answer.
+        Tornado's bare 400 at the new limit goes nowhere, our side being ended."""
+        if self.ended:
+            written.add_done_callback(lambda _: _hang_up(connection))
             return
+        self.draining = True
         connection.set_max_body_size(self.size + self.receiver.max_body)
-        try:
-            connection.stream.socket.shutdown(socket.SHUT_WR)
-        except OSError:  # the sender has gone already
-            connection.stream.close()
+        if connection.stream.writing():
+            written.add_done_callback(lambda _: _end_writing(connection))
+        else:
+            _end_writing(connection)
 
     def answer(self) -> None:
         self.answered = True
@@ -293,15 +306,41 @@ class HookDelegate(httputil.HTTPMessageDelegate):
                 self.receiver.on_answer(status, self.outcome)
             except Exception:  # a bug in counting never costs a sender its answer
                 log.exception("hooklab could not count an answer")
-        streamed_too_large = self.too_large and "Content-Length" not in self.headers
+        connection = self.connection
+        streamed_too_large = (
+            self.too_large
+            and "Content-Length" not in self.headers
+            and isinstance(connection, HTTP1Connection)
+        )
         if streamed_too_large:
             headers["Connection"] = "close"
         try:
-            written = self.connection.write_headers(start_line(status), headers, body or None)
-            self.connection.finish()
+            written = connection.write_headers(start_line(status), headers, body or None)
             if streamed_too_large:
-                written.add_done_callback(lambda _: self._linger())
+                assert isinstance(connection, HTTP1Connection)
+                self._close_after(written, connection)
+            else:
+                connection.finish()
         except StreamClosedError:
             pass  # the sender left; what it sent is stored all the same
         finally:
             self.receiver.in_progress.discard(self)
+
+
+def _hang_up(connection: HTTP1Connection) -> None:
+    """Close `connection` and read no further request from it. (Tornado's own close would
+    still serve a request the sender pipelined, from what it has read ahead; taking the stream
+    from it ends its reading of requests on this connection.)"""
+    if connection.stream is not None:
+        connection.detach().close()
+
+
+def _end_writing(connection: HTTP1Connection) -> None:
+    """Send the end of our side of `connection` (its answer is whole); keep reading it."""
+    stream = connection.stream
+    if stream.closed():
+        return
+    try:
+        stream.socket.shutdown(socket.SHUT_WR)
+    except OSError:  # the sender has gone already
+        stream.close()

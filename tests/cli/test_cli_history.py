@@ -96,7 +96,11 @@ def test_filters_by_webhook_time_event_and_failure(home: Path) -> None:
 
 def test_an_unknown_webhook_name_is_an_error(home: Path) -> None:
     result = cli(home, "events", "--webhook", "nope")
-    assert (result.returncode, result.stderr) == (1, "Webhook 'nope' not found.\n")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "Webhook 'nope' not found. A deleted webhook's history is found by its id, which the "
+        "history shows in place of its name.\n",
+    )
 
 
 def test_a_deleted_webhooks_history_stays_reachable_by_id(home: Path) -> None:
@@ -200,6 +204,21 @@ def test_reading_a_home_that_does_not_exist_says_so_and_makes_nothing(
     assert f"no hooklab home at {home}, so nothing to read: check --home" in result.stderr
     assert result.stderr.count("\n") == 1
     assert not home.exists()
+
+
+def test_reading_a_store_file_that_does_not_exist_says_so_and_makes_nothing(
+    tmp_path: Path,
+) -> None:
+    typo = tmp_path / "histroy.db"
+    named = cli(tmp_path / "home", "events", "--store", str(typo))
+    assert named.returncode != 0
+    assert named.stderr == (
+        f"hooklab: cannot use the store: no SQLite store at {typo}, so nothing to read: "
+        "check --store or HOOKLAB_STORE\n"
+    )
+    from_env = run_cli(base_env(HOOKLAB_STORE=str(typo)), "requests")
+    assert f"no SQLite store at {typo}" in from_env.stderr
+    assert not typo.exists()
 
 
 def test_a_table_cannot_go_to_a_file(home: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -262,46 +263,88 @@ async def _chunked_post(receiver: Receiver, slug: str, chunks: list[bytes]) -> i
     return int(status_line.split()[1])
 
 
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _chunked_head(slug: str) -> bytes:
+    return f"POST /hooks/{slug} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+
+
 def test_a_chunked_body_that_keeps_coming_is_answered_413_once_it_is_too_large(
     ws: Workspace,
 ) -> None:
-    """The answer comes while the sender is still sending, not when (if ever) it ends; it is
-    the only answer (no bare 400 from the HTTP server after it), and the connection closes."""
+    """The answer comes while the sender is still sending, not when (if ever) it ends. It is
+    the only answer (no bare 400 from the HTTP server after it); the server ends its side and
+    drains up to a limit's worth more of the body, so that the sender reads the answer rather
+    than a reset, and then closes."""
     hook = ws.create_webhook("models", SEED_TEMPLATE)
 
-    def send_forever(port: int) -> tuple[bytes, bytes]:
-        """Sends a chunked body without end until the connection closes; what came back."""
+    def send_forever(port: int) -> tuple[bytes, bytes, int]:
+        """Sends a chunked body without end until the connection closes: the answer, what
+        came after it, and how many bytes were sent after the answer."""
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sender:
-            head = f"POST /hooks/{hook.slug} HTTP/1.1\r\nHost: x\r\n"
-            sender.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
-            chunk = b"%x\r\n%s\r\n" % (600, b"y" * 600)
-            sender.sendall(chunk * 2)  # past the limit; the body goes on
-            answer = sender.recv(4096)  # before anything more is sent
+            sender.sendall(_chunked_head(hook.slug) + _chunk(b"y" * 600) * 2)  # past the limit
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sender.recv(4096)
+            time.sleep(0.2)  # time for a reset, were the connection closed with bytes unread
+            rest = sender.recv(4096)  # the end of the server's side: b""
+            sent = 0
             try:
-                for _ in range(1000):  # 600 KB more, unless the connection closes first
-                    sender.sendall(chunk)
+                for _ in range(5000):  # 500 KB more, unless the connection closes first
+                    sender.sendall(_chunk(b"y" * 100))
+                    sent += 100
+                    time.sleep(0.002)  # so that a reset, once sent, is met
             except OSError:
                 pass
-            rest = b""
-            try:
-                while data := sender.recv(4096):
-                    rest += data
-            except OSError:
-                pass
-            return answer, rest
+            return answer, rest, sent
 
-    async def scenario() -> tuple[bytes, bytes]:
+    async def scenario() -> tuple[bytes, bytes, int]:
         async with serving(ws, max_body=1000) as receiver:
             assert receiver.port is not None
             return await asyncio.to_thread(send_forever, receiver.port)
 
-    answer, rest = run(scenario())
+    answer, rest, sent = run(scenario())
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"\r\nConnection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\n")  # no 400 after it
     assert rest == b""
+    assert 500 <= sent < 500_000  # drained, up to about a limit's worth more; then closed
     assert [f["error"] for f in stored_events(ws, failed=True)] == [
         "Request body is larger than the limit of 1000 bytes"
     ]
+
+
+def test_nothing_after_a_chunked_body_too_large_is_read_as_a_request(ws: Workspace) -> None:
+    """The body ended, answered 413: a request pipelined after it is neither stored nor
+    answered, since the connection ends with the 413 (a sender that retries it stores it once)."""
+    hook = ws.create_webhook("models", "{{ body|tojson }}")
+    after = b'{"event": "after", "resource": {"prefect.resource.id": "r"}}'
+    pipelined = (
+        f"POST /hooks/{hook.slug} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(after)}\r\n\r\n"
+    ).encode() + after
+
+    def send(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sender:
+            sender.sendall(
+                _chunked_head(hook.slug) + _chunk(b"y" * 1001) + b"0\r\n\r\n" + pipelined
+            )
+            answers = b""
+            while data := sender.recv(4096):
+                answers += data
+            return answers
+
+    async def scenario() -> bytes:
+        async with serving(ws, max_body=1000) as receiver:
+            assert receiver.port is not None
+            return await asyncio.to_thread(send, receiver.port)
+
+    answers = run(scenario())
+    assert answers.startswith(b"HTTP/1.1 413 ")
+    assert answers.count(b"HTTP/1.1") == 1
+    assert [stored.status for stored in ws.captured()] == [413]
 
 
 @pytest.mark.parametrize("verbose", [True, False], ids=["verbose", "quiet"])
