@@ -115,11 +115,14 @@ def test_a_read_only_home_is_read_and_each_write_says_which_file_and_why(home: P
     (home / "admin_key").chmod(0o600)
     assert sorted(p.name for p in home.iterdir()) == ["admin_key", "hooklab.db"]  # nothing made
 
-    missing = hooklab(home / "nothing-here", "events")
+    missing = hooklab(home / "nothing-here", "webhook", "ls")  # would make a home
     assert missing.returncode == 1
     assert (
         missing.stderr == f"cannot create {home / 'nothing-here'}: its folder {home} is read-only\n"
     )
+    unread = hooklab(home / "nothing-here", "events")  # only reads: makes nothing
+    assert unread.returncode == 2
+    assert f"no hooklab home at {home / 'nothing-here'}, so nothing to read" in unread.stderr
 
 
 WORKSPACE_READS = """
