@@ -225,7 +225,7 @@ class HookDelegate(httputil.HTTPMessageDelegate):
 
     def _close_after(self, written: Future[None], connection: HTTP1Connection) -> None:
         """End the connection of a chunked body answered 413: nothing after it is read as a
-        request, since where this body ends is not known to be trusted.
+        request (its sender was told the connection closes).
 
         A body that has ended is closed on once the answer is out. One still coming is
         drained, as web servers do: our side is ended once the answer is out, and up to
