@@ -45,15 +45,17 @@ sys.path.insert(0, str(HERE.parent))  # run as a script or a module
 
 from benchmarks.workloads import WORKLOADS, Workload  # noqa: E402
 
-# The least each workload must reach (issue 9): the seed no lower than before the one-pipeline
-# work (0.73 to 0.85 measured then on this shared machine), `default` over escaped forms 0.75.
-# The bodies of real senders: 0.80 of the bare handler, on SQLite.
+# The least each workload must reach, on SQLite: 0.80 of the bare handler for the form posts of
+# the seed, the bodies of real senders, a passed-through event and a structured CloudEvent;
+# `default` over escaped forms 0.75, as it was first set.
 BARS = {
-    "seed": 0.77,
+    "seed": 0.80,
     "escaped-form-default": 0.75,
     "github-push": 0.80,
     "stripe-payment-intent": 0.80,
     "slack-message": 0.80,
+    "pass-through": 0.80,
+    "cloudevent-structured": 0.80,
 }
 CONNECTIONS = 16
 ADMIN_KEY = "bench-admin-key"
@@ -279,7 +281,8 @@ def report(workload: str, runs: dict[str, list[Run]]) -> None:
         if side == "bare":
             continue
         ratio = ratio_of(runs, side)
-        verdict = f" (bar {bar:.2f}: {'met' if ratio >= bar else 'NOT met'})" if bar else ""
+        held = bar and side != "unstored"  # a measure of the write, never a way to run
+        verdict = f" (bar {bar:.2f}: {'met' if ratio >= bar else 'NOT met'})" if held else ""
         print(f"{'throughput ratio, ' + side:25s}: {ratio:.2f} of the bare handler{verdict}")
         print(
             f"{'p99 latency ratio, ' + side:25s}: {p99[side] / p99['bare']:.1f}x the bare handler"
