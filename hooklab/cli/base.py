@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from hooklab.cli.backend import LocalApi, ManagementApi
 from hooklab.cli.console import UsageError
@@ -127,14 +127,7 @@ def _not_served_elsewhere(home: Path) -> None:
         )
 
 
-def _stored_in(home: Path) -> None:
-    from hooklab.workspace import DATABASE
-
-    if not (home / DATABASE).exists():
-        raise StoreError(
-            f"no hooklab home at {home}, so nothing to read: check --home or HOOKLAB_HOME, "
-            "or name a store with --store"
-        )
+Missing = Literal["make", "refuse", "empty"]
 
 
 class Context:
@@ -149,30 +142,40 @@ class Context:
         home: Path | None = self.args.home
         return home.expanduser() if home is not None else default_home()
 
-    def workspace(self, *, existing: bool = False) -> Workspace:
-        """The store this invocation names. `existing`, for commands that only read: a home
-        with nothing stored is refused rather than made, since a mistyped --home would
-        otherwise read as an empty history."""
+    def workspace(self, *, missing: Missing = "make") -> Workspace:
+        """The store this invocation names. When nothing was ever stored where it points (a
+        mistyped --home or --store, often), `missing` says what to do: "make" the store (for
+        commands that add to it), "refuse" in one line (for reading the history, which would
+        otherwise read as empty), or read an "empty" one and make nothing (for commands on
+        webhooks, which then say, as Prefect does, that there is no such webhook)."""
         if self._workspace is None:
             store = getattr(self.args, "store", None)
+            named = bool(store or os.environ.get("HOOKLAB_STORE"))
             target = store_target(store, self.home)
-            if not store and not os.environ.get("HOOKLAB_STORE"):
+            if not named:
                 _not_served_elsewhere(self.home)
-                if existing:
-                    _stored_in(self.home)
-            elif existing and not is_postgres(target) and not Path(target).exists():
+            if missing != "make" and not is_postgres(target) and not Path(target).exists():
+                if missing == "empty":
+                    self._workspace = Workspace(":memory:")
+                    return self._workspace
+                if named:
+                    raise StoreError(
+                        f"no SQLite store at {target}, so nothing to read: check --store or "
+                        "HOOKLAB_STORE"
+                    )
                 raise StoreError(
-                    f"no SQLite store at {target}, so nothing to read: check --store or "
-                    "HOOKLAB_STORE"
+                    f"no hooklab home at {self.home}, so nothing to read: check --home or "
+                    "HOOKLAB_HOME, or name a store with --store"
                 )
             self._workspace = Workspace(target, home=self.home)
         return self._workspace
 
-    def api(self) -> ManagementApi:
-        """The running API when --api-url (or $HOOKLAB_API_URL) is set, else the local home."""
+    def api(self, *, missing: Missing = "make") -> ManagementApi:
+        """The running API when --api-url (or $HOOKLAB_API_URL) is set, else the local home
+        (`missing`: as for `workspace`)."""
         url = self.args.api_url or os.environ.get("HOOKLAB_API_URL")
         if not url:
-            return LocalApi(self.workspace())
+            return LocalApi(self.workspace(missing=missing))
         key = self.args.api_key or os.environ.get("HOOKLAB_API_KEY")
         if not key:
             raise UsageError("--api-url needs an API key: give --api-key or set HOOKLAB_API_KEY")

@@ -14,7 +14,7 @@ CAPTURED_EXAMPLES = 50  # a webhook's most recent requests, as fuzzing's startin
 
 def export(context: Context) -> int:
     context.reject_remote()
-    report = export_cases(context.workspace(existing=True), context.args)
+    report = export_cases(context.workspace(missing="refuse"), context.args)
     context.print(str(report))
     return 0
 
@@ -57,7 +57,7 @@ def fuzz(context: Context) -> int:
     args = context.args
     examples: list[Example] = list(args.example or [])
     if args.webhook is not None:
-        workspace = context.workspace(existing=True)
+        workspace = context.workspace(missing="refuse")
         hook = workspace.get_webhook(workspace.resolve_webhook(args.webhook))
         template = args.template if args.template is not None else hook.template
         examples += workspace.captured(hook.id)[-CAPTURED_EXAMPLES:]

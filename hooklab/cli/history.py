@@ -43,7 +43,7 @@ def history(context: Context, kind: str) -> int:
     if fmt == "table":
         if args.file is not None:
             raise UsageError("a table is for the terminal; choose -o json, csv or parquet")
-        workspace = context.workspace(existing=True)
+        workspace = context.workspace(missing="refuse")
         read = workspace.events if kind == "events" else workspace.requests
         headers, rows, wrap = SUMMARIES[kind](read(where, limit=args.limit))
         context.print(render_table(headers, rows, wrap=wrap, truncate=True))
@@ -52,7 +52,9 @@ def history(context: Context, kind: str) -> int:
         _check_parquet_target(args.file)
     _check_writable(args.file)  # before the read starts
     # Read and written a batch at a time: memory stays flat however long the history.
-    count, batches = context.workspace(existing=True).history_batches(kind, where, limit=args.limit)
+    count, batches = context.workspace(missing="refuse").history_batches(
+        kind, where, limit=args.limit
+    )
     export_batches(count, batches, fmt, args.file, label=f"Exporting {kind}")
     return 0
 

@@ -76,7 +76,7 @@ def replay(context: Context) -> int:
     from hooklab.history.streamed import replay_both
 
     args = context.args
-    workspace = context.workspace(existing=True)
+    workspace = context.workspace(missing="refuse")
     hook = _webhook(context, args.webhook)
     total, batches = captured_batches(workspace, hook.id, args)
     if not total:
@@ -121,7 +121,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _webhook(context: Context, key: str) -> Webhook:
-    workspace = context.workspace(existing=True)
+    workspace = context.workspace(missing="refuse")
     return workspace.get_webhook(workspace.resolve_webhook(key))
 
 

@@ -85,13 +85,13 @@ def print_webhooks(context: Context, hooks: list[dict[str, Any]], as_json: Any) 
 
 
 def ls(context: Context) -> int:
-    hooks = context.api().list_webhooks()
+    hooks = context.api(missing="empty").list_webhooks()
     print_webhooks(context, hooks, hooks if context.args.output == "json" else None)
     return 0
 
 
 def get(context: Context) -> int:
-    api = context.api()
+    api = context.api(missing="empty")
     hook = api.read_webhook(resolve(api, context.args.webhook_id))
     print_webhooks(context, [hook], hook if context.args.output == "json" else None)
     return 0
@@ -111,7 +111,7 @@ def create(context: Context) -> int:
 
 def update(context: Context) -> int:
     args = context.args
-    api = context.api()
+    api = context.api(missing="empty")
     hook_id = resolve(api, args.webhook_id)
     current = api.read_webhook(hook_id)
     # Like Prefect's CLI: send all three, taking what was not given from the webhook.
@@ -131,7 +131,7 @@ def update(context: Context) -> int:
 
 
 def toggle(context: Context) -> int:
-    api = context.api()
+    api = context.api(missing="empty")
     hook_id = resolve(api, context.args.webhook_id)
     enabled = not api.read_webhook(hook_id)["enabled"]
     api.patch_webhook(hook_id, {"enabled": enabled})
@@ -140,7 +140,7 @@ def toggle(context: Context) -> int:
 
 
 def rotate(context: Context) -> int:
-    api = context.api()
+    api = context.api(missing="empty")
     hook_id = resolve(api, context.args.webhook_id)
     # Prefect asks even when stdin is not a terminal, so `echo y | hooklab webhook rotate` works.
     if not confirm("Are you sure you want to rotate? This will invalidate the old URL."):
@@ -151,7 +151,7 @@ def rotate(context: Context) -> int:
 
 
 def delete(context: Context) -> int:
-    api = context.api()
+    api = context.api(missing="empty")
     hook_id = resolve(api, context.args.webhook_id)
     # Prefect asks only when a person is at the terminal; scripts delete without a prompt.
     if is_interactive() and not confirm(
@@ -166,7 +166,7 @@ def delete(context: Context) -> int:
 def export(context: Context) -> int:
     from hooklab.prefect.deploy import export_webhook
 
-    api = context.api()
+    api = context.api(missing="empty")
     hook = api.read_webhook(resolve(api, context.args.webhook_id))
     context.print(export_webhook(hook, context.args.format))
     # The service account's id is this workspace's, and `prefect cloud webhook create` takes
@@ -184,7 +184,7 @@ def export(context: Context) -> int:
 def push(context: Context) -> int:
     from hooklab.prefect.deploy import push_webhook, webhook_url
 
-    local = LocalApi(context.workspace())
+    local = LocalApi(context.workspace(missing="empty"))
     hook = local.read_webhook(resolve(local, context.args.webhook_id))
     remote = remote_api(context.args.to, context.args.api_key, "--to")
     with remote_errors(remote):

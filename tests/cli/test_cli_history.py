@@ -178,7 +178,8 @@ def test_parquet_to_a_pipe_is_bytes(home: Path) -> None:
 
 def test_an_empty_history_exports_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "empty"
-    assert cli(home, "webhook", "ls").returncode == 0  # a home, with nothing received yet
+    made = cli(home, "webhook", "create", "w", "-t", "{}")  # a home, with nothing received yet
+    assert made.returncode == 0
     assert json.loads(cli(home, "events", "-o", "json").stdout) == []
     assert cli(home, "events", "-o", "csv").stdout.startswith("id,")
     assert cli(home, "requests").returncode == 0
@@ -204,6 +205,23 @@ def test_reading_a_home_that_does_not_exist_says_so_and_makes_nothing(
     assert f"no hooklab home at {home}, so nothing to read: check --home" in result.stderr
     assert result.stderr.count("\n") == 1
     assert not home.exists()
+
+
+def test_webhooks_of_a_home_that_does_not_exist_are_none_and_nothing_is_made(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "mistyped"
+    listed = cli(home, "webhook", "ls", "-o", "json")
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    for command in (["webhook", "get", "w"], ["webhook", "delete", "w"]):
+        refused = cli(home, *command)
+        assert (refused.returncode, refused.stderr) == (1, "Webhook 'w' not found.\n")
+    assert (
+        json.loads(cli(home, "webhook", "ls", "--store", str(home) + ".db", "-o", "json").stdout)
+        == []
+    )
+    assert not home.exists()
+    assert not Path(str(home) + ".db").exists()
 
 
 def test_reading_a_store_file_that_does_not_exist_says_so_and_makes_nothing(

@@ -115,7 +115,7 @@ def test_a_read_only_home_is_read_and_each_write_says_which_file_and_why(home: P
     (home / "admin_key").chmod(0o600)
     assert sorted(p.name for p in home.iterdir()) == ["admin_key", "hooklab.db"]  # nothing made
 
-    missing = hooklab(home / "nothing-here", "webhook", "ls")  # would make a home
+    missing = hooklab(home / "nothing-here", "webhook", "create", "w", "-t", "{}")  # makes one
     assert missing.returncode == 1
     assert (
         missing.stderr == f"cannot create {home / 'nothing-here'}: its folder {home} is read-only\n"
