@@ -122,7 +122,8 @@ def _requests_summary(frame: pd.DataFrame) -> Summary:
         for row in frame.to_dict("records")
     ]
     headers = ["received (UTC)", "webhook", "method", "content type", "size", "status", "error"]
-    return headers, rows, [1, 6]
+    # The webhook stays whole: a deleted one's is its id, which its history is read by.
+    return headers, rows, [3, 6]
 
 
 SUMMARIES = {"events": _events_summary, "requests": _requests_summary}

@@ -109,6 +109,10 @@ def test_a_deleted_webhooks_history_stays_reachable_by_id(home: Path) -> None:
     ws.close()
     result = cli(home, "events", "-o", "json", "--webhook", hook_id)
     assert [e["resource.id"] for e in json.loads(result.stdout)] == ["product.models.z"]
+    # Where its name was, the tables show the id it is read by, whole.
+    narrow = {**base_env(HOOKLAB_HOME=str(home)), "COLUMNS": "80"}
+    assert hook_id in run_cli(narrow, "requests").stdout
+    assert hook_id in run_cli(narrow, "events").stdout
 
 
 def test_events_csv_holds_nested_values_as_json(home: Path) -> None:
