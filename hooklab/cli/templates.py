@@ -17,6 +17,7 @@ from hooklab.cli.console import (
     warn_findings,
 )
 from hooklab.commands import REPLAY, captured_batches
+from hooklab.core.errors import WebhookNotFound
 from hooklab.core.pipeline import render_events
 from hooklab.core.request import HookRequest, read_json
 from hooklab.core.webhooks import Webhook
@@ -122,7 +123,14 @@ def _jsonable(value: Any) -> Any:
 
 def _webhook(context: Context, key: str) -> Webhook:
     workspace = context.workspace(missing="refuse")
-    return workspace.get_webhook(workspace.resolve_webhook(key))
+    try:
+        return workspace.get_webhook(workspace.resolve_webhook(key))
+    except WebhookNotFound:
+        deleted = workspace.resolve_webhook(key, deleted=True)  # raises for a webhook never seen
+    raise CommandError(
+        f"webhook {deleted} was deleted: its history stays, but it has no template to use. "
+        f"Replay its requests in Python: hooklab.replay(workspace.captured({deleted!r}), template)"
+    )
 
 
 def register(root: Parser, commands: argparse._SubParsersAction[Parser]) -> None:

@@ -110,6 +110,17 @@ def test_a_deleted_webhooks_history_stays_reachable_by_id(home: Path) -> None:
     result = cli(home, "events", "-o", "json", "--webhook", hook_id)
     assert [e["resource.id"] for e in json.loads(result.stdout)] == ["product.models.z"]
     # Where its name was, the tables show the id it is read by, whole.
+    template = home / "edited.j2"
+    template.write_text('{"event": "e", "resource": {"prefect.resource.id": "r"}}')
+    replayed = cli(home, "replay", hook_id, "--template", str(template))
+    assert replayed.returncode == 1
+    assert replayed.stderr == (
+        f"webhook {hook_id} was deleted: its history stays, but it has no template to use. "
+        f"Replay its requests in Python: hooklab.replay(workspace.captured('{hook_id}'), "
+        "template)\n"
+    )
+    by_name = cli(home, "replay", "other", "--template", str(template))
+    assert "A deleted webhook's history is found by its id" in by_name.stderr
     narrow = {**base_env(HOOKLAB_HOME=str(home)), "COLUMNS": "80"}
     assert hook_id in run_cli(narrow, "requests").stdout
     assert hook_id in run_cli(narrow, "events").stdout
