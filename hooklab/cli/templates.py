@@ -125,8 +125,11 @@ def _webhook(context: Context, key: str) -> Webhook:
     workspace = context.workspace(missing="refuse")
     try:
         return workspace.get_webhook(workspace.resolve_webhook(key))
-    except WebhookNotFound:
-        deleted = workspace.resolve_webhook(key, deleted=True)  # raises for a webhook never seen
+    except WebhookNotFound as missing:
+        try:
+            deleted = workspace.resolve_webhook(key, deleted=True)  # the id of one with history
+        except WebhookNotFound:
+            raise missing from None
     raise CommandError(
         f"webhook {deleted} was deleted: its history stays, but it has no template to use. "
         f"Replay its requests in Python: hooklab.replay(workspace.captured({deleted!r}), template)"
