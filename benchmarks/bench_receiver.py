@@ -178,7 +178,7 @@ def main() -> int:
     homes = {side: Path(tempfile.mkdtemp(prefix="hooklab-bench-")) for side in sides[1:]}
     servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
     results: dict[str, dict[str, list[Run]]] = {}
-    acknowledged = {side: 0 for side in homes if side != "unstored"}  # which store nothing
+    acknowledged = {side: 0 for side in homes if side != "unstored"}  # it keeps nothing to count
     try:
         for side, home in homes.items():
             path = {"PYTHONPATH": str(args.before.resolve())} if side == "before" else {}
